@@ -1,0 +1,1 @@
+"""tinyfleet bundles: the signed, atomic update unit (format, signing, building, verification)."""

@@ -1,0 +1,1 @@
+"""tinyfleet fleet server."""

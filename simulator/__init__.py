@@ -1,0 +1,1 @@
+"""fleet-sim: many simulated devices running the real agent core."""
