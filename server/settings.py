@@ -1,0 +1,96 @@
+"""Server settings: environment variables (prefix `TINYFLEET_`, plus `DATABASE_URL`) and a TOML file.
+
+Precedence, highest first: constructor arguments, environment, the TOML file named by `TINYFLEET_CONFIG`,
+defaults. docs/operations.md lists every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class SettingsError(ValueError):
+    """The configuration is unusable; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TINYFLEET_", extra="forbid", populate_by_name=True)
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("fleet-data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "TINYFLEET_DATABASE_URL", "database_url")
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+
+    # "embedded": the server starts its own Mosquitto with a generated configuration.
+    # "external": connect to broker_host:broker_port; device credentials are then the broker's business.
+    broker_mode: Literal["embedded", "external"] = "embedded"
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(default=0, ge=0, le=65535)  # 0 with an embedded broker: pick a free port
+    broker_tls: bool = False
+    broker_ca_file: Path | None = None
+    broker_username: str = "fleet-server"
+    broker_password: str | None = None
+    mosquitto_bin: str = "mosquitto"
+    # Shared subscription group for report and telemetry ingest, so several replicas split the stream.
+    ingest_share_group: str = "tinyfleet"
+
+    bootstrap_admin_token: str | None = None
+    trusted_key_files: list[Path] = Field(default_factory=list)
+    run_model_gate: bool = True
+
+    engine_interval_s: float = Field(default=1.0, gt=0)
+    telemetry_retention_days: float = Field(default=30.0, gt=0)
+    drift_alert_threshold: float = Field(default=0.25, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("TINYFLEET_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise SettingsError(f"TINYFLEET_CONFIG={config_file}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.environment == "production":
+            if not self.database_url:
+                raise SettingsError("production needs DATABASE_URL (SQLite is for development)")
+            if self.broker_mode == "external" and not self.broker_password:
+                raise SettingsError("production with an external broker needs TINYFLEET_BROKER_PASSWORD")
+        if self.broker_mode == "external" and self.broker_port == 0:
+            raise SettingsError("an external broker needs TINYFLEET_BROKER_PORT")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'fleet.db').resolve()}"
+
+    @property
+    def bundle_dir(self) -> Path:
+        return self.data_dir / "bundles"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"

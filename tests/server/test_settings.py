@@ -1,0 +1,43 @@
+"""Settings from environment, TOML file and defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tinyfleet.server.settings import Settings, SettingsError
+
+
+def test_defaults_use_sqlite_in_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    s = Settings(data_dir=tmp_path)
+    assert s.resolved_database_url == f"sqlite:///{tmp_path / 'fleet.db'}"
+    assert s.broker_mode == "embedded"
+
+
+def test_database_url_env_and_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "server.toml"
+    cfg.write_text('api_port = 9123\nbroker_mode = "external"\nbroker_port = 1884\n')
+    monkeypatch.setenv("TINYFLEET_CONFIG", str(cfg))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/fleet")
+    monkeypatch.setenv("TINYFLEET_API_PORT", "9200")  # environment beats the file
+    s = Settings()
+    assert s.resolved_database_url == "postgresql://u@db/fleet"
+    assert s.api_port == 9200
+    assert (s.broker_mode, s.broker_port) == ("external", 1884)
+
+
+def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINYFLEET_CONFIG", "/nonexistent/server.toml")
+    with pytest.raises(SettingsError, match="/nonexistent/server.toml: no such file"):
+        Settings()
+
+
+def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="production needs DATABASE_URL"):
+        Settings(environment="production")
+    with pytest.raises(ValidationError, match="external broker needs TINYFLEET_BROKER_PORT"):
+        Settings(broker_mode="external")
