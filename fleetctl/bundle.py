@@ -1,0 +1,215 @@
+"""`fleetctl bundle`: build (through the model gate), inspect and verify signed bundles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tinyfleet.bundles import (
+    Calibration,
+    ComponentType,
+    Deployment,
+    Manifest,
+    ModelContract,
+    Provenance,
+    Thresholds,
+    TrustedKeys,
+    VerifyPolicy,
+    build_bundle,
+    load_private_key,
+    parse_bundle,
+    verify_bundle,
+)
+from tinyfleet.bundles.inspect import describe
+
+from .errors import EXIT_REFUSED, cli_errors, fail, read_file
+
+app = typer.Typer(no_args_is_help=True, help="Build, inspect and verify signed bundles.")
+err = Console(stderr=True)
+
+
+def _json_file(path: Path, what: str) -> object:
+    try:
+        return json.loads(read_file(path, what))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        fail(f"{what} {path} is not valid JSON: {e}")
+
+
+def _digest_arg(value: str | None, what: str) -> bytes | None:
+    if value is None:
+        return None
+    if Path(value).is_file():
+        return hashlib.sha256(read_file(value, what)).digest()
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        fail(f"--{what} must be a file or a 64-character hex SHA-256, got {value!r}")
+    return raw
+
+
+@app.command("build")
+def build(
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the signed bundle."),
+    key: Path = typer.Option(..., "--key", help="PEM private signing key (fleetctl keys init)."),
+    bundle_id: str = typer.Option(..., "--id", help="Bundle id, e.g. vibration-1.4.0-stm32l4."),
+    hw: str = typer.Option(..., "--hw", help="Hardware class / profile name, e.g. stm32l4."),
+    counter: int = typer.Option(..., "--counter", help="Security counter; devices refuse lower ones."),
+    firmware: Path = typer.Option(..., "--firmware", help="Firmware image."),
+    firmware_version: str = typer.Option(..., "--firmware-version"),
+    model: Path = typer.Option(..., "--model", help="Full-INT8 .tflite model."),
+    model_version: str = typer.Option(..., "--model-version"),
+    thresholds: Path = typer.Option(..., "--thresholds", help="Thresholds JSON."),
+    calibration: Path = typer.Option(..., "--calibration", help="Calibration JSON."),
+    val: Path = typer.Option(..., "--val", help="Validation set .npz (inputs, labels) for the model gate."),
+    float_ref: Path | None = typer.Option(None, "--float", help="Float reference: .tflite or reference outputs."),
+    fe_version: str = typer.Option(..., "--fe-version", help="Feature-extractor version the model expects."),
+    min_battery: int = typer.Option(20, "--min-battery", help="Minimum battery % to install."),
+    max_latency_ms: int = typer.Option(..., "--max-latency-ms", help="Inference latency budget."),
+    peak_ram: int = typer.Option(..., "--peak-ram", help="Model RAM budget in bytes (arena high-water)."),
+    env: list[str] = typer.Option([], "--env", help="Target environment (repeatable), e.g. site:plant-a."),
+    thresholds_version: str = typer.Option("1", "--thresholds-version"),
+    calibration_version: str = typer.Option("1", "--calibration-version"),
+    device_scope: str | None = typer.Option(None, "--device-scope", help="Only this device may install it."),
+    expires_days: float | None = typer.Option(None, "--expires-days", help="Expire this many days from now."),
+    rollback_target: str | None = typer.Option(None, "--rollback-target", help="Bundle id to roll back to."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Training dataset file or its SHA-256 hex."),
+    training_run: str | None = typer.Option(None, "--training-run", help="Training run id."),
+    profiles: Path | None = typer.Option(None, "--profiles", help="Extra hardware profiles file."),
+    report_out: Path | None = typer.Option(None, "--report", help="Also write the gate's JSON report here."),
+) -> None:
+    """Run the model gate, then build and sign a bundle. Refuses to sign when any gate check fails."""
+    from tinyfleet.bundles.gate import GateInputError, load_float_reference, load_validation_set, validate_model
+    from tinyfleet.bundles.profiles import load_profile
+
+    with cli_errors(extra=(GateInputError,)):
+        signing_key = load_private_key(key)
+        th = Thresholds.from_json(_json_file(thresholds, "thresholds"))
+        cal = Calibration.from_json(_json_file(calibration, "calibration"))
+        model_bytes = read_file(model, "model")
+        deployment = Deployment(min_battery, max_latency_ms, peak_ram, tuple(env))
+        profile = load_profile(hw, profiles)
+        report = validate_model(
+            model_bytes,
+            profile,
+            deployment,
+            val=load_validation_set(val),
+            float_ref=load_float_reference(float_ref) if float_ref else None,
+        )
+        report_json = report.to_json()
+        if report_out:
+            report_out.write_text(report_json)
+        if not report.passed:
+            for c in report.failures():
+                err.print(f"[red]FAIL[/red] {c.name}: {c.figure} {c.detail}".rstrip())
+            fail(f"model gate failed ({len(report.failures())} check(s)); bundle not signed", EXIT_REFUSED)
+        if report.golden is None:
+            fail("model gate produced no golden vectors; a validation set is required")
+        if len(report.output.shape) and len(th.classes) != _elements(report.output.shape):
+            fail(f"thresholds list {len(th.classes)} classes, the model outputs {_elements(report.output.shape)}")
+        now = int(time.time())
+        manifest = Manifest(
+            bundle_id=bundle_id,
+            hardware_class=hw,
+            security_counter=counter,
+            created=now,
+            expires=now + int(expires_days * 86400) if expires_days else None,
+            device_scope=device_scope,
+            rollback_target=rollback_target,
+            deployment=deployment,
+            model=ModelContract(report.input, report.output, fe_version, report.arena_bytes),
+            provenance=Provenance(
+                validation_report_digest=hashlib.sha256(report_json.encode()).digest(),
+                dataset_digest=_digest_arg(dataset, "dataset"),
+                training_run_id=training_run,
+            ),
+        )
+        data = build_bundle(
+            manifest,
+            {
+                ComponentType.FIRMWARE: (firmware_version, read_file(firmware, "firmware")),
+                ComponentType.MODEL: (model_version, model_bytes),
+                ComponentType.THRESHOLDS: (thresholds_version, th.encode()),
+                ComponentType.CALIBRATION: (calibration_version, cal.encode()),
+                ComponentType.HEALTH_VECTORS: (model_version, report.golden.encode()),
+            },
+            signing_key,
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror}")
+    typer.echo(f"{out}: {len(data)} bytes, bundle {bundle_id}, signed, model gate passed ({len(report.checks)} checks)")
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+@app.command("inspect")
+def inspect(
+    file: Path = typer.Argument(..., help="Bundle file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Show a bundle's header, manifest and components (structure only: use `verify` to check trust)."""
+    with cli_errors():
+        info = describe(parse_bundle(read_file(file, "bundle")))
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    out = Console()
+    t = Table(title=f"bundle {info['bundle_id']}", show_header=False)
+    for k in ("hardware_class", "device_scope", "security_counter", "created", "expires", "rollback_target",
+              "total_len"):
+        t.add_row(k, str(info[k]))
+    for k, v in info["deployment"].items():
+        t.add_row(k, str(v))
+    mc = info["model_contract"]
+    for side in ("input", "output"):
+        s = mc[side]
+        t.add_row(f"model {side}", f"{s['dtype']} {s['shape']} scale={s['scale']:.6g} zero_point={s['zero_point']}")
+    t.add_row("feature_extractor", mc["feature_extractor_version"])
+    t.add_row("arena_bytes", str(mc["arena_bytes"]))
+    for k, v in info["provenance"].items():
+        t.add_row(k, str(v))
+    t.add_row("signed by key", info["signature"]["key_id"])
+    out.print(t)
+    c = Table(title="components")
+    for col in ("type", "version", "offset", "length", "sha256"):
+        c.add_column(col)
+    for comp in info["components"]:
+        c.add_row(comp["type"], comp["version"], str(comp["offset"]), str(comp["length"]), comp["sha256"])
+    out.print(c)
+
+
+@app.command("verify")
+def verify(
+    file: Path = typer.Argument(..., help="Bundle file."),
+    key: list[Path] = typer.Option(..., "--key", help="Trusted public key PEM (repeatable, for rotation)."),
+    hw: str | None = typer.Option(None, "--hw", help="Require this hardware class."),
+    device: str | None = typer.Option(None, "--device", help="Device id, checked against a device scope."),
+    min_counter: int = typer.Option(0, "--min-counter", help="The device's stored security counter."),
+    now: int | None = typer.Option(None, "--now", help="Unix time to check expiry against (default: now)."),
+) -> None:
+    """Verify signature, policy and every payload hash. Exit 0 when the bundle is acceptable."""
+    with cli_errors():
+        keys = TrustedKeys.from_pem_files(key)
+        b = verify_bundle(read_file(file, "bundle"), keys, VerifyPolicy(hw, device, min_counter, now))
+    m = b.manifest
+    typer.echo(
+        f"OK {file}: bundle {m.bundle_id} for {m.hardware_class}, counter {m.security_counter}, "
+        f"signed by {b.signature.key_id.hex()}, {len(b.components)} components verified"
+    )

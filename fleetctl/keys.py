@@ -1,0 +1,50 @@
+"""`fleetctl keys`: create and show bundle signing keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from tinyfleet.bundles.signing import generate_private_key, key_id, load_public_key, private_pem, public_der, public_pem
+
+from .errors import cli_errors, fail
+
+app = typer.Typer(no_args_is_help=True, help="Bundle signing keys (ECDSA P-256).")
+
+
+@app.command("init")
+def init(
+    dir: Path = typer.Option(Path("keys"), "--dir", help="Folder for the key pair."),
+    name: str = typer.Option("signing", "--name", help="File name stem: NAME.key.pem and NAME.pub.pem."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing key pair."),
+) -> None:
+    """Create a signing key pair. The private key is written with mode 0600; keep it off shared machines."""
+    priv_path, pub_path = dir / f"{name}.key.pem", dir / f"{name}.pub.pem"
+    if priv_path.exists() and not force:
+        with cli_errors():
+            kid = key_id(load_public_key(priv_path)).hex()
+        typer.echo(f"{priv_path} exists (key id {kid}); keeping it (use --force to replace)")
+        return
+    try:
+        dir.mkdir(parents=True, exist_ok=True)
+        key = generate_private_key()
+        passphrase = os.environ.get("TINYFLEET_KEY_PASSPHRASE", "").encode() or None
+        fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(private_pem(key, passphrase))
+        pub_path.write_bytes(public_pem(key.public_key()))
+        (dir / f"{name}.pub.der").write_bytes(public_der(key.public_key()))
+    except OSError as e:
+        fail(f"cannot write keys in {dir}: {e.strerror}")
+    typer.echo(f"private key  {priv_path}")
+    typer.echo(f"public key   {pub_path}")
+    typer.echo(f"key id       {key_id(key.public_key()).hex()}")
+
+
+@app.command("show")
+def show(path: Path = typer.Argument(..., help="A PEM public or private key.")) -> None:
+    """Print a key's id (the 8 bytes a bundle's signature block names)."""
+    with cli_errors():
+        typer.echo(key_id(load_public_key(path)).hex())

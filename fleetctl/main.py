@@ -1,0 +1,21 @@
+"""`fleetctl`, the operator's command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from .bundle import app as bundle_app
+from .keys import app as keys_app
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="tinyfleet operator CLI: keys, signed bundles, models, devices and rollouts.",
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(bundle_app, name="bundle")
+
+
+def main() -> None:
+    app()
