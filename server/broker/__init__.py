@@ -1,0 +1,1 @@
+"""The embedded Mosquitto: configuration, credentials, ACLs, process."""

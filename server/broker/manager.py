@@ -1,0 +1,133 @@
+"""Runs Mosquitto as a child process with the generated configuration and keeps its credentials in step.
+
+Credential files are written atomically (temp file, then `os.replace`) and the broker is told to reload
+them with SIGHUP, so a device provisioned while the broker runs can connect a moment later.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from tinyfleet.server.broker.config import render_acl, render_conf, render_password_file
+from tinyfleet.server.broker.passwords import hash_password
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or reloaded."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class EmbeddedBroker:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        server_user: str,
+        server_password: str,
+        bind: str = "127.0.0.1",
+        port: int = 0,
+        mosquitto_bin: str = "mosquitto",
+    ) -> None:
+        self.workdir = workdir
+        self.bind = bind
+        self.port = port or free_port(bind)
+        self.mosquitto_bin = mosquitto_bin
+        self.server_user = server_user
+        self._server_hash = hash_password(server_password)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.conf_file = workdir / "mosquitto.conf"
+        self.password_file = workdir / "passwords"
+        self.acl_file = workdir / "acl"
+        self.log_file = workdir / "mosquitto.log"
+        self.persistence_dir = workdir / "persistence"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def write_credentials(self, device_hashes: Mapping[str, str]) -> None:
+        """Write password and ACL files for the server user and these devices (id -> `$7$` hash)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        entries = dict(device_hashes)
+        if self.server_user in entries:
+            raise BrokerError(f"device id {self.server_user!r} collides with the server's broker user")
+        entries[self.server_user] = self._server_hash
+        _write_atomic(self.password_file, render_password_file(entries))
+        _write_atomic(self.acl_file, render_acl(self.server_user, device_hashes.keys()))
+
+    def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
+        self.persistence_dir.mkdir(parents=True, exist_ok=True)
+        self.write_credentials(device_hashes)
+        conf = render_conf(
+            port=self.port,
+            bind=self.bind,
+            password_file=self.password_file.resolve(),
+            acl_file=self.acl_file.resolve(),
+            persistence_dir=self.persistence_dir.resolve(),
+            run_as_user=pwd.getpwuid(os.getuid()).pw_name,
+            log_file=self.log_file.resolve(),
+        )
+        _write_atomic(self.conf_file, conf)
+        self._proc = subprocess.Popen(
+            [self.mosquitto_bin, "-c", str(self.conf_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "mosquitto.stderr", "wb"),  # noqa: SIM115  (owned by the child)
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BrokerError(f"mosquitto exited with code {self._proc.returncode}: {self._log_tail()}")
+            try:
+                with socket.create_connection((self.bind, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"mosquitto did not listen on {self.bind}:{self.port} within {timeout} s")
+
+    def update_credentials(self, device_hashes: Mapping[str, str]) -> None:
+        self.write_credentials(device_hashes)
+        if self.running:
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGHUP)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def _log_tail(self) -> str:
+        for f in (self.workdir / "mosquitto.stderr", self.log_file):
+            if f.exists() and f.stat().st_size:
+                return " | ".join(f.read_text(errors="replace").strip().splitlines()[-3:])
+        return "(no log output)"

@@ -1,0 +1,112 @@
+"""The generated Mosquitto configuration isolates devices: checked by what arrives, not by return codes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from srv_mqtt_client import TestClient
+
+from tinyfleet.server.broker.config import render_acl
+from tinyfleet.server.broker.manager import EmbeddedBroker
+from tinyfleet.server.broker.passwords import check_password, hash_password
+
+SERVER_PW = "server-secret"
+
+
+def test_hash_matches_mosquitto_passwd_format() -> None:
+    # produced by `mosquitto_passwd -c -b pw dev1 secret` on Debian's mosquitto 2.0.11
+    ref = "$7$101$X24AvvpNRVVcnro5$2pJqlgtIxxvndcA1fGFDOvzidaNEoPCRG0TZ5CQc+y6jNTFSxRS8DUzPZhY4gR1HNtHoURMBQC7VbGNHtBSsew=="
+    assert check_password("secret", ref)
+    assert not check_password("Secret", ref)
+    assert check_password("x", hash_password("x"))
+
+
+def test_acl_refuses_wildcards_in_device_ids() -> None:
+    with pytest.raises(ValueError, match="not allowed in a topic"):
+        render_acl("fleet-server", ["dev/#"])
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    b = EmbeddedBroker(tmp_path / "broker", server_user="fleet-server", server_password=SERVER_PW)
+    b.start({"devA": hash_password("pwA"), "devB": hash_password("pwB")})
+    yield b
+    b.stop()
+
+
+def _settle() -> None:
+    time.sleep(0.3)  # let in-flight deliveries arrive before asserting that something did NOT arrive
+
+
+def test_device_cannot_read_or_write_another_devices_topics(broker: EmbeddedBroker) -> None:
+    server = TestClient(broker.port, "fleet-server", SERVER_PW)
+    a = TestClient(broker.port, "devA", "pwA")
+    b = TestClient(broker.port, "devB", "pwB")
+    try:
+        assert server.wait_connected() and a.wait_connected() and b.wait_connected()
+        server.subscribe("fleet/#")
+        # A tries to eavesdrop on everything of B's, B listens to its own desired topic
+        for t in ("fleet/devB/desired", "fleet/devB/state", "fleet/devB/telemetry", "fleet/+/desired"):
+            a.subscribe(t)
+        a.subscribe("fleet/devA/desired")
+        b.subscribe("fleet/devB/desired")
+        b.subscribe("fleet/bundles/#")
+
+        server.publish("fleet/devB/desired", b"for-B", retain=True)
+        server.publish("fleet/devA/desired", b"for-A", retain=True)
+        server.publish("fleet/bundles/abc/meta", b"meta", retain=True)
+        b.publish("fleet/devB/state", b"B-state")
+        a.publish("fleet/devB/state", b"forged-by-A")  # A impersonates B
+        a.publish("fleet/devB/presence", b"forged-presence", retain=True)
+        a.publish("fleet/devA/state", b"A-state")
+        a.publish("fleet/bundles/abc/meta", b"A-overwrites-meta", retain=True)
+
+        assert [m.payload for m in b.wait_for(lambda m: m.topic == "fleet/devB/desired")] == [b"for-B"]
+        assert b.wait_for(lambda m: m.topic == "fleet/bundles/abc/meta")[0].payload == b"meta"
+        assert server.wait_for(lambda m: m.payload == b"A-state")
+        assert server.wait_for(lambda m: m.payload == b"B-state")
+        _settle()
+        a_topics = {m.topic for m in a.messages}
+        assert a_topics == {"fleet/devA/desired"}, a_topics
+        forged = [m for m in server.messages if m.payload.startswith((b"forged", b"A-overwrites"))]
+        assert forged == []
+        assert [m.payload for m in b.messages if m.topic == "fleet/bundles/abc/meta"] == [b"meta"]
+    finally:
+        for c in (server, a, b):
+            c.close()
+
+
+def test_wrong_password_and_unknown_device_are_rejected(broker: EmbeddedBroker) -> None:
+    bad = TestClient(broker.port, "devA", "wrong")
+    ghost = TestClient(broker.port, "devC", "pwC")
+    try:
+        assert not bad.wait_connected()
+        assert not ghost.wait_connected()
+    finally:
+        bad.close()
+        ghost.close()
+
+
+def test_device_provisioned_while_running_connects_after_reload(broker: EmbeddedBroker) -> None:
+    broker.update_credentials({"devA": hash_password("pwA"), "devC": hash_password("pwC")})
+    deadline = time.monotonic() + 5
+    ok = False
+    while not ok and time.monotonic() < deadline:
+        c = TestClient(broker.port, "devC", "pwC")
+        ok = c.wait_connected(2)
+        c.close()
+        if not ok:
+            time.sleep(0.1)
+    assert ok
+    server = TestClient(broker.port, "fleet-server", SERVER_PW)
+    c = TestClient(broker.port, "devC", "pwC")
+    try:
+        assert server.wait_connected() and c.wait_connected()
+        c.subscribe("fleet/devC/desired")
+        server.publish("fleet/devC/desired", b"hello-C")
+        assert c.wait_for(lambda m: m.payload == b"hello-C")
+    finally:
+        server.close()
+        c.close()
