@@ -17,7 +17,10 @@ SERVER_PW = "server-secret"
 
 def test_hash_matches_mosquitto_passwd_format() -> None:
     # produced by `mosquitto_passwd -c -b pw dev1 secret` on Debian's mosquitto 2.0.11
-    ref = "$7$101$X24AvvpNRVVcnro5$2pJqlgtIxxvndcA1fGFDOvzidaNEoPCRG0TZ5CQc+y6jNTFSxRS8DUzPZhY4gR1HNtHoURMBQC7VbGNHtBSsew=="
+    ref = (
+        "$7$101$X24AvvpNRVVcnro5$"
+        "2pJqlgtIxxvndcA1fGFDOvzidaNEoPCRG0TZ5CQc+y6jNTFSxRS8DUzPZhY4gR1HNtHoURMBQC7VbGNHtBSsew=="
+    )
     assert check_password("secret", ref)
     assert not check_password("Secret", ref)
     assert check_password("x", hash_password("x"))

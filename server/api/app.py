@@ -1,0 +1,102 @@
+"""The FastAPI application: routers, error translation, /healthz and /metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+
+from tinyfleet.server.api.routes import audit as audit_routes
+from tinyfleet.server.api.routes import devices as device_routes
+from tinyfleet.server.api.routes import tokens as token_routes
+from tinyfleet.server.api.schemas import Health
+from tinyfleet.server.db import migrate
+from tinyfleet.server.db.models import Device, Rollout
+from tinyfleet.server.runtime import FleetRuntime
+from tinyfleet.server.services.errors import ServiceError
+
+log = logging.getLogger("tinyfleet.server.api")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    errs = exc.errors()
+    if not errs:
+        return "invalid request"
+    e = errs[0]
+    loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+    more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
+    return f"{loc}: {e.get('msg', 'invalid')}{more}"
+
+
+def _fleet_snapshot(rt: FleetRuntime) -> dict[str, dict[str, int]]:
+    with Session(rt.engine) as s:
+        by_presence = dict(s.exec(select(Device.online, func.count()).group_by(Device.online)).all())
+        by_state = dict(s.exec(select(Rollout.state, func.count()).group_by(Rollout.state)).all())
+    return {
+        "devices": {"online": by_presence.get(True, 0), "offline": by_presence.get(False, 0)},
+        "rollouts": {str(k): int(v) for k, v in by_state.items()},
+    }
+
+
+def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI:
+    """`manage_runtime`: start the runtime with the app and stop it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                runtime.stop()
+
+    app = FastAPI(
+        title="tinyfleet fleet server",
+        version="1",
+        description="Devices, bundles, staged rollouts and drift for a TinyML fleet. "
+        "Every /api/v1 route needs `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    runtime.metrics.attach_fleet(lambda: _fleet_snapshot(runtime))
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_req: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    for r in (device_routes.router, token_routes.router, audit_routes.router):
+        app.include_router(r, prefix="/api/v1")
+
+    @app.get("/healthz", response_model=Health, tags=["ops"], responses={503: {"model": Health}})
+    def healthz() -> Response:
+        db_ok, rev = True, None
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("select 1"))
+            rev = migrate.current_revision(runtime.engine)
+        except Exception as exc:  # the point of a health check: report, don't raise
+            log.warning("health check: database unreachable: %s", exc)
+            db_ok = False
+        broker_ok = runtime.broker.running if runtime.broker else True
+        body = Health(status="ok" if db_ok and broker_ok else "degraded", database=db_ok, broker=broker_ok,
+                      schema_revision=rev)
+        return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    def metrics() -> Response:
+        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,63 @@
+"""FastAPI dependencies: the runtime, a database session, the caller's token and role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from tinyfleet.server.runtime import FleetRuntime
+from tinyfleet.server.services import tokens
+from tinyfleet.server.services.errors import Forbidden, Unauthorized
+
+
+def get_runtime(request: Request) -> FleetRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[FleetRuntime, Depends(get_runtime)]
+
+
+def get_session(rt: RuntimeDep) -> Iterator[Session]:
+    with Session(rt.engine) as s:
+        yield s
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="Operator token (`fleet-server create-token` or /api/v1/tokens)")
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+
+
+def current_principal(
+    session: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if creds is None or not creds.credentials:
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    row = tokens.authenticate(session, creds.credentials)
+    if row is None:
+        raise Unauthorized("unknown or revoked token")
+    return Principal(row.name, row.role)
+
+
+def require(role: str) -> Callable[[Principal], Principal]:
+    def check(p: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not tokens.role_allows(p.role, role):
+            raise Forbidden(f"role {p.role!r} may not do this; it needs {role!r}")
+        return p
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from tinyfleet.server.api.deps import Admin, Operator, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.schemas import ERRORS, BrokerCredentials, DeviceCreate, DeviceProvisioned, DevicePublic
+from tinyfleet.server.services import audit, devices
+from tinyfleet.server.services.errors import BadRequest
+
+router = APIRouter(prefix="/devices", tags=["devices"], responses=ERRORS)
+
+
+def _parse_tags(tag: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in tag:
+        k, sep, v = t.partition("=")
+        if not sep or not k:
+            raise BadRequest(f"tag filter {t!r} must look like name=value")
+        out[k] = v
+    return out
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceProvisioned)
+def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
+    """Register a device; the response carries its broker password, shown only here."""
+    with audit.audited(rt.engine, who.name, "device.provision", body.id):
+        dev, password = devices.provision(session, rt.credential_sink, body.id, body.hardware_class, body.tags)
+    return DeviceProvisioned(
+        device=DevicePublic.model_validate(dev),
+        broker=BrokerCredentials(
+            host=rt.broker_host,
+            port=rt.broker_port,
+            tls=rt.settings.broker_tls,
+            username=dev.id,
+            password=password,
+            client_id=dev.id,
+        ),
+    )
+
+
+@router.get("", response_model=list[DevicePublic])
+def list_devices(
+    session: SessionDep,
+    _who: Viewer,
+    hardware_class: str | None = None,
+    tag: Annotated[list[str], Query(description="name=value; repeat to require several")] = [],  # noqa: B006
+    online: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DevicePublic]:
+    rows = devices.list_devices(
+        session, hardware_class=hardware_class, tags=_parse_tags(tag), online=online, limit=limit, offset=offset
+    )
+    return [DevicePublic.model_validate(d) for d in rows]
+
+
+@router.get("/{device_id}", response_model=DevicePublic)
+def get_device(device_id: str, session: SessionDep, _who: Viewer) -> DevicePublic:
+    return DevicePublic.model_validate(devices.get(session, device_id))
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_device(device_id: str, rt: RuntimeDep, session: SessionDep, who: Admin) -> None:
+    """Remove a device and its broker credentials."""
+    with audit.audited(rt.engine, who.name, "device.delete", device_id):
+        devices.delete(session, rt.credential_sink, device_id)

@@ -1,0 +1,121 @@
+"""Device registry: provisioning with broker credentials, listing, presence."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from sqlmodel import Session, col, select
+
+from tinyfleet.server.broker.passwords import hash_password, new_password
+from tinyfleet.server.db.models import Device, Rollout, RolloutDevice
+from tinyfleet.server.mqtt.topics import DEVICE_ID_RE
+from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
+
+CLASS_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+TAG_KEY_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
+ACTIVE_ROLLOUT_STATES = ("running", "paused")
+
+
+class CredentialSink(Protocol):
+    """Where device broker credentials go (the embedded broker's password and ACL files)."""
+
+    def sync(self, device_hashes: Mapping[str, str]) -> None: ...
+
+
+def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, str]) -> None:
+    if not DEVICE_ID_RE.match(device_id):
+        raise BadRequest(f"device id {device_id!r} must be 1-64 of A-Z a-z 0-9 . _ : - (starting alphanumeric)")
+    if not CLASS_RE.match(hardware_class):
+        raise BadRequest(f"hardware class {hardware_class!r} must be 1-32 of a-z 0-9 _ -")
+    if len(tags) > 16:
+        raise BadRequest(f"{len(tags)} tags; at most 16 are allowed")
+    for k, v in tags.items():
+        if not TAG_KEY_RE.match(k):
+            raise BadRequest(f"tag name {k!r} must be 1-32 of a-z 0-9 _ -")
+        if not isinstance(v, str) or not TAG_VALUE_RE.match(v):
+            raise BadRequest(f"tag {k}={v!r}: value must be 1-64 of A-Z a-z 0-9 . _ : + -")
+
+
+def all_hashes(session: Session) -> dict[str, str]:
+    return {d.id: d.broker_password_hash for d in session.exec(select(Device))}
+
+
+def provision(
+    session: Session, sink: CredentialSink, device_id: str, hardware_class: str, tags: Mapping[str, str]
+) -> tuple[Device, str]:
+    """Register a device and give it broker credentials. Returns the device and its clear password."""
+    validate_identity(device_id, hardware_class, tags)
+    if session.get(Device, device_id) is not None:
+        raise Conflict(f"device {device_id!r} is already registered")
+    password = new_password()
+    dev = Device(
+        id=device_id,
+        hardware_class=hardware_class,
+        tags=dict(tags),
+        created_at=time.time(),
+        broker_password_hash=hash_password(password),
+    )
+    session.add(dev)
+    session.commit()
+    session.refresh(dev)
+    sink.sync(all_hashes(session))
+    return dev, password
+
+
+def get(session: Session, device_id: str) -> Device:
+    dev = session.get(Device, device_id)
+    if dev is None:
+        raise NotFound(f"no device {device_id!r}")
+    return dev
+
+
+def list_devices(
+    session: Session,
+    *,
+    hardware_class: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    online: bool | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Device]:
+    q = select(Device)
+    if hardware_class:
+        q = q.where(Device.hardware_class == hardware_class)
+    if online is not None:
+        q = q.where(Device.online == online)
+    rows = list(session.exec(q.order_by(Device.id)))
+    if tags:
+        rows = [d for d in rows if all(d.tags.get(k) == v for k, v in tags.items())]
+    return rows[offset : offset + limit]
+
+
+def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
+    dev = get(session, device_id)
+    active = session.exec(
+        select(Rollout.id)
+        .join(RolloutDevice, col(RolloutDevice.rollout_id) == col(Rollout.id))
+        .where(RolloutDevice.device_id == device_id, col(Rollout.state).in_(ACTIVE_ROLLOUT_STATES))
+    ).first()
+    if active is not None:
+        raise Conflict(f"device {device_id!r} is in active rollout {active}; abort it or wait for it to end")
+    for rd in session.exec(select(RolloutDevice).where(RolloutDevice.device_id == device_id)):
+        session.delete(rd)
+    session.delete(dev)
+    session.commit()
+    sink.sync(all_hashes(session))
+
+
+def set_presence(session: Session, device_id: str, online: bool, at: float) -> bool:
+    """Apply a presence message; False if the device is unknown."""
+    dev = session.get(Device, device_id)
+    if dev is None:
+        return False
+    dev.online = online
+    dev.last_seen = at
+    session.add(dev)
+    session.commit()
+    return True

@@ -1,0 +1,106 @@
+"""Devices, tokens, roles and the audit log through the REST API, on both databases, with a real broker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient as HttpClient
+from srv_mqtt_client import TestClient as MqttClient
+
+from tinyfleet.server.api.app import create_app
+from tinyfleet.server.runtime import FleetRuntime
+from tinyfleet.server.settings import Settings
+
+ADMIN = "admin-secret-token"
+
+
+@pytest.fixture
+def api(tmp_path: Path, db_url: str):
+    rt = FleetRuntime(Settings(data_dir=tmp_path / "data", database_url=db_url, bootstrap_admin_token=ADMIN))
+    with HttpClient(create_app(rt)) as http:
+        http.headers["Authorization"] = f"Bearer {ADMIN}"
+        yield http, rt
+
+
+def _token(http: HttpClient, name: str, role: str) -> str:
+    r = http.post("/api/v1/tokens", json={"name": name, "role": role})
+    assert r.status_code == 201, r.text
+    return r.json()["secret"]
+
+
+def test_provision_gives_working_broker_credentials(api) -> None:
+    http, rt = api
+    r = http.post("/api/v1/devices", json={"id": "dev-1", "hardware_class": "stm32l4", "tags": {"site": "a"}})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["device"]["tags"] == {"site": "a"} and body["broker"]["port"] == rt.broker_port
+    deadline, ok = time.monotonic() + 5, False
+    while not ok and time.monotonic() < deadline:
+        c = MqttClient(rt.broker_port, "dev-1", body["broker"]["password"])
+        ok = c.wait_connected(2)
+        c.close()
+    assert ok
+    assert http.get("/api/v1/devices/dev-1").json()["hardware_class"] == "stm32l4"
+    assert [d["id"] for d in http.get("/api/v1/devices", params={"tag": "site=a"}).json()] == ["dev-1"]
+    assert http.get("/api/v1/devices", params={"tag": "site=b"}).json() == []
+
+
+def test_bad_input_is_a_4xx_naming_the_problem(api) -> None:
+    http, _ = api
+    r = http.post("/api/v1/devices", json={"id": "bad/id", "hardware_class": "stm32l4"})
+    assert r.status_code == 400 and "device id 'bad/id'" in r.json()["detail"]
+    r = http.post("/api/v1/devices", json={"id": "d", "hardware_class": "STM32"})
+    assert r.status_code == 400 and "hardware class 'STM32'" in r.json()["detail"]
+    r = http.post("/api/v1/devices", json={"id": "d"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("hardware_class: Field required")
+    http.post("/api/v1/devices", json={"id": "d", "hardware_class": "esp32s3"})
+    r = http.post("/api/v1/devices", json={"id": "d", "hardware_class": "esp32s3"})
+    assert r.status_code == 409 and "already registered" in r.json()["detail"]
+    assert http.get("/api/v1/devices/nope").status_code == 404
+    assert http.get("/api/v1/devices", params={"tag": "novalue"}).status_code == 400
+
+
+def test_roles_are_enforced(api) -> None:
+    http, _ = api
+    viewer, operator = _token(http, "vic", "viewer"), _token(http, "olga", "operator")
+    no_auth = http.get("/api/v1/devices", headers={"Authorization": ""})
+    assert no_auth.status_code == 401 and "missing bearer token" in no_auth.json()["detail"]
+    assert http.get("/api/v1/devices", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    as_viewer = {"Authorization": f"Bearer {viewer}"}
+    assert http.get("/api/v1/devices", headers=as_viewer).status_code == 200
+    r = http.post("/api/v1/devices", json={"id": "x", "hardware_class": "stm32l4"}, headers=as_viewer)
+    assert r.status_code == 403 and "needs 'operator'" in r.json()["detail"]
+    as_op = {"Authorization": f"Bearer {operator}"}
+    assert http.post("/api/v1/devices", json={"id": "x", "hardware_class": "stm32l4"}, headers=as_op).status_code == 201
+    assert http.delete("/api/v1/devices/x", headers=as_op).status_code == 403
+    assert http.post("/api/v1/tokens", json={"name": "n", "role": "admin"}, headers=as_op).status_code == 403
+    assert http.delete("/api/v1/tokens/vic").status_code == 200
+    assert http.get("/api/v1/devices", headers=as_viewer).status_code == 401
+
+
+def test_every_mutation_is_audited_with_its_result(api) -> None:
+    http, _ = api
+    operator = _token(http, "olga", "operator")
+    as_op = {"Authorization": f"Bearer {operator}"}
+    http.post("/api/v1/devices", json={"id": "d1", "hardware_class": "stm32l4"}, headers=as_op)
+    http.post("/api/v1/devices", json={"id": "d1", "hardware_class": "stm32l4"}, headers=as_op)
+    http.delete("/api/v1/devices/d1")
+    entries = http.get("/api/v1/audit").json()
+    got = [(e["actor"], e["action"], e["target"], e["result"]) for e in entries]
+    assert got == [
+        ("bootstrap-admin", "device.delete", "d1", "ok"),
+        ("olga", "device.provision", "d1", "refused: device 'd1' is already registered"),
+        ("olga", "device.provision", "d1", "ok"),
+        ("bootstrap-admin", "token.create", "olga", "ok"),
+    ]
+
+
+def test_healthz_and_metrics(api) -> None:
+    http, _ = api
+    http.post("/api/v1/devices", json={"id": "d1", "hardware_class": "stm32l4"})
+    h = http.get("/healthz").json()
+    assert h["status"] == "ok" and h["database"] and h["broker"] and h["schema_revision"]
+    text = http.get("/metrics").text
+    assert 'tinyfleet_devices{presence="offline"} 1.0' in text
