@@ -73,8 +73,15 @@ class StreamVerifier:
         self._order: list[Component] = []
         self._hash = hashlib.sha256()
         self._cur = 0  # index into _order of the component being hashed
+        self._inside_lo = self._inside_hi = 0  # [offset, end) of that component once trusted; empty before
 
     def feed(self, chunk: bytes) -> None:
+        end = self._pos + len(chunk)
+        if self._inside_lo <= self._pos and end < self._inside_hi:
+            # Fast path, most chunks: wholly inside the component being hashed and not completing it.
+            self._hash.update(chunk)
+            self._pos = end
+            return
         view = memoryview(chunk)
         if self.meta is None:
             view = self._feed_prefix(view)
@@ -112,12 +119,14 @@ class StreamVerifier:
             if lo < hi:
                 self._hash.update(view[lo - start : hi - start])
             if self._pos < c.end:
+                self._inside_lo, self._inside_hi = c.offset, c.end
                 return
             if self._hash.digest() != c.sha256:
                 raise E.HashMismatch(f"{c.type.label} payload does not match its SHA-256")
             self.verified.append(c.type)
             self._hash = hashlib.sha256()
             self._cur += 1
+        self._inside_lo = self._inside_hi = 0
 
     def finish(self) -> Bundle:
         if self.meta is None:

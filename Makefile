@@ -1,0 +1,67 @@
+# tinyfleet: `make demo` runs the main job, `make test` runs every test. Both install what they need first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Debian packages the project builds and tests with (installed only when missing).
+APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto mosquitto-clients \
+            libmbedtls-dev libgtest-dev clang-14 libclang-rt-14-dev \
+            gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# Everything whose change needs the package (and its C++ module) reinstalled.
+PKG_INPUTS := pyproject.toml CMakeLists.txt $(shell find device -type f \( -name '*.cpp' -o -name '*.h' -o -name 'CMakeLists.txt' \) -not -path '*/fuzz/corpus/*' 2>/dev/null)
+
+.PHONY: help deps venv lint test test-python test-device device-fuzz demo bench clean
+
+help:
+	@echo "make demo    install what is missing, then run the demo (sample bundle: build, sign, inspect, verify)"
+	@echo "make test    install what is missing, then lint and run every test (Python, C++, fuzzers)"
+	@echo "make bench   run the benchmarks in bench/, results in bench/results/"
+
+deps:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "== installing Debian packages:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	else echo "== Debian packages: all present"; fi
+
+$(STAMP): $(PKG_INPUTS)
+	@echo "== Python environment in $(VENV) (tinyfleet, editable, with dev tools)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: deps $(STAMP)
+
+lint: venv
+	@echo "== ruff"
+	@$(VENV)/bin/ruff check .
+
+test-python: venv
+	@echo "== pytest"
+	@$(PY) -m pytest -q
+
+test-device: deps
+	@echo "== device agent: build and ctest"
+	@cmake -S device -B build/device -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build/device -j2
+	@ctest --test-dir build/device --output-on-failure
+
+device-fuzz: deps
+	@echo "== device agent: libFuzzer"
+	@bash device/fuzz/run.sh
+
+test: lint test-python test-device device-fuzz
+
+demo: venv
+	@bash scripts/demo.sh
+
+bench: venv
+	@mkdir -p bench/results
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf build demo-out .pytest_cache .ruff_cache
