@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -28,8 +28,14 @@ class Device(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=32)
     state_reason: str | None = Field(default=None, max_length=200)
     desired_bundle: str | None = Field(default=None, max_length=64)
-    # Highest report sequence number applied to `state`: older reports never overwrite newer ones.
-    last_report_seq: int = -1
+    # Highest report order `(epoch << 32) | seq` applied to `state`: older reports never overwrite newer ones.
+    last_report_seq: int = Field(default=-1, sa_type=BigInteger)
+    # Revision of the retained desired state (TFDS desired_seq): strictly increases, kept across restarts.
+    desired_seq: int = 0
+    running_digest: str | None = Field(default=None, max_length=64)
+    security_counter: int | None = None
+    image_state: str | None = Field(default=None, max_length=16)
+    report_gaps: int = 0  # reports lost in transit (jumps in seq within an epoch)
 
 
 class OperatorToken(SQLModel, table=True):
@@ -80,6 +86,7 @@ class Rollout(SQLModel, table=True):
     target: dict[str, Any] = _json()
     rollback_on_halt: bool = True
     reason: str | None = Field(default=None, max_length=300)
+    waiting_for: str | None = Field(default=None, max_length=300)
     created_at: float
     updated_at: float
     created_by: str = Field(max_length=64)
@@ -93,6 +100,7 @@ class RolloutDevice(SQLModel, table=True):
     stratum: str = Field(max_length=200)
     stage: int | None = None  # index of the stage that assigned this device; None = not yet
     previous_bundle: str | None = Field(default=None, max_length=64)
+    desired_seq: int | None = None  # the desired state this rollout published for the device
     status: str = Field(default="pending", max_length=16)
     reason: str | None = Field(default=None, max_length=200)
     assigned_at: float | None = None
@@ -103,7 +111,7 @@ class DeviceReport(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("device_id", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
     device_id: str = Field(max_length=64, index=True)
-    seq: int
+    seq: int = Field(sa_type=BigInteger)  # (epoch << 32) | seq
     received_at: float
     bundle_id: str | None = Field(default=None, max_length=64)
     state: str = Field(max_length=32)
@@ -118,10 +126,11 @@ class TelemetryRecord(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     device_id: str = Field(max_length=64, index=True)
-    seq: int
+    seq: int = Field(sa_type=BigInteger)  # (epoch << 32) | window_seq
     received_at: float
     bundle_id: str | None = Field(default=None, max_length=64)
     samples: int = 0
+    inferences: int = 0
     alarms: int = 0
     payload: dict[str, Any] = _json()
 
@@ -133,6 +142,7 @@ class TelemetryAggregate(SQLModel, table=True):
     bundle_id: str = Field(primary_key=True, max_length=64)
     windows: int = 0
     samples: int = 0
+    inferences: int = 0
     alarms: int = 0
     confidence_hist: list[int] = _json(list)
     channels: list[dict[str, float]] = _json(list)  # per channel: {n, sum, sumsq}

@@ -44,3 +44,22 @@ def test_unknown_revision_is_refused_with_a_clear_message(engine: Engine) -> Non
         check_revision(engine)
     with pytest.raises(UnknownRevisionError):
         upgrade(engine)
+
+
+def test_upgrade_keeps_existing_rows(engine: Engine) -> None:
+    from alembic import command
+
+    from tinyfleet.server.db.migrate import alembic_config
+
+    command.upgrade(alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO device (id, hardware_class, tags, created_at, broker_password_hash, online, "
+                "last_report_seq) VALUES ('d1', 'stm32l4', '{}', 1.0, 'h', false, -1)"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT id, desired_seq, report_gaps FROM device")).one()
+    assert tuple(row) == ("d1", 0, 0)
