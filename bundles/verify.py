@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import errors as E
 from .components import ComponentType
-from .format import Bundle, Component, Header, check_file_length, parse_meta
+from .format import MAGIC, Bundle, Component, Header, check_file_length, parse_meta
 from .signing import TrustedKeys
 
 
@@ -96,6 +96,8 @@ class StreamVerifier:
             view = view[take:]
             self._pos += take
             if len(self._prefix) < self._need:
+                if len(self._prefix) <= len(MAGIC) and self._prefix != MAGIC[: len(self._prefix)]:
+                    Header.decode(bytes(self._prefix))  # raises BadMagic now, not at the end of the stream
                 return view
             if self._need == 32:
                 self._need = Header.decode(bytes(self._prefix)).payload_offset
@@ -130,6 +132,7 @@ class StreamVerifier:
 
     def finish(self) -> Bundle:
         if self.meta is None:
+            parse_meta(bytes(self._prefix))  # the whole-file verdict for these bytes (BadMagic, Truncated, ...)
             raise E.Truncated(f"stream ended after {self._pos} bytes, inside the bundle's metadata")
         total = self.meta.header.total_len
         if self._pos < total:

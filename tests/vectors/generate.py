@@ -189,6 +189,8 @@ def vectors() -> list[dict[str, object]]:
     add("valid-counter-equal", base, "ok", "counter equal to the device's stored counter is accepted", min_counter=5)
 
     add("bad-magic", patch(base, 0, b"\x89TFX"), "BadMagic", "first bytes are not the magic")
+    add("short-bad-magic", b"\x89TX", "BadMagic", "3 bytes that already differ from the magic (found by fuzzing)")
+    add("short-good-magic", base[:5], "Truncated", "5 bytes of a valid magic, then the end")
     add("not-a-bundle", b"PK\x03\x04 this is a zip file, not a bundle", "BadMagic", "some other file")
     add("unsupported-version", patch(base, 8, struct.pack("<H", 2)), "UnsupportedVersion", "format_version 2")
     add("malformed-header-reserved", patch(base, 28, b"\x01"), "MalformedHeader", "reserved header bytes non-zero")
