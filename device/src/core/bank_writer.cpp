@@ -1,0 +1,255 @@
+#include "tinyfleet/bank_writer.h"
+
+#include <cstring>
+
+#include "tinyfleet/bytes.h"
+
+namespace tinyfleet {
+
+namespace {
+
+bool granularity_ok(const FlashGeometry& g) {
+  return g.write_align >= 1 && g.write_align <= TINYFLEET_MAX_WRITE_ALIGN && 16 % g.write_align == 0 &&
+         g.sector_size >= 16 && g.sector_size % 16 == 0;
+}
+
+// SHA-256 of flash bytes [offset, offset + len) of an area, read through `chunk`.
+Status hash_flash(Flash& flash, Crypto& crypto, FlashArea area, uint32_t offset, uint32_t len, uint8_t* chunk,
+                  size_t chunk_len, uint8_t out[32]) {
+  Sha256Context ctx;
+  crypto.sha256_start(ctx);
+  while (len > 0) {
+    uint32_t n = len < chunk_len ? len : static_cast<uint32_t>(chunk_len);
+    Status s = flash.read(area, offset, chunk, n);
+    if (s != Status::Ok) {
+      crypto.sha256_finish(ctx, out);
+      return s;
+    }
+    crypto.sha256_update(ctx, chunk, n);
+    offset += n;
+    len -= n;
+  }
+  crypto.sha256_finish(ctx, out);
+  return Status::Ok;
+}
+
+}  // namespace
+
+Status BankWriter::resume(uint8_t bank, const BundleInfo& info, const uint8_t* prefix) {
+  if (bank > 1 || prefix == nullptr) return Status::InvalidArgument;
+  FlashGeometry g = flash_.geometry(bank_area(bank));
+  if (!granularity_ok(g)) return Status::InvalidArgument;
+  if (info.header.total_len > g.size) return Status::BundleTooLarge;
+  bank_ = bank;
+  geo_ = g;
+  info_ = &info;
+  prefix_ = prefix;
+  return Status::Ok;
+}
+
+Status BankWriter::begin(uint8_t bank, const BundleInfo& info, const uint8_t* prefix) {
+  Status s = resume(bank, info, prefix);
+  if (s != Status::Ok) return s;
+  // One sector per erase call: bounded time per flash operation (watchdogs, power-cut granularity).
+  const uint32_t end = align_up(info.header.total_len, geo_.sector_size);
+  for (uint32_t off = 0; off < end; off += geo_.sector_size) {
+    s = flash_.erase(bank_area(bank_), off, geo_.sector_size);
+    if (s != Status::Ok) return s;
+  }
+  return flash_.write(bank_area(bank_), 0, prefix_, info.header.payload_offset);
+}
+
+Status BankWriter::component_at(uint32_t offset, size_t len, int& index) const {
+  for (uint8_t i = 0; i < info_->component_count; ++i) {
+    const ComponentEntry& c = info_->components[i];
+    if (offset >= c.offset && offset < c.end() && len <= c.end() - offset) {
+      index = i;
+      return Status::Ok;
+    }
+  }
+  return Status::InvalidArgument;
+}
+
+Status BankWriter::ensure_erased(uint32_t offset, size_t len, uint32_t* lo, uint32_t* hi) {
+  const FlashArea area = bank_area(bank_);
+  bool erased = true;
+  for (uint32_t done = 0; done < len && erased;) {
+    uint32_t n = static_cast<uint32_t>(len - done < sizeof chunk_ ? len - done : sizeof chunk_);
+    Status s = flash_.read(area, offset + done, chunk_, n);
+    if (s != Status::Ok) return s;
+    for (uint32_t i = 0; i < n; ++i)
+      if (chunk_[i] != geo_.erased_value) erased = false;
+    done += n;
+  }
+  if (erased) return Status::Ok;
+  // A torn write left bytes programmed: wipe the sectors holding the range and tell the caller which
+  // bundle bytes went with them. The prefix is rewritten at once if it was in there.
+  uint32_t first = offset / geo_.sector_size * geo_.sector_size;
+  uint32_t last = align_up(static_cast<uint32_t>(offset + len), geo_.sector_size);
+  for (uint32_t off = first; off < last; off += geo_.sector_size) {
+    Status s = flash_.erase(area, off, geo_.sector_size);
+    if (s != Status::Ok) return s;
+  }
+  if (lo != nullptr) *lo = first;
+  if (hi != nullptr) *hi = last < info_->header.total_len ? last : info_->header.total_len;
+  if (first < info_->header.payload_offset) {
+    uint32_t n = info_->header.payload_offset - first;
+    uint32_t room = last - first;
+    Status s = flash_.write(area, first, prefix_ + first, n < room ? n : room);
+    if (s != Status::Ok) return s;
+  }
+  return Status::Ok;
+}
+
+Status BankWriter::write_aligned(uint32_t offset, const uint8_t* data, size_t len) {
+  const FlashArea area = bank_area(bank_);
+  const uint32_t a = geo_.write_align;
+  size_t body = len / a * a;
+  if (body > 0) {
+    Status s = flash_.write(area, offset, data, body);
+    if (s != Status::Ok) return s;
+  }
+  if (body < len) {  // a component's unaligned tail, padded with the erased value
+    uint8_t pad[TINYFLEET_MAX_WRITE_ALIGN];
+    std::memset(pad, geo_.erased_value, a);
+    std::memcpy(pad, data + body, len - body);
+    return flash_.write(area, static_cast<uint32_t>(offset + body), pad, a);
+  }
+  return Status::Ok;
+}
+
+Status BankWriter::write(uint32_t offset, const uint8_t* data, size_t len, uint32_t* erased_lo,
+                         uint32_t* erased_hi) {
+  if (info_ == nullptr) return Status::InvalidState;
+  if (erased_lo != nullptr) *erased_lo = 0;
+  if (erased_hi != nullptr) *erased_hi = 0;
+  if (len == 0) return Status::Ok;
+  int index = -1;
+  if (component_at(offset, len, index) != Status::Ok) return Status::InvalidArgument;
+  const ComponentEntry& c = info_->components[index];
+  const uint32_t a = geo_.write_align;
+  if (offset % a != 0 || (len % a != 0 && offset + len != c.end())) return Status::FlashMisaligned;
+  Status s = ensure_erased(offset, align_up(static_cast<uint32_t>(len), a), erased_lo, erased_hi);
+  if (s != Status::Ok) return s;
+  return write_aligned(offset, data, len);
+}
+
+Status BankWriter::copy_component(uint8_t index, uint8_t src_bank, uint32_t src_offset) {
+  if (info_ == nullptr) return Status::InvalidState;
+  if (index >= info_->component_count || src_bank > 1 || src_bank == bank_) return Status::InvalidArgument;
+  const ComponentEntry& c = info_->components[index];
+  const FlashArea src = bank_area(src_bank);
+  if (static_cast<uint64_t>(src_offset) + c.length > flash_.geometry(src).size) return Status::InvalidArgument;
+  crypto_.sha256_start(sha_);
+  for (uint32_t done = 0; done < c.length;) {
+    uint32_t n = c.length - done < sizeof chunk_ ? c.length - done : static_cast<uint32_t>(sizeof chunk_);
+    // ensure_erased() uses chunk_ as scratch, so it runs before the source is read into it.
+    Status s = ensure_erased(c.offset + done, align_up(n, geo_.write_align), nullptr, nullptr);
+    if (s == Status::Ok) s = flash_.read(src, src_offset + done, chunk_, n);
+    if (s == Status::Ok) {
+      crypto_.sha256_update(sha_, chunk_, n);
+      s = write_aligned(c.offset + done, chunk_, n);
+    }
+    if (s != Status::Ok) {
+      uint8_t discard[32];
+      crypto_.sha256_finish(sha_, discard);
+      return s;
+    }
+    done += n;
+  }
+  uint8_t digest[32];
+  crypto_.sha256_finish(sha_, digest);
+  return bytes_equal_ct(digest, c.sha256, 32) ? Status::Ok : Status::HashMismatch;
+}
+
+Status BankWriter::verify_component(uint8_t index) {
+  if (info_ == nullptr) return Status::InvalidState;
+  if (index >= info_->component_count) return Status::InvalidArgument;
+  const ComponentEntry& c = info_->components[index];
+  uint8_t digest[32];
+  Status s = hash_flash(flash_, crypto_, bank_area(bank_), c.offset, c.length, chunk_, sizeof chunk_, digest);
+  if (s != Status::Ok) return s;
+  return bytes_equal_ct(digest, c.sha256, 32) ? Status::Ok : Status::HashMismatch;
+}
+
+Status BankWriter::finish(ImageDescriptor& out) {
+  if (info_ == nullptr) return Status::InvalidState;
+  const uint32_t poff = info_->header.payload_offset;
+  // The prefix in flash must be the verified one, byte for byte.
+  for (uint32_t done = 0; done < poff;) {
+    uint32_t n = poff - done < sizeof chunk_ ? poff - done : static_cast<uint32_t>(sizeof chunk_);
+    Status s = flash_.read(bank_area(bank_), done, chunk_, n);
+    if (s != Status::Ok) return s;
+    if (std::memcmp(chunk_, prefix_ + done, n) != 0) return Status::HashMismatch;
+    done += n;
+  }
+  for (uint8_t i = 0; i < info_->component_count; ++i) {
+    Status s = verify_component(i);
+    if (s != Status::Ok) return s;
+  }
+  out.total_len = info_->header.total_len;
+  out.security_counter = info_->manifest.security_counter;
+  sha256(crypto_, prefix_, poff, out.prefix_sha256);
+  return Status::Ok;
+}
+
+Status verify_bank_image(Flash& flash, Crypto& crypto, uint8_t bank, const ImageDescriptor& image,
+                         uint8_t* prefix_buf, size_t prefix_buf_len, BundleInfo& info) {
+  if (bank > 1) return Status::InvalidArgument;
+  const FlashArea area = bank_area(bank);
+  if (image.total_len == 0 || image.total_len > flash.geometry(area).size) return Status::NoValidImage;
+  if (prefix_buf_len < kHeaderLen) return Status::BufferTooSmall;
+  Status s = flash.read(area, 0, prefix_buf, kHeaderLen);
+  if (s != Status::Ok) return s;
+  s = parse_header(prefix_buf, kHeaderLen, info.header);
+  if (s != Status::Ok) return s;
+  if (info.header.total_len != image.total_len) return Status::NoValidImage;
+  const uint32_t poff = info.header.payload_offset;
+  if (poff > prefix_buf_len) return Status::BufferTooSmall;
+  s = flash.read(area, 0, prefix_buf, poff);
+  if (s != Status::Ok) return s;
+  uint8_t digest[32];
+  sha256(crypto, prefix_buf, poff, digest);
+  if (!bytes_equal_ct(digest, image.prefix_sha256, 32)) return Status::HashMismatch;
+  s = parse_prefix(prefix_buf, poff, info);
+  if (s != Status::Ok) return s;
+  uint8_t chunk[TINYFLEET_FLASH_CHUNK_SIZE];
+  for (uint8_t i = 0; i < info.component_count; ++i) {
+    const ComponentEntry& c = info.components[i];
+    s = hash_flash(flash, crypto, area, c.offset, c.length, chunk, sizeof chunk, digest);
+    if (s != Status::Ok) return s;
+    if (!bytes_equal_ct(digest, c.sha256, 32)) return Status::HashMismatch;
+  }
+  return Status::Ok;
+}
+
+Status find_component_by_hash(Flash& flash, Crypto& crypto, uint8_t bank, const ImageDescriptor& image,
+                              const uint8_t sha256_digest[32], uint32_t& offset, uint32_t& length,
+                              uint8_t* prefix_buf, size_t prefix_buf_len, BundleInfo& info) {
+  if (bank > 1) return Status::InvalidArgument;
+  const FlashArea area = bank_area(bank);
+  if (image.total_len == 0) return Status::NotFound;
+  if (prefix_buf_len < kHeaderLen) return Status::BufferTooSmall;
+  Status s = flash.read(area, 0, prefix_buf, kHeaderLen);
+  if (s == Status::Ok) s = parse_header(prefix_buf, kHeaderLen, info.header);
+  if (s != Status::Ok) return Status::NotFound;
+  const uint32_t poff = info.header.payload_offset;
+  if (poff > prefix_buf_len) return Status::BufferTooSmall;
+  s = flash.read(area, 0, prefix_buf, poff);
+  if (s != Status::Ok) return s;
+  uint8_t digest[32];
+  sha256(crypto, prefix_buf, poff, digest);
+  // Only a prefix the metadata vouches for is trusted to say where a component lies.
+  if (!bytes_equal_ct(digest, image.prefix_sha256, 32)) return Status::NotFound;
+  if (parse_prefix(prefix_buf, poff, info) != Status::Ok) return Status::NotFound;
+  for (uint8_t i = 0; i < info.component_count; ++i) {
+    if (std::memcmp(info.components[i].sha256, sha256_digest, 32) == 0) {
+      offset = info.components[i].offset;
+      length = info.components[i].length;
+      return Status::Ok;
+    }
+  }
+  return Status::NotFound;
+}
+
+}  // namespace tinyfleet

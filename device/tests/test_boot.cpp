@@ -1,0 +1,181 @@
+// Boot selection and the bank writer: trial counting, revert on failed health check or exhausted
+// attempts, corrupted images never boot, unchanged components are copied not downloaded, torn-write
+// recovery during a resumed download.
+#include <gtest/gtest.h>
+
+#include "flash_emulator.h"
+#include "mbedtls_crypto.h"
+#include "support/bundle_builder.h"
+#include "support/update_driver.h"
+#include "tinyfleet/boot.h"
+
+using namespace tinyfleet;
+using host::CutMode;
+using host::FlashEmulator;
+using host::FlashLayout;
+
+namespace {
+
+struct Device {
+  host::MbedtlsCrypto crypto;
+  FlashEmulator flash{FlashLayout::dual_bank(512, 16, 8, 0xFF)};
+  BootSelector boot{flash, crypto, 3};
+  tftest::Image old_image;
+  tftest::Image new_image;
+
+  Device() {
+    auto old_spec = tftest::small_spec(1);
+    auto new_spec = tftest::small_spec(2);
+    new_spec.payloads[1] = old_spec.payloads[1];  // same model: copied, not downloaded
+    new_spec.security_counter = 2;
+    old_image = tftest::make_image(tftest::build_bundle(old_spec, nullptr), crypto);
+    new_image = tftest::make_image(tftest::build_bundle(new_spec, nullptr), crypto);
+    if (tftest::write_image(flash, crypto, 0, old_image, 256) != Status::Ok ||
+        boot.provision(0, old_image.desc) != Status::Ok)
+      throw std::runtime_error("provisioning failed");
+  }
+};
+
+}  // namespace
+
+TEST(Boot, UnprovisionedDeviceHasNoMetadata) {
+  host::MbedtlsCrypto crypto;
+  FlashEmulator flash(FlashLayout::dual_bank(512, 16, 8, 0xFF));
+  BootSelector boot(flash, crypto);
+  BootDecision d;
+  EXPECT_EQ(boot.select(d), Status::NotFound);
+}
+
+TEST(Boot, UpdateConfirmAfterHealthyTrialBoot) {
+  Device dev;
+  BootDecision d;
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  EXPECT_EQ(d.bank, 0);
+  EXPECT_FALSE(d.trial);
+  tftest::InstallStats stats;
+  ASSERT_EQ(tftest::install_update(dev.flash, dev.crypto, dev.boot, dev.new_image, 256, &stats), Status::Ok);
+  EXPECT_EQ(stats.components_copied, 1u);  // the model
+  EXPECT_EQ(stats.components_downloaded, 4u);
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  EXPECT_EQ(d.bank, 1);
+  EXPECT_TRUE(d.trial);
+  EXPECT_EQ(d.record.boot_attempts, 1);
+  ASSERT_EQ(dev.boot.confirm(), Status::Ok);
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  EXPECT_EQ(d.bank, 1);
+  EXPECT_FALSE(d.trial);
+  EXPECT_EQ(d.record.state, BootState::Confirmed);
+  EXPECT_EQ(d.record.security_counter, 2u);
+  EXPECT_TRUE(tftest::bank_holds(dev.flash, 1, dev.new_image));
+  EXPECT_EQ(dev.boot.confirm(), Status::InvalidState);  // nothing on trial any more
+}
+
+TEST(Boot, FailedHealthCheckBootsTheOldImageNext) {
+  Device dev;
+  ASSERT_EQ(tftest::install_update(dev.flash, dev.crypto, dev.boot, dev.new_image, 256), Status::Ok);
+  BootDecision d;
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  ASSERT_TRUE(d.trial);
+  ASSERT_EQ(dev.boot.revert(), Status::Ok);
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  EXPECT_EQ(d.bank, 0);
+  EXPECT_FALSE(d.trial);
+  EXPECT_EQ(d.record.state, BootState::Reverted);
+  EXPECT_EQ(d.record.security_counter, 1u);  // the counter rises only on confirm
+}
+
+TEST(Boot, TrialThatNeverConfirmsIsRevertedAfterNBoots) {
+  Device dev;
+  ASSERT_EQ(tftest::install_update(dev.flash, dev.crypto, dev.boot, dev.new_image, 256), Status::Ok);
+  BootDecision d;
+  for (uint8_t i = 1; i <= 3; ++i) {
+    ASSERT_EQ(dev.boot.select(d), Status::Ok);
+    EXPECT_TRUE(d.trial);
+    EXPECT_EQ(d.bank, 1);
+    EXPECT_EQ(d.record.boot_attempts, i);
+  }
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  EXPECT_TRUE(d.reverted);
+  EXPECT_FALSE(d.trial);
+  EXPECT_EQ(d.bank, 0);
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);  // and it stays reverted
+  EXPECT_EQ(d.bank, 0);
+  EXPECT_FALSE(d.reverted);
+  EXPECT_EQ(d.record.state, BootState::Reverted);
+}
+
+TEST(Boot, CorruptedTrialIsRevertedAndCorruptedConfirmedNeverBoots) {
+  Device dev;
+  ASSERT_EQ(tftest::install_update(dev.flash, dev.crypto, dev.boot, dev.new_image, 256), Status::Ok);
+  dev.flash.flip_bit(FlashArea::Bank1, dev.new_image.info.components[4].offset + 3, 6);
+  BootDecision d;
+  ASSERT_EQ(dev.boot.select(d), Status::Ok);
+  EXPECT_TRUE(d.reverted);
+  EXPECT_EQ(d.bank, 0);
+  dev.flash.flip_bit(FlashArea::Bank0, dev.old_image.info.components[0].offset, 0);
+  EXPECT_EQ(dev.boot.select(d), Status::NoValidImage);
+}
+
+TEST(BankWriter, RefusesABundleLargerThanTheBank) {
+  host::MbedtlsCrypto crypto;
+  FlashEmulator flash(FlashLayout::dual_bank(256, 4, 4, 0xFF));  // 1 KiB banks
+  auto img = tftest::make_image(tftest::build_bundle(tftest::small_spec(3), nullptr), crypto);
+  BankWriter w(flash, crypto);
+  EXPECT_EQ(w.begin(1, img.info, img.bytes.data()), Status::BundleTooLarge);
+  EXPECT_EQ(flash.op_count(), 0u);
+}
+
+TEST(BankWriter, CopyFromAWrongSourceIsAHashMismatch) {
+  Device dev;
+  BankWriter w(dev.flash, dev.crypto);
+  ASSERT_EQ(w.begin(1, dev.new_image.info, dev.new_image.bytes.data()), Status::Ok);
+  // Firmware differs between the bundles: copying the old one in its place must fail.
+  EXPECT_EQ(w.copy_component(0, 0, dev.old_image.info.components[0].offset), Status::HashMismatch);
+  EXPECT_EQ(w.verify_component(0), Status::HashMismatch);
+}
+
+TEST(BankWriter, ResumedDownloadRecoversFromATornBlock) {
+  Device dev;
+  const auto& img = dev.new_image;
+  const ComponentEntry& fw = img.info.components[0];
+  BankWriter w(dev.flash, dev.crypto);
+  ASSERT_EQ(w.begin(1, img.info, img.bytes.data()), Status::Ok);
+  ASSERT_EQ(w.write(fw.offset, img.bytes.data() + fw.offset, 256), Status::Ok);
+  dev.flash.cut_power_at(0, CutMode::Torn);
+  EXPECT_EQ(w.write(fw.offset + 256, img.bytes.data() + fw.offset + 256, 256), Status::PowerLost);
+  dev.flash.power_on();
+  // After the reboot the agent resumes (no erase) and rewrites the block its bitmap does not have.
+  BankWriter r(dev.flash, dev.crypto);
+  ASSERT_EQ(r.resume(1, img.info, img.bytes.data()), Status::Ok);
+  uint32_t lo = 1, hi = 0;
+  ASSERT_EQ(r.write(fw.offset + 256, img.bytes.data() + fw.offset + 256, 256, &lo, &hi), Status::Ok);
+  ASSERT_LT(lo, hi);  // sectors were wiped: the caller re-fetches every block in [lo, hi)
+  EXPECT_LE(lo, fw.offset + 256);
+  EXPECT_GE(hi, fw.offset + 512);
+  for (uint32_t off = 0; off < fw.length; off += 256) {
+    uint32_t at = fw.offset + off;
+    if (at + 256 <= lo || at >= hi || off == 256) continue;  // untouched, or just written
+    uint32_t n = fw.length - off < 256 ? fw.length - off : 256;
+    ASSERT_EQ(r.write(at, img.bytes.data() + at, n), Status::Ok);
+  }
+  for (uint8_t i = 1; i < img.info.component_count; ++i) {
+    const ComponentEntry& c = img.info.components[i];
+    ASSERT_EQ(r.write(c.offset, img.bytes.data() + c.offset, c.length), Status::Ok);
+  }
+  ImageDescriptor desc;
+  ASSERT_EQ(r.finish(desc), Status::Ok);
+  EXPECT_TRUE(tftest::bank_holds(dev.flash, 1, img));
+}
+
+TEST(BankWriter, RejectsWritesOutsideComponentsOrMisaligned) {
+  Device dev;
+  const auto& img = dev.new_image;
+  BankWriter w(dev.flash, dev.crypto);
+  EXPECT_EQ(w.write(img.info.components[0].offset, img.bytes.data(), 16), Status::InvalidState);
+  ASSERT_EQ(w.begin(1, img.info, img.bytes.data()), Status::Ok);
+  EXPECT_EQ(w.write(0, img.bytes.data(), 16), Status::InvalidArgument);  // the prefix is not a payload
+  const ComponentEntry& fw = img.info.components[0];
+  EXPECT_EQ(w.write(fw.offset + 4, img.bytes.data() + fw.offset + 4, 16), Status::FlashMisaligned);
+  EXPECT_EQ(w.write(fw.offset, img.bytes.data() + fw.offset, 12), Status::FlashMisaligned);
+  EXPECT_EQ(w.write(fw.offset, img.bytes.data() + fw.offset, fw.length + 1), Status::InvalidArgument);
+}
