@@ -1,0 +1,28 @@
+# Pins the core's own static RAM: writable sections (.data*, .bss*, except .data.rel.ro* which is read-only
+# after relocation) of every object in the core library must hold 0 bytes. All RAM the core uses is in
+# objects the application places (pinned to the byte by tests/test_ram.cpp).
+# Usage: cmake -DSIZE=<size> -DLIB=<libtinyfleet_core.a> -P check_static_ram.cmake
+execute_process(COMMAND ${SIZE} -A ${LIB} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "size failed on ${LIB}")
+endif()
+string(REGEX MATCHALL "[^\n]+" lines "${out}")
+set(object "")
+set(total 0)
+set(offenders "")
+foreach(line ${lines})
+  if(line MATCHES "^([^ ]+\\.o) +\\(ex ")
+    set(object ${CMAKE_MATCH_1})
+  elseif(line MATCHES "^(\\.(data|bss|tbss|tdata)[^ ]*) +([0-9]+)")
+    set(section ${CMAKE_MATCH_1})
+    set(bytes ${CMAKE_MATCH_3})
+    if(NOT section MATCHES "^\\.data\\.rel\\.ro" AND bytes GREATER 0)
+      math(EXPR total "${total} + ${bytes}")
+      list(APPEND offenders "${object}:${section}=${bytes}")
+    endif()
+  endif()
+endforeach()
+message(STATUS "tinyfleet_core writable static RAM: ${total} bytes")
+if(NOT total EQUAL 0)
+  message(FATAL_ERROR "tinyfleet_core must own no static RAM (pinned at 0 bytes), found: ${offenders}")
+endif()
