@@ -1,0 +1,194 @@
+// The device agent: a sans-I/O state machine that speaks docs/device-protocol.md.
+//
+// Theory of operation. The platform shell owns the MQTT connection and the clock of events. It calls one
+// on_*() method per event (boot, message, connection up/down, publish acknowledged, tick, battery reading,
+// health result); the agent decides the outcome, looks up the row of the transition table
+// (transitions.h) and queues actions (subscribe, unsubscribe, publish, run health check, reboot) that the
+// shell performs in order before the next event. Flash, crypto, power, clock and inference are used through
+// the ports, synchronously. Every buffer is a member: an Agent is placed statically by the platform.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tinyfleet/bank_writer.h"
+#include "tinyfleet/boot.h"
+#include "tinyfleet/bundle_parser.h"
+#include "tinyfleet/health.h"
+#include "tinyfleet/ports.h"
+#include "tinyfleet/progress.h"
+#include "tinyfleet/protocol.h"
+#include "tinyfleet/transitions.h"
+
+#ifndef TINYFLEET_BLOCK_WINDOW
+#define TINYFLEET_BLOCK_WINDOW 4
+#endif
+#ifndef TINYFLEET_REPORT_RING
+#define TINYFLEET_REPORT_RING 8
+#endif
+#ifndef TINYFLEET_ACTION_QUEUE
+#define TINYFLEET_ACTION_QUEUE 24
+#endif
+
+namespace tinyfleet {
+
+struct AgentConfig {
+  const char* device_id = nullptr;       // also the MQTT client id; must pass valid_device_id()
+  const char* hardware_class = nullptr;  // the bundles' hardware_class this device accepts
+  const TrustedKey* keys = nullptr;      // trusted signing keys (key ids filled)
+  size_t key_count = 0;
+  uint32_t battery_retry_ms = 60000;     // deferred update re-check period
+  uint32_t broker_timeout_ms = 30000;    // trial boot: broker must be reached within this
+  uint8_t max_hash_retries = 2;          // re-downloads of a component before HashMismatch
+};
+
+struct AgentPorts {
+  Flash& flash;
+  Crypto& crypto;
+  Power& power;
+  Clock& clock;
+  Inference& inference;
+};
+
+enum class ActionType : uint8_t { Subscribe, Unsubscribe, Publish, RunHealthCheck, Reboot };
+
+struct Action {
+  ActionType type = ActionType::Publish;
+  char topic[kMaxTopicLen] = {};
+  uint8_t qos = 1;
+  bool retain = false;
+  uint32_t token = 0;  // Publish of a state report: its seq, to pass back to on_publish_acked()
+  size_t len = 0;
+  uint8_t payload[kReportLen] = {};  // reports and presence (<= 104 bytes)
+};
+
+class Agent {
+ public:
+  Agent(const AgentConfig& cfg, const AgentPorts& ports);
+
+  // --- events (each clears the action queue first) ---
+  // After boot selection (the bootloader, or BootSelector::select on host/sim) chose `decision`.
+  void on_boot(const BootDecision& decision);
+  void on_message(const char* topic, size_t topic_len, const uint8_t* payload, size_t len);
+  void on_connection_up();
+  void on_connection_down();
+  void on_publish_acked(uint32_t token);
+  void on_tick();
+  void on_battery(uint8_t pct);
+  void on_health_result(const HealthOutcome& result);
+  // Runs the golden vectors through the Inference port on the running bank and applies the result
+  // (what the shell does on ActionType::RunHealthCheck).
+  void run_health_check();
+
+  // --- actions queued by the last event ---
+  size_t action_count() const { return action_count_; }
+  const Action& action(size_t i) const { return actions_[i]; }
+  size_t dropped_actions() const { return dropped_actions_; }
+
+  // The will to register at connect: presence, status offline.
+  void will(Action& out) const;
+
+  // --- observation (tests, simulator) ---
+  AgentState state() const { return state_; }
+  const uint8_t* running_digest() const { return running_.prefix_sha256; }
+  const ProgressRecord& progress() const { return progress_; }
+  uint32_t blocks_fetched() const { return blocks_fetched_; }   // block messages written this run
+  uint32_t bad_blocks() const { return bad_blocks_; }          // dropped (malformed, CRC)
+  uint32_t pending_reports() const;
+  Reason last_reason() const { return last_reason_; }
+
+ private:
+  struct InFlight {
+    bool used = false;
+    uint8_t component = 0;
+    uint32_t block = 0;
+  };
+  struct QueuedReport {
+    bool used = false;
+    uint32_t seq = 0;
+    uint8_t bytes[kReportLen];
+  };
+
+  void begin_event();
+  Action* push(ActionType type);
+  void publish(const char* topic, const uint8_t* data, size_t len, uint8_t qos, bool retain, uint32_t token);
+  void subscribe(const char* topic);
+  void unsubscribe(const char* topic);
+  void publish_presence(uint8_t status);
+  void apply(AgentEvent event, Outcome outcome, Reason reason, uint32_t d0 = 0, uint32_t d1 = 0);
+  void emit_report(AgentState from, AgentState to, AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
+  void persist();
+
+  void handle_desired(const uint8_t* payload, size_t len);
+  void evaluate_desired();
+  void handle_health(const HealthOutcome& result);
+  void handle_meta(const uint8_t* payload, size_t len);
+  void handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len);
+  void try_start_download(AgentEvent event, uint8_t battery_pct);
+  Outcome start_download(Reason& reason, uint32_t& d0, uint32_t& d1);
+  Outcome finish_image(Reason& reason);
+  void abandon_download();
+  void fill_window();
+  bool component_complete(uint8_t c) const;
+  bool block_done(uint8_t c, uint32_t b) const;
+  void set_block(uint8_t c, uint32_t b, bool done);
+  void clear_range(uint32_t lo, uint32_t hi);
+  uint32_t blocks_present() const;
+  void confirm_trial(AgentEvent event);
+  void fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
+  void request_reboot();
+
+  AgentConfig cfg_;
+  AgentPorts ports_;
+  BootSelector boot_;
+  BankWriter writer_;
+  ProgressStore store_;
+  HealthChecker health_;
+
+  AgentState state_ = AgentState::PowerOn;
+  bool connected_ = false;
+  bool booted_ = false;
+  uint8_t running_bank_ = 0;
+  bool running_trial_ = false;
+  ImageDescriptor running_;
+  ImageDescriptor other_;
+  uint32_t stored_counter_ = 0;
+  ProgressRecord progress_;
+  Reason last_reason_ = Reason::None;
+
+  // Desired state: the latest received, and the one being worked on in this run.
+  bool have_desired_ = false;
+  DesiredState latest_;
+  bool have_current_ = false;
+  DesiredState current_;
+
+  // Update being installed.
+  BundleInfo info_;
+  uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE];
+  uint32_t block_base_[TINYFLEET_MAX_COMPONENTS] = {};
+  uint8_t hash_failures_[TINYFLEET_MAX_COMPONENTS] = {};
+  uint32_t total_blocks_ = 0;
+  InFlight inflight_[TINYFLEET_BLOCK_WINDOW];
+  uint32_t deferred_since_ms_ = 0;
+
+  // Trial boot.
+  uint32_t boot_ms_ = 0;
+  bool vectors_passed_ = false;
+  bool broker_reached_ = false;
+
+  // Scratch for finding unchanged components in the active bank.
+  BundleInfo active_info_;
+  uint8_t active_prefix_[TINYFLEET_PREFIX_BUFFER_SIZE];
+
+  uint32_t blocks_fetched_ = 0;
+  uint32_t bad_blocks_ = 0;
+
+  uint32_t report_seq_ = 0;
+  QueuedReport reports_[TINYFLEET_REPORT_RING];
+
+  Action actions_[TINYFLEET_ACTION_QUEUE];
+  size_t action_count_ = 0;
+  size_t dropped_actions_ = 0;
+};
+
+}  // namespace tinyfleet

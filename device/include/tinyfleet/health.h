@@ -1,0 +1,42 @@
+// Trial-boot health check, model half: replay the bundle's golden vectors (component type 5, read from
+// the running bank) through the Inference port and require outputs identical to the byte, latency within
+// max_latency_ms and arena high-water within peak_ram_bytes. The broker half (reachable within a timeout)
+// is the agent's: it needs connection events.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tinyfleet/bundle_parser.h"
+#include "tinyfleet/ports.h"
+#include "tinyfleet/protocol.h"
+
+// Largest input or output tensor (bytes) a health vector may have on this device.
+#ifndef TINYFLEET_MAX_TENSOR_BYTES
+#define TINYFLEET_MAX_TENSOR_BYTES 2048
+#endif
+
+namespace tinyfleet {
+
+struct HealthOutcome {
+  Reason reason = Reason::HealthInference;  // None = pass; failure until proven otherwise
+  uint32_t detail0 = 0;
+  uint32_t detail1 = 0;
+  uint32_t vectors = 0;          // vectors replayed
+  uint32_t max_latency_us = 0;   // largest latency seen
+  uint32_t max_arena_bytes = 0;  // largest arena high-water seen
+  bool passed() const { return reason == Reason::None; }
+};
+
+class HealthChecker {
+ public:
+  // Replays the health vectors stored in `bank` at component `vectors` of `info`.
+  HealthOutcome run(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference);
+
+ private:
+  uint8_t input_[TINYFLEET_MAX_TENSOR_BYTES];
+  uint8_t expected_[TINYFLEET_MAX_TENSOR_BYTES];
+  uint8_t actual_[TINYFLEET_MAX_TENSOR_BYTES];
+};
+
+}  // namespace tinyfleet

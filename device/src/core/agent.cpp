@@ -1,0 +1,713 @@
+#include "tinyfleet/agent.h"
+
+#include <cstring>
+
+#include "tinyfleet/bytes.h"
+
+namespace tinyfleet {
+namespace {
+
+bool digest_eq(const uint8_t* a, const uint8_t* b) { return std::memcmp(a, b, 32) == 0; }
+
+}  // namespace
+
+Agent::Agent(const AgentConfig& cfg, const AgentPorts& ports)
+    : cfg_(cfg),
+      ports_(ports),
+      boot_(ports.flash, ports.crypto),
+      writer_(ports.flash, ports.crypto),
+      store_(ports.flash) {}
+
+// --- actions ----------------------------------------------------------------------------------------
+
+void Agent::begin_event() { action_count_ = 0; }
+
+Action* Agent::push(ActionType type) {
+  if (action_count_ >= TINYFLEET_ACTION_QUEUE) {
+    ++dropped_actions_;
+    return nullptr;
+  }
+  Action* a = &actions_[action_count_++];
+  a->type = type;
+  a->topic[0] = '\0';
+  a->qos = 1;
+  a->retain = false;
+  a->token = 0;
+  a->len = 0;
+  return a;
+}
+
+void Agent::publish(const char* topic, const uint8_t* data, size_t len, uint8_t qos, bool retain, uint32_t token) {
+  Action* a = push(ActionType::Publish);
+  if (a == nullptr) return;
+  std::memcpy(a->topic, topic, std::strlen(topic) + 1);
+  a->qos = qos;
+  a->retain = retain;
+  a->token = token;
+  a->len = len;
+  std::memcpy(a->payload, data, len);
+}
+
+void Agent::subscribe(const char* topic) {
+  Action* a = push(ActionType::Subscribe);
+  if (a != nullptr) std::memcpy(a->topic, topic, std::strlen(topic) + 1);
+}
+
+void Agent::unsubscribe(const char* topic) {
+  Action* a = push(ActionType::Unsubscribe);
+  if (a != nullptr) std::memcpy(a->topic, topic, std::strlen(topic) + 1);
+}
+
+void Agent::will(Action& out) const {
+  Presence p;
+  p.status = 0;
+  p.image_state = running_trial_ ? 2 : 1;
+  p.epoch = progress_.epoch;
+  p.last_seq = report_seq_;
+  std::memcpy(p.running_digest, running_.prefix_sha256, 32);
+  std::strncpy(p.hardware_class, cfg_.hardware_class, 32);
+  p.bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
+  p.security_counter = stored_counter_;
+  p.device_time = ports_.clock.unix_seconds();
+  out = Action();
+  out.type = ActionType::Publish;
+  device_topic(out.topic, cfg_.device_id, DeviceTopic::Presence);
+  out.qos = 1;
+  out.retain = true;
+  out.len = kPresenceLen;
+  encode_presence(p, out.payload);
+}
+
+void Agent::publish_presence(uint8_t status) {
+  if (!connected_) return;
+  Action w;
+  will(w);
+  Presence p;
+  decode_presence(w.payload, kPresenceLen, p);
+  p.status = status;
+  encode_presence(p, w.payload);
+  publish(w.topic, w.payload, kPresenceLen, 1, true, 0);
+}
+
+// --- reports and transitions ------------------------------------------------------------------------
+
+void Agent::apply(AgentEvent event, Outcome outcome, Reason reason, uint32_t d0, uint32_t d1) {
+  const Transition* t = find_transition(state_, event, outcome);
+  if (t == nullptr) return;
+  AgentState from = state_;
+  state_ = t->to;
+  last_reason_ = reason;
+  if (t->report) emit_report(from, state_, event, reason, d0, d1);
+}
+
+void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason reason, uint32_t d0,
+                        uint32_t d1) {
+  StateReport r;
+  r.from_state = static_cast<uint8_t>(from);
+  r.to_state = static_cast<uint8_t>(to);
+  r.event = static_cast<uint8_t>(event);
+  r.epoch = progress_.epoch;
+  r.seq = ++report_seq_;
+  r.reason = static_cast<uint16_t>(reason);
+  if (have_current_) {
+    r.desired_seq = current_.desired_seq;
+    std::memcpy(r.target_digest, current_.digest, 32);
+  }
+  std::memcpy(r.running_digest, running_.prefix_sha256, 32);
+  r.detail0 = d0;
+  r.detail1 = d1;
+  r.device_time = ports_.clock.unix_seconds();
+
+  // Queue until acknowledged; when full, the oldest is dropped (the server sees a gap in seq).
+  QueuedReport* slot = nullptr;
+  for (QueuedReport& q : reports_) {
+    if (!q.used) {
+      slot = &q;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    slot = &reports_[0];
+    for (QueuedReport& q : reports_) {
+      if (q.seq < slot->seq) slot = &q;
+    }
+  }
+  slot->used = true;
+  slot->seq = r.seq;
+  encode_report(r, slot->bytes);
+  if (connected_) {
+    char topic[kMaxTopicLen];
+    device_topic(topic, cfg_.device_id, DeviceTopic::State);
+    publish(topic, slot->bytes, kReportLen, 1, false, r.seq);
+  }
+}
+
+uint32_t Agent::pending_reports() const {
+  uint32_t n = 0;
+  for (const QueuedReport& q : reports_) n += q.used ? 1 : 0;
+  return n;
+}
+
+void Agent::persist() {
+  if (store_.available()) store_.store(progress_);
+}
+
+// --- events -----------------------------------------------------------------------------------------
+
+void Agent::on_boot(const BootDecision& d) {
+  begin_event();
+  booted_ = true;
+  running_bank_ = d.bank;
+  running_trial_ = d.trial;
+  running_ = d.record.images[d.bank];
+  other_ = d.record.images[1 - d.bank];
+  stored_counter_ = d.record.security_counter;
+  if (store_.load(progress_) != Status::Ok) progress_ = ProgressRecord();
+  progress_.epoch += 1;
+
+  Outcome outcome = Outcome::Confirmed;
+  Reason reason = Reason::None;
+  uint32_t d0 = 0, d1 = 0;
+  const bool attempt_is_running = digest_eq(progress_.attempt_digest, running_.prefix_sha256);
+  if (d.trial) {
+    outcome = Outcome::TrialBoot;
+    boot_ms_ = ports_.clock.monotonic_ms();
+    vectors_passed_ = false;
+    broker_reached_ = false;
+    if (progress_.attempt == AttemptState::TrialPending && attempt_is_running) {
+      have_current_ = true;
+      current_ = DesiredState();
+      current_.desired_seq = progress_.attempt_desired_seq;
+      std::memcpy(current_.digest, progress_.attempt_digest, 32);
+      current_.total_len = running_.total_len;
+    }
+  } else if (progress_.attempt == AttemptState::TrialPending && !attempt_is_running) {
+    // The trial never confirmed: boot selection went back to the confirmed image.
+    outcome = Outcome::Reverted;
+    reason = Reason::TrialExhausted;
+    progress_.attempt = AttemptState::Failed;
+    progress_.attempt_reason = static_cast<uint16_t>(reason);
+    progress_.attempt_reported = true;
+  } else if (progress_.attempt == AttemptState::TrialPending) {
+    progress_.attempt = AttemptState::None;  // confirmed just before a reboot
+  } else if (progress_.attempt == AttemptState::Failed && !progress_.attempt_reported) {
+    // The health check failed and reverted before the reboot: report it from the old image.
+    outcome = Outcome::Reverted;
+    reason = static_cast<Reason>(progress_.attempt_reason);
+    d0 = progress_.attempt_detail0;
+    d1 = progress_.attempt_detail1;
+    progress_.attempt_reported = true;
+  } else if (d.reverted) {
+    outcome = Outcome::Reverted;
+    reason = Reason::TrialExhausted;
+  }
+  if (outcome == Outcome::Reverted && progress_.attempt == AttemptState::Failed) {
+    have_current_ = true;
+    current_ = DesiredState();
+    current_.desired_seq = progress_.attempt_desired_seq;
+    std::memcpy(current_.digest, progress_.attempt_digest, 32);
+  }
+  persist();
+  apply(AgentEvent::Boot, outcome, reason, d0, d1);
+  if (outcome == Outcome::Reverted) have_current_ = false;
+  if (state_ == AgentState::Trial) push(ActionType::RunHealthCheck);
+}
+
+void Agent::on_connection_up() {
+  begin_event();
+  connected_ = true;
+  publish_presence(1);
+  char topic[kMaxTopicLen];
+  device_topic(topic, cfg_.device_id, DeviceTopic::Desired);
+  subscribe(topic);
+  // Re-send unacknowledged reports, oldest first.
+  device_topic(topic, cfg_.device_id, DeviceTopic::State);
+  uint32_t last = 0;
+  for (;;) {
+    const QueuedReport* next = nullptr;
+    for (const QueuedReport& q : reports_) {
+      if (q.used && q.seq > last && (next == nullptr || q.seq < next->seq)) next = &q;
+    }
+    if (next == nullptr) break;
+    publish(topic, next->bytes, kReportLen, 1, false, next->seq);
+    last = next->seq;
+  }
+  if (state_ == AgentState::Checking && have_current_) {
+    meta_topic(topic, current_.digest);
+    subscribe(topic);
+  } else if (state_ == AgentState::Downloading) {
+    fill_window();
+  } else if (state_ == AgentState::Trial) {
+    broker_reached_ = true;
+    if (vectors_passed_) confirm_trial(AgentEvent::ConnectionUp);
+  }
+}
+
+void Agent::on_connection_down() {
+  begin_event();
+  connected_ = false;
+  for (InFlight& f : inflight_) f.used = false;  // clean start: the broker forgets our subscriptions
+}
+
+void Agent::on_publish_acked(uint32_t token) {
+  begin_event();
+  for (QueuedReport& q : reports_) {
+    if (q.used && q.seq == token) q.used = false;
+  }
+}
+
+void Agent::on_message(const char* topic, size_t topic_len, const uint8_t* payload, size_t len) {
+  begin_event();
+  if (!booted_) return;
+  ParsedTopic t = parse_topic(topic, topic_len, cfg_.device_id);
+  switch (t.kind) {
+    case TopicKind::Desired:
+      handle_desired(payload, len);
+      break;
+    case TopicKind::Meta:
+      if (state_ == AgentState::Checking && have_current_ && digest_eq(t.digest, current_.digest)) {
+        handle_meta(payload, len);
+      }
+      break;
+    case TopicKind::Block:
+      if (state_ == AgentState::Downloading) handle_block(t, payload, len);
+      break;
+    case TopicKind::Unknown:
+      break;
+  }
+}
+
+void Agent::on_tick() {
+  begin_event();
+  const uint32_t now = ports_.clock.monotonic_ms();
+  if (state_ == AgentState::Deferred && now - deferred_since_ms_ >= cfg_.battery_retry_ms) {
+    deferred_since_ms_ = now;
+    try_start_download(AgentEvent::Tick, ports_.power.battery_pct());
+  } else if (state_ == AgentState::Trial && !broker_reached_ && now - boot_ms_ >= cfg_.broker_timeout_ms) {
+    fail_trial(AgentEvent::Tick, Reason::HealthBrokerTimeout, cfg_.broker_timeout_ms / 1000, 0);
+  }
+}
+
+void Agent::on_battery(uint8_t pct) {
+  begin_event();
+  if (state_ == AgentState::Deferred && pct >= info_.manifest.min_battery_pct) {
+    try_start_download(AgentEvent::Battery, pct);
+  }
+}
+
+void Agent::on_health_result(const HealthOutcome& result) {
+  begin_event();
+  handle_health(result);
+}
+
+void Agent::run_health_check() {
+  begin_event();
+  if (state_ != AgentState::Trial) return;
+  HealthOutcome result;  // HealthInference until the vectors ran
+  FlashArea area = bank_area(running_bank_);
+  BundleHeader h;
+  if (ports_.flash.read(area, 0, prefix_, kHeaderLen) == Status::Ok &&
+      parse_header(prefix_, kHeaderLen, h) == Status::Ok && h.payload_offset <= sizeof(prefix_) &&
+      ports_.flash.read(area, 0, prefix_, h.payload_offset) == Status::Ok &&
+      parse_prefix(prefix_, h.payload_offset, info_) == Status::Ok) {
+    result = health_.run(ports_.flash, area, info_, ports_.inference);
+  }
+  handle_health(result);
+}
+
+void Agent::handle_health(const HealthOutcome& result) {
+  if (state_ != AgentState::Trial) return;
+  if (!result.passed()) {
+    fail_trial(AgentEvent::HealthResult, result.reason, result.detail0, result.detail1);
+    return;
+  }
+  vectors_passed_ = true;
+  if (broker_reached_) confirm_trial(AgentEvent::HealthResult);
+}
+
+// --- trial ------------------------------------------------------------------------------------------
+
+void Agent::confirm_trial(AgentEvent event) {
+  if (boot_.confirm() != Status::Ok) {
+    fail_trial(event, Reason::FlashError, 0, 0);
+    return;
+  }
+  MetadataRecord rec;
+  if (boot_.store().load(rec) == Status::Ok) stored_counter_ = rec.security_counter;
+  running_trial_ = false;
+  progress_.attempt = AttemptState::None;
+  persist();
+  apply(event, Outcome::Pass, Reason::Confirmed);
+  publish_presence(1);
+  if (have_desired_) evaluate_desired();
+}
+
+void Agent::fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1) {
+  boot_.revert();
+  progress_.attempt = AttemptState::Failed;
+  progress_.attempt_reason = static_cast<uint16_t>(reason);
+  progress_.attempt_reported = false;
+  progress_.attempt_detail0 = d0;
+  progress_.attempt_detail1 = d1;
+  persist();
+  apply(event, Outcome::Fail, reason, d0, d1);
+  request_reboot();
+}
+
+void Agent::request_reboot() {
+  publish_presence(2);
+  push(ActionType::Reboot);
+}
+
+// --- desired state ----------------------------------------------------------------------------------
+
+void Agent::handle_desired(const uint8_t* payload, size_t len) {
+  if (len == 0) {  // retained desired state cleared: nothing to do
+    have_desired_ = false;
+    return;
+  }
+  DesiredState d;
+  if (decode_desired(payload, len, d) != Status::Ok) {
+    apply(AgentEvent::Desired, Outcome::Stale, Reason::BadDesired);
+    return;
+  }
+  latest_ = d;
+  have_desired_ = true;
+  if (state_ == AgentState::Trial || state_ == AgentState::Rebooting) return;  // after the trial resolves
+  evaluate_desired();
+}
+
+void Agent::evaluate_desired() {
+  const DesiredState d = latest_;
+  if (d.desired_seq < progress_.highest_desired_seq) {
+    apply(AgentEvent::Desired, Outcome::Stale, Reason::StaleDesired, d.desired_seq, progress_.highest_desired_seq);
+    return;
+  }
+  if (have_current_ && current_.desired_seq == d.desired_seq && digest_eq(current_.digest, d.digest)) return;
+  const bool superseding = state_ == AgentState::Checking || state_ == AgentState::Deferred ||
+                           state_ == AgentState::Downloading;
+  if (superseding) abandon_download();
+  current_ = d;
+  have_current_ = true;
+  if (d.desired_seq > progress_.highest_desired_seq) {
+    progress_.highest_desired_seq = d.desired_seq;
+    persist();
+  }
+  if (digest_eq(d.digest, running_.prefix_sha256)) {
+    apply(AgentEvent::Desired, Outcome::UpToDate, Reason::UpToDate);
+    return;
+  }
+  if (progress_.attempt == AttemptState::Failed && progress_.attempt_desired_seq == d.desired_seq &&
+      digest_eq(progress_.attempt_digest, d.digest)) {
+    apply(AgentEvent::Desired, Outcome::Refused, Reason::PreviouslyFailed);
+    return;
+  }
+  const uint32_t bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
+  if (d.total_len > bank_size || block_count(d.total_len) > TINYFLEET_MAX_BLOCKS) {
+    apply(AgentEvent::Desired, Outcome::Refused, Reason::TooLarge, d.total_len, bank_size);
+    return;
+  }
+  apply(AgentEvent::Desired, Outcome::NewUpdate, superseding ? Reason::Superseded : Reason::None,
+        superseding ? d.desired_seq : 0);
+  if (connected_) {
+    char topic[kMaxTopicLen];
+    meta_topic(topic, d.digest);
+    subscribe(topic);
+  }
+}
+
+void Agent::abandon_download() {
+  char topic[kMaxTopicLen];
+  if (state_ == AgentState::Checking && have_current_ && connected_) {
+    meta_topic(topic, current_.digest);
+    unsubscribe(topic);
+  }
+  for (InFlight& f : inflight_) {
+    if (f.used && connected_) {
+      block_topic(topic, info_.components[f.component].sha256, f.block);
+      unsubscribe(topic);
+    }
+    f.used = false;
+  }
+}
+
+// --- meta and preconditions -------------------------------------------------------------------------
+
+void Agent::handle_meta(const uint8_t* payload, size_t len) {
+  char topic[kMaxTopicLen];
+  meta_topic(topic, current_.digest);
+  if (connected_) unsubscribe(topic);
+
+  uint8_t digest[32];
+  BundleHeader h;
+  if (len < kHeaderLen || len > sizeof(prefix_)) {
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch, static_cast<uint32_t>(len), 0);
+    return;
+  }
+  sha256(ports_.crypto, payload, len, digest);
+  if (!bytes_equal_ct(digest, current_.digest, 32)) {
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
+    return;
+  }
+  Status s = parse_header(payload, len, h);
+  if (s != Status::Ok) {
+    apply(AgentEvent::Meta, Outcome::Refused, reason_from_status(s));
+    return;
+  }
+  if (h.payload_offset != len || h.total_len != current_.total_len) {
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch, h.payload_offset, h.total_len);
+    return;
+  }
+  std::memcpy(prefix_, payload, len);
+  VerifyPolicy policy;
+  policy.hardware_class = cfg_.hardware_class;
+  policy.device_id = cfg_.device_id;
+  policy.min_counter = stored_counter_;
+  policy.now = ports_.clock.unix_seconds();
+  policy.keys = cfg_.keys;
+  policy.key_count = cfg_.key_count;
+  s = parse_prefix(prefix_, len, info_);
+  if (s == Status::Ok) s = check_signature(info_, prefix_, ports_.crypto, policy);
+  if (s == Status::Ok) s = check_policy(info_, policy);
+  if (s != Status::Ok) {
+    const bool counter = s == Status::CounterTooLow;
+    apply(AgentEvent::Meta, Outcome::Refused, reason_from_status(s),
+          counter ? info_.manifest.security_counter : 0, counter ? stored_counter_ : 0);
+    return;
+  }
+  deferred_since_ms_ = ports_.clock.monotonic_ms();
+  try_start_download(AgentEvent::Meta, ports_.power.battery_pct());
+}
+
+void Agent::try_start_download(AgentEvent event, uint8_t battery_pct) {
+  if (battery_pct < info_.manifest.min_battery_pct) {
+    apply(event, Outcome::BatteryLow, Reason::BatteryLow, battery_pct, info_.manifest.min_battery_pct);
+    return;
+  }
+  Reason reason = Reason::None;
+  uint32_t d0 = 0, d1 = 0;
+  Outcome o = start_download(reason, d0, d1);
+  apply(event, o, reason, d0, d1);
+  if (state_ == AgentState::Downloading) fill_window();
+  if (state_ == AgentState::Rebooting) request_reboot();
+}
+
+// --- download ---------------------------------------------------------------------------------------
+
+bool Agent::block_done(uint8_t c, uint32_t b) const {
+  uint32_t bit = block_base_[c] + b;
+  return (progress_.bitmap[bit / 8] >> (bit % 8)) & 1;
+}
+
+void Agent::set_block(uint8_t c, uint32_t b, bool done) {
+  uint32_t bit = block_base_[c] + b;
+  if (done) {
+    progress_.bitmap[bit / 8] = static_cast<uint8_t>(progress_.bitmap[bit / 8] | (1u << (bit % 8)));
+  } else {
+    progress_.bitmap[bit / 8] = static_cast<uint8_t>(progress_.bitmap[bit / 8] & ~(1u << (bit % 8)));
+  }
+}
+
+bool Agent::component_complete(uint8_t c) const {
+  const uint32_t n = block_count(info_.components[c].length);
+  for (uint32_t b = 0; b < n; ++b) {
+    if (!block_done(c, b)) return false;
+  }
+  return true;
+}
+
+uint32_t Agent::blocks_present() const {
+  uint32_t n = 0;
+  for (uint32_t bit = 0; bit < total_blocks_; ++bit) n += (progress_.bitmap[bit / 8] >> (bit % 8)) & 1;
+  return n;
+}
+
+void Agent::clear_range(uint32_t lo, uint32_t hi) {
+  for (uint8_t c = 0; c < info_.component_count; ++c) {
+    const ComponentEntry& e = info_.components[c];
+    const uint32_t n = block_count(e.length);
+    for (uint32_t b = 0; b < n; ++b) {
+      const uint32_t start = e.offset + b * kBlockSize;
+      const uint32_t end = start + block_data_len(e.length, b);
+      if (start < hi && lo < end) set_block(c, b, false);
+    }
+  }
+}
+
+Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
+  const uint8_t bank = static_cast<uint8_t>(1 - running_bank_);
+  total_blocks_ = 0;
+  for (uint8_t c = 0; c < info_.component_count; ++c) {
+    block_base_[c] = total_blocks_;
+    total_blocks_ += block_count(info_.components[c].length);
+  }
+  if (total_blocks_ > TINYFLEET_MAX_BLOCKS) {
+    reason = Reason::TooLarge;
+    d0 = info_.header.total_len;
+    return Outcome::Refused;
+  }
+  const bool resume = progress_.downloading && progress_.download_bank == bank &&
+                      digest_eq(progress_.download_digest, current_.digest) &&
+                      progress_.download_blocks == total_blocks_;
+  Status s = resume ? writer_.resume(bank, info_, prefix_) : writer_.begin(bank, info_, prefix_);
+  if (s != Status::Ok) {
+    reason = reason_from_status(s);
+    if (s == Status::BundleTooLarge) {
+      d0 = info_.header.total_len;
+      d1 = ports_.flash.geometry(bank_area(bank)).size;
+    }
+    return Outcome::Refused;
+  }
+  if (!resume) {
+    std::memset(progress_.bitmap, 0, sizeof(progress_.bitmap));
+    progress_.downloading = true;
+    progress_.download_bank = bank;
+    progress_.download_desired_seq = current_.desired_seq;
+    std::memcpy(progress_.download_digest, current_.digest, 32);
+    progress_.download_blocks = total_blocks_;
+  }
+  std::memset(hash_failures_, 0, sizeof(hash_failures_));
+  for (uint8_t c = 0; c < info_.component_count; ++c) {
+    if (resume && component_complete(c) && writer_.verify_component(c) != Status::Ok) {
+      for (uint32_t b = 0; b < block_count(info_.components[c].length); ++b) set_block(c, b, false);
+    }
+  }
+  // Unchanged components: copy from the running bank (hash-checked while copying) instead of fetching.
+  for (uint8_t c = 0; c < info_.component_count && running_.total_len != 0; ++c) {
+    if (component_complete(c)) continue;
+    uint32_t off = 0, len = 0;
+    if (find_component_by_hash(ports_.flash, ports_.crypto, running_bank_, running_, info_.components[c].sha256,
+                               off, len, active_prefix_, sizeof(active_prefix_), active_info_) != Status::Ok ||
+        len != info_.components[c].length) {
+      continue;
+    }
+    if (writer_.copy_component(c, running_bank_, off) == Status::Ok) {
+      for (uint32_t b = 0; b < block_count(len); ++b) set_block(c, b, true);
+    }
+  }
+  persist();
+  reason = resume ? Reason::Resumed : Reason::None;
+  d0 = blocks_present();
+  d1 = total_blocks_;
+  if (blocks_present() == total_blocks_) {
+    Outcome o = finish_image(reason);
+    return o == Outcome::Staged ? o : Outcome::Refused;
+  }
+  return Outcome::Accepted;
+}
+
+Outcome Agent::finish_image(Reason& reason) {
+  ImageDescriptor desc;
+  Status s = writer_.finish(desc);
+  if (s == Status::Ok) s = boot_.install_trial(writer_.bank(), desc);
+  if (s != Status::Ok) {
+    reason = reason_from_status(s);
+    return Outcome::Failed;
+  }
+  progress_.downloading = false;
+  progress_.attempt = AttemptState::TrialPending;
+  progress_.attempt_reason = 0;
+  progress_.attempt_desired_seq = current_.desired_seq;
+  std::memcpy(progress_.attempt_digest, current_.digest, 32);
+  persist();
+  reason = Reason::Staged;
+  return Outcome::Staged;
+}
+
+void Agent::fill_window() {
+  if (!connected_ || state_ != AgentState::Downloading) return;
+  char topic[kMaxTopicLen];
+  for (InFlight& slot : inflight_) {
+    if (slot.used) continue;
+    bool found = false;
+    for (uint8_t c = 0; c < info_.component_count && !found; ++c) {
+      const uint32_t n = block_count(info_.components[c].length);
+      for (uint32_t b = 0; b < n && !found; ++b) {
+        if (block_done(c, b)) continue;
+        bool busy = false;
+        for (const InFlight& f : inflight_) busy = busy || (f.used && f.component == c && f.block == b);
+        if (busy) continue;
+        slot.used = true;
+        slot.component = c;
+        slot.block = b;
+        found = true;
+      }
+    }
+    if (!found) return;
+    block_topic(topic, info_.components[slot.component].sha256, slot.block);
+    subscribe(topic);
+  }
+}
+
+void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len) {
+  int found = -1;
+  for (uint8_t c = 0; c < info_.component_count; ++c) {
+    if (digest_eq(info_.components[c].sha256, t.digest) && t.index < block_count(info_.components[c].length) &&
+        !block_done(c, t.index)) {
+      found = c;
+      break;
+    }
+  }
+  if (found < 0) return;  // late, duplicate or not ours
+  const uint8_t c = static_cast<uint8_t>(found);
+  const ComponentEntry& e = info_.components[c];
+  InFlight* slot = nullptr;
+  for (InFlight& f : inflight_) {
+    if (f.used && f.component == c && f.block == t.index) slot = &f;
+  }
+  char topic[kMaxTopicLen];
+  block_topic(topic, e.sha256, t.index);
+
+  BlockHeader h;
+  const uint8_t* data = nullptr;
+  size_t dlen = 0;
+  if (decode_block(payload, len, h, data, dlen) != Status::Ok || h.index != t.index || h.component_len != e.length) {
+    ++bad_blocks_;
+    if (slot != nullptr && connected_) {  // the broker redelivers the retained block on a new SUBSCRIBE
+      unsubscribe(topic);
+      subscribe(topic);
+    }
+    return;
+  }
+  uint32_t lo = 0, hi = 0;
+  Status s = writer_.write(e.offset + t.index * kBlockSize, data, dlen, &lo, &hi);
+  if (s != Status::Ok) {
+    abandon_download();
+    apply(AgentEvent::Block, Outcome::Failed, reason_from_status(s));
+    return;
+  }
+  if (lo < hi) clear_range(lo, hi);
+  set_block(c, t.index, true);
+  ++blocks_fetched_;
+  if (slot != nullptr) {
+    slot->used = false;
+    if (connected_) unsubscribe(topic);
+  }
+  persist();
+
+  if (component_complete(c)) {
+    s = writer_.verify_component(c);
+    if (s == Status::Ok) {
+      apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, 1);
+    } else if (s == Status::HashMismatch && hash_failures_[c] < cfg_.max_hash_retries) {
+      ++hash_failures_[c];
+      for (uint32_t b = 0; b < block_count(e.length); ++b) set_block(c, b, false);
+      persist();
+    } else {
+      abandon_download();
+      apply(AgentEvent::Block, Outcome::Failed, reason_from_status(s), c, 0);
+      return;
+    }
+  }
+  if (blocks_present() == total_blocks_) {
+    Reason reason = Reason::None;
+    Outcome o = finish_image(reason);
+    abandon_download();
+    apply(AgentEvent::Block, o, reason);
+    if (state_ == AgentState::Rebooting) request_reboot();
+    return;
+  }
+  fill_window();
+}
+
+}  // namespace tinyfleet

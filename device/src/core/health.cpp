@@ -1,0 +1,63 @@
+#include "tinyfleet/health.h"
+
+#include <cstring>
+
+#include "tinyfleet/bytes.h"
+
+namespace tinyfleet {
+
+HealthOutcome HealthChecker::run(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference) {
+  HealthOutcome out;
+  int idx = info.find(ComponentType::HealthVectors);
+  if (idx < 0) return out;
+  const ComponentEntry& c = info.components[idx];
+  uint8_t head[16];
+  if (c.length < 16 || flash.read(bank, c.offset, head, 16) != Status::Ok) return out;
+  if (std::memcmp(head, "TFHV", 4) != 0 || load_u16le(head + 4) != 1) return out;
+  const uint32_t count = load_u16le(head + 6);
+  const uint32_t nin = load_u32le(head + 8);
+  const uint32_t nout = load_u32le(head + 12);
+  if (count < 1 || count > 64 || nin < 1 || nout < 1 || nin > TINYFLEET_MAX_TENSOR_BYTES ||
+      nout > TINYFLEET_MAX_TENSOR_BYTES || nin != info.manifest.input.nbytes() ||
+      nout != info.manifest.output.nbytes() || static_cast<uint64_t>(count) * (nin + nout) + 16 != c.length) {
+    return out;
+  }
+  const uint64_t max_latency_us = static_cast<uint64_t>(info.manifest.max_latency_ms) * 1000u;
+  uint32_t pos = c.offset + 16;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (flash.read(bank, pos, input_, nin) != Status::Ok ||
+        flash.read(bank, pos + nin, expected_, nout) != Status::Ok) {
+      return out;
+    }
+    pos += nin + nout;
+    InferenceResult r;
+    if (inference.run(input_, nin, actual_, nout, r) != Status::Ok) {
+      out.detail0 = i;
+      return out;
+    }
+    out.vectors = i + 1;
+    if (r.latency_us > out.max_latency_us) out.max_latency_us = r.latency_us;
+    if (r.arena_high_water > out.max_arena_bytes) out.max_arena_bytes = r.arena_high_water;
+    if (std::memcmp(actual_, expected_, nout) != 0) {
+      out.reason = Reason::HealthOutputMismatch;
+      out.detail0 = i;
+      return out;
+    }
+    if (r.latency_us > max_latency_us) {
+      out.reason = Reason::HealthLatency;
+      out.detail0 = r.latency_us;
+      out.detail1 = static_cast<uint32_t>(max_latency_us > 0xFFFFFFFFu ? 0xFFFFFFFFu : max_latency_us);
+      return out;
+    }
+    if (r.arena_high_water > info.manifest.peak_ram_bytes) {
+      out.reason = Reason::HealthRam;
+      out.detail0 = r.arena_high_water;
+      out.detail1 = info.manifest.peak_ram_bytes;
+      return out;
+    }
+  }
+  out.reason = Reason::None;
+  return out;
+}
+
+}  // namespace tinyfleet

@@ -1,0 +1,132 @@
+#include "tinyfleet/progress.h"
+
+#include <cstring>
+
+#include "tinyfleet/bytes.h"
+
+namespace tinyfleet {
+namespace {
+constexpr uint8_t kMagic[4] = {'T', 'F', 'A', 'P'};
+}
+
+static_assert(TINYFLEET_MAX_BLOCKS <= 65535, "download_blocks is stored as u16");
+
+// Layout (little-endian): 0 magic 'TFAP', 4 u8 format 1, 5 u8 attempt, 6 u16 attempt_reason, 8 u32 seq,
+// 12 u32 epoch, 16 u32 highest_desired_seq, 20 u32 attempt_desired_seq, 24 attempt_digest[32],
+// 56 u8 flags (bit 0 downloading, bit 1 attempt_reported), 57 u8 download_bank, 58 u16 download_blocks, 60 u32 download_desired_seq,
+// 64 download_digest[32], 96 u32 attempt_detail0, 100 u32 attempt_detail1, 104 bitmap[kBitmapBytes],
+// then u32 CRC-32 of everything before it.
+void encode_progress(const ProgressRecord& r, uint8_t out[kProgressRecordLen]) {
+  std::memset(out, 0, kProgressRecordLen);
+  std::memcpy(out, kMagic, 4);
+  out[4] = 1;
+  out[5] = static_cast<uint8_t>(r.attempt);
+  store_u16le(out + 6, r.attempt_reason);
+  store_u32le(out + 8, r.seq);
+  store_u32le(out + 12, r.epoch);
+  store_u32le(out + 16, r.highest_desired_seq);
+  store_u32le(out + 20, r.attempt_desired_seq);
+  std::memcpy(out + 24, r.attempt_digest, 32);
+  out[56] = static_cast<uint8_t>((r.downloading ? 1 : 0) | (r.attempt_reported ? 2 : 0));
+  out[57] = r.download_bank;
+  store_u16le(out + 58, static_cast<uint16_t>(r.download_blocks));
+  store_u32le(out + 60, r.download_desired_seq);
+  std::memcpy(out + 64, r.download_digest, 32);
+  store_u32le(out + 96, r.attempt_detail0);
+  store_u32le(out + 100, r.attempt_detail1);
+  std::memcpy(out + 104, r.bitmap, kBitmapBytes);
+  store_u32le(out + 104 + kBitmapBytes, crc32_ieee(out, 104 + kBitmapBytes));
+}
+
+Status decode_progress(const uint8_t* in, size_t len, ProgressRecord& r) {
+  if (len < kProgressRecordLen || std::memcmp(in, kMagic, 4) != 0 || in[4] != 1) return Status::NotFound;
+  if (load_u32le(in + 104 + kBitmapBytes) != crc32_ieee(in, 104 + kBitmapBytes)) return Status::NotFound;
+  if (in[5] > 2 || in[56] > 3 || in[57] > 1) return Status::NotFound;
+  r.attempt = static_cast<AttemptState>(in[5]);
+  r.attempt_reason = load_u16le(in + 6);
+  r.seq = load_u32le(in + 8);
+  r.epoch = load_u32le(in + 12);
+  r.highest_desired_seq = load_u32le(in + 16);
+  r.attempt_desired_seq = load_u32le(in + 20);
+  std::memcpy(r.attempt_digest, in + 24, 32);
+  r.downloading = (in[56] & 1) != 0;
+  r.attempt_reported = (in[56] & 2) != 0;
+  r.download_bank = in[57];
+  r.download_blocks = load_u16le(in + 58);
+  r.download_desired_seq = load_u32le(in + 60);
+  std::memcpy(r.download_digest, in + 64, 32);
+  r.attempt_detail0 = load_u32le(in + 96);
+  r.attempt_detail1 = load_u32le(in + 100);
+  std::memcpy(r.bitmap, in + 104, kBitmapBytes);
+  if (r.download_blocks > TINYFLEET_MAX_BLOCKS) return Status::NotFound;
+  return Status::Ok;
+}
+
+uint32_t ProgressStore::copy_span() const {
+  FlashGeometry g = flash_.geometry(FlashArea::Scratch);
+  if (g.size == 0 || g.sector_size == 0) return 0;
+  return (g.size / 2) / g.sector_size * g.sector_size;
+}
+
+uint32_t ProgressStore::copy_offset(int copy) const { return copy == 0 ? 0 : copy_span(); }
+
+bool ProgressStore::available() const {
+  FlashGeometry g = flash_.geometry(FlashArea::Scratch);
+  return copy_span() >= align_up(kProgressRecordLen, g.write_align == 0 ? 1 : g.write_align) &&
+         g.write_align <= 16;
+}
+
+Status ProgressStore::read_copy(int copy, ProgressRecord& out, bool& valid) {
+  valid = false;
+  Status s = flash_.read(FlashArea::Scratch, copy_offset(copy), buf_, kProgressRecordLen);
+  if (s != Status::Ok) return s;
+  valid = decode_progress(buf_, kProgressRecordLen, out) == Status::Ok;
+  return Status::Ok;
+}
+
+Status ProgressStore::load(ProgressRecord& out) {
+  if (!available()) return Status::NotFound;
+  ProgressRecord a, b;
+  bool va = false, vb = false;
+  Status s = read_copy(0, a, va);
+  if (s != Status::Ok) return s;
+  s = read_copy(1, b, vb);
+  if (s != Status::Ok) return s;
+  if (!va && !vb) return Status::NotFound;
+  // Sequence numbers compare by wrapping difference (a record is written at most every block).
+  if (va && (!vb || static_cast<int32_t>(a.seq - b.seq) > 0)) {
+    out = a;
+  } else {
+    out = b;
+  }
+  return Status::Ok;
+}
+
+Status ProgressStore::store(ProgressRecord& rec) {
+  if (!available()) return Status::NotFound;
+  ProgressRecord a, b;
+  bool va = false, vb = false;
+  Status s = read_copy(0, a, va);
+  if (s != Status::Ok) return s;
+  s = read_copy(1, b, vb);
+  if (s != Status::Ok) return s;
+  int target = 0;
+  uint32_t newest = 0;
+  if (va && (!vb || static_cast<int32_t>(a.seq - b.seq) > 0)) {
+    target = 1;
+    newest = a.seq;
+  } else if (vb) {
+    target = 0;
+    newest = b.seq;
+  }
+  rec.seq = newest + 1;
+  FlashGeometry g = flash_.geometry(FlashArea::Scratch);
+  uint32_t len = align_up(kProgressRecordLen, g.write_align);
+  s = flash_.erase(FlashArea::Scratch, copy_offset(target), align_up(len, g.sector_size));
+  if (s != Status::Ok) return s;
+  std::memset(buf_, g.erased_value, sizeof(buf_));
+  encode_progress(rec, buf_);
+  return flash_.write(FlashArea::Scratch, copy_offset(target), buf_, len);
+}
+
+}  // namespace tinyfleet

@@ -1,0 +1,304 @@
+#include "tinyfleet/protocol.h"
+
+#include <cstring>
+
+#include "tinyfleet/bytes.h"
+
+namespace tinyfleet {
+namespace {
+
+constexpr char kRoot[] = "fleet/";
+
+bool all_zero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+bool has_magic(const uint8_t* p, const char* magic, uint8_t version) {
+  return std::memcmp(p, magic, 4) == 0 && p[4] == version;
+}
+
+// Appends s to out at pos; false if out (kMaxTopicLen incl. NUL) would overflow.
+bool put(char* out, size_t& pos, const char* s, size_t n) {
+  if (pos + n + 1 > kMaxTopicLen) return false;
+  std::memcpy(out + pos, s, n);
+  pos += n;
+  out[pos] = '\0';
+  return true;
+}
+bool put(char* out, size_t& pos, const char* s) { return put(out, pos, s, std::strlen(s)); }
+
+bool put_u32(char* out, size_t& pos, uint32_t v) {
+  char digits[10];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  char rev[10];
+  for (size_t i = 0; i < n; ++i) rev[i] = digits[n - 1 - i];
+  return put(out, pos, rev, n);
+}
+
+bool id_char(char c, bool first) {
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
+  return !first && (c == '.' || c == '_' || c == ':' || c == '-');
+}
+
+bool starts_with(const char* s, size_t len, const char* prefix, size_t plen) {
+  return len >= plen && std::memcmp(s, prefix, plen) == 0;
+}
+
+// Decimal without leading zeros, fits u32.
+bool parse_index(const char* s, size_t len, uint32_t& out) {
+  if (len == 0 || len > 10 || (len > 1 && s[0] == '0')) return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < len; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(s[i] - '0');
+  }
+  if (v > 0xFFFFFFFFu) return false;
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+}  // namespace
+
+Reason reason_from_status(Status s) {
+  if (is_bundle_verdict(s)) {
+    return static_cast<Reason>(static_cast<uint8_t>(s) - static_cast<uint8_t>(Status::BadMagic) + 1);
+  }
+  switch (s) {
+    case Status::Ok: return Reason::None;
+    case Status::BundleTooLarge: return Reason::TooLarge;
+    case Status::BatteryLow: return Reason::BatteryLow;
+    case Status::MalformedMessage: return Reason::BadDesired;
+    default: return Reason::FlashError;
+  }
+}
+
+bool valid_device_id(const char* id) {
+  if (id == nullptr) return false;
+  size_t n = std::strlen(id);
+  if (n == 0 || n > kMaxDeviceIdLen) return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!id_char(id[i], i == 0)) return false;
+  }
+  return true;
+}
+
+void to_hex(const uint8_t* data, size_t len, char* out) {
+  static const char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 15];
+  }
+}
+
+bool from_hex(const char* hex, size_t hex_len, uint8_t* out) {
+  if (hex_len % 2 != 0) return false;
+  for (size_t i = 0; i < hex_len; ++i) {
+    char c = hex[i];
+    uint8_t v;
+    if (c >= '0' && c <= '9') {
+      v = static_cast<uint8_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      v = static_cast<uint8_t>(c - 'a' + 10);
+    } else {
+      return false;  // lowercase only, as the topics are written
+    }
+    if (i % 2 == 0) {
+      out[i / 2] = static_cast<uint8_t>(v << 4);
+    } else {
+      out[i / 2] = static_cast<uint8_t>(out[i / 2] | v);
+    }
+  }
+  return true;
+}
+
+bool device_topic(char* out, const char* device_id, DeviceTopic which) {
+  if (!valid_device_id(device_id)) return false;
+  static const char* const kSuffix[] = {"/desired", "/state", "/telemetry", "/presence"};
+  size_t pos = 0;
+  return put(out, pos, kRoot) && put(out, pos, device_id) && put(out, pos, kSuffix[static_cast<uint8_t>(which)]);
+}
+
+bool meta_topic(char* out, const uint8_t digest[32]) {
+  char hex[64];
+  to_hex(digest, 32, hex);
+  size_t pos = 0;
+  return put(out, pos, "fleet/bundles/") && put(out, pos, hex, 64) && put(out, pos, "/meta");
+}
+
+bool block_topic(char* out, const uint8_t sha256[32], uint32_t index) {
+  char hex[64];
+  to_hex(sha256, 32, hex);
+  size_t pos = 0;
+  return put(out, pos, "fleet/blobs/") && put(out, pos, hex, 64) && put(out, pos, "/b/") && put_u32(out, pos, index);
+}
+
+ParsedTopic parse_topic(const char* topic, size_t len, const char* device_id) {
+  ParsedTopic r;
+  static const char kBundles[] = "fleet/bundles/";
+  static const char kBlobs[] = "fleet/blobs/";
+  const size_t nb = sizeof(kBundles) - 1;
+  const size_t nl = sizeof(kBlobs) - 1;
+  if (starts_with(topic, len, kBundles, nb)) {
+    if (len == nb + 64 + 5 && std::memcmp(topic + nb + 64, "/meta", 5) == 0 && from_hex(topic + nb, 64, r.digest)) {
+      r.kind = TopicKind::Meta;
+    }
+    return r;
+  }
+  if (starts_with(topic, len, kBlobs, nl)) {
+    if (len > nl + 64 + 3 && std::memcmp(topic + nl + 64, "/b/", 3) == 0 && from_hex(topic + nl, 64, r.digest) &&
+        parse_index(topic + nl + 67, len - nl - 67, r.index)) {
+      r.kind = TopicKind::Block;
+    }
+    return r;
+  }
+  char want[kMaxTopicLen];
+  if (device_topic(want, device_id, DeviceTopic::Desired) && std::strlen(want) == len &&
+      std::memcmp(want, topic, len) == 0) {
+    r.kind = TopicKind::Desired;
+  }
+  return r;
+}
+
+// --- TFDS -----------------------------------------------------------------------------------------
+
+Status decode_desired(const uint8_t* p, size_t len, DesiredState& out) {
+  if (len != kDesiredLen || !has_magic(p, "TFDS", 1)) return Status::MalformedMessage;
+  if ((p[5] & ~kDesiredRollback) != 0 || !all_zero(p + 6, 2) || !all_zero(p + 49, 3)) return Status::MalformedMessage;
+  if (p[48] != kBlockSizeLog2) return Status::MalformedMessage;
+  out.flags = p[5];
+  out.desired_seq = load_u32le(p + 8);
+  if (out.desired_seq == 0) return Status::MalformedMessage;
+  std::memcpy(out.digest, p + 12, 32);
+  out.total_len = load_u32le(p + 44);
+  std::memcpy(out.rollback_digest, p + 52, 32);
+  return Status::Ok;
+}
+
+void encode_desired(const DesiredState& in, uint8_t out[kDesiredLen]) {
+  std::memset(out, 0, kDesiredLen);
+  std::memcpy(out, "TFDS", 4);
+  out[4] = 1;
+  out[5] = in.flags;
+  store_u32le(out + 8, in.desired_seq);
+  std::memcpy(out + 12, in.digest, 32);
+  store_u32le(out + 44, in.total_len);
+  out[48] = kBlockSizeLog2;
+  std::memcpy(out + 52, in.rollback_digest, 32);
+}
+
+// --- TFBK -----------------------------------------------------------------------------------------
+
+uint32_t block_data_len(uint32_t component_len, uint32_t index) {
+  uint32_t start = index * kBlockSize;
+  if (index >= block_count(component_len)) return 0;
+  uint32_t rest = component_len - start;
+  return rest < kBlockSize ? rest : kBlockSize;
+}
+
+Status decode_block(const uint8_t* p, size_t len, BlockHeader& out, const uint8_t*& data, size_t& data_len) {
+  if (len < kBlockHeaderLen || !has_magic(p, "TFBK", 1) || p[5] != kBlockSizeLog2 || !all_zero(p + 6, 2)) {
+    return Status::MalformedMessage;
+  }
+  out.index = load_u32le(p + 8);
+  out.component_len = load_u32le(p + 12);
+  out.crc32 = load_u32le(p + 16);
+  uint32_t want = block_data_len(out.component_len, out.index);
+  if (want == 0 || len - kBlockHeaderLen != want) return Status::MalformedMessage;
+  if (crc32_ieee(p + kBlockHeaderLen, want) != out.crc32) return Status::MalformedMessage;
+  data = p + kBlockHeaderLen;
+  data_len = want;
+  return Status::Ok;
+}
+
+size_t encode_block(uint32_t index, uint32_t component_len, const uint8_t* data, size_t data_len, uint8_t* out,
+                    size_t out_cap) {
+  if (out_cap < kBlockHeaderLen + data_len) return 0;
+  std::memset(out, 0, kBlockHeaderLen);
+  std::memcpy(out, "TFBK", 4);
+  out[4] = 1;
+  out[5] = kBlockSizeLog2;
+  store_u32le(out + 8, index);
+  store_u32le(out + 12, component_len);
+  store_u32le(out + 16, crc32_ieee(data, data_len));
+  std::memcpy(out + kBlockHeaderLen, data, data_len);
+  return kBlockHeaderLen + data_len;
+}
+
+// --- TFSR -----------------------------------------------------------------------------------------
+
+void encode_report(const StateReport& in, uint8_t out[kReportLen]) {
+  std::memset(out, 0, kReportLen);
+  std::memcpy(out, "TFSR", 4);
+  out[4] = 1;
+  out[5] = in.from_state;
+  out[6] = in.to_state;
+  out[7] = in.event;
+  store_u32le(out + 8, in.epoch);
+  store_u32le(out + 12, in.seq);
+  store_u16le(out + 16, in.reason);
+  store_u32le(out + 20, in.desired_seq);
+  std::memcpy(out + 24, in.target_digest, 32);
+  std::memcpy(out + 56, in.running_digest, 32);
+  store_u32le(out + 88, in.detail0);
+  store_u32le(out + 92, in.detail1);
+  store_u64le(out + 96, in.device_time);
+}
+
+Status decode_report(const uint8_t* p, size_t len, StateReport& out) {
+  if (len != kReportLen || !has_magic(p, "TFSR", 1) || !all_zero(p + 18, 2)) return Status::MalformedMessage;
+  out.from_state = p[5];
+  out.to_state = p[6];
+  out.event = p[7];
+  out.epoch = load_u32le(p + 8);
+  out.seq = load_u32le(p + 12);
+  out.reason = load_u16le(p + 16);
+  out.desired_seq = load_u32le(p + 20);
+  std::memcpy(out.target_digest, p + 24, 32);
+  std::memcpy(out.running_digest, p + 56, 32);
+  out.detail0 = load_u32le(p + 88);
+  out.detail1 = load_u32le(p + 92);
+  out.device_time = load_u64le(p + 96);
+  return Status::Ok;
+}
+
+// --- TFPR -----------------------------------------------------------------------------------------
+
+void encode_presence(const Presence& in, uint8_t out[kPresenceLen]) {
+  std::memset(out, 0, kPresenceLen);
+  std::memcpy(out, "TFPR", 4);
+  out[4] = 1;
+  out[5] = in.status;
+  out[6] = in.image_state;
+  store_u32le(out + 8, in.epoch);
+  store_u32le(out + 12, in.last_seq);
+  std::memcpy(out + 16, in.running_digest, 32);
+  size_t n = strnlen(in.hardware_class, 32);
+  std::memcpy(out + 48, in.hardware_class, n);
+  store_u32le(out + 80, in.bank_size);
+  store_u32le(out + 84, in.security_counter);
+  store_u64le(out + 88, in.device_time);
+}
+
+Status decode_presence(const uint8_t* p, size_t len, Presence& out) {
+  if (len != kPresenceLen || !has_magic(p, "TFPR", 1) || p[7] != 0 || p[5] > 2) return Status::MalformedMessage;
+  out.status = p[5];
+  out.image_state = p[6];
+  out.epoch = load_u32le(p + 8);
+  out.last_seq = load_u32le(p + 12);
+  std::memcpy(out.running_digest, p + 16, 32);
+  std::memcpy(out.hardware_class, p + 48, 32);
+  out.hardware_class[32] = '\0';
+  out.bank_size = load_u32le(p + 80);
+  out.security_counter = load_u32le(p + 84);
+  out.device_time = load_u64le(p + 88);
+  return Status::Ok;
+}
+
+}  // namespace tinyfleet

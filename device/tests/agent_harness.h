@@ -1,0 +1,361 @@
+// Test harness for the agent: one emulated device (host NOR flash, mbedTLS, battery, clock and a
+// deterministic model) and an in-memory broker that keeps retained messages, delivers them on SUBSCRIBE
+// and records every subscription and publish, so tests assert exactly which blocks were fetched.
+// The model: output[j] = sum(input) * (j + 1) + j (mod 256); health vectors are built from it.
+#pragma once
+
+#include <algorithm>
+#include <deque>
+#include <stdexcept>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "flash_emulator.h"
+#include "mbedtls_crypto.h"
+#include "support/bundle_builder.h"
+#include "support/update_driver.h"
+#include "tinyfleet/agent.h"
+#include "tinyfleet/protocol.h"
+
+namespace agenttest {
+
+using Bytes = std::vector<uint8_t>;
+
+struct FakePower final : tinyfleet::Power {
+  uint8_t pct = 80;
+  int reboots = 0;
+  uint8_t battery_pct() override { return pct; }
+  void request_reboot() override { ++reboots; }
+};
+
+struct FakeClock final : tinyfleet::Clock {
+  uint64_t unix = 1790000000;
+  uint32_t ms = 0;
+  uint64_t unix_seconds() override { return unix; }
+  uint32_t monotonic_ms() override { return ms; }
+  void advance_ms(uint32_t d) {
+    ms += d;
+    unix += d / 1000;
+  }
+};
+
+inline Bytes model_output(const uint8_t* in, size_t n, size_t out_len) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += in[i];
+  Bytes out(out_len);
+  for (size_t j = 0; j < out_len; ++j) out[j] = static_cast<uint8_t>(sum * (j + 1) + j);
+  return out;
+}
+
+struct FakeInference final : tinyfleet::Inference {
+  uint32_t latency_us = 1200;
+  uint32_t arena = 12000;
+  int flip_output_at = -1;  // corrupt the output of this call (a model that disagrees with the vectors)
+  int calls = 0;
+  tinyfleet::Status run(const uint8_t* input, size_t input_len, uint8_t* output, size_t output_len,
+                        tinyfleet::InferenceResult& r) override {
+    Bytes o = model_output(input, input_len, output_len);
+    if (calls++ == flip_output_at) o[0] ^= 1;
+    std::copy(o.begin(), o.end(), output);
+    r.latency_us = latency_us;
+    r.arena_high_water = arena;
+    return tinyfleet::Status::Ok;
+  }
+};
+
+// Health vectors (8-byte int8 input, 4-byte output, as bundle_builder's manifest says) from the model.
+inline Bytes health_vectors(uint32_t seed, int count = 4) {
+  Bytes v = {'T', 'F', 'H', 'V', 1, 0, static_cast<uint8_t>(count), 0, 8, 0, 0, 0, 4, 0, 0, 0};
+  for (int k = 0; k < count; ++k) {
+    Bytes in = tftest::pattern(8, seed * 100 + static_cast<uint32_t>(k));
+    Bytes out = model_output(in.data(), in.size(), 4);
+    v.insert(v.end(), in.begin(), in.end());
+    v.insert(v.end(), out.begin(), out.end());
+  }
+  return v;
+}
+
+// A bundle spec whose components span several 4096-byte blocks.
+inline tftest::BundleSpec spec(uint32_t seed, uint32_t counter = 1) {
+  tftest::BundleSpec s = tftest::small_spec(seed);
+  s.bundle_id = "agent-test-" + std::to_string(seed);
+  s.security_counter = counter;
+  s.payloads[0] = tftest::pattern(9000 + seed % 5, seed * 7 + 1);  // firmware: 3 blocks
+  s.payloads[1] = tftest::pattern(5000, seed * 7 + 2);             // model: 2 blocks
+  s.payloads[4] = health_vectors(seed);
+  return s;
+}
+
+struct Published {
+  Bytes bundle;
+  tinyfleet::BundleInfo info;
+  uint8_t digest[32];
+};
+
+class Broker {
+ public:
+  std::map<std::string, Bytes> retained;
+  std::set<std::string> subscriptions;
+  std::vector<std::string> subscribe_log;  // every SUBSCRIBE, in order
+  std::vector<tinyfleet::StateReport> reports;
+  std::vector<tinyfleet::Presence> presence;
+  bool auto_ack = true;
+
+  // Server side: publish a bundle's blocks and meta (retained), returns its digest.
+  Published publish_bundle(const Bytes& bundle, tinyfleet::Crypto& crypto);
+  void publish_desired(const std::string& device, uint32_t seq, const Published& p, uint8_t flags = 0);
+  size_t block_subscriptions(const uint8_t sha[32]) const;
+  size_t all_block_subscriptions() const;
+  std::vector<tinyfleet::StateReport> reports_with(tinyfleet::Reason r) const;
+};
+
+class Device {
+ public:
+  explicit Device(const tinyfleet::host::FlashLayout& layout, uint32_t max_trial_boots = 3);
+  Device();
+
+  tinyfleet::host::MbedtlsCrypto crypto;
+  tinyfleet::host::FlashEmulator flash;
+  FakePower power;
+  FakeClock clock;
+  FakeInference inference;
+  tftest::TestSigner signer{"agent-tests"};
+  tinyfleet::TrustedKey key;
+  tinyfleet::AgentConfig cfg;
+  std::unique_ptr<tinyfleet::Agent> agent;
+  Broker* broker = nullptr;
+  bool connected = false;
+  bool reboot_requested = false;
+  bool run_health = true;  // perform RunHealthCheck actions
+  uint32_t max_trial_boots;
+  // Deliver at most this many more messages, then drop the connection (-1 = unlimited).
+  long deliver_budget = -1;
+  std::function<void(const std::string&, Bytes&)> tamper;  // edit a message before delivery
+
+  Bytes make_bundle(const tftest::BundleSpec& s) { return tftest::build_bundle(s, &signer); }
+  void provision(const Bytes& bundle);
+  // Boot selection + a fresh agent (a reboot: RAM state is gone, flash persists).
+  void boot();
+  void connect();
+  void disconnect();
+  void tick(uint32_t ms);
+  void battery(uint8_t pct);
+  tinyfleet::AgentState state() const { return agent->state(); }
+
+  // Perform the actions of the last event, then deliver queued messages until quiet.
+  void pump();
+
+ private:
+  void take_actions();
+  std::deque<std::pair<std::string, Bytes>> inbox_;
+  std::vector<uint32_t> acks_;
+  bool health_due_ = false;
+};
+
+// --- implementation (header-only: the test glob compiles only test_*.cpp) ---------------------------
+
+inline Published Broker::publish_bundle(const Bytes& bundle, tinyfleet::Crypto& crypto) {
+  using namespace tinyfleet;
+  Published p;
+  p.bundle = bundle;
+  if (parse_prefix(bundle.data(), bundle.size(), p.info) != Status::Ok) throw std::runtime_error("bad bundle");
+  const uint32_t poff = p.info.header.payload_offset;
+  sha256(crypto, bundle.data(), poff, p.digest);
+  char topic[kMaxTopicLen];
+  for (uint8_t c = 0; c < p.info.component_count; ++c) {
+    const ComponentEntry& e = p.info.components[c];
+    for (uint32_t b = 0; b < block_count(e.length); ++b) {
+      uint32_t n = block_data_len(e.length, b);
+      Bytes msg(kBlockHeaderLen + n);
+      encode_block(b, e.length, bundle.data() + e.offset + b * kBlockSize, n, msg.data(), msg.size());
+      block_topic(topic, e.sha256, b);
+      retained[topic] = msg;
+    }
+  }
+  meta_topic(topic, p.digest);
+  retained[topic] = Bytes(bundle.begin(), bundle.begin() + poff);
+  return p;
+}
+
+inline void Broker::publish_desired(const std::string& device, uint32_t seq, const Published& p, uint8_t flags) {
+  using namespace tinyfleet;
+  DesiredState d;
+  d.flags = flags;
+  d.desired_seq = seq;
+  std::copy(p.digest, p.digest + 32, d.digest);
+  d.total_len = p.info.header.total_len;
+  Bytes msg(kDesiredLen);
+  encode_desired(d, msg.data());
+  char topic[kMaxTopicLen];
+  device_topic(topic, device.c_str(), DeviceTopic::Desired);
+  retained[topic] = msg;
+}
+
+inline size_t Broker::block_subscriptions(const uint8_t sha[32]) const {
+  char hex[65] = {};
+  tinyfleet::to_hex(sha, 32, hex);
+  std::string prefix = std::string("fleet/blobs/") + hex + "/b/";
+  size_t n = 0;
+  for (const auto& t : subscribe_log) n += t.rfind(prefix, 0) == 0 ? 1 : 0;
+  return n;
+}
+
+inline size_t Broker::all_block_subscriptions() const {
+  size_t n = 0;
+  for (const auto& t : subscribe_log) n += t.rfind("fleet/blobs/", 0) == 0 ? 1 : 0;
+  return n;
+}
+
+inline std::vector<tinyfleet::StateReport> Broker::reports_with(tinyfleet::Reason r) const {
+  std::vector<tinyfleet::StateReport> out;
+  for (const auto& rep : reports) {
+    if (rep.reason == static_cast<uint16_t>(r)) out.push_back(rep);
+  }
+  return out;
+}
+
+inline Device::Device(const tinyfleet::host::FlashLayout& layout, uint32_t max_boots)
+    : flash(layout), max_trial_boots(max_boots) {
+  key.der = signer.public_der().data();
+  key.der_len = static_cast<uint16_t>(signer.public_der().size());
+  tinyfleet::compute_key_id(crypto, key);
+  cfg.device_id = "dev-0001";
+  cfg.hardware_class = "stm32l4";
+  cfg.keys = &key;
+  cfg.key_count = 1;
+}
+
+// 4 KiB sectors, 64 KiB banks, 8-byte writes, erased 0xFF, two scratch sectors for the progress record.
+inline Device::Device() : Device(tinyfleet::host::FlashLayout::dual_bank(4096, 16, 8, 0xFF, 2)) {}
+
+inline void Device::provision(const Bytes& bundle) {
+  tftest::Image img = tftest::make_image(bundle, crypto);
+  tinyfleet::BootSelector sel(flash, crypto, static_cast<uint8_t>(max_trial_boots));
+  if (tftest::write_image(flash, crypto, 0, img, 4096) != tinyfleet::Status::Ok ||
+      sel.provision(0, img.desc) != tinyfleet::Status::Ok) {
+    throw std::runtime_error("provisioning failed");
+  }
+}
+
+inline void Device::boot() {
+  flash.power_on();
+  connected = false;
+  reboot_requested = false;
+  inbox_.clear();
+  acks_.clear();
+  if (broker != nullptr) broker->subscriptions.clear();
+  tinyfleet::BootSelector sel(flash, crypto, static_cast<uint8_t>(max_trial_boots));
+  tinyfleet::BootDecision d;
+  if (sel.select(d) != tinyfleet::Status::Ok) throw std::runtime_error("no bootable image");
+  agent = std::make_unique<tinyfleet::Agent>(cfg, tinyfleet::AgentPorts{flash, crypto, power, clock, inference});
+  agent->on_boot(d);
+  pump();
+}
+
+inline void Device::connect() {
+  connected = true;
+  agent->on_connection_up();
+  pump();
+}
+
+inline void Device::disconnect() {
+  connected = false;
+  inbox_.clear();
+  acks_.clear();
+  if (broker != nullptr) broker->subscriptions.clear();
+  agent->on_connection_down();
+  pump();
+}
+
+inline void Device::tick(uint32_t ms) {
+  clock.advance_ms(ms);
+  agent->on_tick();
+  pump();
+}
+
+inline void Device::battery(uint8_t pct) {
+  power.pct = pct;
+  agent->on_battery(pct);
+  pump();
+}
+
+inline void Device::take_actions() {
+  using tinyfleet::ActionType;
+  // Copy first: the next call into the agent clears its queue.
+  std::vector<tinyfleet::Action> acts;
+  for (size_t i = 0; i < agent->action_count(); ++i) acts.push_back(agent->action(i));
+  for (const auto& a : acts) {
+    switch (a.type) {
+      case ActionType::Subscribe:
+        if (broker == nullptr || !connected) break;
+        broker->subscriptions.insert(a.topic);
+        broker->subscribe_log.push_back(a.topic);
+        if (auto it = broker->retained.find(a.topic); it != broker->retained.end()) {
+          inbox_.emplace_back(a.topic, it->second);
+        }
+        break;
+      case ActionType::Unsubscribe:
+        if (broker != nullptr) broker->subscriptions.erase(a.topic);
+        break;
+      case ActionType::Publish: {
+        if (broker == nullptr || !connected) break;
+        std::string t = a.topic;
+        if (t.size() > 6 && t.compare(t.size() - 6, 6, "/state") == 0) {
+          tinyfleet::StateReport r;
+          if (tinyfleet::decode_report(a.payload, a.len, r) == tinyfleet::Status::Ok) broker->reports.push_back(r);
+          if (broker->auto_ack) acks_.push_back(a.token);
+        } else if (t.size() > 9 && t.compare(t.size() - 9, 9, "/presence") == 0) {
+          tinyfleet::Presence p;
+          if (tinyfleet::decode_presence(a.payload, a.len, p) == tinyfleet::Status::Ok) broker->presence.push_back(p);
+          broker->retained[t] = Bytes(a.payload, a.payload + a.len);
+        }
+        break;
+      }
+      case ActionType::RunHealthCheck:
+        health_due_ = true;
+        break;
+      case ActionType::Reboot:
+        reboot_requested = true;
+        break;
+    }
+  }
+}
+
+inline void Device::pump() {
+  take_actions();
+  for (;;) {
+    if (!acks_.empty()) {  // PUBACKs are flushed even before a reboot
+      uint32_t t = acks_.front();
+      acks_.erase(acks_.begin());
+      agent->on_publish_acked(t);
+      take_actions();
+      continue;
+    }
+    if (reboot_requested) return;
+    if (health_due_ && run_health) {
+      health_due_ = false;
+      agent->run_health_check();
+      take_actions();
+      continue;
+    }
+    if (inbox_.empty() || !connected) return;
+    if (deliver_budget == 0) {
+      disconnect();
+      return;
+    }
+    if (deliver_budget > 0) --deliver_budget;
+    auto [topic, payload] = inbox_.front();
+    inbox_.pop_front();
+    if (broker->subscriptions.count(topic) == 0) continue;  // unsubscribed before delivery
+    if (tamper) tamper(topic, payload);
+    agent->on_message(topic.data(), topic.size(), payload.data(), payload.size());
+    if (!flash.powered()) return;  // power cut mid-event: the device is dead until boot()
+    take_actions();
+  }
+}
+
+}  // namespace agenttest
