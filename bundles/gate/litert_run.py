@@ -1,0 +1,119 @@
+"""The host TFLite interpreter (LiteRT) as the gate's reference: graph, outputs, intermediate activations.
+
+Built with the reference kernels and every tensor preserved (no XNNPACK delegate rewriting the graph, so the
+outputs are comparable with TFLM's and each layer's activations can be read after an invoke). LiteRT
+verifies the flatbuffer before use, so a truncated or foreign file stops here, before TFLM sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from .errors import GateInputError
+from .graph import ModelGraph, OpInfo, TensorInfo, check_single_io
+from .saturation import Layer
+from .stderr_capture import captured_fd2
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def load(model: bytes) -> Interpreter:
+    if len(model) < 8 or model[4:8] != TFLITE_IDENTIFIER:
+        raise GateInputError(f"not a TFLite model: no 'TFL3' flatbuffer identifier in its {len(model)} bytes")
+    with captured_fd2():
+        try:
+            interp = Interpreter(
+                model_content=model,
+                experimental_preserve_all_tensors=True,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+            )
+        except ValueError:
+            interp = None
+        if interp is None:
+            raise GateInputError(
+                f"truncated or corrupt TFLite model: its {len(model)} bytes fail flatbuffer verification"
+            )
+        try:
+            interp.allocate_tensors()
+        except RuntimeError as e:
+            msg = " ".join(str(e).split())
+            raise GateInputError(f"the host TFLite interpreter cannot prepare the model: {msg}") from None
+    return interp
+
+
+def read_graph(interp: Interpreter) -> ModelGraph:
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    check_single_io(len(ins), len(outs))
+    ops = tuple(
+        OpInfo(
+            int(d["index"]),
+            str(d["op_name"]),
+            tuple(int(i) for i in d["inputs"]),
+            tuple(int(o) for o in d["outputs"]),
+        )
+        for d in interp._get_ops_details()
+    )
+    produced = {o for op in ops for o in op.outputs} | {int(ins[0]["index"])}
+    tensors = {}
+    for d in interp.get_tensor_details():
+        q = d["quantization_parameters"]
+        scales, zps = q["scales"], q["zero_points"]
+        idx = int(d["index"])
+        tensors[idx] = TensorInfo(
+            index=idx,
+            name=str(d["name"]),
+            shape=tuple(int(s) for s in d["shape"]),
+            dtype=np.dtype(d["dtype"]).name,
+            scale=float(scales[0]) if len(scales) else 0.0,
+            zero_point=int(zps[0]) if len(zps) else 0,
+            constant=idx not in produced,
+        )
+    return ModelGraph(tensors, ops, int(ins[0]["index"]), int(outs[0]["index"]))
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    outputs: np.ndarray  # (N, *output shape)
+    at_limit: dict[int, int]  # layer tensor index -> activations at a counted int8 limit, over the set
+    totals: dict[int, int]  # layer tensor index -> activations seen
+
+
+def run_reference(interp: Interpreter, graph: ModelGraph, inputs: np.ndarray, layers: list[Layer]) -> ReferenceRun:
+    in_idx, out_idx = graph.input, graph.output
+    shape = graph.tensors[in_idx].shape
+    at_limit = {layer.tensor: 0 for layer in layers}
+    totals = {layer.tensor: 0 for layer in layers}
+    outs = []
+    for x in inputs:
+        interp.set_tensor(in_idx, x.reshape(shape))
+        interp.invoke()
+        outs.append(np.array(interp.get_tensor(out_idx), copy=True))
+        for layer in layers:
+            act = interp.get_tensor(layer.tensor)
+            at_limit[layer.tensor] += layer.count_at_limits(act)
+            totals[layer.tensor] += act.size
+    return ReferenceRun(np.stack(outs), at_limit, totals)
+
+
+def run_float_model(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    """Outputs of a float reference .tflite on real-valued inputs, shape (N, *output)."""
+    interp = load(model)
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    check_single_io(len(ins), len(outs))
+    d = ins[0]
+    if np.dtype(d["dtype"]) != np.float32:
+        raise GateInputError(f"float reference model takes {np.dtype(d['dtype']).name} input, not float32")
+    shape = tuple(int(s) for s in d["shape"])
+    if int(np.prod(shape)) != int(np.prod(inputs.shape[1:])):
+        raise GateInputError(
+            f"float reference model input {shape} does not match the validation inputs {inputs.shape[1:]}"
+        )
+    res = []
+    for x in inputs:
+        interp.set_tensor(d["index"], x.reshape(shape).astype(np.float32))
+        interp.invoke()
+        res.append(np.array(interp.get_tensor(outs[0]["index"]), copy=True))
+    return np.stack(res)
