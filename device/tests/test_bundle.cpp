@@ -201,3 +201,11 @@ TEST(StreamVerifier, LengthVerdicts) {
   auto header_only = std::vector<uint8_t>(b.begin(), b.begin() + 20);
   EXPECT_EQ(f.verify(header_only), Status::Truncated);
 }
+
+TEST(StreamVerifier, ShortFileWithAWrongMagicIsBadMagicHoweverItArrives) {
+  // Found by fuzz_bundle: 8..31 bytes in one chunk were reported Truncated, byte by byte BadMagic.
+  Fixture f;
+  std::vector<uint8_t> b = {0x89, 0x42, 0x0d, 0x0a, 0x1a, 0x0a, 0x01, 0x00, 0x20, 0x05, 0x54, 0x46};
+  EXPECT_EQ(f.verify(b), Status::BadMagic);
+  EXPECT_EQ(f.verify(b, 1), Status::BadMagic);
+}

@@ -44,6 +44,10 @@ Status decode_metadata(const uint8_t* in, size_t len, MetadataRecord& out) {
   if (load_u32le(in) != kMagic || in[4] != kFormat) return Status::NotFound;
   if (load_u32le(in + kCrcOffset) != crc32_ieee(in, kCrcOffset)) return Status::NotFound;
   if (in[5] < 1 || in[5] > 3 || in[6] > 1 || in[7] > 1 || in[6] == in[7]) return Status::NotFound;
+  // Reserved bytes must be zero: one record, one encoding (found by fuzz_metadata).
+  if (in[13] != 0 || in[14] != 0 || in[15] != 0) return Status::NotFound;
+  for (uint32_t i = 100; i < kCrcOffset; ++i)
+    if (in[i] != 0) return Status::NotFound;
   out.state = static_cast<BootState>(in[5]);
   out.confirmed_bank = in[6];
   out.trial_bank = in[7];

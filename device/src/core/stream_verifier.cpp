@@ -37,7 +37,7 @@ Status StreamVerifier::feed_prefix(const uint8_t*& data, size_t& len) {
     pos_ += static_cast<uint32_t>(take);
     if (pos_ < need_) {
       // Reject a wrong magic as soon as its bytes arrive.
-      if (pos_ < 8 && std::memcmp(prefix_, kBundleMagic, pos_) != 0) return fail(Status::BadMagic);
+      if (std::memcmp(prefix_, kBundleMagic, pos_ < 8 ? pos_ : 8) != 0) return fail(Status::BadMagic);
       return Status::NeedMoreBytes;
     }
     if (need_ == kHeaderLen) {
