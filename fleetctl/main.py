@@ -6,6 +6,7 @@ import typer
 
 from .bundle import app as bundle_app
 from .keys import app as keys_app
+from .model import app as model_app
 
 app = typer.Typer(
     add_completion=False,
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(model_app, name="model")
 
 
 def main() -> None:
