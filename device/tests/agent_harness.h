@@ -103,6 +103,7 @@ class Broker {
   std::vector<std::string> subscribe_log;  // every SUBSCRIBE, in order
   std::vector<tinyfleet::StateReport> reports;
   std::vector<tinyfleet::Presence> presence;
+  std::vector<Bytes> telemetry;  // raw TFTM records
   bool auto_ack = true;
 
   // Server side: publish a bundle's blocks and meta (retained), returns its digest.
@@ -285,6 +286,8 @@ inline void Device::battery(uint8_t pct) {
 
 inline void Device::take_actions() {
   using tinyfleet::ActionType;
+  // The queue is sized for the worst event; an overflow is a bug the tests must catch.
+  if (agent->dropped_actions() != 0) throw std::runtime_error("agent action queue overflowed");
   // Copy first: the next call into the agent clears its queue.
   std::vector<tinyfleet::Action> acts;
   for (size_t i = 0; i < agent->action_count(); ++i) acts.push_back(agent->action(i));
@@ -306,12 +309,14 @@ inline void Device::take_actions() {
         std::string t = a.topic;
         if (t.size() > 6 && t.compare(t.size() - 6, 6, "/state") == 0) {
           tinyfleet::StateReport r;
-          if (tinyfleet::decode_report(a.payload, a.len, r) == tinyfleet::Status::Ok) broker->reports.push_back(r);
+          if (tinyfleet::decode_report(a.data(), a.len, r) == tinyfleet::Status::Ok) broker->reports.push_back(r);
           if (broker->auto_ack) acks_.push_back(a.token);
         } else if (t.size() > 9 && t.compare(t.size() - 9, 9, "/presence") == 0) {
           tinyfleet::Presence p;
-          if (tinyfleet::decode_presence(a.payload, a.len, p) == tinyfleet::Status::Ok) broker->presence.push_back(p);
-          broker->retained[t] = Bytes(a.payload, a.payload + a.len);
+          if (tinyfleet::decode_presence(a.data(), a.len, p) == tinyfleet::Status::Ok) broker->presence.push_back(p);
+          broker->retained[t] = Bytes(a.data(), a.data() + a.len);
+        } else if (t.size() > 10 && t.compare(t.size() - 10, 10, "/telemetry") == 0) {
+          broker->telemetry.push_back(Bytes(a.data(), a.data() + a.len));
         }
         break;
       }

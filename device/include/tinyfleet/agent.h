@@ -13,6 +13,8 @@
 
 #include "tinyfleet/bank_writer.h"
 #include "tinyfleet/boot.h"
+#include "tinyfleet/calibration.h"
+#include "tinyfleet/drift.h"
 #include "tinyfleet/bundle_parser.h"
 #include "tinyfleet/health.h"
 #include "tinyfleet/ports.h"
@@ -27,7 +29,7 @@
 #define TINYFLEET_REPORT_RING 8
 #endif
 #ifndef TINYFLEET_ACTION_QUEUE
-#define TINYFLEET_ACTION_QUEUE 24
+#define TINYFLEET_ACTION_QUEUE 16
 #endif
 
 namespace tinyfleet {
@@ -40,6 +42,7 @@ struct AgentConfig {
   uint32_t battery_retry_ms = 60000;     // deferred update re-check period
   uint32_t broker_timeout_ms = 30000;    // trial boot: broker must be reached within this
   uint8_t max_hash_retries = 2;          // re-downloads of a component before HashMismatch
+  uint32_t telemetry_period_s = 60;      // telemetry window length
 };
 
 struct AgentPorts {
@@ -59,7 +62,9 @@ struct Action {
   bool retain = false;
   uint32_t token = 0;  // Publish of a state report: its seq, to pass back to on_publish_acked()
   size_t len = 0;
-  uint8_t payload[kReportLen] = {};  // reports and presence (<= 104 bytes)
+  uint8_t payload[kReportLen] = {};     // reports and presence (<= 104 bytes) are copied here
+  const uint8_t* external = nullptr;    // telemetry: the agent's buffer, valid until the next event
+  const uint8_t* data() const { return external != nullptr ? external : payload; }
 };
 
 class Agent {
@@ -84,6 +89,17 @@ class Agent {
   size_t action_count() const { return action_count_; }
   const Action& action(size_t i) const { return actions_[i]; }
   size_t dropped_actions() const { return dropped_actions_; }
+
+  // --- inference path (not update-cycle events: no transitions, no reports) ---
+  // Raw int16 frames (channel_count samples each, interleaved): calibrated into the ring, counted in drift.
+  void on_samples(const int16_t* raw, uint32_t frames);
+  // The most recent calibrated frames, oldest first (the feature extractor's input); false if too few.
+  bool latest_frames(int16_t* out, uint32_t frames) const { return ring_.latest(out, frames); }
+  // A model output tensor and its latency: thresholds decide, drift counts it.
+  Decision on_inference(const uint8_t* output, size_t len, uint32_t latency_us);
+  void on_temperature(int16_t temp_q8) { drift_.add_temperature(temp_q8); }
+  const Calibration& calibration() const { return cal_; }
+  const DriftWindow& drift() const { return drift_; }
 
   // The will to register at connect: presence, status offline.
   void will(Action& out) const;
@@ -137,6 +153,8 @@ class Agent {
   void confirm_trial(AgentEvent event);
   void fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
   void request_reboot();
+  void load_running_components();
+  void maybe_publish_telemetry(uint32_t now_ms);
 
   AgentConfig cfg_;
   AgentPorts ports_;
@@ -176,9 +194,20 @@ class Agent {
   bool vectors_passed_ = false;
   bool broker_reached_ = false;
 
-  // Scratch for finding unchanged components in the active bank.
+  // The running bundle's table (parsed at boot from the verified running bank): where unchanged
+  // components are copied from.
   BundleInfo active_info_;
-  uint8_t active_prefix_[TINYFLEET_PREFIX_BUFFER_SIZE];
+  bool active_known_ = false;
+
+  // Inference path and telemetry.
+  Calibration cal_;
+  Thresholds thresholds_;
+  uint8_t output_dtype_ = 1;
+  SampleRing ring_;
+  DriftWindow drift_;
+  uint32_t window_ms_ = 0;
+  uint32_t window_seq_ = 0;
+  uint8_t telemetry_buf_[kMaxTelemetryLen];
 
   uint32_t blocks_fetched_ = 0;
   uint32_t bad_blocks_ = 0;

@@ -13,7 +13,7 @@
 
 // Largest input or output tensor (bytes) a health vector may have on this device.
 #ifndef TINYFLEET_MAX_TENSOR_BYTES
-#define TINYFLEET_MAX_TENSOR_BYTES 2048
+#define TINYFLEET_MAX_TENSOR_BYTES 1024
 #endif
 
 namespace tinyfleet {

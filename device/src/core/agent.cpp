@@ -34,6 +34,7 @@ Action* Agent::push(ActionType type) {
   a->retain = false;
   a->token = 0;
   a->len = 0;
+  a->external = nullptr;
   return a;
 }
 
@@ -208,6 +209,7 @@ void Agent::on_boot(const BootDecision& d) {
     std::memcpy(current_.digest, progress_.attempt_digest, 32);
   }
   persist();
+  load_running_components();
   apply(AgentEvent::Boot, outcome, reason, d0, d1);
   if (outcome == Outcome::Reverted) have_current_ = false;
   if (state_ == AgentState::Trial) push(ActionType::RunHealthCheck);
@@ -286,6 +288,77 @@ void Agent::on_tick() {
   } else if (state_ == AgentState::Trial && !broker_reached_ && now - boot_ms_ >= cfg_.broker_timeout_ms) {
     fail_trial(AgentEvent::Tick, Reason::HealthBrokerTimeout, cfg_.broker_timeout_ms / 1000, 0);
   }
+  if (state_ != AgentState::Rebooting) maybe_publish_telemetry(now);
+}
+
+void Agent::load_running_components() {
+  cal_ = Calibration();
+  thresholds_ = Thresholds();
+  FlashArea area = bank_area(running_bank_);
+  BundleHeader h;
+  uint8_t digest[32];
+  active_known_ = false;
+  // The prefix buffer is free scratch at boot. Boot selection verified the running image; its prefix
+  // digest is checked again so the table we copy from is the one the metadata names.
+  if (running_.total_len != 0 && ports_.flash.read(area, 0, prefix_, kHeaderLen) == Status::Ok &&
+      parse_header(prefix_, kHeaderLen, h) == Status::Ok && h.payload_offset <= sizeof(prefix_) &&
+      ports_.flash.read(area, 0, prefix_, h.payload_offset) == Status::Ok &&
+      parse_prefix(prefix_, h.payload_offset, active_info_) == Status::Ok) {
+    sha256(ports_.crypto, prefix_, h.payload_offset, digest);
+    active_known_ = bytes_equal_ct(digest, running_.prefix_sha256, 32);
+  }
+  if (active_known_) {
+    output_dtype_ = active_info_.manifest.output.dtype;
+    int c = active_info_.find(ComponentType::Calibration);
+    if (c >= 0 && active_info_.components[c].length <= sizeof(prefix_) &&
+        ports_.flash.read(area, active_info_.components[c].offset, prefix_, active_info_.components[c].length) ==
+            Status::Ok &&
+        parse_calibration(prefix_, active_info_.components[c].length, cal_) != Status::Ok) {
+      cal_ = Calibration();
+    }
+    int t = active_info_.find(ComponentType::Thresholds);
+    if (t >= 0 && active_info_.components[t].length <= sizeof(prefix_) &&
+        ports_.flash.read(area, active_info_.components[t].offset, prefix_, active_info_.components[t].length) ==
+            Status::Ok &&
+        parse_thresholds(prefix_, active_info_.components[t].length, thresholds_) != Status::Ok) {
+      thresholds_ = Thresholds();
+    }
+  }
+  ring_.reset(cal_);
+  drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
+  window_ms_ = ports_.clock.monotonic_ms();
+  window_seq_ = 0;
+}
+
+void Agent::on_samples(const int16_t* raw, uint32_t frames) {
+  int16_t calibrated[kMaxChannels];
+  if (cal_.channel_count == 0) return;
+  for (uint32_t f = 0; f < frames; ++f) {
+    ring_.push(raw + static_cast<size_t>(f) * cal_.channel_count, calibrated);
+    drift_.add_frame(calibrated);
+  }
+}
+
+Decision Agent::on_inference(const uint8_t* output, size_t len, uint32_t latency_us) {
+  Decision d = decide(thresholds_, output, len, output_dtype_);
+  drift_.add_inference(d, latency_us);
+  return d;
+}
+
+void Agent::maybe_publish_telemetry(uint32_t now_ms) {
+  const uint32_t elapsed = now_ms - window_ms_;
+  if (!connected_ || (elapsed < cfg_.telemetry_period_s * 1000u && !drift_.full())) return;
+  const size_t len = drift_.encode(telemetry_buf_, progress_.epoch, ++window_seq_, elapsed / 1000,
+                                   running_.prefix_sha256);
+  Action* a = push(ActionType::Publish);
+  if (a != nullptr) {
+    device_topic(a->topic, cfg_.device_id, DeviceTopic::Telemetry);
+    a->qos = 0;
+    a->len = len;
+    a->external = telemetry_buf_;
+  }
+  drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
+  window_ms_ = now_ms;
 }
 
 void Agent::on_battery(uint8_t pct) {
@@ -304,14 +377,7 @@ void Agent::run_health_check() {
   begin_event();
   if (state_ != AgentState::Trial) return;
   HealthOutcome result;  // HealthInference until the vectors ran
-  FlashArea area = bank_area(running_bank_);
-  BundleHeader h;
-  if (ports_.flash.read(area, 0, prefix_, kHeaderLen) == Status::Ok &&
-      parse_header(prefix_, kHeaderLen, h) == Status::Ok && h.payload_offset <= sizeof(prefix_) &&
-      ports_.flash.read(area, 0, prefix_, h.payload_offset) == Status::Ok &&
-      parse_prefix(prefix_, h.payload_offset, info_) == Status::Ok) {
-    result = health_.run(ports_.flash, area, info_, ports_.inference);
-  }
+  if (active_known_) result = health_.run(ports_.flash, bank_area(running_bank_), active_info_, ports_.inference);
   handle_health(result);
 }
 
@@ -573,16 +639,16 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
     }
   }
   // Unchanged components: copy from the running bank (hash-checked while copying) instead of fetching.
-  for (uint8_t c = 0; c < info_.component_count && running_.total_len != 0; ++c) {
+  for (uint8_t c = 0; c < info_.component_count && active_known_; ++c) {
     if (component_complete(c)) continue;
-    uint32_t off = 0, len = 0;
-    if (find_component_by_hash(ports_.flash, ports_.crypto, running_bank_, running_, info_.components[c].sha256,
-                               off, len, active_prefix_, sizeof(active_prefix_), active_info_) != Status::Ok ||
-        len != info_.components[c].length) {
-      continue;
-    }
-    if (writer_.copy_component(c, running_bank_, off) == Status::Ok) {
-      for (uint32_t b = 0; b < block_count(len); ++b) set_block(c, b, true);
+    const ComponentEntry& want = info_.components[c];
+    for (uint8_t a = 0; a < active_info_.component_count; ++a) {
+      const ComponentEntry& have = active_info_.components[a];
+      if (have.length != want.length || !digest_eq(have.sha256, want.sha256)) continue;
+      if (writer_.copy_component(c, running_bank_, have.offset) == Status::Ok) {
+        for (uint32_t b = 0; b < block_count(want.length); ++b) set_block(c, b, true);
+      }
+      break;
     }
   }
   persist();

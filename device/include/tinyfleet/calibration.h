@@ -1,0 +1,82 @@
+// The inference path's fixed-point pieces (docs/bundle-format.md "Calibration", "Thresholds"):
+// per-channel calibration of int16 samples into a static circular buffer, and the decision rule on
+// model outputs. Raw samples stay here; only drift statistics (drift.h) leave the device.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tinyfleet/status.h"
+
+// Calibrated samples the ring holds (all channels together; frames = this / channel_count).
+#ifndef TINYFLEET_SAMPLE_RING_SAMPLES
+#define TINYFLEET_SAMPLE_RING_SAMPLES 2048
+#endif
+
+namespace tinyfleet {
+
+constexpr uint16_t kMaxChannels = 16;
+constexpr uint16_t kMaxClasses = 64;
+
+struct ChannelCalibration {
+  int32_t offset = 0;
+  int32_t gain_q16 = 1 << 16;
+  int32_t baseline_mean_q8 = 0;
+  uint32_t baseline_std_q8 = 0;
+};
+
+struct Calibration {
+  uint16_t channel_count = 0;
+  uint32_t sample_rate_hz = 0;
+  ChannelCalibration channels[kMaxChannels];
+};
+
+struct ClassThreshold {
+  int16_t min_score = 0;
+  bool alarm = false;
+  char label[17] = {};
+};
+
+struct Thresholds {
+  uint16_t class_count = 0;
+  ClassThreshold classes[kMaxClasses];
+};
+
+// Component payload parsers: Ok or MalformedMessage (magic, version, counts, length, gain <= 0, flags).
+Status parse_calibration(const uint8_t* data, size_t len, Calibration& out);
+Status parse_thresholds(const uint8_t* data, size_t len, Thresholds& out);
+
+// clamp_i16(((raw - offset) * gain_q16) >> 16), 64-bit, arithmetic shift.
+int16_t calibrate(const ChannelCalibration& c, int32_t raw);
+
+struct Decision {
+  int16_t winner = -1;     // class index, -1 = uncertain
+  bool alarm = false;
+  uint8_t confidence = 0;  // largest output mapped to 0..255
+};
+
+// Output scores: int8 (dtype 1) or uint8 (dtype 2) tensors; uint8 values map to the int8 scale (v - 128)
+// before comparing with min_score. Largest qualifying output wins, lowest index on ties.
+Decision decide(const Thresholds& t, const uint8_t* output, size_t n, uint8_t dtype);
+
+// Static circular buffer of calibrated frames.
+class SampleRing {
+ public:
+  // Ok, or InvalidArgument for 0 or > 16 channels.
+  Status reset(const Calibration& cal);
+  // One frame of channel_count raw samples; returns the calibrated frame through `out` if given.
+  void push(const int16_t* raw, int16_t* out = nullptr);
+  uint32_t frames() const { return count_; }
+  uint32_t capacity_frames() const { return capacity_; }
+  // Copies the most recent `frames` frames, oldest first, interleaved; false if fewer are held.
+  bool latest(int16_t* out, uint32_t frames) const;
+
+ private:
+  Calibration cal_;
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;  // next frame slot
+  uint32_t count_ = 0;
+  int16_t buf_[TINYFLEET_SAMPLE_RING_SAMPLES] = {};
+};
+
+}  // namespace tinyfleet

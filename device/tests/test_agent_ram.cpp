@@ -1,0 +1,27 @@
+// The agent's RAM pinned to the byte for the default configuration (LP64 host build), as test_ram.cpp
+// does for the storage objects: an Agent is one statically placed object holding every buffer.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "tinyfleet/agent.h"
+
+using namespace tinyfleet;
+
+static_assert(TINYFLEET_MAX_BLOCKS == 2048 && TINYFLEET_BLOCK_WINDOW == 4 && TINYFLEET_REPORT_RING == 8 &&
+                  TINYFLEET_ACTION_QUEUE == 16 && TINYFLEET_SAMPLE_RING_SAMPLES == 2048 &&
+                  TINYFLEET_MAX_TENSOR_BYTES == 1024 && TINYFLEET_PREFIX_BUFFER_SIZE == 4864,
+              "pinned sizes are those of the default configuration");
+static_assert(sizeof(void*) == 8, "pinned sizes are those of the LP64 host build");
+
+TEST(AgentRam, ObjectsArePinnedToTheByte) {
+  std::printf("[ram] Agent %zu (actions %zu, sample ring %zu, drift window %zu, health %zu, progress %zu)\n",
+              sizeof(Agent), sizeof(Action) * TINYFLEET_ACTION_QUEUE, sizeof(SampleRing), sizeof(DriftWindow),
+              sizeof(HealthChecker), sizeof(ProgressRecord));
+  EXPECT_EQ(sizeof(Agent), 30848u);
+  EXPECT_EQ(sizeof(Action), 224u);
+  EXPECT_EQ(sizeof(SampleRing), 4372u);
+  EXPECT_EQ(sizeof(DriftWindow), 1088u);
+  EXPECT_EQ(sizeof(HealthChecker), 3072u);
+  EXPECT_EQ(sizeof(ProgressRecord), 364u);
+}
