@@ -1,0 +1,16 @@
+# Fails if a linked image defines or references a heap function. Usage:
+#   cmake -DNM=<arm-none-eabi-nm> -DELF=<image.elf> -P check_image_no_heap.cmake
+execute_process(COMMAND ${NM} ${ELF} OUTPUT_VARIABLE symbols RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "nm failed on ${ELF}")
+endif()
+string(REGEX MATCHALL "[^\n]+" lines "${symbols}")
+set(found "")
+foreach(line ${lines})
+  if(line MATCHES " ([A-Za-z]) (_?_?(malloc|calloc|realloc|free|_malloc_r|_calloc_r|_realloc_r|_free_r|_sbrk|_sbrk_r|_Znwj|_Znaj|_ZdlPv|_ZdaPv|_ZdlPvj|_ZdaPvj|_ZnwjRKSt9nothrow_t|_ZnajRKSt9nothrow_t))$")
+    list(APPEND found "${CMAKE_MATCH_2}")
+  endif()
+endforeach()
+if(found)
+  message(FATAL_ERROR "${ELF} links heap functions: ${found}")
+endif()

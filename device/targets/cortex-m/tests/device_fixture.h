@@ -1,0 +1,31 @@
+// One emulated device for the boot and power-cut tests: RAM-backed flash (ports/ram) over static arrays,
+// the mbedTLS crypto port, and two bundles from tests/vectors as the old and the new image.
+#pragma once
+
+#include <cstdint>
+
+#include "mbedtls_crypto.h"
+#include "ram_flash.h"
+#include "update_driver.h"
+
+namespace tftarget {
+
+struct Layout {
+  uint32_t sector_size;
+  uint32_t bank_sectors;
+  uint32_t write_align;
+  uint8_t erased;
+};
+
+constexpr uint32_t kMaxBankBytes = 16384;
+constexpr uint32_t kMaxSectorBytes = 4096;
+
+// A factory-fresh flash with this layout (every byte erased). Replaces the previous one.
+tinyfleet::ram::RamFlash& fresh_flash(const Layout& layout);
+tinyfleet::host::MbedtlsCrypto& crypto();
+
+// valid-stm32l4.tfb (old) and valid-device-scoped.tfb (new, differs in prefix and calibration).
+const Image& old_image();
+const Image& new_image();
+
+}  // namespace tftarget

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the core for Cortex-M4 (device/cmake/arm-none-eabi.cmake) and runs its tests under QEMU
+# (mps2-an386, semihosting). Prints the image's own test lines and a closing "N passed, M failed";
+# exits non-zero if a test fails, the build fails or QEMU does not finish.
+# Usage: device/targets/run-qemu-tests.sh [build dir, default build/cortex-m]
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$repo/build/cortex-m}
+mbedtls=$repo/build/third_party/mbedtls
+
+for tool in arm-none-eabi-g++ qemu-system-arm cmake; do
+  command -v "$tool" >/dev/null || { echo "run-qemu-tests: $tool not found (make deps installs it)" >&2; exit 2; }
+done
+
+bash "$repo/device/targets/fetch-mbedtls.sh" "$mbedtls"
+cmake -S "$repo/device/targets/cortex-m" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel \
+  -DCMAKE_TOOLCHAIN_FILE="$repo/device/cmake/arm-none-eabi.cmake" -DTINYFLEET_MBEDTLS_DIR="$mbedtls" >/dev/null
+cmake --build "$build" -j2 --target core_tests 2>&1 | grep -vE '^\[ *[0-9]+%\]|Memory region|^ +(FLASH|RAM):' || true
+test -f "$build/core_tests.elf" || { echo "run-qemu-tests: build failed" >&2; exit 2; }
+
+log=$build/core_tests.log
+set +e
+timeout 300 qemu-system-arm -M mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial none \
+  -semihosting-config enable=on,target=native -kernel "$build/core_tests.elf" > "$log" 2>&1
+rc=$?
+set -e
+cat "$log"
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
+if [[ $rc -eq 124 ]]; then
+  echo "run-qemu-tests: QEMU timed out after 300 s" >&2
+  exit 1
+fi
+if [[ -z "$summary" ]]; then
+  echo "run-qemu-tests: the image stopped without a summary (exit status $rc)" >&2
+  exit 1
+fi
+failed=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$summary")
+echo "cortex-m4: $summary"
+if [[ $rc -ne 0 || $failed -ne 0 ]]; then
+  echo "run-qemu-tests: FAILED (QEMU exit status $rc)" >&2
+  exit 1
+fi
