@@ -84,23 +84,31 @@ class ReferenceRun:
 def run_reference(interp: Interpreter, graph: ModelGraph, inputs: np.ndarray, layers: list[Layer]) -> ReferenceRun:
     in_idx, out_idx = graph.input, graph.output
     shape = graph.tensors[in_idx].shape
-    at_limit = {layer.tensor: 0 for layer in layers}
-    totals = {layer.tensor: 0 for layer in layers}
-    outs = []
-    for x in inputs:
+    n = inputs.shape[0]
+    outs = np.empty((n, *graph.tensors[out_idx].shape), dtype=np.dtype(graph.tensors[out_idx].dtype))
+    # Activations are gathered per layer and counted once at the end: one numpy call per layer, not per sample.
+    acts = {lay.tensor: np.empty((n, *graph.tensors[lay.tensor].shape), dtype=np.int8) for lay in layers}
+    for i, x in enumerate(inputs):
         interp.set_tensor(in_idx, x.reshape(shape))
         interp.invoke()
-        outs.append(np.array(interp.get_tensor(out_idx), copy=True))
-        for layer in layers:
-            act = interp.get_tensor(layer.tensor)
-            at_limit[layer.tensor] += layer.count_at_limits(act)
-            totals[layer.tensor] += act.size
-    return ReferenceRun(np.stack(outs), at_limit, totals)
+        outs[i] = interp.get_tensor(out_idx)
+        for t, buf in acts.items():
+            buf[i] = interp.get_tensor(t)
+    at_limit = {lay.tensor: lay.count_at_limits(acts[lay.tensor]) for lay in layers}
+    totals = {lay.tensor: int(acts[lay.tensor].size) for lay in layers}
+    return ReferenceRun(outs, at_limit, totals)
 
 
 def run_float_model(model: bytes, inputs: np.ndarray) -> np.ndarray:
-    """Outputs of a float reference .tflite on real-valued inputs, shape (N, *output)."""
-    interp = load(model)
+    """Outputs of a float reference .tflite on real-valued inputs, shape (N, *output).
+
+    Only its accuracy is used, never compared bit for bit, so it runs with LiteRT's default (XNNPACK)
+    kernels: about 15x faster here than the reference kernels.
+    """
+    load(model)  # verify the flatbuffer first, with a one-line error
+    with captured_fd2():
+        interp = Interpreter(model_content=model)
+        interp.allocate_tensors()
     ins, outs = interp.get_input_details(), interp.get_output_details()
     check_single_io(len(ins), len(outs))
     d = ins[0]
