@@ -216,3 +216,38 @@ void resign(std::vector<uint8_t>& b, const TestSigner& signer) {
 }
 
 }  // namespace tftest
+
+namespace tftest {
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define TFTEST_KP(kp, field) ((kp)->MBEDTLS_PRIVATE(field))
+#else
+#define TFTEST_KP(kp, field) ((kp)->field)
+#endif
+
+std::vector<uint8_t> derive_public_der(const std::string& seed) {
+  auto scalar = sha(reinterpret_cast<const uint8_t*>(seed.data()), seed.size());
+  mbedtls_pk_context pk;
+  mbedtls_pk_init(&pk);
+  mbedtls_ctr_drbg_context drbg;
+  mbedtls_ctr_drbg_init(&drbg);
+  std::string entropy = "derive:" + seed;
+  std::vector<uint8_t> der;
+  if (mbedtls_ctr_drbg_seed(&drbg, fixed_entropy, &entropy, nullptr, 0) == 0 &&
+      mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) == 0) {
+    mbedtls_ecp_keypair* kp = mbedtls_pk_ec(pk);
+    if (mbedtls_ecp_read_key(MBEDTLS_ECP_DP_SECP256R1, kp, scalar.data(), scalar.size()) == 0 &&
+        mbedtls_ecp_mul(&TFTEST_KP(kp, grp), &TFTEST_KP(kp, Q), &TFTEST_KP(kp, d), &TFTEST_KP(kp, grp).G,
+                        mbedtls_ctr_drbg_random, &drbg) == 0) {
+      unsigned char buf[200];
+      int n = mbedtls_pk_write_pubkey_der(&pk, buf, sizeof buf);
+      if (n > 0) der.assign(buf + sizeof buf - n, buf + sizeof buf);
+    }
+  }
+  mbedtls_pk_free(&pk);
+  mbedtls_ctr_drbg_free(&drbg);
+  if (der.empty()) throw std::runtime_error("key derivation failed for seed " + seed);
+  return der;
+}
+
+}  // namespace tftest

@@ -53,3 +53,11 @@ std::vector<uint8_t> build_bundle(const BundleSpec& spec, const TestSigner* sign
 void resign(std::vector<uint8_t>& bundle, const TestSigner& signer);
 
 }  // namespace tftest
+
+namespace tftest {
+
+// DER SubjectPublicKeyInfo of the P-256 key whose private scalar is SHA-256(seed) read big-endian: the
+// derivation tests/vectors/generate.py uses for its keys A, B and U.
+std::vector<uint8_t> derive_public_der(const std::string& seed);
+
+}  // namespace tftest
