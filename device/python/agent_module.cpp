@@ -1,0 +1,332 @@
+// tinyfleet._agent: the exact agent core (device/src/core) driven from Python, so fleet-sim runs the code
+// devices run. The platform is a Python object (flash, battery, clocks, inference); the crypto port is
+// mbedTLS; flash may instead be the C++ NOR emulator (flash_layout=...) when thousands of devices run.
+//
+// The core is built without exceptions: a Python error raised inside a platform callback is caught here,
+// turned into a port failure for the core, and re-raised when the core returns.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "flash_emulator.h"
+#include "mbedtls_crypto.h"
+#include "tinyfleet/agent.h"
+#include "tinyfleet/bank_writer.h"
+#include "tinyfleet/boot.h"
+
+namespace nb = nanobind;
+using namespace tinyfleet;
+
+namespace {
+
+// The Python platform behind the Flash, Power, Clock and Inference ports.
+class PyPlatform final : public Flash, public Power, public Clock, public Inference {
+ public:
+  explicit PyPlatform(nb::object obj) : obj_(std::move(obj)) {}
+
+  FlashGeometry geometry(FlashArea area) const override {
+    FlashGeometry g;
+    guard([&] {
+      auto t = nb::cast<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t>>(
+          obj_.attr("flash_geometry")(static_cast<int>(area)));
+      g.size = std::get<0>(t);
+      g.sector_size = std::get<1>(t);
+      g.write_align = std::get<2>(t);
+      g.erased_value = std::get<3>(t);
+    });
+    return g;
+  }
+  Status read(FlashArea area, uint32_t offset, uint8_t* dst, size_t len) override {
+    Status s = Status::FlashError;
+    guard([&] {
+      nb::bytes b = nb::cast<nb::bytes>(obj_.attr("flash_read")(static_cast<int>(area), offset, len));
+      if (b.size() != len) throw nb::value_error("flash_read returned the wrong number of bytes");
+      std::memcpy(dst, b.c_str(), len);
+      s = Status::Ok;
+    });
+    return s;
+  }
+  Status write(FlashArea area, uint32_t offset, const uint8_t* src, size_t len) override {
+    return status_of([&] {
+      return obj_.attr("flash_write")(static_cast<int>(area), offset, nb::bytes(reinterpret_cast<const char*>(src), len));
+    });
+  }
+  Status erase(FlashArea area, uint32_t offset, size_t len) override {
+    return status_of([&] { return obj_.attr("flash_erase")(static_cast<int>(area), offset, len); });
+  }
+  uint8_t battery_pct() override {
+    uint8_t v = 0;
+    guard([&] { v = nb::cast<uint8_t>(obj_.attr("battery_pct")()); });
+    return v;
+  }
+  void request_reboot() override {}  // the agent's Reboot action reaches Python as an action
+  uint64_t unix_seconds() override {
+    uint64_t v = 0;
+    guard([&] { v = nb::cast<uint64_t>(obj_.attr("unix_seconds")()); });
+    return v;
+  }
+  uint32_t monotonic_ms() override {
+    uint32_t v = 0;
+    guard([&] { v = static_cast<uint32_t>(nb::cast<uint64_t>(obj_.attr("monotonic_ms")()) & 0xFFFFFFFFu); });
+    return v;
+  }
+  Status run(const uint8_t* input, size_t input_len, uint8_t* output, size_t output_len,
+             InferenceResult& result) override {
+    Status s = Status::InvalidState;
+    guard([&] {
+      auto t = nb::cast<std::tuple<nb::bytes, uint32_t, uint32_t>>(
+          obj_.attr("infer")(nb::bytes(reinterpret_cast<const char*>(input), input_len), output_len));
+      const nb::bytes& out = std::get<0>(t);
+      if (out.size() != output_len) throw nb::value_error("infer returned the wrong number of output bytes");
+      std::memcpy(output, out.c_str(), output_len);
+      result.latency_us = std::get<1>(t);
+      result.arena_high_water = std::get<2>(t);
+      s = Status::Ok;
+    });
+    return s;
+  }
+
+  // Re-raise the first Python error a callback hit while the core was running.
+  void rethrow() {
+    if (error_) {
+      auto e = std::move(error_);
+      error_.reset();
+      e->restore();
+      throw nb::python_error();
+    }
+  }
+
+ private:
+  template <typename F>
+  void guard(F&& f) const {
+    if (error_) return;  // the core keeps going on failures; Python sees the first error only
+    try {
+      f();
+    } catch (nb::python_error& e) {
+      error_ = std::make_unique<nb::python_error>(std::move(e));
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+      error_ = std::make_unique<nb::python_error>();
+    }
+  }
+  // A flash callback returns True/None for success, False for a refused operation.
+  template <typename F>
+  Status status_of(F&& f) {
+    Status s = Status::FlashError;
+    guard([&] {
+      nb::object r = f();
+      if (r.is_none() || nb::cast<bool>(r)) s = Status::Ok;
+    });
+    return s;
+  }
+
+  nb::object obj_;
+  mutable std::unique_ptr<nb::python_error> error_;
+};
+
+using ActionTuple = std::tuple<std::string, std::string, nb::bytes, int, bool, uint32_t>;
+
+const char* action_name(ActionType t) {
+  switch (t) {
+    case ActionType::Subscribe: return "subscribe";
+    case ActionType::Unsubscribe: return "unsubscribe";
+    case ActionType::Publish: return "publish";
+    case ActionType::RunHealthCheck: return "run_health_check";
+    case ActionType::Reboot: return "reboot";
+  }
+  return "?";
+}
+
+ActionTuple to_tuple(const Action& a) {
+  return {action_name(a.type), a.topic, nb::bytes(reinterpret_cast<const char*>(a.data()), a.len), a.qos, a.retain,
+          a.token};
+}
+
+// One emulated device: platform + crypto + (optionally) C++ flash + the agent.
+class Device {
+ public:
+  Device(const std::string& device_id, const std::string& hardware_class, const std::vector<nb::bytes>& keys,
+         nb::object platform, std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>> flash_layout,
+         uint32_t max_trial_boots, uint32_t telemetry_period_s, uint32_t broker_timeout_ms, uint32_t battery_retry_ms)
+      : device_id_(device_id), hardware_class_(hardware_class), platform_(std::move(platform)),
+        max_trial_boots_(max_trial_boots) {
+    if (!valid_device_id(device_id_.c_str())) throw nb::value_error(("invalid device id: " + device_id).c_str());
+    if (hardware_class_.empty() || hardware_class_.size() > 32) throw nb::value_error("hardware_class must be 1..32 chars");
+    if (keys.empty() || keys.size() > TINYFLEET_MAX_TRUSTED_KEYS) throw nb::value_error("need 1..4 trusted keys (DER)");
+    for (const nb::bytes& k : keys) key_der_.emplace_back(k.c_str(), k.c_str() + k.size());
+    for (size_t i = 0; i < key_der_.size(); ++i) {
+      keys_[i].der = key_der_[i].data();
+      keys_[i].der_len = static_cast<uint16_t>(key_der_[i].size());
+      compute_key_id(crypto_, keys_[i]);
+    }
+    if (flash_layout) {
+      auto [sector, bank_sectors, align, erased, scratch] = *flash_layout;
+      emulator_ = std::make_unique<host::FlashEmulator>(
+          host::FlashLayout::dual_bank(sector, bank_sectors, align, erased, scratch));
+    }
+    cfg_.device_id = device_id_.c_str();
+    cfg_.hardware_class = hardware_class_.c_str();
+    cfg_.keys = keys_;
+    cfg_.key_count = key_der_.size();
+    cfg_.telemetry_period_s = telemetry_period_s;
+    cfg_.broker_timeout_ms = broker_timeout_ms;
+    cfg_.battery_retry_ms = battery_retry_ms;
+  }
+
+  Flash& flash() { return emulator_ ? static_cast<Flash&>(*emulator_) : static_cast<Flash&>(platform_); }
+
+  // Factory provisioning: the bundle into bank 0 through the core's bank writer, confirmed.
+  void provision(nb::bytes bundle) {
+    const auto* data = reinterpret_cast<const uint8_t*>(bundle.c_str());
+    std::vector<uint8_t> prefix(data, data + std::min<size_t>(bundle.size(), TINYFLEET_PREFIX_BUFFER_SIZE));
+    auto info = std::make_unique<BundleInfo>();
+    Status s = parse_prefix(prefix.data(), prefix.size(), *info);
+    if (s == Status::Ok && info->header.total_len != bundle.size()) s = Status::Truncated;
+    check(s, "provision: bundle");
+    auto writer = std::make_unique<BankWriter>(flash(), crypto_);
+    check(writer->begin(0, *info, prefix.data()), "provision: erase/write");
+    for (uint8_t c = 0; c < info->component_count; ++c) {
+      const ComponentEntry& e = info->components[c];
+      check(writer->write(e.offset, data + e.offset, e.length), "provision: write");
+    }
+    ImageDescriptor desc;
+    check(writer->finish(desc), "provision: verify");
+    auto boot = std::make_unique<BootSelector>(flash(), crypto_, static_cast<uint8_t>(max_trial_boots_));
+    check(boot->provision(0, desc), "provision: metadata");
+  }
+
+  // Power on: boot selection, a fresh agent (RAM state gone), its Boot event.
+  std::vector<ActionTuple> boot() {
+    auto sel = std::make_unique<BootSelector>(flash(), crypto_, static_cast<uint8_t>(max_trial_boots_));
+    BootDecision d;
+    check(sel->select(d), "boot selection");
+    agent_ = std::make_unique<Agent>(cfg_, AgentPorts{flash(), crypto_, platform_, platform_, platform_});
+    agent_->on_boot(d);
+    return drain();
+  }
+
+  std::vector<ActionTuple> on_message(const std::string& topic, nb::bytes payload) {
+    need();
+    agent_->on_message(topic.data(), topic.size(), reinterpret_cast<const uint8_t*>(payload.c_str()), payload.size());
+    return drain();
+  }
+  std::vector<ActionTuple> on_connection_up() { need(); agent_->on_connection_up(); return drain(); }
+  std::vector<ActionTuple> on_connection_down() { need(); agent_->on_connection_down(); return drain(); }
+  std::vector<ActionTuple> on_publish_acked(uint32_t token) { need(); agent_->on_publish_acked(token); return drain(); }
+  std::vector<ActionTuple> on_tick() { need(); agent_->on_tick(); return drain(); }
+  std::vector<ActionTuple> on_battery(uint8_t pct) { need(); agent_->on_battery(pct); return drain(); }
+  std::vector<ActionTuple> run_health_check() { need(); agent_->run_health_check(); return drain(); }
+
+  void on_samples(nb::bytes raw_le_int16) {
+    need();
+    const uint16_t ch = agent_->calibration().channel_count;
+    if (ch == 0) throw nb::value_error("the running bundle has no calibration channels");
+    if (raw_le_int16.size() % (2u * ch) != 0) throw nb::value_error("samples must be whole frames of int16 values");
+    std::vector<int16_t> v(raw_le_int16.size() / 2);
+    std::memcpy(v.data(), raw_le_int16.c_str(), raw_le_int16.size());  // host is little-endian
+    agent_->on_samples(v.data(), static_cast<uint32_t>(v.size() / ch));
+  }
+  std::tuple<int, bool, int> on_inference(nb::bytes output, uint32_t latency_us) {
+    need();
+    Decision d = agent_->on_inference(reinterpret_cast<const uint8_t*>(output.c_str()), output.size(), latency_us);
+    return {d.winner, d.alarm, d.confidence};
+  }
+  void on_temperature(double celsius) {
+    need();
+    agent_->on_temperature(static_cast<int16_t>(celsius * 256.0));
+  }
+  nb::bytes latest_frames(uint32_t frames) {
+    need();
+    const uint16_t ch = agent_->calibration().channel_count;
+    std::vector<int16_t> v(static_cast<size_t>(frames) * ch);
+    if (ch == 0 || !agent_->latest_frames(v.data(), frames)) throw nb::value_error("not enough frames buffered");
+    return nb::bytes(reinterpret_cast<const char*>(v.data()), v.size() * 2);
+  }
+
+  ActionTuple will() {
+    need();
+    Action a;
+    agent_->will(a);
+    return to_tuple(a);
+  }
+  std::string state() { need(); return state_name(agent_->state()); }
+  nb::bytes running_digest() { need(); return nb::bytes(reinterpret_cast<const char*>(agent_->running_digest()), 32); }
+  uint32_t blocks_fetched() { need(); return agent_->blocks_fetched(); }
+  uint32_t bad_blocks() { need(); return agent_->bad_blocks(); }
+  uint32_t pending_reports() { need(); return agent_->pending_reports(); }
+  int last_reason() { need(); return static_cast<int>(agent_->last_reason()); }
+  uint16_t channel_count() { need(); return agent_->calibration().channel_count; }
+
+ private:
+  void need() {
+    if (!agent_) throw nb::value_error("the device has not booted: call boot() first");
+  }
+  void check(Status s, const char* what) {
+    platform_.rethrow();
+    if (s != Status::Ok) throw nb::value_error((std::string(what) + " failed: " + status_name(s)).c_str());
+  }
+  std::vector<ActionTuple> drain() {
+    platform_.rethrow();
+    std::vector<ActionTuple> out;
+    for (size_t i = 0; i < agent_->action_count(); ++i) out.push_back(to_tuple(agent_->action(i)));
+    return out;
+  }
+
+  std::string device_id_;
+  std::string hardware_class_;
+  PyPlatform platform_;
+  uint32_t max_trial_boots_;
+  host::MbedtlsCrypto crypto_;
+  std::vector<std::vector<uint8_t>> key_der_;
+  TrustedKey keys_[TINYFLEET_MAX_TRUSTED_KEYS];
+  std::unique_ptr<host::FlashEmulator> emulator_;
+  AgentConfig cfg_;
+  std::unique_ptr<Agent> agent_;
+};
+
+}  // namespace
+
+NB_MODULE(_agent, m) {
+  m.doc() = "The tinyfleet device agent core (C++), driven by a platform implemented in Python.";
+  m.attr("BLOCK_SIZE") = kBlockSize;
+  nb::class_<Device>(m, "Device",
+                     "One emulated device. Every on_*() returns the agent's actions as tuples "
+                     "(kind, topic, payload, qos, retain, token), to perform in order.")
+      .def(nb::init<const std::string&, const std::string&, const std::vector<nb::bytes>&, nb::object,
+                    std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>>, uint32_t, uint32_t,
+                    uint32_t, uint32_t>(),
+           nb::arg("device_id"), nb::arg("hardware_class"), nb::arg("trusted_keys"), nb::arg("platform"),
+           nb::arg("flash_layout") = nb::none(), nb::arg("max_trial_boots") = TINYFLEET_MAX_TRIAL_BOOTS,
+           nb::arg("telemetry_period_s") = 60, nb::arg("broker_timeout_ms") = 30000,
+           nb::arg("battery_retry_ms") = 60000)
+      .def("provision", &Device::provision, nb::arg("bundle"))
+      .def("boot", &Device::boot)
+      .def("on_message", &Device::on_message, nb::arg("topic"), nb::arg("payload"))
+      .def("on_connection_up", &Device::on_connection_up)
+      .def("on_connection_down", &Device::on_connection_down)
+      .def("on_publish_acked", &Device::on_publish_acked, nb::arg("token"))
+      .def("on_tick", &Device::on_tick)
+      .def("on_battery", &Device::on_battery, nb::arg("pct"))
+      .def("run_health_check", &Device::run_health_check)
+      .def("on_samples", &Device::on_samples, nb::arg("raw_le_int16"))
+      .def("on_inference", &Device::on_inference, nb::arg("output"), nb::arg("latency_us"))
+      .def("on_temperature", &Device::on_temperature, nb::arg("celsius"))
+      .def("latest_frames", &Device::latest_frames, nb::arg("frames"))
+      .def("will", &Device::will)
+      .def_prop_ro("state", &Device::state)
+      .def_prop_ro("running_digest", &Device::running_digest)
+      .def_prop_ro("blocks_fetched", &Device::blocks_fetched)
+      .def_prop_ro("bad_blocks", &Device::bad_blocks)
+      .def_prop_ro("pending_reports", &Device::pending_reports)
+      .def_prop_ro("last_reason", &Device::last_reason)
+      .def_prop_ro("channel_count", &Device::channel_count);
+}
