@@ -142,6 +142,8 @@ def build(
             },
             signing_key,
         )
+        if len(data) > profile.bank_bytes:
+            fail(f"bundle is {len(data)} bytes, larger than {hw}'s {profile.bank_bytes}-byte OTA bank", EXIT_REFUSED)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
