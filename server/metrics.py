@@ -28,9 +28,7 @@ class _FleetCollector(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.reports = Counter(
-            "tinyfleet_reports", "Device state reports received", ["result"], registry=self.registry
-        )
+        self.reports = Counter("tinyfleet_reports", "Device state reports received", ["result"], registry=self.registry)
         self.telemetry = Counter(
             "tinyfleet_telemetry_messages", "Telemetry messages received", ["result"], registry=self.registry
         )

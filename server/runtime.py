@@ -1,7 +1,8 @@
-"""The running server's parts, wired together: database, broker, MQTT link, rollout engine.
+"""The running server's parts, wired together: database, broker, MQTT link, ingest, rollout engine.
 
-`FleetRuntime.start()` migrates the database (refusing an unknown revision), starts the embedded Mosquitto
-with every provisioned device's credentials, connects the server's MQTT client and starts the engine.
+`FleetRuntime.start()` migrates the database (refusing an unknown revision), starts (or adopts) the
+embedded Mosquitto with every provisioned device's credentials, connects the server's MQTT session,
+starts ingest, publishes every device's desired state from the database again, and starts the engine.
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from tinyfleet.bundles import TrustedKeys
 from tinyfleet.server.broker.config import render_acl, render_password_file
 from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.metrics import Metrics
+from tinyfleet.server.mqtt import topics
+from tinyfleet.server.mqtt.ingest_worker import IngestWorker
+from tinyfleet.server.mqtt.link import MqttLink
+from tinyfleet.server.mqtt.publisher import Publisher
+from tinyfleet.server.rollouts.engine import RolloutEngine
 from tinyfleet.server.services import devices, tokens
+from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
 from tinyfleet.server.settings import Settings
 
 log = logging.getLogger("tinyfleet.server")
@@ -47,10 +55,14 @@ class ExportedCredentialSink:
 
 
 class FleetRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, gate: ModelGate | None = None) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.resolved_database_url)
         self.metrics = Metrics()
+        self.keys = TrustedKeys.from_pem_files(settings.trusted_key_files)
+        self.gate: ModelGate | None = gate if gate is not None else (
+            LibraryModelGate() if settings.run_model_gate else None
+        )  # fmt: skip
         self.broker: EmbeddedBroker | None = None
         self.broker_password = settings.broker_password or secrets.token_urlsafe(24)
         self.credential_sink: devices.CredentialSink
@@ -66,6 +78,10 @@ class FleetRuntime:
             self.credential_sink = EmbeddedCredentialSink(self.broker)
         else:
             self.credential_sink = ExportedCredentialSink(settings.data_dir / "broker-export", settings.broker_username)
+        self.link: MqttLink | None = None
+        self.publisher: Publisher | None = None
+        self.ingest: IngestWorker | None = None
+        self.rollouts: RolloutEngine = RolloutEngine(self.engine, None, interval_s=settings.engine_interval_s)
         self.started = False
 
     @property
@@ -79,24 +95,56 @@ class FleetRuntime:
     def start(self) -> None:
         if self.started:
             return
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.settings.bundle_dir.mkdir(parents=True, exist_ok=True)
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.bundle_dir.mkdir(parents=True, exist_ok=True)
         rev = migrate.upgrade(self.engine)
         log.info("database at schema revision %s", rev)
-        with Session(self.engine) as s:
-            if self.settings.bootstrap_admin_token:
-                tokens.ensure_bootstrap(s, self.settings.bootstrap_admin_token)
-            hashes = devices.all_hashes(s)
+        with Session(self.engine) as session:
+            if s.bootstrap_admin_token:
+                tokens.ensure_bootstrap(session, s.bootstrap_admin_token)
+            hashes = devices.all_hashes(session)
         if self.broker is not None:
             self.broker.start(hashes)
-            log.info("embedded mosquitto listening on %s:%d", self.broker.bind, self.broker.port)
+            log.info("mosquitto listening on %s:%d", self.broker.bind, self.broker.port)
         else:
             self.credential_sink.sync(hashes)
+
+        self.ingest = IngestWorker(
+            self.engine, ack=lambda item: self._ack(item), metrics=self.metrics,
+            drift_threshold=s.drift_alert_threshold, on_outcome=lambda: self.rollouts.poke(),
+        )  # fmt: skip
+        self.link = MqttLink(
+            self.broker_host,
+            self.broker_port,
+            s.broker_username,
+            self.broker_password,
+            client_id=f"{s.broker_username}-{s.instance_id}",
+            on_message=self.ingest.submit,
+            tls=s.broker_tls,
+            ca_file=s.broker_ca_file,
+        )
+        share = f"$share/{s.ingest_share_group}/" if s.ingest_share_group else ""
+        self.link.connect([share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL])
+        self.ingest.start()
+        self.publisher = Publisher(self.link, s.bundle_dir, self.metrics)
+        self.rollouts.publisher = self.publisher
+        n = self.rollouts.republish_desired()
+        log.info("republished desired state of %d device(s)", n)
+        self.rollouts.start()
         self.started = True
 
+    def _ack(self, item: object) -> None:
+        if self.link is not None:
+            self.link.ack(item)  # type: ignore[arg-type]
+
     def stop(self) -> None:
+        self.rollouts.stop()
+        if self.ingest is not None:
+            self.ingest.stop()
+        if self.link is not None:
+            self.link.close()
         if self.broker is not None:
             self.broker.stop()
         self.engine.dispose()
         self.started = False
-

@@ -44,8 +44,14 @@ class Settings(BaseSettings):
     broker_username: str = "fleet-server"
     broker_password: str | None = None
     mosquitto_bin: str = "mosquitto"
-    # Shared subscription group for report and telemetry ingest, so several replicas split the stream.
-    ingest_share_group: str = "tinyfleet"
+    # MQTT v5 shared subscription group for report and telemetry ingest, so several replicas split the
+    # stream. Unset: plain subscriptions (one server). Mosquitto 2.0.11 does not restore shared
+    # subscriptions from its persistence file after a broker restart (docs/operations.md), so the
+    # single-server default does not use them.
+    ingest_share_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # Distinguishes replicas: the server's MQTT client id is `<broker_username>-<instance_id>`, and its
+    # broker session (with any unacknowledged reports) is resumed under that id after a restart.
+    instance_id: str = Field(default="1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
 
     bootstrap_admin_token: str | None = None
     trusted_key_files: list[Path] = Field(default_factory=list)

@@ -13,7 +13,10 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from tinyfleet.server.api.routes import audit as audit_routes
+from tinyfleet.server.api.routes import bundles as bundle_routes
 from tinyfleet.server.api.routes import devices as device_routes
+from tinyfleet.server.api.routes import drift as drift_routes
+from tinyfleet.server.api.routes import rollouts as rollout_routes
 from tinyfleet.server.api.routes import tokens as token_routes
 from tinyfleet.server.api.schemas import Health
 from tinyfleet.server.db import migrate
@@ -76,7 +79,8 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
-    for r in (device_routes.router, token_routes.router, audit_routes.router):
+    routers = (device_routes, bundle_routes, rollout_routes, drift_routes, token_routes, audit_routes)
+    for r in (m.router for m in routers):
         app.include_router(r, prefix="/api/v1")
 
     @app.get("/healthz", response_model=Health, tags=["ops"], responses={503: {"model": Health}})
@@ -89,13 +93,18 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         except Exception as exc:  # the point of a health check: report, don't raise
             log.warning("health check: database unreachable: %s", exc)
             db_ok = False
-        broker_ok = runtime.broker.running if runtime.broker else True
-        body = Health(status="ok" if db_ok and broker_ok else "degraded", database=db_ok, broker=broker_ok,
-                      schema_revision=rev)
+        broker_ok = runtime.link.connected if runtime.link else False
+        body = Health(
+            status="ok" if db_ok and broker_ok else "degraded", database=db_ok, broker=broker_ok, schema_revision=rev
+        )
         return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response,
-             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
     def metrics() -> Response:
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 

@@ -107,3 +107,144 @@ class Health(BaseModel):
     database: bool
     broker: bool
     schema_revision: str | None
+
+
+# --- bundles ---------------------------------------------------------------------------------------------
+
+
+class ComponentPublic(BaseModel):
+    type: str
+    version: str
+    offset: int
+    length: int
+    sha256: str
+
+
+class BundlePublic(_Out):
+    bundle_id: str
+    digest: str = Field(description="SHA-256 of bytes [0, payload_offset): the bundle's MQTT address")
+    hardware_class: str
+    device_scope: str | None
+    security_counter: int
+    created: int
+    expires: int | None
+    rollback_target: str | None
+    size: int
+    status: str
+    components: list[ComponentPublic]
+    uploaded_at: float
+    uploaded_by: str
+    gate_report: dict[str, Any]
+
+
+class BundleDetail(BundlePublic):
+    manifest: dict[str, Any]
+
+
+class BundleRetired(BaseModel):
+    bundle: BundlePublic
+    blocks_cleared: int
+
+
+# --- rollouts --------------------------------------------------------------------------------------------
+
+
+class InstallGateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_successes: int = Field(default=1, ge=0, le=1_000_000)
+    max_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    soak_s: float = Field(default=0.0, ge=0, le=30 * 86400)
+    install_timeout_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+
+
+class BehaviourGateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_alarm_rate_increase: float | None = Field(default=None, ge=0, le=1)
+    max_confidence_shift: float | None = Field(default=None, ge=0, le=1)
+    max_drift: float | None = Field(default=None, gt=0, le=1000)
+    min_inferences: int = Field(default=100, ge=1, le=10**9)
+
+
+class StageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    percent: float = Field(gt=0, le=100)
+    install: InstallGateIn = Field(default_factory=InstallGateIn)
+    behaviour: BehaviourGateIn = Field(default_factory=BehaviourGateIn)
+
+
+class TargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hardware_class: str | None = Field(default=None, max_length=32)
+    tags: dict[str, str] = Field(default_factory=dict)
+    device_ids: list[str] = Field(default_factory=list, max_length=100_000)
+
+
+class RolloutCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bundle_id: str = Field(min_length=1, max_length=64)
+    target: TargetIn = Field(default_factory=TargetIn)
+    stages: list[StageIn] = Field(
+        default_factory=lambda: [StageIn(percent=p) for p in (1, 10, 50, 100)], min_length=1, max_length=10
+    )
+    stratify_by: list[str] | None = Field(default=None, description="Tag names; default: every tag name present")
+    rollback_on_halt: bool = True
+
+
+class RolloutCounts(BaseModel):
+    pending: int
+    assigned: int
+    succeeded: int
+    failed: int
+    rolled_back: int
+
+
+class RolloutPublic(_Out):
+    id: int
+    bundle_id: str
+    state: str
+    stage_index: int
+    stages: list[dict[str, Any]]
+    target: dict[str, Any]
+    rollback_on_halt: bool
+    reason: str | None
+    waiting_for: str | None
+    created_at: float
+    updated_at: float
+    created_by: str
+
+
+class RolloutStatus(BaseModel):
+    rollout: RolloutPublic
+    counts: RolloutCounts
+
+
+class RolloutDevicePublic(_Out):
+    device_id: str
+    stratum: str
+    stage: int | None
+    status: str
+    reason: str | None
+    previous_bundle: str | None
+    assigned_at: float | None
+    finished_at: float | None
+
+
+# --- drift -----------------------------------------------------------------------------------------------
+
+
+class DriftPublic(_Out):
+    device_id: str
+    bundle_id: str
+    computed_at: float
+    score: float
+    alert: bool
+    channels: list[dict[str, float]]
+
+
+class CalibrationProposal(BaseModel):
+    device_id: str
+    base_bundle: str
+    security_counter: int = Field(description="The base bundle's counter + 1")
+    drift_score: float
+    calibration: dict[str, Any] = Field(description="Calibration JSON for `fleetctl bundle build --calibration`")
+    note: str

@@ -2,6 +2,10 @@
 
 Credential files are written atomically (temp file, then `os.replace`) and the broker is told to reload
 them with SIGHUP, so a device provisioned while the broker runs can connect a moment later.
+
+The broker outlives a crashed server: its pid is kept in the work directory, and a server starting on the
+same directory adopts a live Mosquitto running this configuration instead of starting a second one. A
+chosen free port is remembered there too, so devices find the broker where their credentials say.
 """
 
 from __future__ import annotations
@@ -50,13 +54,18 @@ class EmbeddedBroker:
         port: int = 0,
         mosquitto_bin: str = "mosquitto",
     ) -> None:
-        self.workdir = workdir
+        self.workdir = workdir = workdir.resolve()
         self.bind = bind
+        self.port_file = workdir / "port"
+        if port == 0 and self.port_file.exists():
+            port = int(self.port_file.read_text())
         self.port = port or free_port(bind)
         self.mosquitto_bin = mosquitto_bin
         self.server_user = server_user
         self._server_hash = hash_password(server_password)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._adopted_pid: int | None = None
+        self.pid_file = workdir / "mosquitto.pid"
         self.conf_file = workdir / "mosquitto.conf"
         self.password_file = workdir / "passwords"
         self.acl_file = workdir / "acl"
@@ -65,7 +74,23 @@ class EmbeddedBroker:
 
     @property
     def running(self) -> bool:
+        if self._adopted_pid is not None:
+            return _alive(self._adopted_pid)
         return self._proc is not None and self._proc.poll() is None
+
+    def _pid(self) -> int | None:
+        if self._adopted_pid is not None:
+            return self._adopted_pid
+        return self._proc.pid if self._proc is not None else None
+
+    def _find_orphan(self) -> int | None:
+        """A Mosquitto left running by a server that died, with exactly this configuration."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.conf_file).encode() in cmdline and _alive(pid) else None
 
     def write_credentials(self, device_hashes: Mapping[str, str]) -> None:
         """Write password and ACL files for the server user and these devices (id -> `$7$` hash)."""
@@ -80,6 +105,12 @@ class EmbeddedBroker:
     def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
         self.persistence_dir.mkdir(parents=True, exist_ok=True)
         self.write_credentials(device_hashes)
+        orphan = self._find_orphan()
+        if orphan is not None:
+            self._adopted_pid = orphan
+            os.kill(orphan, signal.SIGHUP)
+            return
+        self.port_file.write_text(str(self.port))
         conf = render_conf(
             port=self.port,
             bind=self.bind,
@@ -88,6 +119,7 @@ class EmbeddedBroker:
             persistence_dir=self.persistence_dir.resolve(),
             run_as_user=pwd.getpwuid(os.getuid()).pw_name,
             log_file=self.log_file.resolve(),
+            pid_file=self.pid_file.resolve(),
         )
         _write_atomic(self.conf_file, conf)
         self._proc = subprocess.Popen(
@@ -110,11 +142,18 @@ class EmbeddedBroker:
 
     def update_credentials(self, device_hashes: Mapping[str, str]) -> None:
         self.write_credentials(device_hashes)
-        if self.running:
-            assert self._proc is not None
-            self._proc.send_signal(signal.SIGHUP)
+        pid = self._pid()
+        if pid is not None and self.running:
+            os.kill(pid, signal.SIGHUP)
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self._adopted_pid is not None:
+            pid, self._adopted_pid = self._adopted_pid, None
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return
         if self._proc is None:
             return
         if self._proc.poll() is None:
@@ -131,3 +170,14 @@ class EmbeddedBroker:
             if f.exists() and f.stat().st_size:
                 return " | ".join(f.read_text(errors="replace").strip().splitlines()[-3:])
         return "(no log output)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie (exited, not yet reaped) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -32,6 +32,8 @@ class Device(SQLModel, table=True):
     last_report_seq: int = Field(default=-1, sa_type=BigInteger)
     # Revision of the retained desired state (TFDS desired_seq): strictly increases, kept across restarts.
     desired_seq: int = 0
+    desired_rollback: bool = False  # the desired state returns the device to an earlier bundle (TFDS flag)
+    rollback_bundle: str | None = Field(default=None, max_length=64)  # TFDS rollback_digest's bundle
     running_digest: str | None = Field(default=None, max_length=64)
     security_counter: int | None = None
     image_state: str | None = Field(default=None, max_length=16)

@@ -17,10 +17,27 @@ HIST_BINS = 16
 NO_TEMP = -32768
 ZERO_DIGEST = bytes(32)
 
-STATES = {0: "POWERON", 1: "IDLE", 2: "CHECKING", 3: "DEFERRED", 4: "DOWNLOADING", 5: "REBOOTING", 6: "TRIAL",
-          7: "FAILED"}
-EVENTS = {1: "Boot", 2: "Desired", 3: "Meta", 4: "Block", 5: "ConnectionUp", 6: "ConnectionDown", 7: "Tick",
-          8: "Battery", 9: "HealthResult"}
+STATES = {
+    0: "POWERON",
+    1: "IDLE",
+    2: "CHECKING",
+    3: "DEFERRED",
+    4: "DOWNLOADING",
+    5: "REBOOTING",
+    6: "TRIAL",
+    7: "FAILED",
+}
+EVENTS = {
+    1: "Boot",
+    2: "Desired",
+    3: "Meta",
+    4: "Block",
+    5: "ConnectionUp",
+    6: "ConnectionDown",
+    7: "Tick",
+    8: "Battery",
+    9: "HealthResult",
+}
 REASONS = {
     0: "None", 1: "BadMagic", 2: "UnsupportedVersion", 3: "MalformedHeader", 4: "Truncated", 5: "OutOfRange",
     6: "Oversize", 7: "MalformedManifest", 8: "MalformedTable", 9: "OverlappingComponents",
@@ -98,11 +115,7 @@ def encode_block(index: int, component: bytes) -> bytes:
     chunk = component[index * BLOCK_SIZE : (index + 1) * BLOCK_SIZE]
     if not chunk:
         raise ValueError(f"block {index} is past the end of a {len(component)}-byte component")
-    return (
-        b"TFBK"
-        + struct.pack("<BBHIII", 1, BLOCK_SIZE_LOG2, 0, index, len(component), zlib.crc32(chunk))
-        + chunk
-    )
+    return b"TFBK" + struct.pack("<BBHIII", 1, BLOCK_SIZE_LOG2, 0, index, len(component), zlib.crc32(chunk)) + chunk
 
 
 def decode_block(data: bytes) -> tuple[int, int, bytes]:

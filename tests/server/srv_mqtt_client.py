@@ -35,9 +35,7 @@ class TestClient:
         self._cv = threading.Condition()
         self._connected = threading.Event()
         self.connect_rc: ReasonCode | None = None
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5
-        )
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(username, password)
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)

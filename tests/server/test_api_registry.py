@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient as HttpClient
-from srv_mqtt_client import TestClient as MqttClient
 
 from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
+
+from .srv_mqtt_client import TestClient as MqttClient
 
 ADMIN = "admin-secret-token"
 

@@ -6,11 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
-from srv_mqtt_client import TestClient
 
 from tinyfleet.server.broker.config import render_acl
 from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.broker.passwords import check_password, hash_password
+
+from .srv_mqtt_client import TestClient
 
 SERVER_PW = "server-secret"
 

@@ -40,8 +40,11 @@ def test_blocks_cover_the_component_exactly() -> None:
     blocks = [encode_block(i, comp) for i in range(3)]
     assert [len(b) - 20 for b in blocks] == [4096, 4096, 5]
     b = blocks[2]
-    assert b[:4] == b"TFBK" and b[4] == 1 and b[5] == 12 and struct.unpack_from("<III", b, 8) == (
-        2, len(comp), zlib.crc32(comp[8192:])
+    assert (
+        b[:4] == b"TFBK"
+        and b[4] == 1
+        and b[5] == 12
+        and struct.unpack_from("<III", b, 8) == (2, len(comp), zlib.crc32(comp[8192:]))
     )
     assert b"".join(decode_block(x)[2] for x in blocks) == comp
     bad = bytearray(b)

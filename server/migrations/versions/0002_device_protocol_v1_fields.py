@@ -20,6 +20,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("device", schema=None) as batch_op:
         batch_op.add_column(sa.Column("desired_seq", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("desired_rollback", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column("rollback_bundle", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column("running_digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column("security_counter", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("image_state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
@@ -54,6 +56,8 @@ def downgrade() -> None:
         batch_op.drop_column("inferences")
 
     with op.batch_alter_table("rolloutdevice", schema=None) as batch_op:
+        batch_op.drop_column("rollback_bundle")
+        batch_op.drop_column("desired_rollback")
         batch_op.drop_column("desired_seq")
 
     with op.batch_alter_table("rollout", schema=None) as batch_op:
@@ -70,4 +74,6 @@ def downgrade() -> None:
         batch_op.drop_column("image_state")
         batch_op.drop_column("security_counter")
         batch_op.drop_column("running_digest")
+        batch_op.drop_column("rollback_bundle")
+        batch_op.drop_column("desired_rollback")
         batch_op.drop_column("desired_seq")

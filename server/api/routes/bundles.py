@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.schemas import ERRORS, BundleDetail, BundlePublic, BundleRetired
+from tinyfleet.server.services import audit, bundles
+from tinyfleet.server.services.errors import BadRequest, Conflict
+
+router = APIRouter(prefix="/bundles", tags=["bundles"], responses=ERRORS)
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BundleDetail, openapi_extra=_BODY)
+async def upload_bundle(request: Request, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundleDetail:
+    """Upload a signed bundle file (`fleetctl bundle build`). The server verifies its signature against its
+    trusted keys and runs the model gate before storing it."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > bundles.MAX_UPLOAD:
+        raise BadRequest(f"{length} bytes is above the {bundles.MAX_UPLOAD}-byte bundle maximum")
+    data = await request.body()
+    with audit.audited(rt.engine, who.name, "bundle.upload", f"{len(data)} bytes") as detail:
+        row = bundles.upload(session, data=data, keys=rt.keys, gate=rt.gate, bundle_dir=rt.settings.bundle_dir,
+                             actor=who.name)  # fmt: skip
+        detail["bundle_id"] = row.bundle_id
+    return BundleDetail.model_validate(row)
+
+
+@router.get("", response_model=list[BundlePublic])
+def list_bundles(session: SessionDep, _who: Viewer, hardware_class: str | None = None) -> list[BundlePublic]:
+    return [BundlePublic.model_validate(b) for b in bundles.list_bundles(session, hardware_class)]
+
+
+@router.get("/{bundle_id}", response_model=BundleDetail)
+def get_bundle(bundle_id: str, session: SessionDep, _who: Viewer) -> BundleDetail:
+    return BundleDetail.model_validate(bundles.get(session, bundle_id))
+
+
+@router.post("/{bundle_id}/publish", response_model=BundlePublic)
+def publish_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundlePublic:
+    """Publish meta and blocks (retained) now; rollouts also do this on their first assignment."""
+    with audit.audited(rt.engine, who.name, "bundle.publish", bundle_id) as detail:
+        row = bundles.get(session, bundle_id)
+        if row.status == "retired":
+            raise Conflict(f"bundle {bundle_id!r} is retired")
+        if rt.publisher is None:
+            raise Conflict("the server is not connected to the broker")
+        detail["blocks"] = rt.publisher.publish_bundle(session, row)
+    return BundlePublic.model_validate(row)
+
+
+@router.post("/{bundle_id}/retire", response_model=BundleRetired)
+def retire_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundleRetired:
+    """Clear the bundle's retained meta and every block no other live bundle uses."""
+    with audit.audited(rt.engine, who.name, "bundle.retire", bundle_id) as detail:
+        row = bundles.get(session, bundle_id)
+        if row.status == "retired":
+            raise Conflict(f"bundle {bundle_id!r} is already retired")
+        why = bundles.in_use_by(session, bundle_id)
+        if why:
+            raise Conflict(f"bundle {bundle_id!r} is in use: {why}")
+        if rt.publisher is None:
+            raise Conflict("the server is not connected to the broker")
+        cleared = rt.publisher.retire_bundle(session, row)
+        detail["blocks_cleared"] = cleared
+    return BundleRetired(bundle=BundlePublic.model_validate(row), blocks_cleared=cleared)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlmodel import col, select
+
+from tinyfleet.server.api.deps import SessionDep, Viewer
+from tinyfleet.server.api.schemas import ERRORS, CalibrationProposal, DriftPublic
+from tinyfleet.server.db.models import Bundle, DriftScore
+from tinyfleet.server.drift import Baseline, propose_calibration
+from tinyfleet.server.services.errors import Conflict, NotFound
+
+router = APIRouter(prefix="/drift", tags=["drift"], responses=ERRORS)
+
+
+@router.get("", response_model=list[DriftPublic])
+def list_drift(session: SessionDep, _who: Viewer, alert_only: bool = False) -> list[DriftPublic]:
+    q = select(DriftScore)
+    if alert_only:
+        q = q.where(DriftScore.alert == True)  # noqa: E712  (SQL expression)
+    return [DriftPublic.model_validate(d) for d in session.exec(q.order_by(col(DriftScore.score).desc()))]
+
+
+@router.get("/{device_id}/calibration-proposal", response_model=CalibrationProposal)
+def calibration_proposal(device_id: str, session: SessionDep, _who: Viewer) -> CalibrationProposal:
+    """A calibration-only bundle's calibration: same firmware and model, new offsets and gains that map the
+    device's observed input back onto its bundle's baseline. Build and sign it with `fleetctl bundle build`
+    (security counter + 1), upload it and roll it out like any bundle."""
+    ds = session.get(DriftScore, device_id)
+    if ds is None:
+        raise NotFound(f"no drift score for device {device_id!r} (no telemetry on a known bundle yet)")
+    bundle = session.get(Bundle, ds.bundle_id)
+    if bundle is None:
+        raise Conflict(f"device {device_id!r} runs a bundle this server does not hold")
+    cal = bundle.manifest["calibration"]
+    bases = [Baseline(c["offset"], c["gain_q16"], c["baseline_mean_q8"], c["baseline_std_q8"]) for c in cal["channels"]]
+    observed = [(int(c["mean_q8"]), int(c["var_q8"])) for c in ds.channels]
+    new = propose_calibration(observed, bases)
+    return CalibrationProposal(
+        device_id=device_id,
+        base_bundle=bundle.bundle_id,
+        security_counter=bundle.security_counter + 1,
+        drift_score=ds.score,
+        calibration={
+            "sample_rate_hz": cal["sample_rate_hz"],
+            "channels": [
+                {"offset": b.offset, "gain_q16": b.gain_q16, "baseline_mean_q8": b.mean_q8, "baseline_std_q8": b.std_q8}
+                for b in new
+            ]
+            + cal["channels"][len(new) :],
+        },  # fmt: skip
+        note=f"observed on {ds.bundle_id}; --device-scope {device_id} makes it a per-device calibration bundle",
+    )

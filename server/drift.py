@@ -1,0 +1,78 @@
+"""Drift of a device's calibrated input against the calibration baseline signed into its bundle (pure).
+
+Telemetry carries, per channel, the window's mean and variance of calibrated input (q8: units x 256). The
+bundle's calibration carries the validation fleet's baseline mean and standard deviation. Per channel:
+
+    d_c = |mu - mu0| / sigma0  +  |ln(sigma / sigma0)|
+
+(a standardized mean shift plus a log ratio of spreads; sigma and sigma0 are floored at 1/256 of a unit).
+The device's score is the largest d_c; it alerts above the configured threshold (default 1.0: one baseline
+standard deviation of shift, or a spread that changed by a factor e). Telemetry holds moments, not
+distributions, so a population-stability index per channel is not computable from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+FLOOR = 1.0 / 256
+
+
+@dataclass(frozen=True)
+class Baseline:
+    offset: int
+    gain_q16: int
+    mean_q8: int
+    std_q8: int
+
+
+@dataclass(frozen=True)
+class ChannelDrift:
+    mean: float
+    std: float
+    base_mean: float
+    base_std: float
+    score: float
+
+
+def observed_std_q8(var_q8: int) -> float:
+    return math.sqrt(max(0, var_q8) * 256)
+
+
+def channel_drift(mean_q8: int, var_q8: int, base: Baseline) -> ChannelDrift:
+    mu, sigma = mean_q8 / 256, observed_std_q8(var_q8) / 256
+    mu0, sigma0 = base.mean_q8 / 256, base.std_q8 / 256
+    s0, s = max(sigma0, FLOOR), max(sigma, FLOOR)
+    return ChannelDrift(mu, sigma, mu0, sigma0, abs(mu - mu0) / s0 + abs(math.log(s / s0)))
+
+
+def device_drift(channels: list[tuple[int, int]], baselines: list[Baseline]) -> tuple[float, list[ChannelDrift]]:
+    """`channels`: (mean_q8, var_q8) per channel, in calibration order. Extra channels on either side are
+    ignored (a window from a bundle with another channel count is not comparable)."""
+    per = [channel_drift(m, v, b) for (m, v), b in zip(channels, baselines, strict=False)]
+    return (max((c.score for c in per), default=0.0), per)
+
+
+def propose_calibration(channels: list[tuple[int, int]], baselines: list[Baseline]) -> list[Baseline]:
+    """New offset and gain per channel that map the observed input back onto the baseline statistics.
+
+    Calibrated x = (raw - offset) * g. Observed mean mu and spread sigma give the raw statistics; the new
+    gain g' = g * sigma0 / sigma and offset' = E[raw] - mu0 / g' restore (mu0, sigma0). Baselines stay.
+    """
+    out: list[Baseline] = []
+    for (mean_q8, var_q8), b in zip(channels, baselines, strict=False):
+        g = b.gain_q16 / 65536
+        mu, sigma = mean_q8 / 256, observed_std_q8(var_q8) / 256
+        mu0, sigma0 = b.mean_q8 / 256, b.std_q8 / 256
+        g_new = g * (sigma0 / sigma) if sigma > FLOOR and sigma0 > FLOOR else g
+        raw_mean = mu / g + b.offset
+        out.append(
+            Baseline(
+                offset=round(raw_mean - mu0 / g_new),
+                gain_q16=max(1, min(2**31 - 1, round(g_new * 65536))),
+                mean_q8=b.mean_q8,
+                std_q8=b.std_q8,
+            )
+        )
+    return out

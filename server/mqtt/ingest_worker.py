@@ -1,0 +1,128 @@
+"""Drains device messages from the MQTT link in batches: one transaction per batch, acks after commit.
+
+The link delivers on paho's thread; this worker owns the database side. A batch is at most `max_batch`
+messages or whatever arrived within `max_wait_s`. If a batch hits a uniqueness conflict (another replica
+stored the same report between our check and our commit), it is replayed one message per transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from tinyfleet.server.metrics import Metrics
+from tinyfleet.server.mqtt import topics
+from tinyfleet.server.mqtt.codec import ProtocolError, decode_presence, decode_report, decode_telemetry
+from tinyfleet.server.mqtt.link import Incoming
+from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry
+
+log = logging.getLogger("tinyfleet.server.ingest")
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        ack: Callable[[Incoming], None],
+        metrics: Metrics,
+        drift_threshold: float,
+        on_outcome: Callable[[], None] = lambda: None,
+        max_batch: int = 500,
+        max_wait_s: float = 0.05,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine, self.ack, self.metrics = engine, ack, metrics
+        self.drift_threshold = drift_threshold
+        self.on_outcome = on_outcome
+        self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.clock = clock
+        self.queue: queue.Queue[Incoming] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.persisted = 0
+
+    def submit(self, item: Incoming) -> None:
+        self.queue.put(item)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tinyfleet-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            try:
+                self.process(batch)
+            except Exception:  # keep ingesting; unacked messages are redelivered after a reconnect
+                log.exception("ingest batch of %d failed", len(batch))
+
+    def process(self, batch: list[Incoming]) -> IngestResult:
+        try:
+            res = self._apply(batch)
+        except IntegrityError:
+            res = IngestResult()
+            for item in batch:
+                try:
+                    r1 = self._apply([item])
+                except IntegrityError:
+                    r1 = IngestResult(duplicates=1)
+                    self.ack(item)
+                res.reports += r1.reports
+                res.telemetry += r1.telemetry
+                res.duplicates += r1.duplicates
+                res.outcomes += r1.outcomes
+        self.metrics.reports.labels("stored").inc(res.reports)
+        self.metrics.reports.labels("duplicate").inc(res.duplicates)
+        self.metrics.telemetry.labels("stored").inc(res.telemetry)
+        if res.lags:
+            self.metrics.ingest_lag.set(res.lags[-1])
+        self.persisted += res.reports + res.telemetry + res.presence
+        if res.outcomes:
+            self.on_outcome()
+        return res
+
+    def _apply(self, batch: list[Incoming]) -> IngestResult:
+        res = IngestResult()
+        now = self.clock()
+        with Session(self.engine) as s:
+            for item in batch:
+                dev = topics.device_from_topic(item.topic)
+                kind = item.topic.rsplit("/", 1)[-1]
+                if dev is None or not item.payload:
+                    continue  # e.g. a cleared retained presence
+                try:
+                    if kind == "state":
+                        apply_report(s, dev, decode_report(item.payload), now, res)
+                    elif kind == "telemetry":
+                        apply_telemetry(s, dev, decode_telemetry(item.payload), now, self.drift_threshold, res)
+                    elif kind == "presence":
+                        apply_presence(s, dev, decode_presence(item.payload), now, res)
+                except ProtocolError as exc:
+                    self.metrics.reports.labels("malformed").inc()
+                    log.warning("dropped %s from %s: %s", kind, dev, exc)
+            s.commit()
+        for item in batch:
+            self.ack(item)
+        return res

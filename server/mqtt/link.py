@@ -1,0 +1,121 @@
+"""The server's own MQTT v5 connection: publishes with QoS 1 and receives device messages with manual acks.
+
+Incoming messages are acknowledged only after they are persisted (`ack`), and the session survives a
+server restart (fixed client id, Clean Start 0, long session expiry), so a report the broker accepted from a
+device is never lost: if the server dies before committing it, the broker delivers it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+log = logging.getLogger("tinyfleet.server.mqtt")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+
+
+class LinkError(RuntimeError):
+    """The broker could not be reached or refused the server."""
+
+
+class MqttLink:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        client_id: str,
+        on_message: Callable[[Incoming], None],
+        *,
+        tls: bool = False,
+        ca_file: Path | None = None,
+    ) -> None:
+        self._host, self._port = host, port
+        self._on_message = on_message
+        self._subs: list[str] = []
+        self._connected = threading.Event()
+        self._failure: str | None = None
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set(ca_certs=str(ca_file) if ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
+        self.client.max_inflight_messages_set(100)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._handle_connect
+        self.client.on_disconnect = self._handle_disconnect
+        self.client.on_message = self._handle_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def connect(self, subscriptions: list[str], timeout: float = 10.0) -> None:
+        self._subs = list(subscriptions)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = 1000
+        try:
+            self.client.connect(self._host, self._port, keepalive=30, clean_start=False, properties=props)
+        except OSError as exc:
+            raise LinkError(f"cannot reach the broker at {self._host}:{self._port}: {exc}") from exc
+        self.client.loop_start()
+        if not self._connected.wait(timeout):
+            self.client.loop_stop()
+            raise LinkError(self._failure or f"no CONNACK from {self._host}:{self._port} within {timeout} s")
+
+    def _handle_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        if getattr(rc, "is_failure", False):
+            self._failure = f"broker refused the server's connection: {rc}"
+            log.error(self._failure)
+            return
+        for topic in self._subs:
+            client.subscribe(topic, options=SubscribeOptions(qos=1))
+        self._connected.set()
+        log.info("connected to broker %s:%d", self._host, self._port)
+
+    def _handle_disconnect(self, *_a: object) -> None:
+        self._connected.clear()
+        log.warning("disconnected from broker; paho reconnects")
+
+    def _handle_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._on_message(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain)))
+
+    def ack(self, item: Incoming) -> None:
+        if item.qos > 0:
+            self.client.ack(item.mid, item.qos)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool, wait: bool = True) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        if wait:
+            info.wait_for_publish(30)
+        return info
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()

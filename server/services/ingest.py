@@ -1,0 +1,256 @@
+"""Applying device messages (state reports, telemetry, presence) to the database, idempotently.
+
+A report is keyed by (device, (epoch << 32) | seq): a duplicate is dropped, an older one is stored but never
+overwrites the device's newer state, and a rollout outcome is taken from a report's content (the
+desired_seq the rollout issued, the digest it runs), so duplicated, reordered or late QoS 1 deliveries
+cannot change a rollout's counts. Telemetry is keyed the same way by its window sequence number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from tinyfleet.server.db.models import (
+    Bundle,
+    Device,
+    DeviceReport,
+    DriftScore,
+    Rollout,
+    RolloutDevice,
+    TelemetryAggregate,
+    TelemetryRecord,
+)
+from tinyfleet.server.drift import Baseline, device_drift
+from tinyfleet.server.mqtt.codec import (
+    HEALTH_FAILURES,
+    REASONS,
+    ZERO_DIGEST,
+    Presence,
+    StateReport,
+    Telemetry,
+)
+
+IDLE, FAILED = 1, 7
+PREVIOUSLY_FAILED = 41
+IMAGE_STATES = {1: "confirmed", 2: "trial"}
+
+
+@dataclass
+class IngestResult:
+    reports: int = 0
+    duplicates: int = 0
+    telemetry: int = 0
+    presence: int = 0
+    unknown_device: int = 0
+    outcomes: list[tuple[str, int, str]] = field(default_factory=list)  # (device, rollout, status)
+    lags: list[float] = field(default_factory=list)
+
+
+def bundle_ref(session: Session, digest: bytes) -> str | None:
+    """The bundle id for a digest the server knows, else the digest's hex (so aggregates still key)."""
+    if digest == ZERO_DIGEST:
+        return None
+    hexd = digest.hex()
+    row = session.exec(select(Bundle.bundle_id).where(Bundle.digest == hexd)).first()
+    return row if row is not None else hexd
+
+
+def apply_report(session: Session, device_id: str, r: StateReport, now: float, res: IngestResult) -> None:
+    dev = session.get(Device, device_id)
+    if dev is None:
+        res.unknown_device += 1
+        return
+    dup = session.exec(
+        select(DeviceReport.id).where(DeviceReport.device_id == device_id, DeviceReport.seq == r.order)
+    ).first()
+    if dup is not None:
+        res.duplicates += 1
+        return
+    reason = REASONS.get(r.reason, f"Reason{r.reason}") if r.reason else None
+    session.add(
+        DeviceReport(
+            device_id=device_id,
+            seq=r.order,
+            received_at=now,
+            bundle_id=bundle_ref(session, r.target_digest),
+            state=r.to_state_name,
+            reason=reason,
+            payload={
+                "from": r.from_state,
+                "to": r.to_state,
+                "event": r.event,
+                "desired_seq": r.desired_seq,
+                "running": r.running_digest.hex(),
+                "detail": [r.detail0, r.detail1],
+                "device_time": r.device_time,
+            },
+        )
+    )
+    res.reports += 1
+    dev.last_seen = now
+    if r.order > dev.last_report_seq:
+        prev = dev.last_report_seq
+        if prev >= 0 and r.epoch == prev >> 32 and r.seq > (prev & 0xFFFFFFFF) + 1:
+            dev.report_gaps += r.seq - (prev & 0xFFFFFFFF) - 1
+        dev.last_report_seq = r.order
+        dev.state = r.to_state_name
+        dev.state_reason = reason
+        if r.running_digest != ZERO_DIGEST:
+            dev.running_digest = r.running_digest.hex()
+            dev.running_bundle = bundle_ref(session, r.running_digest)
+    session.add(dev)
+    _rollout_outcome(session, dev, r, now, res)
+
+
+def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, res: IngestResult) -> None:
+    row = session.exec(
+        select(RolloutDevice, Rollout)
+        .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
+        .where(
+            RolloutDevice.device_id == dev.id,
+            RolloutDevice.status == "assigned",
+            col(Rollout.state).in_(("running", "paused")),
+        )
+    ).first()
+    if row is None:
+        return
+    rd, ro = row
+    if rd.desired_seq is None or r.desired_seq != rd.desired_seq:
+        return  # about another desired state (an older one, or a rollback)
+    bundle = session.get(Bundle, ro.bundle_id)
+    assert bundle is not None
+    target = bytes.fromhex(bundle.digest)
+    if r.to_state == IDLE and r.running_digest == target:
+        rd.status, rd.reason = "succeeded", REASONS.get(r.reason)
+    elif r.to_state == FAILED or r.reason in HEALTH_FAILURES or r.reason == PREVIOUSLY_FAILED:
+        rd.status, rd.reason = "failed", REASONS.get(r.reason, f"Reason{r.reason}")
+    else:
+        return
+    rd.finished_at = now
+    session.add(rd)
+    res.outcomes.append((dev.id, ro.id or 0, rd.status))
+
+
+def _baselines(bundle: Bundle | None) -> list[Baseline]:
+    if bundle is None:
+        return []
+    chans = bundle.manifest.get("calibration", {}).get("channels", [])
+    return [Baseline(c["offset"], c["gain_q16"], c["baseline_mean_q8"], c["baseline_std_q8"]) for c in chans]
+
+
+def apply_telemetry(
+    session: Session, device_id: str, t: Telemetry, now: float, drift_threshold: float, res: IngestResult
+) -> None:
+    dev = session.get(Device, device_id)
+    if dev is None:
+        res.unknown_device += 1
+        return
+    dup = session.exec(
+        select(TelemetryRecord.id).where(TelemetryRecord.device_id == device_id, TelemetryRecord.seq == t.order)
+    ).first()
+    if dup is not None:
+        res.duplicates += 1
+        return
+    ref = bundle_ref(session, t.running_digest) or "none"
+    payload: dict[str, Any] = {
+        "window_start": t.window_start,
+        "window_len_s": t.window_len_s,
+        "uncertain": t.uncertain_count,
+        "latency_p99_us": t.latency_p99_us,
+        "latency_max_us": t.latency_max_us,
+        "temp_q8": [t.temp_min_q8, t.temp_max_q8, t.temp_mean_q8],
+        "hist": list(t.confidence_hist),
+        "channels": [[c.mean_q8, c.var_q8] for c in t.channels],
+    }
+    session.add(
+        TelemetryRecord(
+            device_id=device_id,
+            seq=t.order,
+            received_at=now,
+            bundle_id=ref,
+            samples=t.sample_count,
+            inferences=t.inference_count,
+            alarms=t.alarm_count,
+            payload=payload,
+        )
+    )
+    res.telemetry += 1
+    if t.window_start:
+        res.lags.append(max(0.0, now - (t.window_start + t.window_len_s)))
+    agg = session.get(TelemetryAggregate, (device_id, ref)) or TelemetryAggregate(device_id=device_id, bundle_id=ref)
+    agg.windows += 1
+    agg.samples += t.sample_count
+    agg.inferences += t.inference_count
+    agg.alarms += t.alarm_count
+    hist = list(agg.confidence_hist) or [0] * len(t.confidence_hist)
+    agg.confidence_hist = [a + b for a, b in zip(hist, t.confidence_hist, strict=False)]
+    chans = [dict(c) for c in agg.channels]
+    n = t.sample_count
+    for i, c in enumerate(t.channels):
+        if i >= len(chans):
+            chans.append({"n": 0.0, "sum": 0.0, "sumsq": 0.0})
+        mean, var = c.mean_q8 / 256, c.var_q8 / 65536
+        chans[i] = {"n": chans[i]["n"] + n, "sum": chans[i]["sum"] + n * mean,
+                    "sumsq": chans[i]["sumsq"] + n * (var + mean * mean)}  # fmt: skip
+    agg.channels = chans
+    agg.updated_at = now
+    session.add(agg)
+    dev.last_seen = now
+    session.add(dev)
+    bundle = session.get(Bundle, ref)
+    baselines = _baselines(bundle)
+    if baselines and t.channels and t.sample_count:
+        score, per = device_drift([(c.mean_q8, c.var_q8) for c in t.channels], baselines)
+        ds = session.get(DriftScore, device_id) or DriftScore(device_id=device_id, bundle_id=ref, computed_at=now,
+                                                              score=score)  # fmt: skip
+        ds.bundle_id, ds.computed_at, ds.score, ds.alert = ref, now, score, score > drift_threshold
+        ds.channels = [
+            {"mean": c.mean, "std": c.std, "base_mean": c.base_mean, "base_std": c.base_std, "score": c.score,
+             "mean_q8": m.mean_q8, "var_q8": m.var_q8}
+            for c, m in zip(per, t.channels, strict=False)
+        ]  # fmt: skip
+        session.add(ds)
+
+
+def apply_presence(session: Session, device_id: str, p: Presence, now: float, res: IngestResult) -> None:
+    dev = session.get(Device, device_id)
+    if dev is None:
+        res.unknown_device += 1
+        return
+    dev.online = p.status == 1
+    dev.last_seen = now
+    dev.image_state = IMAGE_STATES.get(p.image_state)
+    dev.security_counter = p.security_counter
+    if p.running_digest != ZERO_DIGEST and (p.epoch << 32 | p.last_seq) >= dev.last_report_seq:
+        dev.running_digest = p.running_digest.hex()
+        dev.running_bundle = bundle_ref(session, p.running_digest)
+    session.add(dev)
+    res.presence += 1
+    if p.image_state == 1 and p.running_digest != ZERO_DIGEST:
+        _converged(session, dev, p.running_digest, now, res)
+
+
+def _converged(session: Session, dev: Device, running: bytes, now: float, res: IngestResult) -> None:
+    """Presence says the device runs, confirmed, the bundle its rollout assigned: the install succeeded even
+    if the reports saying so were lost (docs/device-protocol.md, "Convergence")."""
+    row = session.exec(
+        select(RolloutDevice, Rollout)
+        .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
+        .where(
+            RolloutDevice.device_id == dev.id,
+            RolloutDevice.status == "assigned",
+            col(Rollout.state).in_(("running", "paused")),
+        )
+    ).first()
+    if row is None:
+        return
+    rd, ro = row
+    bundle = session.get(Bundle, ro.bundle_id)
+    if bundle is None or bytes.fromhex(bundle.digest) != running:
+        return
+    rd.status, rd.reason, rd.finished_at = "succeeded", "confirmed (from presence)", now
+    session.add(rd)
+    res.outcomes.append((dev.id, ro.id or 0, rd.status))

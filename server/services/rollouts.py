@@ -1,0 +1,190 @@
+"""Rollouts as records: create (resolve and stratify the target), list, pause, resume, abort."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from tinyfleet.server.db.models import Bundle, Device, Rollout, RolloutDevice
+from tinyfleet.server.rollouts.policy import BehaviourGate, InstallGate, Stage
+from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
+
+ACTIVE = ("running", "paused")
+TERMINAL = ("halted", "completed", "aborted")
+
+
+def stage_from_json(obj: Mapping[str, Any]) -> Stage:
+    return Stage(
+        percent=float(obj["percent"]),
+        install=InstallGate(**obj.get("install", {})),
+        behaviour=BehaviourGate(**obj.get("behaviour", {})),
+    )
+
+
+def stage_to_json(stage: Stage) -> dict[str, Any]:
+    return {"percent": stage.percent, "install": asdict(stage.install), "behaviour": asdict(stage.behaviour)}
+
+
+def validate_stages(stages: Sequence[Stage]) -> None:
+    if not 1 <= len(stages) <= 10:
+        raise BadRequest(f"{len(stages)} stages; a rollout needs 1 to 10")
+    last = 0.0
+    for i, s in enumerate(stages):
+        if not last < s.percent <= 100:
+            raise BadRequest(f"stage {i + 1}: percent {s.percent:g} must be above the previous ({last:g}) and <= 100")
+        if not 0 <= s.install.max_failure_rate <= 1:
+            raise BadRequest(f"stage {i + 1}: max_failure_rate must be within 0..1")
+        if s.install.min_successes < 0 or s.install.soak_s < 0:
+            raise BadRequest(f"stage {i + 1}: min_successes and soak_s must be >= 0")
+        if s.install.install_timeout_s is not None and s.install.install_timeout_s <= 0:
+            raise BadRequest(f"stage {i + 1}: install_timeout_s must be > 0")
+        last = s.percent
+    if last != 100:
+        raise BadRequest(f"the last stage must reach 100 percent, not {last:g}")
+
+
+def stratum_of(tags: Mapping[str, str], keys: Sequence[str]) -> str:
+    return "|".join(f"{k}={tags.get(k, '-')}" for k in keys) or "all"
+
+
+def resolve_target(
+    session: Session, bundle: Bundle, hardware_class: str | None, tags: Mapping[str, str], device_ids: Sequence[str]
+) -> tuple[list[Device], list[str]]:
+    """Devices the rollout may touch, and the ids asked for that were excluded (with why)."""
+    if hardware_class is not None and hardware_class != bundle.hardware_class:
+        raise Unprocessable(
+            f"target hardware class {hardware_class!r} differs from the bundle's {bundle.hardware_class!r}"
+        )
+    q = select(Device).where(Device.hardware_class == bundle.hardware_class)
+    if device_ids:
+        q = q.where(col(Device.id).in_(list(device_ids)))
+    devices = [d for d in session.exec(q.order_by(Device.id)) if all(d.tags.get(k) == v for k, v in tags.items())]
+    excluded: list[str] = []
+    if device_ids:
+        found = {d.id for d in devices}
+        for i in device_ids:
+            if i in found:
+                continue
+            other = session.get(Device, i)
+            if other is None:
+                raise NotFound(f"no device {i!r}")
+            why = (f"hardware class {other.hardware_class}" if other.hardware_class != bundle.hardware_class
+                   else "tags do not match")  # fmt: skip
+            excluded.append(f"{i}: {why}")
+    if bundle.device_scope is not None:
+        devices = [d for d in devices if d.id == bundle.device_scope]
+    return devices, excluded
+
+
+def create(
+    session: Session,
+    *,
+    bundle_id: str,
+    hardware_class: str | None,
+    tags: Mapping[str, str],
+    device_ids: Sequence[str],
+    stages: Sequence[Stage],
+    stratify_by: Sequence[str] | None,
+    rollback_on_halt: bool,
+    actor: str,
+    now: float | None = None,
+) -> tuple[Rollout, list[str]]:
+    bundle = session.get(Bundle, bundle_id)
+    if bundle is None:
+        raise NotFound(f"no bundle {bundle_id!r}")
+    if bundle.status == "retired":
+        raise Conflict(f"bundle {bundle_id!r} is retired")
+    validate_stages(stages)
+    devices, excluded = resolve_target(session, bundle, hardware_class, tags, device_ids)
+    if not devices:
+        raise Unprocessable(f"no registered {bundle.hardware_class} device matches the target")
+    busy = session.exec(
+        select(RolloutDevice.device_id, Rollout.id)
+        .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
+        .where(col(RolloutDevice.device_id).in_([d.id for d in devices]), col(Rollout.state).in_(ACTIVE))
+    ).first()
+    if busy is not None:
+        raise Conflict(f"device {busy[0]} is already in active rollout {busy[1]}")
+    keys = sorted(stratify_by) if stratify_by is not None else sorted({k for d in devices for k in d.tags})
+    now = time.time() if now is None else now
+    ro = Rollout(
+        bundle_id=bundle_id,
+        state="running",
+        stage_index=0,
+        stage_started_at=now,
+        stages=[stage_to_json(s) for s in stages],
+        target={
+            "hardware_class": bundle.hardware_class,
+            "tags": dict(tags),
+            "device_ids": list(device_ids),
+            "stratify_by": keys,
+            "excluded": excluded,
+        },  # fmt: skip
+        rollback_on_halt=rollback_on_halt,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+    )
+    session.add(ro)
+    session.flush()
+    assert ro.id is not None
+    for d in devices:
+        session.add(RolloutDevice(rollout_id=ro.id, device_id=d.id, stratum=stratum_of(d.tags, keys)))
+    session.commit()
+    session.refresh(ro)
+    return ro, excluded
+
+
+def get(session: Session, rollout_id: int) -> Rollout:
+    ro = session.get(Rollout, rollout_id)
+    if ro is None:
+        raise NotFound(f"no rollout {rollout_id}")
+    return ro
+
+
+def list_rollouts(session: Session, state: str | None = None) -> list[Rollout]:
+    q = select(Rollout)
+    if state:
+        q = q.where(Rollout.state == state)
+    return list(session.exec(q.order_by(col(Rollout.id).desc())))
+
+
+def devices_of(session: Session, rollout_id: int) -> list[RolloutDevice]:
+    return list(session.exec(select(RolloutDevice).where(RolloutDevice.rollout_id == rollout_id)
+                             .order_by(RolloutDevice.device_id)))  # fmt: skip
+
+
+def counts(session: Session, rollout_id: int) -> dict[str, int]:
+    out = {"pending": 0, "assigned": 0, "succeeded": 0, "failed": 0, "rolled_back": 0}
+    for rd in devices_of(session, rollout_id):
+        out[rd.status] = out.get(rd.status, 0) + 1
+    return out
+
+
+def _transition(session: Session, rollout_id: int, allowed: tuple[str, ...], to: str, reason: str | None) -> Rollout:
+    ro = get(session, rollout_id)
+    if ro.state not in allowed:
+        raise Conflict(f"rollout {rollout_id} is {ro.state}; cannot go to {to} (only from {', '.join(allowed)})")
+    ro.state, ro.updated_at = to, time.time()
+    if reason is not None:
+        ro.reason = reason
+    session.add(ro)
+    session.commit()
+    session.refresh(ro)
+    return ro
+
+
+def pause(session: Session, rollout_id: int) -> Rollout:
+    return _transition(session, rollout_id, ("running",), "paused", None)
+
+
+def resume(session: Session, rollout_id: int) -> Rollout:
+    return _transition(session, rollout_id, ("paused",), "running", None)
+
+
+def abort(session: Session, rollout_id: int, actor: str) -> Rollout:
+    return _transition(session, rollout_id, ACTIVE, "aborted", f"aborted by {actor}")

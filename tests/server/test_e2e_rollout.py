@@ -1,0 +1,174 @@
+"""End to end: real Mosquitto, real database (SQLite and PostgreSQL), devices scripted with plain paho clients.
+
+Provision, upload, publish, complete a staged rollout; halt one whose canary fails and roll back; halt one
+that installs cleanly but makes the model worse; survive duplicated and late reports; restart mid-rollout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from .srv_bundles import make_bundle
+from .srv_fleet import Fleet, wait_until
+from .srv_mqtt_client import TestClient as MqttClient
+
+SITES = ("a", "b", "c")
+HIST_OK = (0,) * 10 + (5, 10, 20, 30, 20, 15)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, db_url: str):
+    f = Fleet(tmp_path, db_url)
+    yield f
+    f.close()
+
+
+def _digest(bundle: bytes) -> bytes:
+    from tinyfleet.bundles.format import parse_meta
+
+    return hashlib.sha256(parse_meta(bundle).meta_bytes).digest()
+
+
+def _setup(fleet: Fleet, http, rt, n: int = 9, **device_kw):
+    v1 = make_bundle(fleet.key, "app-1.0", counter=1, firmware=b"F" * 9000)
+    v2 = make_bundle(fleet.key, "app-2.0", counter=2, firmware=b"F" * 9000)  # same firmware: shared blocks
+    fleet.upload(http, v1)
+    fleet.upload(http, v2)
+    assert http.post("/api/v1/bundles/app-1.0/publish").status_code == 200
+    for i in range(n):
+        dev_id = f"dev-{i:02d}"
+        fleet.provision(http, dev_id, "stm32l4", {"site": SITES[i % 3], "rev": "r1"})
+        fleet.start_device(rt.broker_port, dev_id, "stm32l4", v1, **device_kw)
+    # a device of another class: never targeted
+    fleet.provision(http, "esp-00", "esp32s3", {"site": "a", "rev": "r1"})
+    assert wait_until(
+        lambda: all(d["running_bundle"] == "app-1.0" and d["online"]
+                    for d in http.get("/api/v1/devices", params={"hardware_class": "stm32l4"}).json())
+    )  # fmt: skip
+    return v1, v2
+
+
+def _rollout(http, **kw):
+    body = {"bundle_id": "app-2.0", "stratify_by": ["site"]}
+    body.update(kw)
+    r = http.post("/api/v1/rollouts", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["rollout"]["id"]
+
+
+def _state(http, rid):
+    return http.get(f"/api/v1/rollouts/{rid}").json()
+
+
+def test_staged_rollout_completes_with_stratified_canary_and_shared_blocks(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt)
+        stages = [{"percent": 10}, {"percent": 50}, {"percent": 100}]
+        rid = _rollout(http, stages=stages, target={"hardware_class": "stm32l4"})
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "completed", 30), _state(http, rid)
+        st = _state(http, rid)
+        assert st["counts"]["succeeded"] == 9 and st["counts"]["failed"] == 0
+        devs = http.get(f"/api/v1/rollouts/{rid}/devices").json()
+        canary = [d for d in devs if d["stage"] == 0]
+        assert sorted(d["stratum"] for d in canary) == ["site=a", "site=b", "site=c"]  # 10 % of 9 -> 1, 3 strata
+        assert all(d.installs == [_digest(v2)] for d in fleet.devices.values())
+        assert "esp-00" not in {d["device_id"] for d in devs}
+        dev = http.get("/api/v1/devices/dev-00").json()
+        assert dev["running_bundle"] == "app-2.0" and dev["state"] == "IDLE"
+
+        # what the broker retains: each distinct component once, addressed by hash
+        watcher = MqttClient(rt.broker_port, "dev-00", fleet.passwords["dev-00"], client_id="dev-00-watch")
+        fleet.devices["dev-00"].close()
+        try:
+            assert watcher.wait_connected()
+            watcher.subscribe("fleet/blobs/#")
+            b1 = http.get("/api/v1/bundles/app-1.0").json()["components"]
+            b2 = http.get("/api/v1/bundles/app-2.0").json()["components"]
+            distinct = {c["sha256"]: c["length"] for c in b1 + b2}
+            assert len(distinct) == 6  # only the model differs: the other four components are shared
+            want = sum((n + 4095) // 4096 for n in distinct.values())
+            got = watcher.wait_for(lambda m: m.retain, count=want, timeout=5)
+            assert len(got) == want and len({m.topic for m in got}) == want
+        finally:
+            watcher.close()
+        audit = [e["action"] for e in http.get("/api/v1/audit").json()]
+        assert "rollout.create" in audit and "bundle.upload" in audit
+
+
+def test_failed_canary_halts_and_rolls_back(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt, fails_health_on={_digest(make_bundle(fleet.key, "app-2.0", counter=2,
+                                                                                firmware=b"F" * 9000))})  # fmt: skip
+        rid = _rollout(http, stages=[{"percent": 10}, {"percent": 100}])
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "halted", 30), _state(http, rid)
+        st = _state(http, rid)
+        assert "install gate (stage 1)" in st["rollout"]["reason"]
+        devs = http.get(f"/api/v1/rollouts/{rid}/devices").json()
+        touched = [d for d in devs if d["status"] != "pending"]
+        assert len(touched) == 3 and all(d["status"] == "rolled_back" for d in touched)
+        for d in touched:
+            sd = fleet.devices[d["device_id"]]
+            assert wait_until(lambda sd=sd: any(rb for _s, dg, rb in sd.desired_seen if dg == _digest(v1)))
+            assert sd.running_digest == _digest(v1) and sd.installs == []
+        untouched = [fleet.devices[d["device_id"]] for d in devs if d["status"] == "pending"]
+        assert untouched and all(sd.desired_seen == [] for sd in untouched)
+
+
+def test_clean_install_that_worsens_the_model_halts_and_rolls_back(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt, n=3)
+        for d in fleet.devices.values():  # pre-update baseline: 2 % alarms
+            for _ in range(3):
+                d.telemetry(100, 2, HIST_OK, [(100 * 256, 400 * 256), (0, 100 * 256)])
+        behaviour = {"max_alarm_rate_increase": 0.05, "min_inferences": 200}
+        rid = _rollout(http, stages=[{"percent": 33, "behaviour": behaviour}, {"percent": 100}], stratify_by=[])
+        assert wait_until(lambda: _state(http, rid)["counts"]["succeeded"] == 1, 30), _state(http, rid)
+        assert wait_until(lambda: "post-update telemetry" in (_state(http, rid)["rollout"]["waiting_for"] or ""))
+        (canary,) = [d["device_id"] for d in http.get(f"/api/v1/rollouts/{rid}/devices").json() if d["stage"] == 0]
+        sd = fleet.devices[canary]
+        for _ in range(3):  # after the update: 30 % alarms
+            sd.telemetry(100, 30, HIST_OK, [(100 * 256, 400 * 256), (0, 100 * 256)])
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "halted", 30), _state(http, rid)
+        assert "alarm rate 0.020 -> 0.300" in _state(http, rid)["rollout"]["reason"]
+        assert wait_until(lambda: sd.running_digest == _digest(v1), 15)
+        assert wait_until(lambda: http.get(f"/api/v1/devices/{canary}").json()["running_bundle"] == "app-1.0")
+
+
+def test_duplicate_and_late_reports_do_not_change_counts(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt, n=3)
+        rid = _rollout(http, stages=[{"percent": 100}])
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "completed", 30)
+        before = _state(http, rid)["counts"]
+        n_reports = sum(len(d.sent_reports) for d in fleet.devices.values())
+        for d in fleet.devices.values():
+            for rec in reversed(d.sent_reports):  # every report again, in reverse order
+                d.republish(rec)
+        assert wait_until(lambda: rt.metrics.reports.labels("duplicate")._value.get() >= n_reports, 15)
+        assert _state(http, rid)["counts"] == before
+        for dev_id in fleet.devices:
+            dev = http.get(f"/api/v1/devices/{dev_id}").json()
+            assert dev["state"] == "IDLE" and dev["running_bundle"] == "app-2.0"
+
+
+def test_server_restart_mid_rollout_loses_nothing(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt, n=6, hold_reports=True)
+        rid = _rollout(http, stages=[{"percent": 50}, {"percent": 100}])
+        assert wait_until(lambda: sum(len(d.sent_reports) for d in fleet.devices.values()) >= 3 * 5, 30)
+    # server (and its broker) down; the canary devices now send the reports they held
+    for d in fleet.devices.values():
+        d.release_reports()
+    with fleet.server() as (http, rt):
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "completed", 30), _state(http, rid)
+        assert _state(http, rid)["counts"]["succeeded"] == 6
+        total = sum(len(d.sent_reports) for d in fleet.devices.values())
+        from sqlmodel import Session, func, select
+
+        from tinyfleet.server.db.models import DeviceReport
+
+        with Session(rt.engine) as s:
+            assert wait_until(lambda: s.exec(select(func.count()).select_from(DeviceReport)).one() == total, 10)
