@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
+#include <random>
 
 #include "flash_emulator.h"
 #include "mbedtls_crypto.h"
@@ -53,8 +55,10 @@ struct Outcome {
 
 // One device life: provision old, then (with an optional cut armed) update to new; the trial's health
 // check passes or fails. Returns after the device settles (new confirmed, or old after a revert).
-Outcome run(const Bundles& b, const FlashLayout& layout, bool health_ok, bool cut, uint64_t cut_at, CutMode mode,
-            uint64_t* clean_ops) {
+// `arm` is called once before the update starts and after every reboot, to schedule the next cut.
+using ArmCut = std::function<void(FlashEmulator&, bool after_reboot)>;
+
+Outcome run(const Bundles& b, const FlashLayout& layout, bool health_ok, const ArmCut& arm, uint64_t* clean_ops) {
   host::MbedtlsCrypto crypto;
   FlashEmulator flash(layout);
   BootSelector boot(flash, crypto, 3);
@@ -68,10 +72,13 @@ Outcome run(const Bundles& b, const FlashLayout& layout, bool health_ok, bool cu
       boot.provision(0, b.old_image.desc) != Status::Ok)
     return fail("provisioning failed");
   const uint64_t base = flash.op_count();
-  if (cut) flash.cut_power_at(cut_at, mode);
+  if (arm) arm(flash, false);
 
-  for (int step = 0; step < 16; ++step) {
-    if (!flash.powered()) flash.power_on();  // reboot
+  for (int step = 0; step < 32; ++step) {
+    if (!flash.powered()) {
+      flash.power_on();  // reboot
+      if (arm) arm(flash, true);
+    }
     BootDecision d;
     Status s = boot.select(d);
     if (s == Status::PowerLost) continue;
@@ -95,7 +102,7 @@ Outcome run(const Bundles& b, const FlashLayout& layout, bool health_ok, bool cu
     s = tftest::install_update(flash, crypto, boot, b.new_image, kBlock);
     if (s != Status::Ok && s != Status::PowerLost) return fail(std::string("install: ") + status_name(s));
   }
-  return fail("did not settle within 16 boots");
+  return fail("did not settle within 32 boots");
 }
 
 }  // namespace
@@ -110,13 +117,16 @@ TEST(PowerCut, EveryCutPointBootsTheOldOrTheNewImage) {
         ++configs;
         for (bool health_ok : {true, false}) {
           uint64_t n = 0;
-          Outcome clean = run(b, layout, health_ok, false, 0, CutMode::Before, &n);
+          Outcome clean = run(b, layout, health_ok, nullptr, &n);
           ASSERT_TRUE(clean.ok) << clean.failure;
           ASSERT_EQ(clean.final_new, health_ok);
           ASSERT_GT(n, 5u);
           for (uint64_t i = 0; i < n; ++i) {
             for (CutMode mode : {CutMode::Before, CutMode::Torn, CutMode::After}) {
-              Outcome o = run(b, layout, health_ok, true, i, mode, nullptr);
+              ArmCut once = [&](FlashEmulator& f, bool after_reboot) {
+                if (!after_reboot) f.cut_power_at(i, mode);
+              };
+              Outcome o = run(b, layout, health_ok, once, nullptr);
               ASSERT_TRUE(o.ok) << o.failure << " (sector " << g.sector_size << ", granularity " << align
                                 << ", erased 0x" << std::hex << int(erased) << std::dec << ", health "
                                 << health_ok << ", op " << i << "/" << n << ", mode " << int(mode) << ")";
@@ -139,4 +149,40 @@ TEST(PowerCut, EveryCutPointBootsTheOldOrTheNewImage) {
               static_cast<unsigned long long>(runs_revert), static_cast<unsigned long long>(configs));
   EXPECT_EQ(configs, 24u);
   EXPECT_GT(total_cuts, 24u * 2 * 3 * 10);
+}
+
+// Cuts during recovery too: up to four cuts per device life, each at a random later operation (including
+// the boot-time metadata writes and the re-download after a reboot), with a random torn fraction.
+TEST(PowerCut, RepeatedRandomCutsDuringRecovery) {
+  Bundles b;
+  std::mt19937 rng(20261125);
+  uint64_t lives = 0, cuts = 0;
+  for (const Geometry& g : kGeometries) {
+    for (uint32_t align : kGranularities) {
+      for (uint8_t erased : kErasedValues) {
+        const FlashLayout layout = FlashLayout::dual_bank(g.sector_size, g.bank_sectors, align, erased);
+        for (int life = 0; life < 20; ++life) {
+          const bool health_ok = life % 3 != 0;
+          int left = 1 + static_cast<int>(rng() % 4);
+          ArmCut random_cuts = [&](FlashEmulator& f, bool after_reboot) {
+            if (after_reboot) ++cuts;  // the previous cut fired
+            if (left-- <= 0) return;
+            f.cut_power_at(rng() % 40, static_cast<CutMode>(rng() % 3), rng() % 1001);
+          };
+          Outcome o = run(b, layout, health_ok, random_cuts, nullptr);
+          ASSERT_TRUE(o.ok) << o.failure << " (sector " << g.sector_size << ", granularity " << align << ", life "
+                            << life << ")";
+          if (!health_ok) {
+            EXPECT_FALSE(o.final_new);
+          }
+          if (!o.final_new) {
+            EXPECT_EQ(o.final_state, BootState::Reverted);  // old again only through a revert
+          }
+          ++lives;
+        }
+      }
+    }
+  }
+  std::printf("[powercut] %llu device lives with %llu power cuts that fired (during update, boot and recovery)\n",
+              static_cast<unsigned long long>(lives), static_cast<unsigned long long>(cuts));
 }

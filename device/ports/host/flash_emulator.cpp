@@ -39,10 +39,11 @@ bool FlashEmulator::in_bounds(FlashArea area, uint32_t offset, size_t len) const
   return end <= mem_[idx].size();
 }
 
-void FlashEmulator::cut_power_at(uint64_t op_index, CutMode mode) {
+void FlashEmulator::cut_power_at(uint64_t op_index, CutMode mode, uint32_t torn_per_mille) {
   armed_ = true;
   cut_at_ = op_count() + op_index;
   cut_mode_ = mode;
+  torn_per_mille_ = torn_per_mille > 1000 ? 1000 : torn_per_mille;
 }
 
 bool FlashEmulator::take_op(FlashOpKind kind, FlashArea area, uint32_t offset, size_t len, CutMode& mode) {
@@ -75,7 +76,7 @@ Status FlashEmulator::write(FlashArea area, uint32_t offset, const uint8_t* src,
     powered_ = false;
     if (mode == CutMode::Before) return Status::PowerLost;
     if (mode == CutMode::Torn) {
-      size_t landed = len / 2;
+      size_t landed = len * torn_per_mille_ / 1000;
       std::memcpy(mem, src, landed);
       if (landed < len) {  // the next byte is half programmed: half of its differing bits changed
         uint8_t e = layout_.erased_value;
@@ -99,7 +100,7 @@ Status FlashEmulator::erase(FlashArea area, uint32_t offset, size_t len) {
   CutMode mode;
   if (take_op(FlashOpKind::Erase, area, offset, len, mode)) {
     powered_ = false;
-    if (mode == CutMode::Torn) std::memset(mem, layout_.erased_value, len / 2);
+    if (mode == CutMode::Torn) std::memset(mem, layout_.erased_value, len * torn_per_mille_ / 1000);
     if (mode == CutMode::After) std::memset(mem, layout_.erased_value, len);
     return Status::PowerLost;
   }

@@ -4,8 +4,8 @@
 // write granularity (FlashMisaligned); an erase covers whole sectors; the erased value is 0xFF or 0x00.
 // Faults: cut the power at the i-th flash operation (writes and erases are counted, reads are not)
 //   - Before: the operation does nothing;
-//   - Torn: a write lands a prefix (and half the bits of the next byte), an erase erases the first half of
-//     its range;
+//   - Torn: a write lands a prefix (half by default) and half the bits of the next byte; an erase erases the
+//     first part (half by default) of its range;
 //   - After: the operation completes, then the power is gone.
 // Once the power is cut every operation, reads included, returns PowerLost until power_on() (a reboot).
 // Bits can be flipped anywhere to model retention errors. The image can be saved to and loaded from a file.
@@ -55,7 +55,9 @@ class FlashEmulator final : public Flash {
   Status erase(FlashArea area, uint32_t offset, size_t len) override;
 
   // Fault injection.
-  void cut_power_at(uint64_t op_index, CutMode mode);  // op_index counts from the current op_count()
+  // op_index counts from the current op_count(). torn_per_mille: how much of a torn operation lands
+  // (a write's prefix, an erase's first part), in thousandths; 500 = half.
+  void cut_power_at(uint64_t op_index, CutMode mode, uint32_t torn_per_mille = 500);
   void disarm() { armed_ = false; }
   bool powered() const { return powered_; }
   void power_on() { powered_ = true; }  // reboot: the contents persist
@@ -81,6 +83,7 @@ class FlashEmulator final : public Flash {
   bool armed_ = false;
   uint64_t cut_at_ = 0;
   CutMode cut_mode_ = CutMode::Before;
+  uint32_t torn_per_mille_ = 500;
 };
 
 }  // namespace tinyfleet::host
