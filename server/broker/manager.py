@@ -125,6 +125,7 @@ class EmbeddedBroker:
         self._proc = subprocess.Popen(
             [self.mosquitto_bin, "-c", str(self.conf_file)],
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C meant for the server must not kill the broker first
             stdout=subprocess.DEVNULL,
             stderr=open(self.workdir / "mosquitto.stderr", "wb"),  # noqa: SIM115  (owned by the child)
         )

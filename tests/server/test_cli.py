@@ -1,0 +1,46 @@
+"""`fleet-server` commands: one-line errors and exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from tinyfleet.server.db.engine import make_engine
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tinyfleet.server.main import main; main()", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_migrate_create_token_and_unknown_revision(tmp_path: Path) -> None:
+    env = {"TINYFLEET_DATA_DIR": str(tmp_path)}
+    r = run(["migrate"], env)
+    assert r.returncode == 0 and r.stdout.startswith("database at schema revision")
+    r = run(["create-token", "--name", "alice", "--role", "admin"], env)
+    assert r.returncode == 0 and r.stdout.startswith("tft_")
+    r = run(["create-token", "--name", "alice", "--role", "admin"], env)
+    assert r.returncode == 2 and r.stderr.strip() == "fleet-server: a token named 'alice' already exists"
+    eng = make_engine(f"sqlite:///{tmp_path / 'fleet.db'}")
+    with eng.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_newer'"))
+    r = run(["serve"], env)
+    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert "schema revision '9999_newer', which this server does not know" in r.stderr
+
+
+def test_bad_settings_are_named(tmp_path: Path) -> None:
+    r = run(["config"], {"TINYFLEET_API_PORT": "eighty"})
+    assert r.returncode == 2 and "invalid setting api_port" in r.stderr and "Traceback" not in r.stderr
+    r = run(["config"], {"TINYFLEET_CONFIG": str(tmp_path / "missing.toml")})
+    assert r.returncode == 2 and "missing.toml: no such file" in r.stderr
+    r = run(["config"], {"TINYFLEET_BROKER_PASSWORD": "s3cret", "TINYFLEET_DATA_DIR": str(tmp_path)})
+    assert r.returncode == 0 and "s3cret" not in r.stdout and '"broker_password": "***"' in r.stdout
