@@ -55,11 +55,12 @@ struct FakeInference final : tinyfleet::Inference {
   uint32_t latency_us = 1200;
   uint32_t arena = 12000;
   int flip_output_at = -1;  // corrupt the output of this call (a model that disagrees with the vectors)
+  bool always_wrong = false;  // corrupt every output
   int calls = 0;
   tinyfleet::Status run(const uint8_t* input, size_t input_len, uint8_t* output, size_t output_len,
                         tinyfleet::InferenceResult& r) override {
     Bytes o = model_output(input, input_len, output_len);
-    if (calls++ == flip_output_at) o[0] ^= 1;
+    if (calls++ == flip_output_at || always_wrong) o[0] ^= 1;
     std::copy(o.begin(), o.end(), output);
     r.latency_us = latency_us;
     r.arena_high_water = arena;
@@ -251,7 +252,12 @@ inline void Device::boot() {
   if (broker != nullptr) broker->subscriptions.clear();
   tinyfleet::BootSelector sel(flash, crypto, static_cast<uint8_t>(max_trial_boots));
   tinyfleet::BootDecision d;
-  if (sel.select(d) != tinyfleet::Status::Ok) throw std::runtime_error("no bootable image");
+  tinyfleet::Status s = sel.select(d);
+  while (s != tinyfleet::Status::Ok && !flash.powered()) {  // power cut during boot selection: power on again
+    flash.power_on();
+    s = sel.select(d);
+  }
+  if (s != tinyfleet::Status::Ok) throw std::runtime_error("no bootable image");
   agent = std::make_unique<tinyfleet::Agent>(cfg, tinyfleet::AgentPorts{flash, crypto, power, clock, inference});
   agent->on_boot(d);
   pump();

@@ -507,7 +507,7 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
   uint8_t digest[32];
   BundleHeader h;
   if (len < kHeaderLen || len > sizeof(prefix_)) {
-    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch, static_cast<uint32_t>(len), 0);
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
     return;
   }
   sha256(ports_.crypto, payload, len, digest);
@@ -521,7 +521,7 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
     return;
   }
   if (h.payload_offset != len || h.total_len != current_.total_len) {
-    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch, h.payload_offset, h.total_len);
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
     return;
   }
   std::memcpy(prefix_, payload, len);
@@ -539,6 +539,11 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
     const bool counter = s == Status::CounterTooLow;
     apply(AgentEvent::Meta, Outcome::Refused, reason_from_status(s),
           counter ? info_.manifest.security_counter : 0, counter ? stored_counter_ : 0);
+    return;
+  }
+  const uint32_t bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
+  if (info_.header.total_len > bank_size) {
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::TooLarge, info_.header.total_len, bank_size);
     return;
   }
   deferred_since_ms_ = ports_.clock.monotonic_ms();
@@ -754,7 +759,7 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
   if (component_complete(c)) {
     s = writer_.verify_component(c);
     if (s == Status::Ok) {
-      apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, 1);
+      apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, block_count(e.length));
     } else if (s == Status::HashMismatch && hash_failures_[c] < cfg_.max_hash_retries) {
       ++hash_failures_[c];
       for (uint32_t b = 0; b < block_count(e.length); ++b) set_block(c, b, false);
