@@ -12,15 +12,19 @@ import dataclasses
 import hashlib
 import json
 import os
+import queue
 import struct
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from paho.mqtt.enums import CallbackAPIVersion
 from tflite_micro import runtime
 
 from tinyfleet import _agent
@@ -29,7 +33,11 @@ from tinyfleet.bundles.components import Calibration, ComponentType, HealthVecto
 from tinyfleet.bundles.format import Bundle, parse_meta
 from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from tinyfleet.bundles.signing import generate_private_key, public_der
+from tinyfleet.server.broker.manager import EmbeddedBroker
+from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.mqtt import codec
+
+from .server.srv_mqtt_client import TestClient
 
 SAMPLE = Path(__file__).resolve().parents[1] / "models" / "sample"
 DEVICE = "dev-0042"
@@ -335,3 +343,123 @@ def test_python_errors_in_the_platform_surface_as_exceptions(model: bytes) -> No
         s.connect()
     with pytest.raises(ValueError, match="invalid device id"):
         _agent.Device("bad/id", "esp32s3", [public_der(key.public_key())], platform)
+
+
+class MqttShell:
+    """The device's MQTT shell over a real broker (paho, MQTT v5, clean start, presence will).
+
+    paho's network thread only queues events; this thread feeds them to the agent one at a time, as the
+    sans-I/O core requires, and performs the actions it returns.
+    """
+
+    def __init__(self, dev: _agent.Device, port: int, password: str) -> None:
+        self.dev, self.port, self.password = dev, port, password
+        self.events: queue.Queue[tuple[str, object]] = queue.Queue()
+        self.tokens: dict[int, int] = {}
+        self.client: mqtt.Client | None = None
+        self.rebooting = False
+
+    def connect(self) -> None:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE, protocol=mqtt.MQTTv5)
+        c.username_pw_set(DEVICE, self.password)
+        _, topic, payload, qos, retain, _ = self.dev.will()
+        c.will_set(topic, payload, qos=qos, retain=retain)
+        c.on_connect = lambda *_a: self.events.put(("up", None))
+        c.on_message = lambda _c, _u, m: self.events.put(("message", (m.topic, bytes(m.payload))))
+        c.on_publish = lambda _c, _u, mid, _rc, _p: self.events.put(("puback", mid))
+        c.connect("127.0.0.1", self.port, keepalive=30, clean_start=True)
+        c.loop_start()
+        self.client = c
+
+    def disconnect(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
+
+    def perform(self, actions: list[tuple[str, str, bytes, int, bool, int]]) -> None:
+        assert self.client is not None
+        for kind, topic, payload, qos, retain, token in actions:
+            if kind == "subscribe":
+                self.client.subscribe(topic, qos)
+            elif kind == "unsubscribe":
+                self.client.unsubscribe(topic)
+            elif kind == "publish":
+                info = self.client.publish(topic, payload, qos=qos, retain=retain)
+                if token:
+                    self.tokens[info.mid] = token
+            elif kind == "run_health_check":
+                self.perform(self.dev.run_health_check())
+            elif kind == "reboot":
+                self.rebooting = True
+
+    def run(self, until: Callable[[], bool], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not until() and not self.rebooting:
+            try:
+                kind, arg = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty as e:
+                raise AssertionError(f"device stuck in {self.dev.state}") from e
+            if kind == "up":
+                self.perform(self.dev.on_connection_up())
+            elif kind == "message":
+                self.perform(self.dev.on_message(*arg))  # type: ignore[misc]
+            elif kind == "puback" and arg in self.tokens:
+                self.perform(self.dev.on_publish_acked(self.tokens.pop(arg)))  # type: ignore[arg-type]
+
+
+def test_update_through_a_real_mosquitto_with_the_servers_acls(model: bytes, tmp_path: Path) -> None:
+    key = generate_private_key()
+    platform = Platform(model)
+    dev = _agent.Device(DEVICE, "esp32s3", [public_der(key.public_key())], platform)
+    old = make_bundle(key, platform, model, seed=1, counter=1, cal_offset=0)
+    new = make_bundle(key, platform, model, seed=2, counter=2, cal_offset=5)
+    dev.provision(old)
+
+    broker = EmbeddedBroker(tmp_path / "broker", server_user="fleet-server", server_password="server-pw")
+    broker.start({DEVICE: hash_password("device-pw")})
+    server = TestClient(broker.port, "fleet-server", "server-pw")
+    shell = MqttShell(dev, broker.port, "device-pw")
+    try:
+        assert server.wait_connected()
+        server.subscribe(f"fleet/{DEVICE}/state")
+        server.subscribe(f"fleet/{DEVICE}/presence")
+        mem = Broker()
+        digest, _ = publish(mem, new, desired_seq=3)
+        for topic, payload in mem.retained.items():
+            server.publish(topic, payload, retain=True)
+
+        def reports() -> list[codec.StateReport]:
+            return [codec.decode_report(m.payload) for m in server.messages if m.topic.endswith("/state")]
+
+        dev.boot()
+        shell.connect()
+        shell.run(lambda: False)  # until the staged image asks for a reboot
+        staged = server.wait_for(lambda m: m.topic.endswith("/state") and codec.decode_report(m.payload).reason == 98)
+        assert staged, [r.reason_name for r in reports()]
+        shell.disconnect()
+
+        # Reboot: a fresh agent (RAM state gone) on the trial image; its health check runs while connecting.
+        shell.rebooting = False
+        actions = dev.boot()
+        assert dev.state == "TRIAL"
+        shell.connect()
+        shell.perform(actions)
+        shell.run(lambda: dev.state == "IDLE")
+        assert dev.running_digest == digest
+        got = server.wait_for(lambda m: m.topic.endswith("/state") and codec.decode_report(m.payload).reason == 99)
+        assert got, [r.reason_name for r in reports()]
+        presence = [codec.decode_presence(m.payload) for m in server.messages if m.topic.endswith("/presence")]
+        assert presence[-1].status == 1 and presence[-1].running_digest == digest
+
+        # The will: the broker announces the device offline when it vanishes without a DISCONNECT.
+        assert shell.client is not None
+        shell.client._sock.close()  # type: ignore[union-attr]  # noqa: SLF001  (a power cut, not a goodbye)
+        offline = server.wait_for(
+            lambda m: m.topic.endswith("/presence") and codec.decode_presence(m.payload).status == 0, timeout=90
+        )
+        assert offline and codec.decode_presence(offline[-1].payload).running_digest == digest
+    finally:
+        shell.disconnect()
+        server.close()
+        broker.stop()
