@@ -49,6 +49,7 @@ test-device: deps
 	@cmake -S device -B build/device -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build build/device -j2
 	@ctest --test-dir build/device --output-on-failure
+	@grep -h "cut points" build/device/Testing/Temporary/LastTest.log || true
 
 device-fuzz: deps
 	@echo "== device agent: libFuzzer"
