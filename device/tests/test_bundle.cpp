@@ -209,3 +209,13 @@ TEST(StreamVerifier, ShortFileWithAWrongMagicIsBadMagicHoweverItArrives) {
   EXPECT_EQ(f.verify(b), Status::BadMagic);
   EXPECT_EQ(f.verify(b, 1), Status::BadMagic);
 }
+
+TEST(StreamVerifier, HashesTheBytesBeforeTotalLenFirstSoTheVerdictIgnoresChunking) {
+  // A bad last payload and trailing bytes: whole-file order (payload hashes, then the file length) gives
+  // HashMismatch, and so does every chunking of the stream.
+  Fixture f;
+  auto b = tftest::build_bundle(tftest::small_spec(8), &f.signer);
+  b[b.size() - 1] ^= 1;
+  b.push_back(0);
+  for (size_t chunk : {size_t{1}, size_t{100}, b.size()}) EXPECT_EQ(f.verify(b, chunk), Status::HashMismatch) << chunk;
+}
