@@ -157,3 +157,35 @@ def test_float_reference_files(tmp_path: Path) -> None:
 def test_bad_config() -> None:
     _fails("golden_vectors must be within 1..64", GateConfig, golden_vectors=65)
     _fails("min_accuracy must be within 0..1", GateConfig, min_accuracy=1.5)
+
+
+def test_corrupted_models_get_a_verdict_or_a_one_line_error() -> None:
+    """Seeded byte corruptions of the sample model: each gives a report or a GateInputError, never a crash."""
+    val = load_validation_set(SAMPLE / "val.npz").every(97)
+    rng = np.random.default_rng(20261125)
+    outcomes = set()
+    for _ in range(120):
+        data = bytearray(MODEL)
+        for _ in range(int(rng.integers(1, 4))):
+            data[int(rng.integers(0, 2000))] = int(rng.integers(0, 256))  # the header, tables and small tensors
+        try:
+            report = validate_model(bytes(data), load_profile("esp32s3"), DEPLOY, val=val)
+        except GateInputError as e:
+            assert "\n" not in str(e)
+            outcomes.add("input error")
+        else:
+            outcomes.add("pass" if report.passed else "fail")
+    assert {"input error", "pass"} <= outcomes
+
+
+def test_a_model_that_crashes_tflm_is_a_tflm_runs_failure_not_a_crash() -> None:
+    """One corrupted byte (found by the corruption test's wider search) passes flatbuffer verification and
+    runs in LiteRT, but kills TFLM with SIGFPE at invoke. The gate runs TFLM in a child process: the
+    verdict is `tflm_runs` failed, and the caller lives on."""
+    data = bytearray(MODEL)
+    data[6345] = 48
+    val = load_validation_set(SAMPLE / "val.npz").every(97)
+    report = validate_model(bytes(data), load_profile("esp32s3"), DEPLOY, val=val)
+    assert [c.name for c in report.failures()] == ["tflm_runs"]
+    assert report.check("tflm_runs").detail == "TFLM crashed (SIGFPE) on this model"
+    assert report.arena_bytes == 0 and report.golden is None

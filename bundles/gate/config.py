@@ -19,6 +19,7 @@ class GateConfig:
     max_disagreement: float = 0.01  # largest allowed share of output values that differ at all
     golden_vectors: int = 8  # K, stratified by class
     arena_limit_bytes: int = 16 * 1024 * 1024  # arena handed to TFLM on the host; more counts as too large
+    tflm_timeout_s: float = 600.0  # a TFLM run (load, arena, validation set) taking longer fails tflm_runs
 
     def __post_init__(self) -> None:
         for name in ("min_accuracy", "max_accuracy_drop", "max_saturation", "max_disagreement"):
@@ -29,6 +30,8 @@ class GateConfig:
             raise GateInputError(f"gate config: max_agreement_lsb must be within 0..255, got {self.max_agreement_lsb}")
         if not 1 <= self.golden_vectors <= MAX_GOLDEN_VECTORS:
             raise GateInputError(f"gate config: golden_vectors must be within 1..{MAX_GOLDEN_VECTORS}")
+        if not self.tflm_timeout_s > 0:
+            raise GateInputError("gate config: tflm_timeout_s must be > 0")
         if self.arena_limit_bytes < 1024:
             raise GateInputError("gate config: arena_limit_bytes must be at least 1024")
 

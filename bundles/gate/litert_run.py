@@ -45,6 +45,16 @@ def load(model: bytes) -> Interpreter:
 
 
 def read_graph(interp: Interpreter) -> ModelGraph:
+    try:
+        return _read_graph(interp)
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError) as e:
+        msg = " ".join(str(e).split())[:120]
+        raise GateInputError(
+            f"corrupt TFLite model: its tensors cannot be read ({e.__class__.__name__}: {msg})"
+        ) from None
+
+
+def _read_graph(interp: Interpreter) -> ModelGraph:
     ins, outs = interp.get_input_details(), interp.get_output_details()
     check_single_io(len(ins), len(outs))
     ops = tuple(
@@ -88,12 +98,16 @@ def run_reference(interp: Interpreter, graph: ModelGraph, inputs: np.ndarray, la
     outs = np.empty((n, *graph.tensors[out_idx].shape), dtype=np.dtype(graph.tensors[out_idx].dtype))
     # Activations are gathered per layer and counted once at the end: one numpy call per layer, not per sample.
     acts = {lay.tensor: np.empty((n, *graph.tensors[lay.tensor].shape), dtype=np.int8) for lay in layers}
-    for i, x in enumerate(inputs):
-        interp.set_tensor(in_idx, x.reshape(shape))
-        interp.invoke()
-        outs[i] = interp.get_tensor(out_idx)
-        for t, buf in acts.items():
-            buf[i] = interp.get_tensor(t)
+    try:
+        for i, x in enumerate(inputs):
+            interp.set_tensor(in_idx, x.reshape(shape))
+            interp.invoke()
+            outs[i] = interp.get_tensor(out_idx)
+            for t, buf in acts.items():
+                buf[i] = interp.get_tensor(t)
+    except (RuntimeError, ValueError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise GateInputError(f"the host TFLite interpreter cannot run the model: {msg}") from None
     at_limit = {lay.tensor: lay.count_at_limits(acts[lay.tensor]) for lay in layers}
     totals = {lay.tensor: int(acts[lay.tensor].size) for lay in layers}
     return ReferenceRun(outs, at_limit, totals)

@@ -7,7 +7,12 @@ i.e. the bytes the interpreter actually took, not an estimate from tensor sizes.
 
 from __future__ import annotations
 
+import faulthandler
+import multiprocessing
 import re
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
@@ -86,3 +91,74 @@ class TflmModel:
         if failure is not None:
             raise TflmFailure(_explain(log.text, f"TFLM invoke failed ({failure})"))
         return np.stack(outs) if outs else np.zeros((0,), dtype=np.int8)
+
+
+@dataclass(frozen=True)
+class TflmResult:
+    arena_bytes: int  # 0 when it failed
+    outputs: np.ndarray | None  # (N, *output) for the inputs given, when it ran
+    failure: str | None  # why TFLM refused, failed or crashed
+
+
+def _child(conn: Connection, model: bytes, arena_limit_bytes: int, inputs: np.ndarray | None) -> None:
+    faulthandler.disable()  # a crash here is a verdict, reported by the parent; no traceback dump
+    try:
+        m = TflmModel(model, arena_limit_bytes)
+        outs = m.run(inputs) if inputs is not None else None
+        conn.send(TflmResult(m.arena_bytes, outs, None))
+    except TflmFailure as e:
+        conn.send(TflmResult(0, None, str(e)))
+    conn.close()
+
+
+class TflmJob:
+    """Load, measure and run the model in TFLM inside a forked child process, started on construction.
+
+    TFLM trusts its model: a flatbuffer that verifies can still carry parameters its kernels divide by
+    (a corrupted stride, a zero dimension), and the process dies of SIGFPE or SIGSEGV. In a child, that is
+    the `tflm_runs` verdict (the device would crash the same way) instead of the end of the caller. The
+    caller does its own work (the reference TFLite pass) while the child runs, then asks for `result()`.
+    """
+
+    def __init__(self, model: bytes, arena_limit_bytes: int, inputs: np.ndarray | None, timeout_s: float) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._timeout_s = timeout_s
+        self._receiver, sender = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_child, args=(sender, model, arena_limit_bytes, inputs), daemon=True)
+        self._proc.start()
+        sender.close()
+
+    def result(self) -> TflmResult:
+        result: TflmResult | None = None
+        finished = False
+        try:
+            finished = self._receiver.poll(self._timeout_s)  # True once the child sent its result or died
+            if finished:
+                result = self._receiver.recv()
+        except EOFError:
+            result = None
+        if not finished:
+            self.close()
+            return TflmResult(0, None, f"TFLM did not finish within {self._timeout_s:g} s")
+        self._proc.join()
+        self._receiver.close()
+        if result is None:
+            code = self._proc.exitcode if self._proc.exitcode is not None else 0
+            what = signal.Signals(-code).name if code < 0 else f"exit code {code}"
+            return TflmResult(0, None, f"TFLM crashed ({what}) on this model")
+        return result
+
+    def close(self) -> None:
+        """Stop the child if it still runs (the caller gave up, or raised)."""
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join()
+        self._receiver.close()
+
+
+def run_isolated(model: bytes, arena_limit_bytes: int, inputs: np.ndarray | None, timeout_s: float) -> TflmResult:
+    job = TflmJob(model, arena_limit_bytes, inputs, timeout_s)
+    try:
+        return job.result()
+    finally:
+        job.close()

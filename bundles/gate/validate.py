@@ -22,7 +22,7 @@ from .errors import GateInputError
 from .golden import golden_vectors, stratified_indices
 from .report import CheckResult, GateReport, skipped
 from .saturation import layers as saturation_layers
-from .tflm_run import TflmFailure, TflmModel
+from .tflm_run import TflmJob
 
 if TYPE_CHECKING:
     from ..profiles import HardwareProfile
@@ -126,15 +126,26 @@ def validate_model(
 
     results[C.FULL_INTEGER] = C.full_integer(graph)
     int8 = results[C.FULL_INTEGER].passed
-    tflm: TflmModel | None = None
-    failure: str | None = None
+    golden = None
+    strata: dict[str, dict[str, Any]] = {}
+    data_checks = (C.ACCURACY, C.FLOAT_DROP, C.SATURATION, C.AGREEMENT)
+    inputs = _check_val(val, in_spec, n_out, int8) if val is not None else None
+    run_data = inputs is not None and int8
+    # TFLM runs in a child process while this one runs the reference interpreter and the float model.
+    job = TflmJob(model, config.arena_limit_bytes, inputs if run_data else None, config.tflm_timeout_s)
     try:
-        tflm = TflmModel(model, config.arena_limit_bytes)
-    except TflmFailure as e:
-        failure = str(e)
-    results[C.TFLM_RUNS] = C.tflm_runs(failure, len(graph.ops))
+        layers = saturation_layers(graph)
+        ref = litert_run.run_reference(interp, graph, inputs, layers) if run_data else None
+        f_out = None
+        if run_data and float_ref is not None:
+            f_out = _float_outputs(float_ref, inputs, in_spec, len(inputs), n_out)
+        tflm = job.result()
+    finally:
+        job.close()
+
+    results[C.TFLM_RUNS] = C.tflm_runs(tflm.failure, len(graph.ops))
     not_in_tflm = "not evaluated: the model does not run in TFLite Micro"
-    if tflm is not None:
+    if tflm.failure is None:
         results[C.MEMORY] = C.memory(
             tflm.arena_bytes, len(model), profile.model_sram_bytes, profile.model_flash_bytes, deployment
         )
@@ -144,53 +155,38 @@ def validate_model(
         graph.macs(), len(graph.ops), profile.clock_mhz, profile.cycles_per_mac, profile.op_overhead_cycles, deployment
     )
 
-    golden = None
-    strata: dict[str, dict[str, Any]] = {}
-    data_checks = (C.ACCURACY, C.FLOAT_DROP, C.SATURATION, C.AGREEMENT)
-    if val is None:
+    if val is None or inputs is None:
         for name in data_checks:
             results[name] = skipped(name, "not evaluated: no validation set given")
+    elif ref is None:
+        for name in data_checks:
+            results[name] = skipped(name, "not evaluated: the model is not full-integer")
     else:
-        inputs = _check_val(val, in_spec, n_out, int8)
-        if not int8:
-            for name in data_checks:
-                results[name] = skipped(name, "not evaluated: the model is not full-integer")
+        results[C.SATURATION] = C.saturation(layers, ref.at_limit, ref.totals, config)
+        if tflm.outputs is None:
+            for name in (C.ACCURACY, C.FLOAT_DROP, C.AGREEMENT):
+                results[name] = skipped(name, not_in_tflm)
         else:
-            layers = saturation_layers(graph)
-            ref = litert_run.run_reference(interp, graph, inputs, layers)
-            results[C.SATURATION] = C.saturation(layers, ref.at_limit, ref.totals, config)
-            if tflm is None:
-                for name in (C.ACCURACY, C.FLOAT_DROP, C.AGREEMENT):
-                    results[name] = skipped(name, not_in_tflm)
+            outputs = tflm.outputs
+            correct = _predict(outputs, out_spec) == val.labels
+            acc = float(correct.mean())
+            results[C.ACCURACY] = C.accuracy(acc, len(val), config)
+            if f_out is None:
+                results[C.FLOAT_DROP] = skipped(C.FLOAT_DROP, "not evaluated: no float reference given")
             else:
-                try:
-                    outputs = tflm.run(inputs)
-                except TflmFailure as e:
-                    results[C.TFLM_RUNS] = C.tflm_runs(f"on the validation set: {e}", len(graph.ops))
-                    for name in (C.ACCURACY, C.FLOAT_DROP, C.AGREEMENT):
-                        results[name] = skipped(name, not_in_tflm)
-                else:
-                    correct = _predict(outputs, out_spec) == val.labels
-                    acc = float(correct.mean())
-                    results[C.ACCURACY] = C.accuracy(acc, len(val), config)
-                    if float_ref is None:
-                        results[C.FLOAT_DROP] = skipped(C.FLOAT_DROP, "not evaluated: no float reference given")
-                    else:
-                        f_out = _float_outputs(float_ref, inputs, in_spec, len(val), n_out)
-                        f_acc = float(
-                            (_predict(f_out, TensorSpec(out_spec.shape, DType.FLOAT32, 0.0, 0)) == val.labels).mean()
-                        )
-                        results[C.FLOAT_DROP] = C.float_drop(f_acc, acc, config)
-                    results[C.AGREEMENT] = C.agreement(ref.outputs, outputs, config)
-                    strata = _strata(val, correct)
-                    picks = stratified_indices(val.labels, config.golden_vectors)
-                    golden = golden_vectors(inputs, outputs, picks, in_spec.nbytes, out_spec.nbytes)
+                float_spec = TensorSpec(out_spec.shape, DType.FLOAT32, 0.0, 0)
+                f_acc = float((_predict(f_out, float_spec) == val.labels).mean())
+                results[C.FLOAT_DROP] = C.float_drop(f_acc, acc, config)
+            results[C.AGREEMENT] = C.agreement(ref.outputs, outputs, config)
+            strata = _strata(val, correct)
+            picks = stratified_indices(val.labels, config.golden_vectors)
+            golden = golden_vectors(inputs, outputs, picks, in_spec.nbytes, out_spec.nbytes)
 
     return GateReport(
         checks=[results[name] for name in C.ORDER],
         input=in_spec,
         output=out_spec,
-        arena_bytes=tflm.arena_bytes if tflm is not None else 0,
+        arena_bytes=tflm.arena_bytes,
         macs=graph.macs(),
         golden=golden,
         context=_context(model, profile, deployment, config, val, float_ref),
