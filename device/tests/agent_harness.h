@@ -137,6 +137,8 @@ class Device {
   // Deliver at most this many more messages, then drop the connection (-1 = unlimited).
   long deliver_budget = -1;
   std::function<void(const std::string&, Bytes&)> tamper;  // edit a message before delivery
+  // Chaos: how many times to deliver the next message (0 = drop it, 2 = duplicate it).
+  std::function<int(const std::string&)> fate;
 
   Bytes make_bundle(const tftest::BundleSpec& s) { return tftest::build_bundle(s, &signer); }
   void provision(const Bytes& bundle);
@@ -363,9 +365,12 @@ inline void Device::pump() {
     inbox_.pop_front();
     if (broker->subscriptions.count(topic) == 0) continue;  // unsubscribed before delivery
     if (tamper) tamper(topic, payload);
-    agent->on_message(topic.data(), topic.size(), payload.data(), payload.size());
-    if (!flash.powered()) return;  // power cut mid-event: the device is dead until boot()
-    take_actions();
+    const int copies = fate ? fate(topic) : 1;
+    for (int i = 0; i < copies && !reboot_requested; ++i) {
+      agent->on_message(topic.data(), topic.size(), payload.data(), payload.size());
+      if (!flash.powered()) return;  // power cut mid-event: the device is dead until boot()
+      take_actions();
+    }
   }
 }
 

@@ -142,6 +142,7 @@ class Agent {
   void handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len);
   void try_start_download(AgentEvent event, uint8_t battery_pct);
   Outcome start_download(Reason& reason, uint32_t& d0, uint32_t& d1);
+  bool bank_prefix_intact(uint8_t bank);
   Outcome finish_image(Reason& reason);
   void abandon_download();
   void fill_window();

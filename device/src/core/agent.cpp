@@ -605,6 +605,19 @@ void Agent::clear_range(uint32_t lo, uint32_t hi) {
   }
 }
 
+// A power cut while a sector holding the prefix was being erased leaves the bank's prefix damaged with
+// every payload block still marked present: such a bank is not resumed but rewritten.
+bool Agent::bank_prefix_intact(uint8_t bank) {
+  uint8_t chunk[64];
+  const uint32_t poff = info_.header.payload_offset;
+  for (uint32_t off = 0; off < poff; off += sizeof(chunk)) {
+    const uint32_t n = poff - off < sizeof(chunk) ? poff - off : static_cast<uint32_t>(sizeof(chunk));
+    if (ports_.flash.read(bank_area(bank), off, chunk, n) != Status::Ok) return false;
+    if (std::memcmp(chunk, prefix_ + off, n) != 0) return false;
+  }
+  return true;
+}
+
 Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   const uint8_t bank = static_cast<uint8_t>(1 - running_bank_);
   total_blocks_ = 0;
@@ -619,7 +632,7 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   }
   const bool resume = progress_.downloading && progress_.download_bank == bank &&
                       digest_eq(progress_.download_digest, current_.digest) &&
-                      progress_.download_blocks == total_blocks_;
+                      progress_.download_blocks == total_blocks_ && bank_prefix_intact(bank);
   Status s = resume ? writer_.resume(bank, info_, prefix_) : writer_.begin(bank, info_, prefix_);
   if (s != Status::Ok) {
     reason = reason_from_status(s);
@@ -638,11 +651,6 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
     progress_.download_blocks = total_blocks_;
   }
   std::memset(hash_failures_, 0, sizeof(hash_failures_));
-  for (uint8_t c = 0; c < info_.component_count; ++c) {
-    if (resume && component_complete(c) && writer_.verify_component(c) != Status::Ok) {
-      for (uint32_t b = 0; b < block_count(info_.components[c].length); ++b) set_block(c, b, false);
-    }
-  }
   // Unchanged components: copy from the running bank (hash-checked while copying) instead of fetching.
   for (uint8_t c = 0; c < info_.component_count && active_known_; ++c) {
     if (component_complete(c)) continue;
@@ -654,6 +662,13 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
         for (uint32_t b = 0; b < block_count(want.length); ++b) set_block(c, b, true);
       }
       break;
+    }
+  }
+  // On a resumed bank, bits may be stale: a cut during an erase, or a copy that had to erase a sector
+  // shared with a neighbour. Trust only components whose hash checks out now.
+  for (uint8_t c = 0; c < info_.component_count && resume; ++c) {
+    if (component_complete(c) && writer_.verify_component(c) != Status::Ok) {
+      for (uint32_t b = 0; b < block_count(info_.components[c].length); ++b) set_block(c, b, false);
     }
   }
   persist();
