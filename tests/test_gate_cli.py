@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,25 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path, small_val: Path) -> None
     assert "inputs are float32, the model expects int8" in _one_line_error(
         _run(model, "--hw", "esp32s3", "--val", wrong)
     )
+
+
+def test_user_profiles_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    prof = tmp_path / "boards.toml"
+    prof.write_text(
+        '[tiny]\ndescription = "4 KiB for the model"\nsram_bytes = 16384\nflash_bytes = 131072\n'
+        "model_sram_bytes = 4096\nmodel_flash_bytes = 32768\nbank_bytes = 65536\nbank_count = 2\n"
+        "clock_mhz = 48\ncycles_per_mac = 4.0\nop_overhead_cycles = 1000\n"
+    )
+    model = MODELS / "sample" / "vibration_int8.tflite"
+    r = _run(model, "--hw", "tiny", "--profiles", prof, "--json")
+    assert r.returncode == 1
+    memory = next(c for c in json.loads(r.stdout)["checks"] if c["name"] == "memory")
+    assert memory["status"] == "fail" and "4,096 B of model SRAM" in memory["detail"]
+    env = subprocess.run(
+        [str(FLEETCTL), "model", "validate", str(model), "--hw", "tiny", "--json"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TINYFLEET_PROFILES": str(prof)},
+    )  # fmt: skip
+    assert env.returncode == 1 and env.stdout == r.stdout
+    prof.write_text("[tiny]\nsram_bytes = -1\n")
+    assert "profile 'tiny' in" in _one_line_error(_run(model, "--hw", "tiny", "--profiles", prof))
