@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from .bundle import app as bundle_app
+from .devices import app as devices_app
 from .keys import app as keys_app
 from .model import app as model_app
+from .rollouts import app as rollouts_app
 
 app = typer.Typer(
     add_completion=False,
@@ -17,6 +19,8 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(model_app, name="model")
+app.add_typer(devices_app, name="devices")
+app.add_typer(rollouts_app, name="rollout")
 
 
 def main() -> None:

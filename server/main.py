@@ -61,11 +61,10 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
         _fail(str(exc), 3)
     except (BrokerError, LinkError, KeyFileError, OSError) as exc:
         _fail(str(exc), 3)
-    try:
-        uvicorn.run(create_app(rt, manage_runtime=False), host=settings.api_host, port=settings.api_port,
-                    log_config=None, access_log=False)  # fmt: skip
-    finally:
-        rt.stop()
+    # The app's lifespan stops the runtime (and the broker it started): uvicorn re-raises SIGTERM/SIGINT after
+    # its shutdown, so code after uvicorn.run() would never run. start() above is idempotent.
+    uvicorn.run(create_app(rt, manage_runtime=True), host=settings.api_host, port=settings.api_port,
+                log_config=None, access_log=False)  # fmt: skip
 
 
 @app.command("migrate")

@@ -45,7 +45,22 @@ class LibraryModelGate:
         if not report.passed:
             names = ", ".join(c.name for c in report.failures())
             raise Unprocessable(f"model gate failed: {names}")
-        return {"passed": True, "checks": [c.name for c in report.checks]}
+        # The signed contract must describe the model it travels with, or the firmware would feed it wrong.
+        for what, signed, measured in (
+            ("input", m.model.input, report.input),
+            ("output", m.model.output, report.output),
+        ):
+            if signed != measured:
+                raise Unprocessable(f"manifest {what} contract {signed} differs from the model's {measured}")
+        if m.model.arena_bytes < report.arena_bytes:
+            raise Unprocessable(
+                f"manifest arena_bytes {m.model.arena_bytes} is below the {report.arena_bytes} the model needs"
+            )
+        return {
+            "passed": True,
+            "checks": {c.name: c.status for c in report.checks},
+            "arena_bytes": report.arena_bytes,
+        }
 
 
 def digest_of(parsed: ParsedBundle) -> str:

@@ -42,6 +42,7 @@ def make_bundle(
     firmware: bytes | None = None,
     model: bytes | None = None,
     calibration: Calibration = CAL,
+    contract: ModelContract | None = None,
 ) -> bytes:
     fw = firmware if firmware is not None else hashlib.shake_256(f"fw {bundle_id}".encode()).digest(9000)
     mdl = model if model is not None else hashlib.shake_256(f"model {bundle_id}".encode()).digest(5000)
@@ -51,7 +52,8 @@ def make_bundle(
         security_counter=counter,
         created=int(time.time()) - 60,
         deployment=Deployment(20, 40, 48_000, ("site:a",)),
-        model=ModelContract(
+        model=contract
+        or ModelContract(
             input=TensorSpec((1, 4), DType.INT8, 0.0625, -4),
             output=TensorSpec((1, 2), DType.INT8, 0.00390625, -128),
             feature_extractor_version="fe-1",

@@ -67,7 +67,7 @@ class ScriptedDevice:
         self._dl: Download | None = None
         self._lock = threading.RLock()
         self.hold_reports = hold_reports
-        self._held: list[bytes] = []
+        self._held: list[tuple[str, bytes, bool]] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(device_id, password)
         self.client.will_set(f"fleet/{device_id}/presence", self._presence(0), qos=1, retain=True)
@@ -93,18 +93,21 @@ class ScriptedDevice:
             rec = StateReport(frm, to, ev, self.epoch, self.seq, reason, desired_seq, target, self.running_digest,
                               0, 0, int(time.time())).encode()  # fmt: skip
             self.sent_reports.append(rec)
-            if self.hold_reports:
-                self._held.append(rec)
-            else:
-                self.client.publish(f"fleet/{self.id}/state", rec, qos=1)
+            self._send(f"fleet/{self.id}/state", rec, retain=False)
             return rec
+
+    def _send(self, topic: str, payload: bytes, retain: bool) -> None:
+        if self.hold_reports:  # a slow uplink: state and presence wait until released
+            self._held.append((topic, payload, retain))
+        else:
+            self.client.publish(topic, payload, qos=1, retain=retain)
 
     def release_reports(self) -> None:
         with self._lock:
             self.hold_reports = False
             held, self._held = self._held, []
-        for rec in held:
-            self.client.publish(f"fleet/{self.id}/state", rec, qos=1)
+        for topic, payload, retain in held:
+            self.client.publish(topic, payload, qos=1, retain=retain)
 
     def republish(self, rec: bytes) -> None:
         """Send a report again, as a QoS 1 redelivery or a late duplicate would."""
@@ -233,7 +236,7 @@ class ScriptedDevice:
         else:
             self.report(TRIAL, IDLE, EV_HEALTH, CONFIRMED, dl.desired_seq, dl.digest)
             self.installs.append(dl.digest)
-        self.client.publish(f"fleet/{self.id}/presence", self._presence(1), qos=1, retain=True)
+        self._send(f"fleet/{self.id}/presence", self._presence(1), retain=True)
 
     def close(self) -> None:
         self.client.disconnect()

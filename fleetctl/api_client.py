@@ -1,0 +1,68 @@
+"""A small client for the fleet server's REST API: bearer token, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+import httpx
+import typer
+
+from .errors import EXIT_REFUSED, EXIT_USAGE, fail
+
+SERVER_OPT = typer.Option(
+    "http://127.0.0.1:8080", "--server", envvar="TINYFLEET_SERVER", help="Fleet server URL (env TINYFLEET_SERVER)."
+)
+TOKEN_OPT = typer.Option(
+    None, "--token", envvar="TINYFLEET_TOKEN", help="Operator token (env TINYFLEET_TOKEN).", show_default=False
+)
+
+
+class ApiClient:
+    def __init__(self, server: str, token: str | None, timeout: float = 120.0) -> None:
+        if not token:
+            fail("no operator token: pass --token or set TINYFLEET_TOKEN (fleet-server create-token)")
+        self.server = server.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.server + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    def _fail_http(self, r: httpx.Response) -> NoReturn:
+        try:
+            detail = r.json().get("detail", r.text)
+        except (json.JSONDecodeError, AttributeError):
+            detail = r.text.strip() or r.reason_phrase
+        code = EXIT_REFUSED if r.status_code in (409, 422) else EXIT_USAGE
+        fail(f"server said {r.status_code}: {detail}", code)
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach the fleet server at {self.server}: {exc}")
+        if r.status_code >= 400:
+            self._fail_http(r)
+        return r.json() if r.content else None
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.request("POST", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def parse_tags(tags: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in tags:
+        k, sep, v = t.partition("=")
+        if not sep or not k or not v:
+            fail(f"--tag {t!r} must look like name=value")
+        out[k] = v
+    return out

@@ -1,0 +1,154 @@
+"""`fleetctl rollout`: upload bundles to the fleet server and run staged rollouts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags, print_json
+from .errors import EXIT_REFUSED, fail, read_file
+
+app = typer.Typer(no_args_is_help=True, help="Upload bundles to the fleet server; create and steer rollouts.")
+
+TERMINAL = ("completed", "halted", "aborted")
+
+
+@app.command("upload")
+def upload(bundle: Path, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Upload a signed bundle (`fleetctl bundle build`); the server verifies it and runs the model gate."""
+    data = read_file(bundle, "bundle")
+    r = ApiClient(server, token).post("/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
+    typer.echo(f"stored {r['bundle_id']} ({r['size']} bytes, digest {r['digest']})")
+
+
+def _stages(spec: str) -> list[float]:
+    try:
+        out = [float(p) for p in spec.split(",") if p.strip()]
+    except ValueError:
+        fail(f"--stages {spec!r} must be comma-separated percentages, e.g. 1,10,50,100")
+    if not out:
+        fail("--stages needs at least one percentage")
+    return out
+
+
+@app.command("create")
+def create(
+    bundle_id: str = typer.Option(..., "--bundle", help="Bundle id stored on the server."),
+    stages: str = typer.Option("1,10,50,100", "--stages", help="Cumulative percentages of the target."),
+    hw: str | None = typer.Option(None, "--hw", help="Target hardware class (must be the bundle's)."),
+    tag: list[str] = typer.Option([], "--tag", help="Target only devices with name=value (repeatable)."),
+    device: list[str] = typer.Option([], "--device", help="Target only these device ids (repeatable)."),
+    stratify_by: list[str] = typer.Option([], "--stratify-by", help="Tag names of the strata (default: all)."),
+    min_successes: int = typer.Option(1, "--min-successes", help="Per stage, before advancing."),
+    max_failure_rate: float = typer.Option(0.0, "--max-failure-rate", help="Failed / assigned that halts."),
+    soak: float = typer.Option(0.0, "--soak", help="Seconds to wait after a stage's last install."),
+    install_timeout: float | None = typer.Option(None, "--install-timeout", help="Seconds; then failed."),
+    max_alarm_increase: float | None = typer.Option(None, "--max-alarm-increase", help="e.g. 0.05"),
+    max_confidence_shift: float | None = typer.Option(None, "--max-confidence-shift", help="0..1"),
+    max_drift: float | None = typer.Option(None, "--max-drift", help="Drift score that halts."),
+    min_inferences: int = typer.Option(100, "--min-inferences", help="Telemetry needed to judge a device."),
+    no_rollback: bool = typer.Option(False, "--no-rollback", help="On halt, leave devices where they are."),
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
+    """Start a staged rollout with the same gates on every stage."""
+    install = {"min_successes": min_successes, "max_failure_rate": max_failure_rate, "soak_s": soak,
+               "install_timeout_s": install_timeout}  # fmt: skip
+    behaviour = {"max_alarm_rate_increase": max_alarm_increase, "max_confidence_shift": max_confidence_shift,
+                 "max_drift": max_drift, "min_inferences": min_inferences}  # fmt: skip
+    body = {
+        "bundle_id": bundle_id,
+        "target": {"hardware_class": hw, "tags": parse_tags(tag), "device_ids": device},
+        "stages": [{"percent": p, "install": install, "behaviour": behaviour} for p in _stages(stages)],
+        "stratify_by": stratify_by or None,
+        "rollback_on_halt": not no_rollback,
+    }
+    r = ApiClient(server, token).post("/rollouts", json=body)
+    ro = r["rollout"]
+    typer.echo(f"rollout {ro['id']}: {ro['state']}, {sum(r['counts'].values())} devices targeted")
+    for why in ro["target"].get("excluded", []):
+        typer.echo(f"  excluded {why}")
+
+
+def _line(r: dict) -> str:
+    ro, c = r["rollout"], r["counts"]
+    stage = f"stage {ro['stage_index'] + 1}/{len(ro['stages'])}"
+    extra = ro["reason"] or ro["waiting_for"] or ""
+    return (f"rollout {ro['id']} {ro['bundle_id']}: {ro['state']}, {stage}, ok {c['succeeded']} failed {c['failed']} "
+            f"in progress {c['assigned']} pending {c['pending']} rolled back {c['rolled_back']}"
+            + (f" - {extra}" if extra else ""))  # fmt: skip
+
+
+@app.command("list")
+def list_rollouts(server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    for r in ApiClient(server, token).get("/rollouts"):
+        typer.echo(_line(r))
+
+
+@app.command("status")
+def status(
+    rollout_id: int,
+    devices: bool = typer.Option(False, "--devices", help="Also list every targeted device."),
+    as_json: bool = typer.Option(False, "--json"),
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
+    api = ApiClient(server, token)
+    r = api.get(f"/rollouts/{rollout_id}")
+    devs = api.get(f"/rollouts/{rollout_id}/devices") if devices else None
+    if as_json:
+        print_json({"status": r, "devices": devs})
+        return
+    typer.echo(_line(r))
+    for d in devs or []:
+        stage = "-" if d["stage"] is None else d["stage"] + 1
+        typer.echo(f"  {d['device_id']:<24} stage {stage}  {d['status']:<11} {d['stratum']}  {d['reason'] or ''}")
+
+
+@app.command("wait")
+def wait(
+    rollout_id: int,
+    timeout: float = typer.Option(600, "--timeout", help="Seconds."),
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
+    """Wait until the rollout ends; exit 0 if it completed, 1 if it halted or was aborted."""
+    api = ApiClient(server, token)
+    deadline, last = time.monotonic() + timeout, ""
+    while True:
+        r = api.get(f"/rollouts/{rollout_id}")
+        line = _line(r)
+        if line != last:
+            typer.echo(line)
+            last = line
+        if r["rollout"]["state"] in TERMINAL:
+            raise typer.Exit(0 if r["rollout"]["state"] == "completed" else EXIT_REFUSED)
+        if time.monotonic() > deadline:
+            fail(f"rollout {rollout_id} still {r['rollout']['state']} after {timeout:g} s", EXIT_REFUSED)
+        time.sleep(1)
+
+
+def _action(rollout_id: int, action: str, server: str, token: str | None, **params: object) -> None:
+    typer.echo(_line(ApiClient(server, token).post(f"/rollouts/{rollout_id}/{action}", params=params or None)))
+
+
+@app.command("pause")
+def pause(rollout_id: int, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    _action(rollout_id, "pause", server, token)
+
+
+@app.command("resume")
+def resume(rollout_id: int, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    _action(rollout_id, "resume", server, token)
+
+
+@app.command("abort")
+def abort(
+    rollout_id: int,
+    no_rollback: bool = typer.Option(False, "--no-rollback", help="Leave updated devices on the new bundle."),
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
+    _action(rollout_id, "abort", server, token, rollback=str(not no_rollback).lower())

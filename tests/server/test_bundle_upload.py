@@ -1,0 +1,76 @@
+"""Uploads: signature, the real model gate (LiteRT/TFLM on the committed sample and fixture models), retiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient as HttpClient
+
+from tinyfleet.bundles import DType, ModelContract, TensorSpec, generate_private_key
+from tinyfleet.server.api.app import create_app
+from tinyfleet.server.runtime import FleetRuntime
+from tinyfleet.server.settings import Settings
+
+from .srv_bundles import make_bundle, write_public_key
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = (ROOT / "models/sample/vibration_int8.tflite").read_bytes()
+CONTRACT = ModelContract(
+    input=TensorSpec((1, 256, 3), DType.INT8, 0.0078125, 0),
+    output=TensorSpec((1, 4), DType.INT8, 0.00390625, -128),
+    feature_extractor_version="vib-window-v1",
+    arena_bytes=5120,
+)
+TOKEN = "upload-admin"
+
+
+@pytest.fixture
+def api(tmp_path: Path):
+    key = generate_private_key()
+    pub = write_public_key(key, tmp_path / "pub.pem")
+    settings = Settings(data_dir=tmp_path / "data", bootstrap_admin_token=TOKEN, trusted_key_files=[pub])
+    with HttpClient(create_app(FleetRuntime(settings))) as http:
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield http, key
+
+
+def _post(http: HttpClient, data: bytes):
+    return http.post("/api/v1/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
+
+
+def test_model_gate_runs_on_upload(api) -> None:
+    http, key = api
+    r = _post(http, make_bundle(key, "vib-1", model=SAMPLE, contract=CONTRACT))
+    assert r.status_code == 201, r.text
+    assert r.json()["gate_report"]["passed"] is True and r.json()["gate_report"]["arena_bytes"] == 5120
+    float_model = (ROOT / "models/fixtures/float_io.tflite").read_bytes()
+    r = _post(http, make_bundle(key, "vib-float", model=float_model, contract=CONTRACT))
+    assert r.status_code == 422 and r.json()["detail"] == "model gate failed: full_integer"
+    big = (ROOT / "models/fixtures/arena_large.tflite").read_bytes()
+    r = _post(http, make_bundle(key, "vib-big", model=big, contract=CONTRACT))
+    assert r.status_code == 422 and r.json()["detail"].startswith("model gate failed: memory")
+    lying = ModelContract(CONTRACT.input, TensorSpec((1, 5), DType.INT8, 0.00390625, -128), "vib-window-v1", 5120)
+    r = _post(http, make_bundle(key, "vib-lie", model=SAMPLE, contract=lying))
+    assert r.status_code == 422 and r.json()["detail"].startswith("manifest output contract")
+    r = _post(http, b"not a model")
+    assert r.status_code == 422 and r.json()["detail"].startswith("bundle refused: BadMagic")
+
+
+def test_signature_and_duplicates(api) -> None:
+    http, key = api
+    other = generate_private_key()
+    r = _post(http, make_bundle(other, "vib-x", model=SAMPLE, contract=CONTRACT))
+    assert r.status_code == 422 and r.json()["detail"].startswith("bundle refused: UnknownKeyId")
+    data = bytearray(make_bundle(key, "vib-2", model=SAMPLE, contract=CONTRACT))
+    data[-1] ^= 0xFF
+    r = _post(http, bytes(data))
+    assert r.status_code == 422 and "HashMismatch" in r.json()["detail"]
+    assert _post(http, b"").status_code == 400
+    ok = make_bundle(key, "vib-2", model=SAMPLE, contract=CONTRACT)
+    assert _post(http, ok).status_code == 201
+    r = _post(http, ok)
+    assert r.status_code == 409 and "already stored" in r.json()["detail"]
+    assert [b["bundle_id"] for b in http.get("/api/v1/bundles").json()] == ["vib-2"]
+    results = [e["result"] for e in http.get("/api/v1/audit").json() if e["action"] == "bundle.upload"]
+    assert any(r.startswith("refused: bundle refused: UnknownKeyId") for r in results)
