@@ -108,9 +108,8 @@ class Component:
 
 
 def check_version_string(version: str) -> None:
-    raw = version.encode("ascii", "replace")
-    if not 1 <= len(raw) <= VERSION_FIELD_LEN - 1 or not version.isascii() or not version.isprintable():
-        raise E.MalformedTable(f"component version {version!r} must be 1..31 printable ASCII characters")
+    if not 1 <= len(version) <= VERSION_FIELD_LEN or not version.isascii() or not version.isprintable():
+        raise E.MalformedTable(f"component version {version!r} must be 1..32 printable ASCII characters")
 
 
 def _decode_entry(data: bytes, pos: int, index: int, header: Header) -> Component:
@@ -121,7 +120,7 @@ def _decode_entry(data: bytes, pos: int, index: int, header: Header) -> Componen
         raise E.MalformedTable(f"component {index} has non-zero reserved fields")
     text, _, pad = vraw.partition(b"\x00")
     if not text or any(pad) or any(b < 0x20 or b > 0x7E for b in text):
-        raise E.MalformedTable(f"component {index} version field is not 1..31 printable ASCII, NUL-padded")
+        raise E.MalformedTable(f"component {index} version field is not 1..32 printable ASCII, NUL-padded")
     if offset % ALIGN or offset < header.payload_offset:
         raise E.OutOfRange(f"component {index} offset {offset} is unaligned or inside the metadata")
     if length == 0 or offset + length > header.total_len:

@@ -112,6 +112,8 @@ class StreamVerifier:
         assert self.meta is not None
         total = self.meta.header.total_len
         if self._pos + len(view) > total:
+            # Check the payload bytes before the excess first, so the verdict matches whole-file verification.
+            self._feed_payload(view[: total - self._pos])
             raise E.OutOfRange(f"data continues past the header's total_len {total}")
         start = self._pos
         self._pos += len(view)

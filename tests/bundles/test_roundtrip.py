@@ -41,7 +41,7 @@ tensors = st.builds(
 )
 envs = st.lists(st.text("abcdefghijklmnopqrstuvwxyz:-_0123456789", min_size=1, max_size=20), max_size=5).map(tuple)
 digests = st.binary(min_size=32, max_size=32)
-versions = st.text("0123456789.abcdefghijklmnopqrstuvwxyz-+", min_size=1, max_size=31)
+versions = st.text("0123456789.abcdefghijklmnopqrstuvwxyz-+", min_size=1, max_size=32)
 
 
 @st.composite

@@ -60,3 +60,12 @@ def test_vectors_cover_every_error_and_both_hardware_classes() -> None:
 def test_committed_vectors_match_generator() -> None:
     r = subprocess.run([sys.executable, str(VECTORS / "generate.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_bad_last_payload_plus_trailing_bytes_is_hash_mismatch_in_any_chunking() -> None:
+    v = next(v for v in ALL if v.name == "hash-mismatch.tfb")
+    data = v.data + b"\x00" * 32
+    whole = Vector(v.name, data, v.expect, v.keys, v.policy)
+    assert verdict_whole(whole) == "HashMismatch"
+    for sizes in ([len(data)], [4096], [7, 4096], [1]):
+        assert verdict_stream(whole, sizes) == "HashMismatch", sizes

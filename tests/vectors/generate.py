@@ -186,6 +186,11 @@ def vectors() -> list[dict[str, object]]:
         trusted_keys=[ka, kb])
     add("valid-unknown-optional-field", valid("stm32l4", extra=((0x0100, b"future"),)), "ok",
         "an unknown non-critical manifest field is skipped")
+    comps32 = components("stm32l4")
+    comps32[ComponentType.FIRMWARE] = ("2.3.1+build.20260101.abcdef01234", comps32[ComponentType.FIRMWARE][1])
+    assert len(comps32[ComponentType.FIRMWARE][0]) == 32
+    add("valid-version-32-chars", build_bundle(manifest("stm32l4"), comps32, KEY_A), "ok",
+        "a component version filling all 32 bytes of its field, no NUL")
     add("valid-counter-equal", base, "ok", "counter equal to the device's stored counter is accepted", min_counter=5)
 
     add("bad-magic", patch(base, 0, b"\x89TFX"), "BadMagic", "first bytes are not the magic")
