@@ -117,7 +117,7 @@ class TflmJob:
     TFLM trusts its model: a flatbuffer that verifies can still carry parameters its kernels divide by
     (a corrupted stride, a zero dimension), and the process dies of SIGFPE or SIGSEGV. In a child, that is
     the `tflm_runs` verdict (the device would crash the same way) instead of the end of the caller. The
-    caller does its own work (the reference TFLite pass) while the child runs, then asks for `result()`.
+    caller does its own work (the host TFLite pass) while the child runs, then asks for `result()`.
     """
 
     def __init__(self, model: bytes, arena_limit_bytes: int, inputs: np.ndarray | None, timeout_s: float) -> None:

@@ -131,7 +131,7 @@ def validate_model(
     data_checks = (C.ACCURACY, C.FLOAT_DROP, C.SATURATION, C.AGREEMENT)
     inputs = _check_val(val, in_spec, n_out, int8) if val is not None else None
     run_data = inputs is not None and int8
-    # TFLM runs in a child process while this one runs the reference interpreter and the float model.
+    # TFLM runs in a child process while this one runs the host TFLite interpreter and the float model.
     job = TflmJob(model, config.arena_limit_bytes, inputs if run_data else None, config.tflm_timeout_s)
     try:
         layers = saturation_layers(graph)
