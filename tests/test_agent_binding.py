@@ -261,11 +261,16 @@ def model() -> bytes:
     return (SAMPLE / "vibration_int8.tflite").read_bytes()
 
 
-def test_one_device_through_a_whole_update(model: bytes) -> None:
+@pytest.mark.parametrize("flash", ["python", "cpp-emulator"])
+def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     key = generate_private_key()
     platform = Platform(model)
     broker = Broker()
-    dev = _agent.Device(DEVICE, "esp32s3", [public_der(key.public_key())], platform, telemetry_period_s=60)
+    # fleet-sim may keep flash in C++ (the host port's NOR emulator) to run thousands of devices.
+    layout = (SECTOR, BANK_SECTORS, 8, 0xFF, 2) if flash == "cpp-emulator" else None
+    dev = _agent.Device(
+        DEVICE, "esp32s3", [public_der(key.public_key())], platform, flash_layout=layout, telemetry_period_s=60
+    )
     old = make_bundle(key, platform, model, seed=1, counter=3, cal_offset=12)
     new = make_bundle(key, platform, model, seed=2, counter=4, cal_offset=20)
     dev.provision(old)
@@ -289,6 +294,7 @@ def test_one_device_through_a_whole_update(model: bytes) -> None:
     changed = {c.sha256.hex(): codec.block_count(c.length) for c in meta.components if c.type in (1, 4)}
     assert sorted(fetched) == sorted(f"fleet/blobs/{h}/b/{n}" for h, k in changed.items() for n in range(k))
     assert dev.blocks_fetched == sum(changed.values())
+    assert (platform.writes > 0) == (flash == "python")
 
     # Trial boot: the golden vectors run through TFLite Micro, the broker is reached, the trial confirms.
     before = platform.inferences

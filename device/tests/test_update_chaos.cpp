@@ -117,11 +117,27 @@ TEST(UpdateChaos, RandomFaultsNeverLeaveTheDeviceWithoutAVerifiedImage) {
     broker.publish_desired("dev-0001", ++seq, c);
     bool done = false;
     for (int round = 0; round < 8 && !done; ++round) {
+      if (std::getenv("TINYFLEET_CHAOS_TRACE") != nullptr && dev.reboot_requested) {
+        tinyfleet::MetadataStore st(dev.flash);
+        tinyfleet::MetadataRecord rec;
+        st.load(rec);
+        static uint8_t buf[TINYFLEET_PREFIX_BUFFER_SIZE];
+        static tinyfleet::BundleInfo info;
+        Status v = verify_bank_image(dev.flash, dev.crypto, rec.trial_bank, rec.images[rec.trial_bank], buf,
+                                     sizeof(buf), info);
+        std::printf("  before boot: state %d trial bank %d attempts %d verify %s\n", int(rec.state), rec.trial_bank,
+                    rec.boot_attempts, status_name(v));
+      }
       check_boot();
       if (::testing::Test::HasFatalFailure()) return;
       if (dev.connected) dev.disconnect();
       dev.connect();
       done = !dev.reboot_requested && dev.state() == AgentState::Idle && is(dev, c.digest);
+      if (std::getenv("TINYFLEET_CHAOS_TRACE") != nullptr) {
+        std::printf("  final round %d: state %s reboot %d powered %d running c %d b %d\n", round,
+                    state_name(dev.state()), dev.reboot_requested, dev.flash.powered(), is(dev, c.digest),
+                    is(dev, b.digest));
+      }
     }
     if (!done && std::getenv("TINYFLEET_CHAOS_TRACE") != nullptr) {
       for (const auto& r : broker.reports) {

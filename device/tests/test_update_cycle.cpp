@@ -416,3 +416,54 @@ TEST(UpdateCycle, ReportsAreResentAfterReconnectUntilAcknowledged) {
   EXPECT_EQ(f.broker.reports[at].epoch, epoch + 1);
   EXPECT_EQ(f.broker.reports[at].seq, 1u);
 }
+
+TEST(UpdateCycle, GoingBackToTheBundleInTheInactiveBankFetchesNothing) {
+  Fleet f(1);
+  f.dev.connect();
+  Published a = f.broker.publish_bundle(f.old_bundle, f.dev.crypto);
+  Published b = f.broker.publish_bundle(f.new_bundle(2, 1), f.dev.crypto);  // same counter: rollback allowed
+  f.broker.publish_desired("dev-0001", 1, b);
+  f.dev.disconnect();
+  f.dev.connect();
+  f.dev.boot();
+  f.dev.connect();
+  ASSERT_TRUE(same_digest(f.dev.agent->running_digest(), b.digest));
+
+  f.broker.subscribe_log.clear();
+  f.broker.publish_desired("dev-0001", 2, a, kDesiredRollback);
+  f.dev.disconnect();
+  f.dev.connect();
+  ASSERT_TRUE(f.dev.reboot_requested);
+  EXPECT_EQ(f.broker.all_block_subscriptions(), 0u);  // the old image was verified in place
+  auto staged = f.broker.reports_with(Reason::Staged);
+  ASSERT_EQ(staged.size(), 2u);
+  EXPECT_EQ(staged.back().from_state, static_cast<uint8_t>(AgentState::Checking));
+  f.dev.boot();
+  EXPECT_EQ(f.dev.state(), AgentState::Trial);
+  f.dev.connect();
+  EXPECT_EQ(f.dev.state(), AgentState::Idle);
+  EXPECT_TRUE(same_digest(f.dev.agent->running_digest(), a.digest));
+}
+
+TEST(UpdateCycle, BundlesThePolicyRefusesFailBeforeAnyBlock) {
+  struct Case {
+    const char* name;
+    Reason reason;
+  };
+  for (const Case& c : {Case{"wrong hardware class", Reason(14)}, Case{"other device", Reason(15)},
+                        Case{"expired", Reason(16)}, Case{"unknown key", Reason(12)}}) {
+    Fleet f;
+    auto s = agenttest::spec(5, 2);
+    if (c.reason == Reason(14)) s.hardware_class = "esp32s3";
+    if (c.reason == Reason(15)) s.device_scope = "dev-0002";
+    if (c.reason == Reason(16)) s.expires = f.dev.clock.unix;  // expired at exactly now
+    tftest::TestSigner other("not-trusted");
+    Bytes bundle = c.reason == Reason(12) ? tftest::build_bundle(s, &other) : f.dev.make_bundle(s);
+    Published p = f.broker.publish_bundle(bundle, f.dev.crypto);
+    f.broker.publish_desired("dev-0001", 1, p);
+    f.dev.connect();
+    EXPECT_EQ(f.dev.state(), AgentState::Failed) << c.name;
+    EXPECT_EQ(f.dev.agent->last_reason(), c.reason) << c.name;
+    EXPECT_EQ(f.broker.all_block_subscriptions(), 0u) << c.name;
+  }
+}

@@ -630,6 +630,22 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
     d0 = info_.header.total_len;
     return Outcome::Refused;
   }
+  // Going back to the bundle the inactive bank still holds (a rollback): verify it in place against the
+  // meta just verified (read-only: prefix_ and info_ stay those of the signed meta), fetch nothing.
+  ImageDescriptor in_place;
+  if (other_.total_len != 0 && digest_eq(other_.prefix_sha256, current_.digest) && bank_prefix_intact(bank) &&
+      writer_.resume(bank, info_, prefix_) == Status::Ok && writer_.finish(in_place) == Status::Ok &&
+      boot_.install_trial(bank, in_place) == Status::Ok) {
+    progress_.downloading = false;
+    progress_.attempt = AttemptState::TrialPending;
+    progress_.attempt_reason = 0;
+    progress_.attempt_desired_seq = current_.desired_seq;
+    std::memcpy(progress_.attempt_digest, current_.digest, 32);
+    persist();
+    reason = Reason::Staged;
+    d0 = d1 = total_blocks_;
+    return Outcome::Staged;
+  }
   const bool resume = progress_.downloading && progress_.download_bank == bank &&
                       digest_eq(progress_.download_digest, current_.digest) &&
                       progress_.download_blocks == total_blocks_ && bank_prefix_intact(bank);
