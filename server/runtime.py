@@ -26,7 +26,7 @@ from tinyfleet.server.mqtt.ingest_worker import IngestWorker
 from tinyfleet.server.mqtt.link import MqttLink
 from tinyfleet.server.mqtt.publisher import Publisher
 from tinyfleet.server.rollouts.engine import RolloutEngine
-from tinyfleet.server.services import devices, tokens
+from tinyfleet.server.services import devices, retention, tokens
 from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
 from tinyfleet.server.settings import Settings
 
@@ -81,7 +81,9 @@ class FleetRuntime:
         self.link: MqttLink | None = None
         self.publisher: Publisher | None = None
         self.ingest: IngestWorker | None = None
-        self.rollouts: RolloutEngine = RolloutEngine(self.engine, None, interval_s=settings.engine_interval_s)
+        self.rollouts: RolloutEngine = RolloutEngine(
+            self.engine, None, interval_s=settings.engine_interval_s, housekeeping=self._purge_telemetry
+        )
         self.started = False
 
     @property
@@ -133,6 +135,12 @@ class FleetRuntime:
         log.info("republished desired state of %d device(s)", n)
         self.rollouts.start()
         self.started = True
+
+    def _purge_telemetry(self, now: float) -> None:
+        with Session(self.engine) as session:
+            n = retention.purge_telemetry(session, now, self.settings.telemetry_retention_days * 86400)
+        if n:
+            log.info("purged %d telemetry records older than %g days", n, self.settings.telemetry_retention_days)
 
     def _ack(self, item: object) -> None:
         if self.link is not None:

@@ -69,8 +69,12 @@ class RolloutEngine:
         *,
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        housekeeping: Callable[[float], None] | None = None,
+        housekeeping_every_s: float = 60.0,
     ) -> None:
         self.db, self.publisher, self.interval_s, self.clock = db, publisher, interval_s, clock
+        self.housekeeping, self.housekeeping_every_s = housekeeping, housekeeping_every_s
+        self._last_housekeeping = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -99,6 +103,10 @@ class RolloutEngine:
                 break
             try:
                 self.tick()
+                now = self.clock()
+                if self.housekeeping and now - self._last_housekeeping >= self.housekeeping_every_s:
+                    self._last_housekeeping = now
+                    self.housekeeping(now)
             except Exception:  # the engine must outlive a bad tick; the next one retries from the database
                 log.exception("rollout engine tick failed")
 
