@@ -49,6 +49,7 @@ def test_sample_passes_with_a_table(small_val: Path) -> None:
         MODELS / "sample" / "vibration_float.tflite",
     )
     assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr == ""  # TFLM's and LiteRT's native logs are captured, not leaked
     for name in ("full_integer", "tflm_runs", "memory", "latency", "accuracy", "float_drop", "saturation", "agreement"):
         assert name in r.stdout
     assert "FAIL" not in r.stdout and "model gate PASSED" in r.stdout

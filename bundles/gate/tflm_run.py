@@ -155,10 +155,3 @@ class TflmJob:
         self._proc.join()
         self._receiver.close()
 
-
-def run_isolated(model: bytes, arena_limit_bytes: int, inputs: np.ndarray | None, timeout_s: float) -> TflmResult:
-    job = TflmJob(model, arena_limit_bytes, inputs, timeout_s)
-    try:
-        return job.result()
-    finally:
-        job.close()
