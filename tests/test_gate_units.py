@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from tflite_micro.python.tflite_micro import runtime
 
-from tinyfleet.bundles.gate import GateConfig
+from tinyfleet.bundles.gate import GateConfig, load_validation_set, validate_model
 from tinyfleet.bundles.gate import checks as C
 from tinyfleet.bundles.gate.graph import ModelGraph, OpInfo, TensorInfo
 from tinyfleet.bundles.gate.saturation import layers
 from tinyfleet.bundles.gate.tflm_run import TflmFailure, TflmModel
 from tinyfleet.bundles.manifest import Deployment
+from tinyfleet.bundles.profiles import load_profile
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -126,3 +127,12 @@ def test_arena_above_the_host_limit_is_a_tflm_failure() -> None:
     model = (MODELS / "fixtures" / "arena_large.tflite").read_bytes()
     with pytest.raises(TflmFailure):
         TflmModel(model, 32 * 1024)
+
+
+def test_a_tflm_run_past_the_timeout_fails_tflm_runs() -> None:
+    model = (MODELS / "fixtures" / "arena_large.tflite").read_bytes()
+    val = load_validation_set(MODELS / "sample" / "val.npz")
+    dep = Deployment(min_battery_pct=0, max_latency_ms=1000, peak_ram_bytes=1 << 20)
+    r = validate_model(model, load_profile("esp32s3"), dep, val=val, config=GateConfig(tflm_timeout_s=0.01))
+    assert [c.name for c in r.failures()] == ["tflm_runs"]
+    assert r.check("tflm_runs").detail == "TFLM did not finish within 0.01 s"

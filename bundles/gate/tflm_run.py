@@ -11,6 +11,7 @@ import faulthandler
 import multiprocessing
 import re
 import signal
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -123,6 +124,7 @@ class TflmJob:
     def __init__(self, model: bytes, arena_limit_bytes: int, inputs: np.ndarray | None, timeout_s: float) -> None:
         ctx = multiprocessing.get_context("fork")
         self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
         self._receiver, sender = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_child, args=(sender, model, arena_limit_bytes, inputs), daemon=True)
         self._proc.start()
@@ -132,7 +134,8 @@ class TflmJob:
         result: TflmResult | None = None
         finished = False
         try:
-            finished = self._receiver.poll(self._timeout_s)  # True once the child sent its result or died
+            # True once the child sent its result or died; the timeout counts from the child's start.
+            finished = self._receiver.poll(max(0.0, self._deadline - time.monotonic()))
             if finished:
                 result = self._receiver.recv()
         except EOFError:
