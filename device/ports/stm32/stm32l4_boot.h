@@ -1,0 +1,33 @@
+// The STM32L476 bootloader's steps (it lives in pages 0..15 of BOTH banks, the same code in each, so it
+// keeps running when the bank mapping changes under it):
+//   1. BootSelector::select() picks the bank from the metadata, verifies its image from flash, counts a
+//      trial boot BEFORE running it and reverts a trial whose attempts ran out;
+//   2. for a trial boot, start the independent watchdog (it cannot be stopped): a trial image that hangs
+//      is reset, and the next select() counts that attempt, so a trial that never confirms is reverted;
+//   3. map the chosen bank at 0x08000000 (SYSCFG_MEMRMP.FB_MODE) and start its firmware component in place.
+// The firmware therefore always runs at the same addresses, whichever bank holds it: it is linked for
+// 0x08000000 + 18 pages (36 KiB) + its offset in the bundle, which must be a multiple of 512 (VTOR).
+// Option-byte bank swap (BFB2) is not used: the metadata alone decides, as on every other port.
+#pragma once
+
+#include <cstdint>
+
+#include "stm32l4_layout.h"
+#include "tinyfleet/boot.h"
+
+namespace tinyfleet::stm32l4 {
+
+struct BootConfig {
+  uint32_t trial_watchdog_ms = 8000;  // a trial image must refresh the IWDG within this until it confirms
+  uint32_t lsi_hz = 32000;            // LSI nominal frequency (RM0351: 32 kHz)
+};
+
+// Steps 1-3. Returns only if nothing can be started: NoValidImage / NotFound (unprovisioned) / a flash error,
+// or InvalidArgument if the selected image's firmware component cannot run in place.
+Status boot_selected_image(BootSelector& selector, const BootConfig& config);
+
+void iwdg_start(const IwdgSetting& setting);
+void iwdg_refresh();  // the application calls it periodically during a trial boot (and after, once started)
+[[noreturn]] void system_reset();
+
+}  // namespace tinyfleet::stm32l4

@@ -1,0 +1,106 @@
+// The footprint image: the agent as an STM32L476 application places it (statically, with its ports) and a
+// main loop that feeds it every kind of event from a receive buffer it cannot see through (volatile), so
+// the linker keeps exactly what a real application keeps. It is measured, not run: bench/footprint.py
+// reads its map, stack and call-graph files. The application-side ports below are the minimum an
+// application provides; the report lists their size under "application", apart from the core and ports.
+#include <cstring>
+
+#include "mbedtls_crypto.h"
+#include "mbedtls_pool.h"
+#include "stm32l4_boot.h"
+#include "stm32l4_flash.h"
+#include "tinyfleet/agent.h"
+
+using namespace tinyfleet;
+
+namespace {
+
+// Cycle counter (DWT) as the monotonic clock; no RTC set: unix time unknown (0), as ports.h allows.
+class CycleClock final : public Clock {
+ public:
+  uint64_t unix_seconds() override { return 0; }
+  uint32_t monotonic_ms() override {
+    volatile uint32_t& cyccnt = *reinterpret_cast<volatile uint32_t*>(0xE0001004u);
+    return cyccnt / 4000u;  // MSI 4 MHz after reset
+  }
+};
+
+// A mains-powered board: always 100 %; reboots through the system reset.
+class MainsPower final : public Power {
+ public:
+  uint8_t battery_pct() override { return 100; }
+  void request_reboot() override { stm32l4::system_reset(); }
+};
+
+// No model runtime in this image (TFLite Micro's size is the model's, not the agent's): every health
+// check fails, which is what an image without a model must report.
+class NoModel final : public Inference {
+ public:
+  Status run(const uint8_t*, size_t, uint8_t*, size_t, InferenceResult&) override { return Status::InvalidState; }
+};
+
+stm32l4::Stm32l4Flash g_flash;
+host::MbedtlsCrypto g_crypto;
+CycleClock g_clock;
+MainsPower g_power;
+NoModel g_model;
+BootSelector g_boot(g_flash, g_crypto);
+TrustedKey g_key;
+
+AgentConfig config() {
+  AgentConfig c;
+  c.device_id = "dev-0001";
+  c.hardware_class = "stm32l4";
+  c.keys = &g_key;
+  c.key_count = 1;
+  return c;
+}
+Agent g_agent(config(), AgentPorts{g_flash, g_crypto, g_power, g_clock, g_model});
+
+// Stand-in for the MQTT client's receive buffer and the transmit side.
+volatile uint8_t g_rx[kBlockHeaderLen + kBlockSize];
+volatile uint32_t g_rx_len;
+volatile char g_rx_topic[kMaxTopicLen];
+volatile uint32_t g_tx_sink;
+uint8_t g_payload[kBlockHeaderLen + kBlockSize];
+char g_topic[kMaxTopicLen];
+int16_t g_samples[64];
+
+void perform_actions() {
+  for (size_t i = 0; i < g_agent.action_count(); ++i) {
+    const Action& a = g_agent.action(i);
+    if (a.type == ActionType::RunHealthCheck) g_agent.run_health_check();
+    g_tx_sink = g_tx_sink + static_cast<uint32_t>(a.type) + static_cast<uint32_t>(a.len) + a.payload[0];
+  }
+}
+
+}  // namespace
+
+int main() {
+  cortexm::mbedtls_pool_init();
+  BootDecision decision;
+  if (g_boot.select(decision) == Status::Ok) g_agent.on_boot(decision);
+  perform_actions();
+  for (;;) {
+    const uint32_t n = g_rx_len < sizeof g_payload ? g_rx_len : static_cast<uint32_t>(sizeof g_payload);
+    for (uint32_t i = 0; i < n; ++i) g_payload[i] = g_rx[i];
+    for (uint32_t i = 0; i < sizeof g_topic; ++i) g_topic[i] = g_rx_topic[i];
+    g_topic[sizeof g_topic - 1] = '\0';
+    switch (g_payload[0] & 7) {
+      case 0: g_agent.on_message(g_topic, std::strlen(g_topic), g_payload, n); break;
+      case 1: g_agent.on_connection_up(); break;
+      case 2: g_agent.on_connection_down(); break;
+      case 3: g_agent.on_publish_acked(n); break;
+      case 4: g_agent.on_battery(g_payload[1]); break;
+      case 5:
+        std::memcpy(g_samples, g_payload, sizeof g_samples);
+        g_agent.on_samples(g_samples, 8);
+        g_agent.on_temperature(g_samples[0]);
+        break;
+      case 6: g_tx_sink = static_cast<uint32_t>(g_agent.on_inference(g_payload, 4, n).winner); break;
+      default: g_agent.on_tick(); break;
+    }
+    perform_actions();
+    stm32l4::iwdg_refresh();
+  }
+}
