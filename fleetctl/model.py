@@ -34,9 +34,11 @@ def _print_table(report: GateReport, model: Path, hw: str) -> None:
         table.add_row(c.name, f"[{_STYLE[c.status]}]{c.status.upper()}[/]", c.figure, c.detail)
     out.print(table)
     if report.strata:
-        strata = Table("stratum", "samples", "accuracy (TFLM)")
+        with_float = any("float_accuracy" in v for v in report.strata.values())
+        strata = Table("stratum", "samples", "accuracy (TFLM)", *(["float reference"] if with_float else []))
         for k, v in report.strata.items():
-            strata.add_row(k, str(v["samples"]), f"{v['accuracy']:.4f}")
+            extra = [f"{v['float_accuracy']:.4f}"] if with_float else []
+            strata.add_row(k, str(v["samples"]), f"{v['accuracy']:.4f}", *extra)
         out.print(strata)
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     out.print(f"model gate {verdict}")

@@ -51,6 +51,7 @@ def test_sample_model_passes_every_check(hw: str, val, float_ref) -> None:
     assert r.check("latency").data["is_estimate"] is True
     assert "estimated" in r.check("latency").figure
     assert r.macs == r.check("latency").data["macs"] > 0
+    assert set(r.strata["noise=high"]) == {"samples", "accuracy", "float_accuracy"}
 
 
 def test_macs_are_counted_from_the_graph(val) -> None:

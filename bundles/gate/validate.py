@@ -66,7 +66,8 @@ def _float_outputs(ref: FloatReference, inputs: np.ndarray, spec: TensorSpec, n:
     return out
 
 
-def _strata(val: ValidationSet, correct: np.ndarray) -> dict[str, dict[str, Any]]:
+def _strata(val: ValidationSet, correct: np.ndarray, float_correct: np.ndarray | None) -> dict[str, dict[str, Any]]:
+    """Accuracy per class and per environment tag value (and the float reference's, when given)."""
     groups: dict[str, np.ndarray] = {}
     for label in np.unique(val.labels):
         name = val.classes[label] if label < len(val.classes) else str(int(label))
@@ -74,7 +75,12 @@ def _strata(val: ValidationSet, correct: np.ndarray) -> dict[str, dict[str, Any]
     for tag, values in val.tags.items():
         for v in np.unique(values):
             groups[f"{tag}={v}"] = values == v
-    return {k: {"samples": int(m.sum()), "accuracy": float(correct[m].mean())} for k, m in sorted(groups.items())}
+    out: dict[str, dict[str, Any]] = {}
+    for k, m in sorted(groups.items()):
+        out[k] = {"samples": int(m.sum()), "accuracy": float(correct[m].mean())}
+        if float_correct is not None:
+            out[k]["float_accuracy"] = float(float_correct[m].mean())
+    return out
 
 
 def _context(
@@ -171,14 +177,15 @@ def validate_model(
             correct = _predict(outputs, out_spec) == val.labels
             acc = float(correct.mean())
             results[C.ACCURACY] = C.accuracy(acc, len(val), config)
+            float_correct = None
             if f_out is None:
                 results[C.FLOAT_DROP] = skipped(C.FLOAT_DROP, "not evaluated: no float reference given")
             else:
                 float_spec = TensorSpec(out_spec.shape, DType.FLOAT32, 0.0, 0)
-                f_acc = float((_predict(f_out, float_spec) == val.labels).mean())
-                results[C.FLOAT_DROP] = C.float_drop(f_acc, acc, config)
+                float_correct = _predict(f_out, float_spec) == val.labels
+                results[C.FLOAT_DROP] = C.float_drop(float(float_correct.mean()), acc, config)
             results[C.AGREEMENT] = C.agreement(ref.outputs, outputs, config)
-            strata = _strata(val, correct)
+            strata = _strata(val, correct, float_correct)
             picks = stratified_indices(val.labels, config.golden_vectors)
             golden = golden_vectors(inputs, outputs, picks, in_spec.nbytes, out_spec.nbytes)
 
