@@ -32,6 +32,9 @@ class Metrics:
         self.telemetry = Counter(
             "tinyfleet_telemetry_messages", "Telemetry messages received", ["result"], registry=self.registry
         )
+        self.malformed = Counter(
+            "tinyfleet_malformed_messages", "Device messages dropped as malformed", ["kind"], registry=self.registry
+        )
         self.ingest_lag = Gauge(
             "tinyfleet_ingest_lag_seconds",
             "Seconds between a device's timestamp and the server persisting the message (last message)",

@@ -19,9 +19,15 @@ from sqlmodel import Session
 
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.mqtt import topics
-from tinyfleet.server.mqtt.codec import ProtocolError, decode_presence, decode_report, decode_telemetry
+from tinyfleet.server.mqtt.codec import (
+    ProtocolError,
+    Telemetry,
+    decode_presence,
+    decode_report,
+    decode_telemetry,
+)
 from tinyfleet.server.mqtt.link import Incoming
-from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry
+from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry_batch
 
 log = logging.getLogger("tinyfleet.server.ingest")
 
@@ -106,6 +112,7 @@ class IngestWorker:
     def _apply(self, batch: list[Incoming]) -> IngestResult:
         res = IngestResult()
         now = self.clock()
+        telemetry: list[tuple[str, Telemetry]] = []
         with Session(self.engine) as s:
             for item in batch:
                 dev = topics.device_from_topic(item.topic)
@@ -116,12 +123,13 @@ class IngestWorker:
                     if kind == "state":
                         apply_report(s, dev, decode_report(item.payload), now, res)
                     elif kind == "telemetry":
-                        apply_telemetry(s, dev, decode_telemetry(item.payload), now, self.drift_threshold, res)
+                        telemetry.append((dev, decode_telemetry(item.payload)))
                     elif kind == "presence":
                         apply_presence(s, dev, decode_presence(item.payload), now, res)
                 except ProtocolError as exc:
-                    self.metrics.reports.labels("malformed").inc()
+                    self.metrics.malformed.labels(kind).inc()
                     log.warning("dropped %s from %s: %s", kind, dev, exc)
+            apply_telemetry_batch(s, telemetry, now, self.drift_threshold, res)
             s.commit()
         for item in batch:
             self.ack(item)

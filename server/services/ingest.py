@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import (
@@ -144,43 +145,98 @@ def _baselines(bundle: Bundle | None) -> list[Baseline]:
 def apply_telemetry(
     session: Session, device_id: str, t: Telemetry, now: float, drift_threshold: float, res: IngestResult
 ) -> None:
-    dev = session.get(Device, device_id)
-    if dev is None:
-        res.unknown_device += 1
+    apply_telemetry_batch(session, [(device_id, t)], now, drift_threshold, res)
+
+
+def apply_telemetry_batch(
+    session: Session, items: list[tuple[str, Telemetry]], now: float, drift_threshold: float, res: IngestResult
+) -> None:
+    """Store a batch of telemetry windows with a fixed number of queries, whatever the batch size: one read
+    each for devices, known duplicates, bundles, aggregates and drift scores, then one bulk insert."""
+    if not items:
         return
-    dup = session.exec(
-        select(TelemetryRecord.id).where(TelemetryRecord.device_id == device_id, TelemetryRecord.seq == t.order)
-    ).first()
-    if dup is not None:
-        res.duplicates += 1
-        return
-    ref = bundle_ref(session, t.running_digest) or "none"
-    payload: dict[str, Any] = {
-        "window_start": t.window_start,
-        "window_len_s": t.window_len_s,
-        "uncertain": t.uncertain_count,
-        "latency_p99_us": t.latency_p99_us,
-        "latency_max_us": t.latency_max_us,
-        "temp_q8": [t.temp_min_q8, t.temp_max_q8, t.temp_mean_q8],
-        "hist": list(t.confidence_hist),
-        "channels": [[c.mean_q8, c.var_q8] for c in t.channels],
-    }
-    session.add(
-        TelemetryRecord(
-            device_id=device_id,
-            seq=t.order,
-            received_at=now,
-            bundle_id=ref,
-            samples=t.sample_count,
-            inferences=t.inference_count,
-            alarms=t.alarm_count,
-            payload=payload,
+    ids = sorted({d for d, _ in items})
+    devs = {d.id: d for d in session.exec(select(Device).where(col(Device.id).in_(ids)))}
+    seen = {
+        (d, q)
+        for d, q in session.exec(
+            select(TelemetryRecord.device_id, TelemetryRecord.seq).where(
+                col(TelemetryRecord.device_id).in_(ids),
+                col(TelemetryRecord.seq).in_(sorted({t.order for _, t in items})),
+            )
         )
-    )
-    res.telemetry += 1
-    if t.window_start:
-        res.lags.append(max(0.0, now - (t.window_start + t.window_len_s)))
-    agg = session.get(TelemetryAggregate, (device_id, ref)) or TelemetryAggregate(device_id=device_id, bundle_id=ref)
+    }
+    digests = sorted({t.running_digest.hex() for _, t in items if t.running_digest != ZERO_DIGEST})
+    by_digest = {b.digest: b for b in session.exec(select(Bundle).where(col(Bundle.digest).in_(digests)))}
+
+    def ref_of(t: Telemetry) -> str:
+        if t.running_digest == ZERO_DIGEST:
+            return "none"
+        hexd = t.running_digest.hex()
+        return by_digest[hexd].bundle_id if hexd in by_digest else hexd
+
+    rows: list[dict[str, Any]] = []
+    fresh: list[tuple[str, Telemetry, str]] = []
+    for dev_id, t in items:
+        if dev_id not in devs:
+            res.unknown_device += 1
+            continue
+        if (dev_id, t.order) in seen:
+            res.duplicates += 1
+            continue
+        seen.add((dev_id, t.order))
+        ref = ref_of(t)
+        fresh.append((dev_id, t, ref))
+        rows.append(
+            {
+                "device_id": dev_id,
+                "seq": t.order,
+                "received_at": now,
+                "bundle_id": ref,
+                "samples": t.sample_count,
+                "inferences": t.inference_count,
+                "alarms": t.alarm_count,
+                "payload": {
+                    "window_start": t.window_start,
+                    "window_len_s": t.window_len_s,
+                    "uncertain": t.uncertain_count,
+                    "latency_p99_us": t.latency_p99_us,
+                    "latency_max_us": t.latency_max_us,
+                    "temp_q8": [t.temp_min_q8, t.temp_max_q8, t.temp_mean_q8],
+                    "hist": list(t.confidence_hist),
+                    "channels": [[c.mean_q8, c.var_q8] for c in t.channels],
+                },
+            }
+        )
+        if t.window_start:
+            res.lags.append(max(0.0, now - (t.window_start + t.window_len_s)))
+    if not rows:
+        return
+    session.execute(insert(TelemetryRecord), rows)
+    res.telemetry += len(rows)
+
+    aggs = {
+        (a.device_id, a.bundle_id): a
+        for a in session.exec(select(TelemetryAggregate).where(col(TelemetryAggregate.device_id).in_(ids)))
+    }
+    latest: dict[str, tuple[Telemetry, str]] = {}
+    for dev_id, t, ref in fresh:
+        agg = aggs.get((dev_id, ref))
+        if agg is None:
+            agg = aggs[(dev_id, ref)] = TelemetryAggregate(device_id=dev_id, bundle_id=ref)
+        _accumulate(agg, t, now)
+        devs[dev_id].last_seen = now
+        if dev_id not in latest or t.order > latest[dev_id][0].order:
+            latest[dev_id] = (t, ref)
+    for agg in aggs.values():
+        if agg.updated_at == now:
+            session.add(agg)
+    for dev_id in latest:
+        session.add(devs[dev_id])
+    _update_drift(session, latest, {b.bundle_id: b for b in by_digest.values()}, now, drift_threshold)
+
+
+def _accumulate(agg: TelemetryAggregate, t: Telemetry, now: float) -> None:
     agg.windows += 1
     agg.samples += t.sample_count
     agg.inferences += t.inference_count
@@ -197,16 +253,26 @@ def apply_telemetry(
                     "sumsq": chans[i]["sumsq"] + n * (var + mean * mean)}  # fmt: skip
     agg.channels = chans
     agg.updated_at = now
-    session.add(agg)
-    dev.last_seen = now
-    session.add(dev)
-    bundle = session.get(Bundle, ref)
-    baselines = _baselines(bundle)
-    if baselines and t.channels and t.sample_count:
+
+
+def _update_drift(
+    session: Session,
+    latest: dict[str, tuple[Telemetry, str]],
+    bundles: dict[str, Bundle],
+    now: float,
+    threshold: float,
+) -> None:
+    """Drift of each device's newest window in the batch against its bundle's calibration baseline."""
+    scores = {
+        d.device_id: d for d in session.exec(select(DriftScore).where(col(DriftScore.device_id).in_(list(latest))))
+    }
+    for dev_id, (t, ref) in latest.items():
+        baselines = _baselines(bundles.get(ref))
+        if not baselines or not t.channels or not t.sample_count:
+            continue
         score, per = device_drift([(c.mean_q8, c.var_q8) for c in t.channels], baselines)
-        ds = session.get(DriftScore, device_id) or DriftScore(device_id=device_id, bundle_id=ref, computed_at=now,
-                                                              score=score)  # fmt: skip
-        ds.bundle_id, ds.computed_at, ds.score, ds.alert = ref, now, score, score > drift_threshold
+        ds = scores.get(dev_id) or DriftScore(device_id=dev_id, bundle_id=ref, computed_at=now, score=score)
+        ds.bundle_id, ds.computed_at, ds.score, ds.alert = ref, now, score, score > threshold
         ds.channels = [
             {"mean": c.mean, "std": c.std, "base_mean": c.base_mean, "base_std": c.base_std, "score": c.score,
              "mean_q8": m.mean_q8, "var_q8": m.var_q8}
