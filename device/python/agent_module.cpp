@@ -156,7 +156,8 @@ class Device {
  public:
   Device(const std::string& device_id, const std::string& hardware_class, const std::vector<nb::bytes>& keys,
          nb::object platform, std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>> flash_layout,
-         uint32_t max_trial_boots, uint32_t telemetry_period_s, uint32_t broker_timeout_ms, uint32_t battery_retry_ms)
+         uint32_t max_trial_boots, uint32_t telemetry_period_s, uint32_t broker_timeout_ms, uint32_t battery_retry_ms,
+         uint16_t checkpoint_every_blocks)
       : device_id_(device_id), hardware_class_(hardware_class), platform_(std::move(platform)),
         max_trial_boots_(max_trial_boots) {
     if (!valid_device_id(device_id_.c_str())) throw nb::value_error(("invalid device id: " + device_id).c_str());
@@ -180,6 +181,8 @@ class Device {
     cfg_.telemetry_period_s = telemetry_period_s;
     cfg_.broker_timeout_ms = broker_timeout_ms;
     cfg_.battery_retry_ms = battery_retry_ms;
+    if (checkpoint_every_blocks == 0) throw nb::value_error("checkpoint_every_blocks must be >= 1");
+    cfg_.checkpoint_every_blocks = checkpoint_every_blocks;
   }
 
   Flash& flash() { return emulator_ ? static_cast<Flash&>(*emulator_) : static_cast<Flash&>(platform_); }
@@ -303,11 +306,11 @@ NB_MODULE(_agent, m) {
                      "(kind, topic, payload, qos, retain, token), to perform in order.")
       .def(nb::init<const std::string&, const std::string&, const std::vector<nb::bytes>&, nb::object,
                     std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>>, uint32_t, uint32_t,
-                    uint32_t, uint32_t>(),
+                    uint32_t, uint32_t, uint16_t>(),
            nb::arg("device_id"), nb::arg("hardware_class"), nb::arg("trusted_keys"), nb::arg("platform"),
            nb::arg("flash_layout") = nb::none(), nb::arg("max_trial_boots") = TINYFLEET_MAX_TRIAL_BOOTS,
            nb::arg("telemetry_period_s") = 60, nb::arg("broker_timeout_ms") = 30000,
-           nb::arg("battery_retry_ms") = 60000)
+           nb::arg("battery_retry_ms") = 60000, nb::arg("checkpoint_every_blocks") = 1)
       .def("provision", &Device::provision, nb::arg("bundle"))
       .def("boot", &Device::boot)
       .def("on_message", &Device::on_message, nb::arg("topic"), nb::arg("payload"))

@@ -39,6 +39,7 @@ TEST(UpdateChaos, RandomFaultsNeverLeaveTheDeviceWithoutAVerifiedImage) {
     Broker broker;
     Device dev(tinyfleet::host::FlashLayout::dual_bank(4096, 16, seed % 2 ? 8 : 1, seed % 3 ? 0xFF : 0x00, 2));
     dev.broker = &broker;
+    dev.cfg.checkpoint_every_blocks = seed % 4 == 0 ? 3 : 1;  // also with a sparser download record
     auto old_spec = agenttest::spec(1);
     dev.provision(dev.make_bundle(old_spec));
     dev.boot();

@@ -43,6 +43,7 @@ struct AgentConfig {
   uint32_t broker_timeout_ms = 30000;    // trial boot: broker must be reached within this
   uint8_t max_hash_retries = 2;          // re-downloads of a component before HashMismatch
   uint32_t telemetry_period_s = 60;      // telemetry window length
+  uint16_t checkpoint_every_blocks = 1;  // download bitmap persisted every N blocks (and per component)
 };
 
 struct AgentPorts {
@@ -189,6 +190,7 @@ class Agent {
   uint32_t total_blocks_ = 0;
   InFlight inflight_[TINYFLEET_BLOCK_WINDOW];
   uint32_t deferred_since_ms_ = 0;
+  uint16_t unsaved_blocks_ = 0;
 
   // Trial boot.
   uint32_t boot_ms_ = 0;

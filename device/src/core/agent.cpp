@@ -785,7 +785,12 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
     slot->used = false;
     if (connected_) unsubscribe(topic);
   }
-  persist();
+  // Blocks written since the last record are fetched again after a reboot (their bytes are not erased:
+  // the bank writer erases and reports them), so checkpointing less often trades refetches for wear.
+  if (++unsaved_blocks_ >= cfg_.checkpoint_every_blocks || component_complete(c)) {
+    persist();
+    unsaved_blocks_ = 0;
+  }
 
   if (component_complete(c)) {
     s = writer_.verify_component(c);
