@@ -13,10 +13,10 @@ namespace tftarget {
 namespace {
 
 uint8_t g_bank0[kMaxBankBytes], g_bank1[kMaxBankBytes];
-uint8_t g_meta0[kMaxSectorBytes], g_meta1[kMaxSectorBytes], g_scratch[kMaxSectorBytes];
+uint8_t g_meta0[kMaxSectorBytes], g_meta1[kMaxSectorBytes], g_scratch[2 * kMaxSectorBytes];
 alignas(ram::RamFlash) uint8_t g_flash_storage[sizeof(ram::RamFlash)];
 host::MbedtlsCrypto g_crypto;
-Image g_old, g_new;
+Image g_old, g_new, g_other;
 bool g_images_ready = false;
 
 const tfvec::Vector& vector(const char* file) {
@@ -32,7 +32,9 @@ void load_images() {
   cortexm::mbedtls_pool_init();
   const tfvec::Vector& a = vector("valid-stm32l4.tfb");
   const tfvec::Vector& b = vector("valid-device-scoped.tfb");
-  if (make_image(a.data, a.len, g_crypto, g_old) != Status::Ok || make_image(b.data, b.len, g_crypto, g_new) != Status::Ok) {
+  const tfvec::Vector& c = vector("valid-esp32s3.tfb");
+  if (make_image(a.data, a.len, g_crypto, g_old) != Status::Ok || make_image(b.data, b.len, g_crypto, g_new) != Status::Ok ||
+      make_image(c.data, c.len, g_crypto, g_other) != Status::Ok) {
     semihost::write("device_fixture: a valid vector does not parse\n");
     semihost::exit(0xF0);
   }
@@ -50,7 +52,7 @@ ram::RamFlash& fresh_flash(const Layout& l) {
   const ram::RamArea areas[kFlashAreaCount] = {
       {g_bank0, bank, l.sector_size},          {g_bank1, bank, l.sector_size},
       {g_meta0, l.sector_size, l.sector_size}, {g_meta1, l.sector_size, l.sector_size},
-      {g_scratch, l.sector_size, l.sector_size},
+      {g_scratch, 2 * l.sector_size, l.sector_size},  // two progress-record copies
   };
   auto* flash = new (g_flash_storage) ram::RamFlash(areas, l.write_align, l.erased);
   flash->erase_all();
@@ -67,6 +69,11 @@ const Image& old_image() {
 const Image& new_image() {
   load_images();
   return g_new;
+}
+
+const Image& other_image() {
+  load_images();
+  return g_other;
 }
 
 }  // namespace tftarget

@@ -20,12 +20,15 @@ struct Layout {
 constexpr uint32_t kMaxBankBytes = 16384;
 constexpr uint32_t kMaxSectorBytes = 4096;
 
-// A factory-fresh flash with this layout (every byte erased). Replaces the previous one.
+// A factory-fresh flash with this layout (every byte erased): two banks, one sector per metadata copy,
+// two scratch sectors (the agent's progress record). Replaces the previous one.
 tinyfleet::ram::RamFlash& fresh_flash(const Layout& layout);
 tinyfleet::host::MbedtlsCrypto& crypto();
 
 // valid-stm32l4.tfb (old) and valid-device-scoped.tfb (new, differs in prefix and calibration).
 const Image& old_image();
 const Image& new_image();
+// valid-esp32s3.tfb: different firmware and model from both (same thresholds, calibration, vectors).
+const Image& other_image();
 
 }  // namespace tftarget

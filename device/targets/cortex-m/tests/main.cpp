@@ -16,6 +16,8 @@ const tt::Test kTests[] = {
     {"boot.unconfirmed_trial_reverted_after_n_boots", test_boot_unconfirmed_trial_reverted_after_n_boots},
     {"boot.corrupted_images_never_boot", test_boot_corrupted_images_never_boot},
     {"powercut.every_cut_point", test_powercut_every_cut_point},
+    {"agent.update_confirmed_after_healthy_trial", test_agent_update_confirmed_after_healthy_trial},
+    {"agent.failed_health_check_reverts", test_agent_failed_health_check_reverts},
 };
 
 }  // namespace

@@ -15,3 +15,5 @@ void test_boot_failed_health_check_boots_old_image();
 void test_boot_unconfirmed_trial_reverted_after_n_boots();
 void test_boot_corrupted_images_never_boot();
 void test_powercut_every_cut_point();
+void test_agent_update_confirmed_after_healthy_trial();
+void test_agent_failed_health_check_reverts();

@@ -1,0 +1,302 @@
+// The agent's update cycle on the Cortex-M4, end to end over its real event API: a device provisioned
+// with one valid bundle receives a desired state for valid-device-scoped.tfb from a heap-free in-memory
+// broker (retained desired, meta and blocks, delivered on SUBSCRIBE as Mosquitto does), downloads the
+// components that changed, copies the others, stages a trial, reboots, runs the golden vectors through
+// the Inference port and confirms; with a model that disagrees with the vectors the trial is reverted.
+//
+// The test's model reproduces tests/vectors' health vectors (input i*192 bytes of value i -> output
+// {i, 255 - i, 0, 1}): out = {in[0], 255 - in[0], 0, 1}.
+#include <cstring>
+#include <new>
+
+#include "device_fixture.h"
+#include "tests.h"
+#include "tinyfleet/agent.h"
+#include "vectors_data.h"
+
+using namespace tinyfleet;
+using namespace tftarget;
+
+namespace {
+
+constexpr Layout kLayout = {4096, 2, 8, 0xFF};
+const char kDevice[] = "dev-0001";
+
+struct TestPower final : Power {
+  uint8_t pct = 80;
+  uint32_t reboots = 0;
+  uint8_t battery_pct() override { return pct; }
+  void request_reboot() override { ++reboots; }
+};
+
+struct TestClock final : Clock {
+  uint64_t unix = 1790000000;  // tests/vectors' verifier clock
+  uint32_t ms = 0;
+  uint64_t unix_seconds() override { return unix; }
+  uint32_t monotonic_ms() override { return ms; }
+};
+
+struct VectorModel final : Inference {
+  bool disagree = false;
+  uint32_t calls = 0;
+  Status run(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len, InferenceResult& r) override {
+    ++calls;
+    if (in_len == 0 || out_len != 4) return Status::InvalidArgument;
+    out[0] = in[0];
+    out[1] = static_cast<uint8_t>(255 - in[0]);
+    out[2] = 0;
+    out[3] = static_cast<uint8_t>(disagree ? 2 : 1);
+    r.latency_us = 1000;
+    r.arena_high_water = 16000;
+    return Status::Ok;
+  }
+};
+
+// --- a broker with retained messages, built on the fly from the bundle bytes (no heap) ------------------
+struct Broker {
+  const Image* bundle = nullptr;
+  uint8_t digest[32] = {};
+  uint32_t desired_seq = 0;
+  char subs[48][kMaxTopicLen] = {};
+  size_t sub_count = 0;
+  char inbox[64][kMaxTopicLen] = {};
+  size_t in_head = 0, in_tail = 0;
+  uint32_t block_messages = 0, reports = 0, max_actions = 0;
+  uint8_t msg[kBlockHeaderLen + kBlockSize];
+
+  void subscribe(const char* t) {
+    for (size_t i = 0; i < sub_count; ++i)
+      if (std::strcmp(subs[i], t) == 0) return;
+    if (sub_count < 48) std::strcpy(subs[sub_count++], t);
+    size_t n = 0;
+    if (retained(t, n) != nullptr && in_tail - in_head < 64) std::strcpy(inbox[in_tail++ % 64], t);
+  }
+  void unsubscribe(const char* t) {
+    for (size_t i = 0; i < sub_count; ++i)
+      if (std::strcmp(subs[i], t) == 0) std::strcpy(subs[i], subs[--sub_count]);
+  }
+  bool subscribed(const char* t) const {
+    for (size_t i = 0; i < sub_count; ++i)
+      if (std::strcmp(subs[i], t) == 0) return true;
+    return false;
+  }
+  void reset_session() { sub_count = in_head = in_tail = 0; }
+
+  // The retained message of a topic, or nullptr.
+  const uint8_t* retained(const char* topic, size_t& len) {
+    if (bundle == nullptr || desired_seq == 0) return nullptr;
+    char t[kMaxTopicLen];
+    device_topic(t, kDevice, DeviceTopic::Desired);
+    if (std::strcmp(t, topic) == 0) {
+      DesiredState d;
+      d.desired_seq = desired_seq;
+      std::memcpy(d.digest, digest, 32);
+      d.total_len = bundle->info.header.total_len;
+      encode_desired(d, msg);
+      len = kDesiredLen;
+      return msg;
+    }
+    meta_topic(t, digest);
+    if (std::strcmp(t, topic) == 0) {
+      len = bundle->info.header.payload_offset;
+      return bundle->bytes;
+    }
+    const ParsedTopic p = parse_topic(topic, std::strlen(topic), kDevice);
+    if (p.kind != TopicKind::Block) return nullptr;
+    for (uint8_t c = 0; c < bundle->info.component_count; ++c) {
+      const ComponentEntry& e = bundle->info.components[c];
+      if (std::memcmp(e.sha256, p.digest, 32) != 0 || p.index >= block_count(e.length)) continue;
+      const uint32_t n = block_data_len(e.length, p.index);
+      len = encode_block(p.index, e.length, bundle->bytes + e.offset + p.index * kBlockSize, n, msg, sizeof msg);
+      return msg;
+    }
+    return nullptr;
+  }
+};
+
+struct Device {
+  ram::RamFlash* flash = nullptr;
+  TestPower power;
+  TestClock clock;
+  VectorModel model;
+  TrustedKey key;
+  AgentConfig cfg;
+  Agent* agent = nullptr;
+  Broker broker;
+  bool connected = false;
+  bool reboot = false;
+  bool health_due = false;
+  Action actions[TINYFLEET_ACTION_QUEUE];
+  uint32_t acks[TINYFLEET_ACTION_QUEUE];
+};
+
+alignas(Agent) uint8_t g_agent_storage[sizeof(Agent)];
+Device g_dev;
+
+void take_actions(Device& d) {
+  const size_t n = d.agent->action_count();
+  if (n > d.broker.max_actions) d.broker.max_actions = static_cast<uint32_t>(n);
+  for (size_t i = 0; i < n; ++i) d.actions[i] = d.agent->action(i);  // the next event clears the queue
+  size_t acks = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Action& a = d.actions[i];
+    switch (a.type) {
+      case ActionType::Subscribe:
+        if (d.connected) d.broker.subscribe(a.topic);
+        break;
+      case ActionType::Unsubscribe: d.broker.unsubscribe(a.topic); break;
+      case ActionType::Publish: {
+        const size_t tl = std::strlen(a.topic);
+        if (d.connected && tl > 6 && std::strcmp(a.topic + tl - 6, "/state") == 0) {
+          StateReport r;
+          if (decode_report(a.data(), a.len, r) == Status::Ok) ++d.broker.reports;
+          d.acks[acks++] = a.token;
+        }
+        break;
+      }
+      case ActionType::RunHealthCheck: d.health_due = true; break;
+      case ActionType::Reboot: d.reboot = true; break;
+    }
+  }
+  for (size_t i = 0; i < acks; ++i) {
+    d.agent->on_publish_acked(d.acks[i]);
+    take_actions(d);
+  }
+}
+
+// Deliver queued messages and run due health checks until nothing is left or a reboot is requested.
+void pump(Device& d) {
+  take_actions(d);
+  for (int guard = 0; guard < 2000 && !d.reboot; ++guard) {
+    if (d.health_due) {
+      d.health_due = false;
+      d.agent->run_health_check();
+      take_actions(d);
+      continue;
+    }
+    Broker& b = d.broker;
+    if (!d.connected || b.in_head == b.in_tail) return;
+    char topic[kMaxTopicLen];
+    std::strcpy(topic, b.inbox[b.in_head++ % 64]);
+    if (!b.subscribed(topic)) continue;
+    size_t len = 0;
+    const uint8_t* payload = b.retained(topic, len);
+    if (payload == nullptr) continue;
+    if (parse_topic(topic, std::strlen(topic), kDevice).kind == TopicKind::Block) ++b.block_messages;
+    d.agent->on_message(topic, std::strlen(topic), payload, len);
+    take_actions(d);
+  }
+}
+
+// A (re)boot: boot selection, then a fresh agent (RAM state is gone, flash persists), connected.
+bool boot(Device& d, BootDecision& decision) {
+  static BootSelector* selector = nullptr;
+  alignas(BootSelector) static uint8_t storage[sizeof(BootSelector)];
+  selector = new (storage) BootSelector(*d.flash, crypto(), 3);
+  if (!TT_EXPECT_STATUS(selector->select(decision), Status::Ok)) return false;
+  if (d.agent != nullptr) d.agent->~Agent();
+  d.agent = new (g_agent_storage) Agent(d.cfg, AgentPorts{*d.flash, crypto(), d.power, d.clock, d.model});
+  d.reboot = d.health_due = false;
+  d.broker.reset_session();
+  d.agent->on_boot(decision);
+  pump(d);
+  d.connected = true;
+  d.agent->on_connection_up();
+  pump(d);
+  return true;
+}
+
+bool setup(Device& d, const Image& provisioned) {
+  d.flash = &fresh_flash(kLayout);
+  d.agent = nullptr;
+  d.power = TestPower{};
+  d.model = VectorModel{};
+  d.broker = Broker{};
+  d.connected = false;
+  d.key.der = tfvec::kKeys[0].der;  // key A: signs every valid vector
+  d.key.der_len = tfvec::kKeys[0].der_len;
+  compute_key_id(crypto(), d.key);
+  d.cfg.device_id = kDevice;
+  d.cfg.hardware_class = "stm32l4";
+  d.cfg.keys = &d.key;
+  d.cfg.key_count = 1;
+  static BootSelector* selector = nullptr;
+  alignas(BootSelector) static uint8_t storage[sizeof(BootSelector)];
+  selector = new (storage) BootSelector(*d.flash, crypto(), 3);
+  return TT_EXPECT_STATUS(write_image(*d.flash, crypto(), 0, provisioned, 4096, nullptr, nullptr), Status::Ok) &&
+         TT_EXPECT_STATUS(selector->provision(0, provisioned.desc), Status::Ok);
+}
+
+// Provision valid-esp32s3.tfb's image (firmware and model differ from the new bundle's, the other three
+// components are the same), boot, offer the new bundle; returns with the trial image booted (its health
+// check run).
+bool update_to_trial(Device& d, BootDecision& decision) {
+  if (!setup(d, other_image()) || !boot(d, decision)) return false;
+  TT_EXPECT(d.agent->state() == AgentState::Idle);
+  d.broker.bundle = &new_image();
+  sha256(crypto(), new_image().bytes, new_image().info.header.payload_offset, d.broker.digest);
+  d.broker.desired_seq = 1;
+  char desired[kMaxTopicLen];
+  device_topic(desired, kDevice, DeviceTopic::Desired);
+  if (d.broker.subscribed(desired) && d.broker.in_tail - d.broker.in_head < 64)
+    std::strcpy(d.broker.inbox[d.broker.in_tail++ % 64], desired);  // the server publishes: delivered now
+  pump(d);
+  if (!TT_EXPECT(d.reboot) || !TT_EXPECT(d.agent->state() == AgentState::Rebooting)) return false;
+  // Firmware (3000 B) and model (1500 B) are downloaded, one block each; the other three are copied.
+  TT_EXPECT_EQ(d.broker.block_messages, 2);
+  TT_EXPECT(d.broker.reports >= 3);
+  TT_EXPECT(d.broker.max_actions <= TINYFLEET_ACTION_QUEUE);
+  TT_EXPECT_EQ(d.agent->dropped_actions(), 0);
+  if (!boot(d, decision)) return false;
+  TT_EXPECT(decision.trial);
+  TT_EXPECT_EQ(decision.bank, 1);
+  TT_EXPECT(bank_holds(*d.flash, 1, new_image()));
+  TT_EXPECT(d.model.calls >= 1);  // golden vectors replayed on the trial boot
+  return true;
+}
+
+}  // namespace
+
+void test_agent_update_confirmed_after_healthy_trial() {
+  Device& d = g_dev;
+  BootDecision decision;
+  TT_ASSERT(update_to_trial(d, decision));
+  TT_EXPECT(d.agent->state() == AgentState::Idle);  // vectors passed and the broker is reached: confirmed
+  TT_EXPECT(!d.reboot);
+  TT_ASSERT(boot(d, decision));  // the next boot runs the new image, confirmed
+  TT_EXPECT(!decision.trial);
+  TT_EXPECT_EQ(decision.bank, 1);
+  TT_EXPECT(decision.record.state == BootState::Confirmed);
+  uint8_t want[32];
+  sha256(crypto(), new_image().bytes, new_image().info.header.payload_offset, want);
+  TT_EXPECT(std::memcmp(d.agent->running_digest(), want, 32) == 0);
+}
+
+void test_agent_failed_health_check_reverts() {
+  Device& d = g_dev;
+  BootDecision decision;
+  // The provisioned image has the same components as the new one: all five are copied, none downloaded.
+  TT_ASSERT(setup(d, old_image()) && boot(d, decision));
+  d.model.disagree = true;
+  d.broker.bundle = &new_image();
+  sha256(crypto(), new_image().bytes, new_image().info.header.payload_offset, d.broker.digest);
+  d.broker.desired_seq = 1;
+  char desired[kMaxTopicLen];
+  device_topic(desired, kDevice, DeviceTopic::Desired);
+  std::strcpy(d.broker.inbox[d.broker.in_tail++ % 64], desired);
+  pump(d);
+  TT_ASSERT(d.reboot);
+  TT_EXPECT_EQ(d.broker.block_messages, 0);
+  TT_ASSERT(boot(d, decision));
+  TT_EXPECT(decision.trial);
+  TT_EXPECT(d.reboot);  // the vectors disagree: revert and reboot
+  TT_EXPECT(d.agent->last_reason() == Reason::HealthOutputMismatch);
+  TT_ASSERT(boot(d, decision));
+  TT_EXPECT(!decision.trial);
+  TT_EXPECT_EQ(decision.bank, 0);
+  TT_EXPECT(decision.record.state == BootState::Reverted);
+  TT_EXPECT(bank_holds(*d.flash, 0, old_image()));
+  // The broker still holds the same desired state: the agent refuses the bundle that failed its trial.
+  TT_EXPECT(d.agent->state() == AgentState::Failed);
+  TT_EXPECT(d.agent->last_reason() == Reason::PreviouslyFailed);
+}
