@@ -80,8 +80,9 @@ INPUT_NAME = re.compile(r"^ (\S+)$")
 INPUT_ENTRY = re.compile(r"^ (\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)(?:\s+(.*))?$")
 
 
-def map_parts(map_path: Path) -> dict[str, dict[str, int]]:
-    """text/data/bss per part from the input sections the linker placed (GNU ld map file)."""
+def map_parts(map_path: Path, core_objects: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+    """text/data/bss per part from the input sections the linker placed (GNU ld map file). `core_objects`
+    receives the core's flash bytes (text + data) per source file."""
     parts = {p: {"text": 0, "data": 0, "bss": 0} for p in PARTS}
     lines = map_path.read_text().splitlines()
     try:
@@ -107,7 +108,11 @@ def map_parts(map_path: Path) -> dict[str, dict[str, int]]:
         if section == "*fill*":
             origin = "*fill*"
         if size:
-            parts[part_of(origin, section)][KIND_OF_OUTPUT.get(output, "text")] += size
+            part, kind = part_of(origin, section), KIND_OF_OUTPUT.get(output, "text")
+            parts[part][kind] += size
+            if part == "core" and kind != "bss" and core_objects is not None:
+                src = m2.group(1) if (m2 := re.search(r"\(([^)]+)\.obj\)$", origin)) else "(inline, in its user)"
+                core_objects[src] = core_objects.get(src, 0) + size
         section = ""
     return parts
 
@@ -397,7 +402,12 @@ def main() -> None:
             sys.exit(f"footprint: {p} missing: build the cross-build first (device/targets/footprint.sh)")
 
     image = berkeley_size(agent_elf)
-    parts = map_parts(agent_elf.with_suffix(".map"))
+    core_objects: dict[str, int] = {}
+    parts = map_parts(agent_elf.with_suffix(".map"), core_objects)
+    sizes_obj = next(build.rglob("sizes.cpp.obj"), None)
+    type_sizes = {}
+    if sizes_obj is not None:
+        type_sizes = {k.removeprefix("tinyfleet_sizeof_"): v for k, v in symbol_sizes(sizes_obj).items()}
     total = add(*parts.values())
     # The map lists mergeable string sections before duplicates are merged: it may overcount a few bytes.
     overcount = {k: total[k] - image[k] for k in image}
@@ -434,6 +444,8 @@ def main() -> None:
         "core_plus_crypto": {**add(core, crypto), "flash": core_flash + crypto["text"] + crypto["data"]},
         "core_library_before_gc": core_lib,
         "agent_object_bytes": agent_obj,
+        "core_flash_by_source": dict(sorted(core_objects.items(), key=lambda kv: -kv[1])),
+        "sizeof": type_sizes,
         "mbedtls_pool_bytes": pool,
         "core_static_ram_bytes": core_ram,
         "stack": {"core": stack_core, "with_ports": stack_ports, "bootloader": stack_boot},
@@ -473,6 +485,8 @@ def print_report(r: dict) -> None:
     print(row("core + crypto port (glue + mbedTLS)", cc) + f"   flash {cc['flash']} B")
     print(row("core library before --gc-sections", r["core_library_before_gc"]))
     print(f"  agent object (static, placed by the application): {r['agent_object_bytes']} B")
+    print("  core flash by source file: " + ", ".join(f"{k} {v}" for k, v in r["core_flash_by_source"].items()))
+    print("  sizeof on the target: " + ", ".join(f"{k} {v}" for k, v in r["sizeof"].items()))
     print(f"  mbedTLS static pool (crypto port): {r['mbedtls_pool_bytes']} B")
     print(f"  core static RAM (core data + bss + agent object): {r['core_static_ram_bytes']} B")
     print(row(f"bootloader {r['bootloader']['file']}", r["bootloader"]))
