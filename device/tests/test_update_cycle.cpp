@@ -467,3 +467,21 @@ TEST(UpdateCycle, BundlesThePolicyRefusesFailBeforeAnyBlock) {
     EXPECT_EQ(f.broker.all_block_subscriptions(), 0u) << c.name;
   }
 }
+
+TEST(UpdateCycle, TrialWhoseHealthCheckNeverRunsIsRevertedAtTheDeadline) {
+  Fleet f;
+  f.dev.connect();
+  Published p = f.broker.publish_bundle(f.new_bundle(), f.dev.crypto);
+  f.broker.publish_desired("dev-0001", 1, p);
+  f.dev.disconnect();
+  f.dev.connect();
+  f.dev.run_health = false;  // the platform never runs the golden vectors
+  f.dev.boot();
+  f.dev.connect();  // the broker is reachable
+  EXPECT_EQ(f.dev.state(), AgentState::Trial);
+  f.dev.tick(30000);
+  EXPECT_EQ(f.dev.state(), AgentState::Rebooting);
+  EXPECT_EQ(f.dev.agent->last_reason(), Reason::HealthInference);
+  f.dev.boot();
+  EXPECT_FALSE(same_digest(f.dev.agent->running_digest(), p.digest));
+}

@@ -285,8 +285,13 @@ void Agent::on_tick() {
   if (state_ == AgentState::Deferred && now - deferred_since_ms_ >= cfg_.battery_retry_ms) {
     deferred_since_ms_ = now;
     try_start_download(AgentEvent::Tick, ports_.power.battery_pct());
-  } else if (state_ == AgentState::Trial && !broker_reached_ && now - boot_ms_ >= cfg_.broker_timeout_ms) {
-    fail_trial(AgentEvent::Tick, Reason::HealthBrokerTimeout, cfg_.broker_timeout_ms / 1000, 0);
+  } else if (state_ == AgentState::Trial && now - boot_ms_ >= cfg_.broker_timeout_ms) {
+    // A trial is time-bounded: the broker and the health check's result must both be in by the deadline.
+    if (!broker_reached_) {
+      fail_trial(AgentEvent::Tick, Reason::HealthBrokerTimeout, cfg_.broker_timeout_ms / 1000, 0);
+    } else if (!vectors_passed_) {
+      fail_trial(AgentEvent::Tick, Reason::HealthInference, 0, 0);
+    }
   }
   if (state_ != AgentState::Rebooting) maybe_publish_telemetry(now);
 }

@@ -56,7 +56,7 @@ constexpr Transition kTable[] = {
     {S::Trial, E::HealthResult, O::Pass, S::Idle, true, "healthy, confirmed"},
     {S::Trial, E::ConnectionUp, O::Pass, S::Idle, true, "broker reached, confirmed"},
     {S::Trial, E::HealthResult, O::Fail, S::Rebooting, true, "unhealthy, revert"},
-    {S::Trial, E::Tick, O::Fail, S::Rebooting, true, "broker timeout, revert"},
+    {S::Trial, E::Tick, O::Fail, S::Rebooting, true, "timeout, revert"},
 };
 
 }  // namespace
