@@ -3,7 +3,10 @@
 #include "tinyfleet/agent.h"
 #include "tinyfleet/stream_verifier.h"
 
-#define TINYFLEET_SIZEOF(name, type) extern "C" char tinyfleet_sizeof_##name[sizeof(type)] = {};
+#define TINYFLEET_SIZEOF(name, type) \
+  extern "C" {                       \
+  char tinyfleet_sizeof_##name[sizeof(type)] = {}; \
+  }
 
 TINYFLEET_SIZEOF(Agent, tinyfleet::Agent)
 TINYFLEET_SIZEOF(BootSelector, tinyfleet::BootSelector)
