@@ -313,6 +313,31 @@ class StackModel:
         self._memo[key] = result
         return result
 
+    def worst_via_port(self, name: str) -> tuple[int, list[str]]:
+        """Deepest path from `name` that makes at least one indirect (port) call."""
+        self._on_stack = []
+        return self._via(name)
+
+    def _via(self, name: str) -> tuple[int, list[str]]:
+        f = self.funcs.get(name)
+        if f is None or name in self._on_stack:
+            return 0, []
+        self._on_stack.append(name)
+        best, best_path = 0, []
+        if f.indirect:
+            for targets in self._site_targets(f):
+                depth, path = self._indirect(name, targets)
+                if depth > best:
+                    best, best_path = depth, path
+        for callee in sorted(f.calls):
+            depth, path = self._via(callee)
+            if path and depth > best:
+                best, best_path = depth, path
+        self._on_stack.pop()
+        if not best_path:
+            return 0, []
+        return (f.frame or 0) + best, [self.pretty(name), *best_path]
+
     def _site_targets(self, f: Function) -> list[tuple[str, ...]]:
         """Candidate callees of each indirect call of f. C++: the port method named at the call's source line
         (`crypto.sha256_update(`). C: the address-taken C functions whose name holds the called pointer's
@@ -381,10 +406,13 @@ def add(*sizes: dict[str, int]) -> dict[str, int]:
     return {k: sum(s[k] for s in sizes) for k in ("text", "data", "bss")}
 
 
-def stack_report(model: StackModel, pattern: str, ports: bool) -> dict[str, object]:
+def stack_report(model: StackModel, pattern: str, ports: bool, via_port: bool = False) -> dict[str, object]:
+    """Deepest entry point matching `pattern`; with `via_port`, the deepest whose path goes through a port."""
     worst, path, entry = 0, [], ""
     for name in model.entries(pattern):
         depth, p = model.worst(name, ports)
+        if via_port:
+            depth, p = model.worst_via_port(name)
         if depth > worst:
             worst, path, entry = depth, p, name
     return {"bytes": worst, "entry": model.pretty(entry) if entry else "", "path": path}
@@ -426,6 +454,7 @@ def main() -> None:
     model = StackModel(agent_elf, ci_files)
     stack_core = stack_report(model, agent_events, ports=False)
     stack_ports = stack_report(model, agent_events, ports=True)
+    stack_via = stack_report(model, agent_events, ports=True, via_port=True)
     boot_model = StackModel(boot_elf, ci_files)
     stack_boot = stack_report(boot_model, r"^int main\(\)|^main$", ports=True)
     heap = sorted(set(heap_symbols(agent_elf)) | set(heap_symbols(boot_elf)))
@@ -448,7 +477,8 @@ def main() -> None:
         "sizeof": type_sizes,
         "mbedtls_pool_bytes": pool,
         "core_static_ram_bytes": core_ram,
-        "stack": {"core": stack_core, "with_ports": stack_ports, "bootloader": stack_boot},
+        "stack": {"core": stack_core, "with_ports": stack_ports, "through_a_port": stack_via,
+                  "bootloader": stack_boot},
         "stack_cycles_cut": sorted(f"{a} -> {b}" for a, b in model.cycles | boot_model.cycles),
         "heap_symbols": heap,
         "bootloader": {"file": boot_elf.name, **boot},
@@ -492,7 +522,8 @@ def print_report(r: dict) -> None:
     print(row(f"bootloader {r['bootloader']['file']}", r["bootloader"]))
     print("\nworst-case stack (-fstack-usage frames over the -fcallgraph-info call graph):")
     for key, what in (("core", "core alone (indirect port calls not counted)"),
-                      ("with_ports", "core + ports (indirect calls: deepest address-taken function)"),
+                      ("with_ports", "core + ports (each indirect call: the port method named at its call site)"),
+                      ("through_a_port", "deepest path that goes through a port call"),
                       ("bootloader", "STM32 bootloader main")):
         s = r["stack"][key]
         print(f"  {what}: {s['bytes']} B from {s['entry']}")
