@@ -137,7 +137,7 @@ class Device {
   // Deliver at most this many more messages, then drop the connection (-1 = unlimited).
   long deliver_budget = -1;
   std::function<void(const std::string&, Bytes&)> tamper;  // edit a message before delivery
-  // Chaos: how many times to deliver the next message (0 = drop it, 2 = duplicate it).
+  // Chaos: how many times to deliver the next message (0 = drop it, 2 = duplicate it, -1 = delay it).
   std::function<int(const std::string&)> fate;
 
   Bytes make_bundle(const tftest::BundleSpec& s) { return tftest::build_bundle(s, &signer); }
@@ -364,8 +364,12 @@ inline void Device::pump() {
     auto [topic, payload] = inbox_.front();
     inbox_.pop_front();
     if (broker->subscriptions.count(topic) == 0) continue;  // unsubscribed before delivery
-    if (tamper) tamper(topic, payload);
     const int copies = fate ? fate(topic) : 1;
+    if (copies < 0) {  // delayed: delivered after the messages queued behind it
+      inbox_.emplace_back(topic, payload);
+      continue;
+    }
+    if (tamper) tamper(topic, payload);
     for (int i = 0; i < copies && !reboot_requested; ++i) {
       agent->on_message(topic.data(), topic.size(), payload.data(), payload.size());
       if (!flash.powered()) return;  // power cut mid-event: the device is dead until boot()

@@ -1,9 +1,8 @@
-// Seeded chaos against one agent, as fleet-sim inflicts it: dropped and duplicated messages, corrupted
-// bundle data,
-// disconnects mid-download, power cuts at random flash operations (clean or torn), reboots, clock jumps,
-// desired states that change under the device or replay an older desired_seq. After every step the device
-// must boot a verified image it was given (old, B or C: never neither, never a mix), the action queue
-// must never overflow, and once the chaos stops a fresh desired state must bring it to C.
+// Seeded chaos against one agent, as fleet-sim inflicts it: dropped, duplicated and reordered messages,
+// corrupted bundle data, disconnects mid-download, power cuts at random flash operations (clean or torn),
+// reboots, clock jumps, desired states that change under the device or replay an older desired_seq. After
+// every step the device must boot a verified image it was given (old, B or C: never neither, never a mix),
+// the action queue must never overflow, and once the chaos stops a fresh desired state must bring it to C.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -55,7 +54,7 @@ TEST(UpdateChaos, RandomFaultsNeverLeaveTheDeviceWithoutAVerifiedImage) {
 
     dev.fate = [&](const std::string&) {
       int r = pick(20);
-      return r == 0 ? 0 : (r == 1 ? 2 : 1);
+      return r == 0 ? 0 : (r == 1 ? 2 : (r == 2 ? -1 : 1));
     };
     // Bit rot in bundle data (blocks and meta: CRC and hashes catch it). Desired states are not corrupted:
     // they are unauthenticated by design and rely on the broker link (TLS) and its ACLs.
