@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8080, ge=0, le=65535)
 
     # "embedded": the server starts its own Mosquitto with a generated configuration.
-    # "external": connect to broker_host:broker_port; device credentials are then the broker's business.
+    # "external": connect to broker_host:broker_port; the server cannot change that broker's users, so it
+    # writes Mosquitto-format password and ACL files to <data_dir>/broker-export/ for its operator.
     broker_mode: Literal["embedded", "external"] = "embedded"
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=0, ge=0, le=65535)  # 0 with an embedded broker: pick a free port

@@ -21,7 +21,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         403: "The token's role does not allow this",
         404: "Not found",
         409: "Conflicts with the current state",
-        413: "Body too large",
         422: "Invalid input",
     }.items()
 }

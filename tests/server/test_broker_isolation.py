@@ -114,3 +114,47 @@ def test_device_provisioned_while_running_connects_after_reload(broker: Embedded
     finally:
         server.close()
         c.close()
+
+
+def test_plain_subscriptions_survive_a_broker_restart_shared_ones_do_not(tmp_path: Path) -> None:
+    """Why the single-server default ingests through plain subscriptions (docs/operations.md): Mosquitto
+    2.0.11 restores a persistent session's plain subscriptions from its persistence file, not its shared ones."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    got: dict[str, list[bytes]] = {"plain": [], "shared": []}
+    for kind, topic in (("plain", "fleet/+/state"), ("shared", "$share/g/fleet/+/state")):
+        work = tmp_path / kind
+        b = EmbeddedBroker(work, server_user="fleet-server", server_password=SERVER_PW)
+        b.start({"devA": hash_password("pwA")})
+        try:
+            srv = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="srv-1", protocol=mqtt.MQTTv5)
+            srv.username_pw_set("fleet-server", SERVER_PW)
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            srv.connect("127.0.0.1", b.port, clean_start=False, properties=props)
+            srv.loop_start()
+            srv.subscribe(topic, qos=1)
+            time.sleep(0.3)
+            srv.disconnect()
+            srv.loop_stop()
+            b.stop()
+            b = EmbeddedBroker(work, server_user="fleet-server", server_password=SERVER_PW)
+            b.start({"devA": hash_password("pwA")})
+            dev = TestClient(b.port, "devA", "pwA")
+            assert dev.wait_connected()
+            dev.publish("fleet/devA/state", b"while-server-away")
+            dev.close()
+            srv = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="srv-1", protocol=mqtt.MQTTv5)
+            srv.username_pw_set("fleet-server", SERVER_PW)
+            srv.on_message = lambda _c, _u, m, k=kind: got[k].append(bytes(m.payload))
+            srv.connect("127.0.0.1", b.port, clean_start=False, properties=props)
+            srv.loop_start()
+            time.sleep(0.5)
+            srv.disconnect()
+            srv.loop_stop()
+        finally:
+            b.stop()
+    assert got == {"plain": [b"while-server-away"], "shared": []}
