@@ -347,6 +347,8 @@ def test_python_errors_in_the_platform_surface_as_exceptions(model: bytes) -> No
     publish(broker, make_bundle(key, platform, model, seed=2, counter=1, cal_offset=1), desired_seq=1)
     with pytest.raises(RuntimeError, match="battery gauge unplugged"):
         s.connect()
+    with pytest.raises(ValueError, match="temperature must be within"):
+        dev.on_temperature(float("nan"))
     with pytest.raises(ValueError, match="invalid device id"):
         _agent.Device("bad/id", "esp32s3", [public_der(key.public_key())], platform)
 

@@ -245,7 +245,8 @@ class Device {
   }
   void on_temperature(double celsius) {
     need();
-    agent_->on_temperature(static_cast<int16_t>(celsius * 256.0));
+    if (!(celsius >= -127.99 && celsius <= 127.99)) throw nb::value_error("temperature must be within -127.99..127.99 C");
+    agent_->on_temperature(static_cast<int16_t>(celsius * 256.0));  // Q8, truncated toward zero
   }
   nb::bytes latest_frames(uint32_t frames) {
     need();
