@@ -7,6 +7,7 @@ that installs cleanly but makes the model worse; survive duplicated and late rep
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,37 @@ def test_server_restart_mid_rollout_loses_nothing(fleet: Fleet) -> None:
 
         with Session(rt.engine) as s:
             assert wait_until(lambda: s.exec(select(func.count()).select_from(DeviceReport)).one() == total, 10)
+
+
+def test_pause_resume_and_abort_with_rollback(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt, n=6, hold_reports=True)
+        rid = _rollout(http, stages=[{"percent": 50}, {"percent": 100}])
+        assert wait_until(lambda: _state(http, rid)["counts"]["assigned"] == 3)
+        assert http.post(f"/api/v1/rollouts/{rid}/pause").json()["rollout"]["state"] == "paused"
+        for d in fleet.devices.values():
+            d.release_reports()
+        assert wait_until(lambda: _state(http, rid)["counts"]["succeeded"] == 3)
+        time.sleep(0.5)  # several engine intervals: a paused rollout must not advance
+        st = _state(http, rid)
+        assert st["rollout"]["state"] == "paused" and st["rollout"]["stage_index"] == 0 and st["counts"]["pending"] == 3
+        assert http.post(f"/api/v1/rollouts/{rid}/pause").status_code == 409
+        assert http.post(f"/api/v1/rollouts/{rid}/resume").json()["rollout"]["state"] == "running"
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "completed", 30)
+
+        # a second rollout back to v1, aborted after its canary: the touched devices go back to v2
+        r = http.post("/api/v1/rollouts", json={"bundle_id": "app-1.0", "stages": [{"percent": 50}, {"percent": 100}],
+                                               "stratify_by": ["site"]})  # fmt: skip
+        rid2 = r.json()["rollout"]["id"]
+        assert wait_until(lambda: _state(http, rid2)["counts"]["succeeded"] >= 3 or
+                          _state(http, rid2)["rollout"]["stage_index"] == 1)  # fmt: skip
+        r = http.post(f"/api/v1/rollouts/{rid2}/abort")
+        assert r.status_code == 200 and r.json()["rollout"]["state"] == "aborted"
+        touched = [d["device_id"] for d in http.get(f"/api/v1/rollouts/{rid2}/devices").json()
+                   if d["status"] == "rolled_back"]  # fmt: skip
+        assert touched
+        for dev_id in touched:
+            sd = fleet.devices[dev_id]
+            assert wait_until(lambda sd=sd: sd.running_digest == _digest(v2), 15)
+        actions = [e["action"] for e in http.get("/api/v1/audit", params={"action": "rollout.abort"}).json()]
+        assert actions == ["rollout.abort"]
