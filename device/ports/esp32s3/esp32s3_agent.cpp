@@ -1,0 +1,272 @@
+#include "esp32s3_agent.h"
+
+#include <cstring>
+#include <ctime>
+#include <new>
+
+#include "esp32s3_boot_policy.h"
+#include "esp32s3_flash.h"
+#include "esp32s3_ota.h"
+#include "esp_log.h"
+#include "esp_system.h"
+#include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/semphr.h"
+#include "freertos/task.h"
+#include "mbedtls_crypto.h"
+#include "mqtt_client.h"
+
+namespace tinyfleet::esp32s3 {
+namespace {
+
+const char* const kTag = "tinyfleet";
+
+class EspClock final : public Clock {
+ public:
+  uint64_t unix_seconds() override {
+    const time_t now = time(nullptr);
+    return now > 1600000000 ? static_cast<uint64_t>(now) : 0;  // 0 until SNTP has set the clock
+  }
+  uint32_t monotonic_ms() override { return static_cast<uint32_t>(esp_timer_get_time() / 1000); }
+};
+
+class EspPower final : public Power {
+ public:
+  uint8_t pct = 100;
+  bool reboot_requested = false;
+  uint8_t battery_pct() override { return pct; }
+  void request_reboot() override { reboot_requested = true; }
+};
+
+Esp32s3Flash g_flash;
+host::MbedtlsCrypto g_crypto;
+EspClock g_clock;
+EspPower g_power;
+AgentConfig g_agent_cfg;
+alignas(Agent) uint8_t g_agent_storage[sizeof(Agent)];
+Agent* g_agent = nullptr;
+esp_mqtt_client_handle_t g_client = nullptr;
+StaticSemaphore_t g_lock_storage;
+SemaphoreHandle_t g_lock = nullptr;
+StaticTask_t g_tick_tcb;
+StackType_t g_tick_stack[4096];
+uint32_t g_tick_ms = 1000;
+bool g_app_pending = false;  // the running app is a trial in otadata's terms, not yet marked valid
+
+// Reassembly of an MQTT message that esp-mqtt delivers in several DATA events.
+uint8_t g_rx[kBlockHeaderLen + kBlockSize];
+char g_rx_topic[kMaxTopicLen];
+size_t g_rx_topic_len = 0;
+bool g_rx_dropping = false;
+
+// Publishes of state reports in flight: esp-mqtt message id -> the agent's token.
+struct Pending {
+  int msg_id = 0;
+  uint32_t token = 0;
+};
+Pending g_pending[TINYFLEET_REPORT_RING * 2];
+Action g_actions[TINYFLEET_ACTION_QUEUE];
+
+uint8_t g_prefix[TINYFLEET_PREFIX_BUFFER_SIZE];
+BundleInfo g_info;
+
+void reboot_now() {
+  MetadataStore store(g_flash);
+  MetadataRecord rec;
+  const bool pending = running_pending_verify();
+  const BootState state = store.load(rec) == Status::Ok ? rec.state : BootState::Confirmed;
+  switch (on_reboot(state, pending)) {
+    case RebootAction::InstallFirmware: {
+      const uint8_t bank = rec.trial_bank;
+      Status s = verify_bank_image(g_flash, g_crypto, bank, rec.images[bank], g_prefix, sizeof g_prefix, g_info);
+      if (s == Status::Ok) s = install_firmware(g_flash, g_crypto, bank, g_info);
+      if (s != Status::Ok) {
+        ESP_LOGE(kTag, "installing the trial firmware failed (%s): reverting", status_name(s));
+        BootSelector(g_flash, g_crypto).revert();
+      }
+      break;
+    }
+    case RebootAction::RollbackApp:
+      rollback_app();  // reboots into the previous app on success
+      break;
+    case RebootAction::Restart: break;
+  }
+  esp_restart();
+}
+
+void perform_actions() {
+  for (int round = 0; round < 4; ++round) {  // a health check queues actions of its own
+    const size_t n = g_agent->action_count();
+    for (size_t i = 0; i < n; ++i) g_actions[i] = g_agent->action(i);  // the next call clears the queue
+    bool health_due = false;
+    for (size_t i = 0; i < n; ++i) {
+      const Action& a = g_actions[i];
+      switch (a.type) {
+        case ActionType::Subscribe: esp_mqtt_client_subscribe(g_client, a.topic, a.qos); break;
+        case ActionType::Unsubscribe: esp_mqtt_client_unsubscribe(g_client, a.topic); break;
+        case ActionType::Publish: {
+          const int id = esp_mqtt_client_publish(g_client, a.topic, reinterpret_cast<const char*>(a.data()),
+                                                 static_cast<int>(a.len), a.qos, a.retain ? 1 : 0);
+          if (a.token != 0 && id > 0) {
+            for (Pending& p : g_pending) {
+              if (p.msg_id == 0) {
+                p = {id, a.token};
+                break;
+              }
+            }
+          }
+          break;
+        }
+        case ActionType::RunHealthCheck: health_due = true; break;
+        case ActionType::Reboot: g_power.reboot_requested = true; break;
+      }
+    }
+    if (g_app_pending) {
+      MetadataRecord rec;
+      if (MetadataStore(g_flash).load(rec) == Status::Ok && should_mark_valid(rec.state, true) &&
+          mark_app_valid() == Status::Ok) {
+        g_app_pending = false;
+      }
+    }
+    if (g_power.reboot_requested) reboot_now();
+    if (!health_due) return;
+    g_agent->run_health_check();
+  }
+}
+
+void on_data(const esp_mqtt_event_t* e) {
+  if (e->current_data_offset == 0) {
+    g_rx_dropping = e->total_data_len > static_cast<int>(sizeof g_rx) || e->topic_len >= static_cast<int>(kMaxTopicLen);
+    if (g_rx_dropping) {
+      ESP_LOGW(kTag, "dropping a %d-byte message (larger than any tinyfleet message)", e->total_data_len);
+      return;
+    }
+    std::memcpy(g_rx_topic, e->topic, static_cast<size_t>(e->topic_len));
+    g_rx_topic_len = static_cast<size_t>(e->topic_len);
+  }
+  if (g_rx_dropping || e->current_data_offset + e->data_len > static_cast<int>(sizeof g_rx)) return;
+  std::memcpy(g_rx + e->current_data_offset, e->data, static_cast<size_t>(e->data_len));
+  if (e->current_data_offset + e->data_len < e->total_data_len) return;  // more fragments follow
+  g_agent->on_message(g_rx_topic, g_rx_topic_len, g_rx, static_cast<size_t>(e->total_data_len));
+  perform_actions();
+}
+
+void on_mqtt_event(void*, esp_event_base_t, int32_t event_id, void* event_data) {
+  const auto* e = static_cast<const esp_mqtt_event_t*>(event_data);
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  switch (static_cast<esp_mqtt_event_id_t>(event_id)) {
+    case MQTT_EVENT_CONNECTED:
+      g_agent->on_connection_up();
+      perform_actions();
+      break;
+    case MQTT_EVENT_DISCONNECTED:
+      for (Pending& p : g_pending) p = Pending{};
+      g_agent->on_connection_down();
+      perform_actions();
+      break;
+    case MQTT_EVENT_DATA: on_data(e); break;
+    case MQTT_EVENT_PUBLISHED:
+      for (Pending& p : g_pending) {
+        if (p.msg_id == e->msg_id && p.msg_id != 0) {
+          const uint32_t token = p.token;
+          p = Pending{};
+          g_agent->on_publish_acked(token);
+          perform_actions();
+          break;
+        }
+      }
+      break;
+    default: break;
+  }
+  xSemaphoreGive(g_lock);
+}
+
+void tick_task(void*) {
+  for (;;) {
+    vTaskDelay(pdMS_TO_TICKS(g_tick_ms));
+    xSemaphoreTake(g_lock, portMAX_DELAY);
+    g_agent->on_tick();
+    perform_actions();
+    xSemaphoreGive(g_lock);
+  }
+}
+
+}  // namespace
+
+esp_err_t start(const Config& config) {
+  if (!g_flash.open()) {
+    ESP_LOGE(kTag, "partition table lacks the tinyfleet partitions (see device/ports/esp32s3/partitions.csv)");
+    return ESP_ERR_NOT_FOUND;
+  }
+  if (config.inference == nullptr || config.device_id == nullptr || config.broker_uri == nullptr)
+    return ESP_ERR_INVALID_ARG;
+  g_lock = xSemaphoreCreateMutexStatic(&g_lock_storage);
+  g_tick_ms = config.tick_ms;
+
+  BootSelector selector(g_flash, g_crypto);
+  BootDecision decision;
+  Status s = selector.select(decision);
+  if (s == Status::Ok) {
+    switch (on_start(decision.trial, running_pending_verify())) {
+      case StartAction::Run: break;
+      case StartAction::RevertMetadata:
+        s = selector.revert();
+        if (s == Status::Ok) s = selector.select(decision);
+        break;
+      case StartAction::RollbackApp: rollback_app(); return ESP_FAIL;  // reboots on success
+    }
+  }
+  if (s != Status::Ok) {
+    ESP_LOGE(kTag, "boot selection failed: %s", status_name(s));
+    return ESP_FAIL;
+  }
+  g_app_pending = running_pending_verify();
+
+  g_agent_cfg.device_id = config.device_id;
+  g_agent_cfg.hardware_class = config.hardware_class;
+  g_agent_cfg.keys = config.keys;
+  g_agent_cfg.key_count = config.key_count;
+  g_agent = new (g_agent_storage) Agent(g_agent_cfg, AgentPorts{g_flash, g_crypto, g_power, g_clock, *config.inference});
+
+  static Action will;
+  g_agent->will(will);
+  esp_mqtt_client_config_t mc = {};
+  mc.broker.address.uri = config.broker_uri;
+  mc.broker.verification.certificate = config.ca_pem;
+  mc.credentials.username = config.device_id;
+  mc.credentials.client_id = config.device_id;
+  mc.credentials.authentication.password = config.password;
+  mc.session.last_will.topic = will.topic;
+  mc.session.last_will.msg = reinterpret_cast<const char*>(will.data());
+  mc.session.last_will.msg_len = static_cast<int>(will.len);
+  mc.session.last_will.qos = will.qos;
+  mc.session.last_will.retain = will.retain ? 1 : 0;
+#if CONFIG_MQTT_PROTOCOL_5
+  mc.session.protocol_ver = MQTT_PROTOCOL_V_5;
+#endif
+  mc.buffer.size = static_cast<int>(kBlockHeaderLen + kBlockSize + kMaxTopicLen + 16);  // one TFBK per event
+  g_client = esp_mqtt_client_init(&mc);
+  if (g_client == nullptr) return ESP_FAIL;
+  esp_mqtt_client_register_event(g_client, MQTT_EVENT_ANY, on_mqtt_event, nullptr);
+
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  g_agent->on_boot(decision);
+  perform_actions();
+  xSemaphoreGive(g_lock);
+
+  if (xTaskCreateStatic(tick_task, "tinyfleet", sizeof g_tick_stack, nullptr, 5, g_tick_stack, &g_tick_tcb) ==
+      nullptr)
+    return ESP_FAIL;
+  return esp_mqtt_client_start(g_client);
+}
+
+void battery(uint8_t pct) {
+  if (g_agent == nullptr) return;
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  g_power.pct = pct;
+  g_agent->on_battery(pct);
+  perform_actions();
+  xSemaphoreGive(g_lock);
+}
+
+}  // namespace tinyfleet::esp32s3

@@ -1,0 +1,33 @@
+// The tinyfleet agent on an ESP32-S3 under ESP-IDF 5: boot selection reconciled with otadata, the agent
+// placed statically, esp-mqtt as transport, a FreeRTOS task for ticks. The agent is single-threaded: every
+// call into it (MQTT events, ticks, battery readings) holds one mutex.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "esp_err.h"
+#include "tinyfleet/agent.h"
+
+namespace tinyfleet::esp32s3 {
+
+struct Config {
+  const char* broker_uri = nullptr;      // e.g. "mqtts://broker.example:8883"
+  const char* ca_pem = nullptr;          // broker CA (PEM, NUL-terminated); nullptr for mqtt://
+  const char* device_id = nullptr;       // MQTT client id and username (docs/device-protocol.md)
+  const char* password = nullptr;        // the device's broker password (server-issued)
+  const char* hardware_class = "esp32s3";
+  const TrustedKey* keys = nullptr;      // bundle signing keys, key ids filled (compute_key_id)
+  size_t key_count = 0;
+  Inference* inference = nullptr;        // the application's model runner (TFLite Micro)
+  uint32_t tick_ms = 1000;
+};
+
+// Runs boot selection (reverting or rolling back as esp32s3_boot_policy.h says), starts the agent, the
+// MQTT client and the tick task. Returns ESP_OK, or an error if the partitions or the image are unusable.
+esp_err_t start(const Config& config);
+
+// The application's battery gauge reading (0..100); mains-powered devices never call it (100 % assumed).
+void battery(uint8_t pct);
+
+}  // namespace tinyfleet::esp32s3
