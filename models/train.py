@@ -76,9 +76,12 @@ def train(train_ds: dataset.Dataset, activation: str = "relu", wide: bool = Fals
 
 
 def representative(train_ds: dataset.Dataset) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """Calibration windows: a fixed spread over every cell, plus the windows that reach both int8 limits,
-    so the converter's input range is exactly [-128, 127] codes (scale 1/128, zero point 0)."""
-    idx = list(range(0, len(train_ds), len(train_ds) // REPRESENTATIVE))[:REPRESENTATIVE]
+    """Calibration windows: every cell in turn (window k is cell k mod 72, from repetitions spread over the
+    set), plus the windows that reach both int8 limits, so the converter's input range is exactly
+    [-128, 127] codes (scale 1/128, zero point 0)."""
+    n_cells = len(dataset.cells())
+    reps = len(train_ds) // n_cells
+    idx = [n_cells * ((k // n_cells) * 7 % reps) + k % n_cells for k in range(REPRESENTATIVE)]
     lo = int(np.argmax(train_ds.inputs.min(axis=(1, 2)) == -128))
     hi = int(np.argmax(train_ds.inputs.max(axis=(1, 2)) == 127))
     chosen = [lo, hi, *idx]
