@@ -157,4 +157,3 @@ class TflmJob:
             self._proc.kill()
         self._proc.join()
         self._receiver.close()
-
