@@ -136,3 +136,16 @@ def test_a_tflm_run_past_the_timeout_fails_tflm_runs() -> None:
     r = validate_model(model, load_profile("esp32s3"), dep, val=val, config=GateConfig(tflm_timeout_s=0.01))
     assert [c.name for c in r.failures()] == ["tflm_runs"]
     assert r.check("tflm_runs").detail == "TFLM did not finish within 0.01 s"
+
+
+def test_any_error_inside_the_tflm_child_is_a_one_line_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyfleet.bundles.gate import tflm_run
+
+    def broken(self, model: bytes, arena_limit_bytes: int) -> None:
+        raise KeyError("opcode table\nwith a newline")
+
+    monkeypatch.setattr(tflm_run.TflmModel, "__init__", broken)  # the forked child inherits it
+    model = (MODELS / "sample" / "vibration_int8.tflite").read_bytes()
+    result = tflm_run.TflmJob(model, 1 << 20, None, 60.0).result()
+    assert result.failure == "TFLM failed: KeyError: 'opcode table\\nwith a newline'"
+    assert result.outputs is None and result.arena_bytes == 0

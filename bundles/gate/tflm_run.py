@@ -109,6 +109,8 @@ def _child(conn: Connection, model: bytes, arena_limit_bytes: int, inputs: np.nd
         conn.send(TflmResult(m.arena_bytes, outs, None))
     except TflmFailure as e:
         conn.send(TflmResult(0, None, str(e)))
+    except Exception as e:  # whatever else the wrapper raises is this model's verdict too, in one line
+        conn.send(TflmResult(0, None, " ".join(f"TFLM failed: {e.__class__.__name__}: {e}".split())[:200]))
     conn.close()
 
 
