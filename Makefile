@@ -13,12 +13,13 @@ APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto
 # Everything whose change needs the package (and its C++ module) reinstalled.
 PKG_INPUTS := pyproject.toml CMakeLists.txt $(shell find device -type f \( -name '*.cpp' -o -name '*.h' -o -name 'CMakeLists.txt' \) -not -path '*/fuzz/corpus/*' 2>/dev/null)
 
-.PHONY: help deps venv lint test test-python test-device device-fuzz demo bench clean
+.PHONY: help deps venv lint test test-python test-device test-targets device-fuzz footprint demo bench clean
 
 help:
 	@echo "make demo    install what is missing, then run the demo (sample bundle: build, sign, inspect, verify)"
 	@echo "make test    install what is missing, then lint and run every test (Python, C++, fuzzers)"
 	@echo "make bench   run the benchmarks in bench/, results in bench/results/"
+	@echo "make footprint  the agent's Cortex-M4 flash/RAM/stack footprint (also part of make bench)"
 
 deps:
 	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -51,16 +52,24 @@ test-device: deps
 	@ctest --test-dir build/device --output-on-failure
 	@grep -h "cut points" build/device/Testing/Temporary/LastTest.log || true
 
+test-targets: deps
+	@echo "== device agent cross-built for Cortex-M4, tests under QEMU; MCU ports' host tests"
+	@bash device/targets/run-qemu-tests.sh
+	@bash device/targets/run-host-tests.sh
+
+footprint: deps
+	@bash device/targets/footprint.sh
+
 device-fuzz: deps
 	@echo "== device agent: libFuzzer"
 	@bash device/fuzz/run.sh
 
-test: lint test-python test-device device-fuzz
+test: lint test-python test-device test-targets device-fuzz
 
 demo: venv
 	@bash scripts/demo.sh
 
-bench: venv
+bench: venv footprint
 	@mkdir -p bench/results
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
