@@ -485,3 +485,36 @@ TEST(UpdateCycle, TrialWhoseHealthCheckNeverRunsIsRevertedAtTheDeadline) {
   f.dev.boot();
   EXPECT_FALSE(same_digest(f.dev.agent->running_digest(), p.digest));
 }
+
+TEST(UpdateCycle, AtMostEightUnacknowledgedReportsAreKeptTheOldestDropped) {
+  Fleet f;
+  Published p = f.broker.publish_bundle(f.old_bundle, f.dev.crypto);
+  f.broker.publish_desired("dev-0001", 50, p);
+  f.dev.connect();  // desired 50 (the running bundle) accepted: any lower desired_seq is stale
+  ASSERT_EQ(f.dev.state(), AgentState::Idle);
+  f.dev.disconnect();
+  const size_t before = f.broker.reports.size();
+  uint8_t msg[kDesiredLen];
+  DesiredState d;
+  std::memcpy(d.digest, p.digest, 32);
+  d.total_len = p.info.header.total_len;
+  char topic[kMaxTopicLen];
+  device_topic(topic, "dev-0001", DeviceTopic::Desired);
+  for (uint32_t s = 1; s <= 12; ++s) {  // 12 stale replays while offline: 12 reports, 8 kept
+    d.desired_seq = s;
+    encode_desired(d, msg);
+    f.dev.agent->on_message(topic, std::strlen(topic), msg, kDesiredLen);
+  }
+  EXPECT_EQ(f.dev.agent->pending_reports(), 8u);
+  f.broker.retained.erase(topic);  // nothing new on reconnect: only the queued reports go out
+  f.dev.connect();
+  std::vector<StateReport> sent(f.broker.reports.begin() + static_cast<long>(before), f.broker.reports.end());
+  ASSERT_EQ(sent.size(), 8u);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(sent[i].reason, static_cast<uint16_t>(Reason::StaleDesired));
+    EXPECT_EQ(sent[i].detail0, 5u + i);  // replays 1..4 were dropped: the server sees the gap in seq
+    if (i > 0) {
+      EXPECT_EQ(sent[i].seq, sent[i - 1].seq + 1);
+    }
+  }
+}
