@@ -80,7 +80,7 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     routers = (device_routes, bundle_routes, rollout_routes, drift_routes, token_routes, audit_routes)
-    for r in (m.router for m in routers):
+    for r in [m.router for m in routers] + [drift_routes.cohort_router]:
         app.include_router(r, prefix="/api/v1")
 
     @app.get("/healthz", response_model=Health, tags=["ops"], responses={503: {"model": Health}})

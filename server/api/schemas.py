@@ -247,3 +247,22 @@ class CalibrationProposal(BaseModel):
     drift_score: float
     calibration: dict[str, Any] = Field(description="Calibration JSON for `fleetctl bundle build --calibration`")
     note: str
+
+
+class ChannelSummary(BaseModel):
+    samples: float
+    mean: float = Field(description="Calibrated units")
+    std: float
+
+
+class CohortPublic(BaseModel):
+    bundle_id: str
+    cohort: dict[str, str]
+    devices: int
+    windows: int
+    inferences: int
+    alarm_rate: float
+    confidence_hist: list[int]
+    channels: list[ChannelSummary]
+    drift_alerts: int
+    max_drift: float | None

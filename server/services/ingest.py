@@ -248,7 +248,7 @@ def _accumulate(agg: TelemetryAggregate, t: Telemetry, now: float) -> None:
     for i, c in enumerate(t.channels):
         if i >= len(chans):
             chans.append({"n": 0.0, "sum": 0.0, "sumsq": 0.0})
-        mean, var = c.mean_q8 / 256, c.var_q8 / 65536
+        mean, var = c.mean_q8 / 256, c.var_q8 / 256  # var_q8 is the variance x 256 (device-protocol.md)
         chans[i] = {"n": chans[i]["n"] + n, "sum": chans[i]["sum"] + n * mean,
                     "sumsq": chans[i]["sumsq"] + n * (var + mean * mean)}  # fmt: skip
     agg.channels = chans

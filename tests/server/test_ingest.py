@@ -113,3 +113,24 @@ def test_telemetry_aggregates_drift_and_retention(engine: Engine) -> None:
         assert purge_telemetry(s, now=250.0, retention_s=100.0) == 1
         assert s.exec(select(func.count()).select_from(TR)).one() == 1
         assert s.get(TelemetryAggregate, ("d1", "new")).windows == 2
+
+
+def test_cohorts_sum_devices_by_bundle_and_tags(engine: Engine) -> None:
+    from tinyfleet.server.services.cohorts import cohorts
+
+    _seed(engine)
+    res = IngestResult()
+    with Session(engine) as s:
+        s.add(Device(id="d2", hardware_class="stm32l4", tags={"site": "b"}, created_at=0, broker_password_hash="h"))
+        s.get(Device, "d1").tags = {"site": "a"}
+        s.commit()
+        for dev, alarms in (("d1", 5), ("d2", 15)):
+            t = Telemetry(1, 1, 0, 60, 100, 50, alarms, 0, 0, 0, 0, 0, 0, NEW, HIST, (ChannelStats(512, 1024),))
+            apply_telemetry(s, dev, t, 1.0, 10.0, res)
+        s.commit()
+        (everyone,) = cohorts(s, "new", [])
+        assert (everyone.devices, everyone.inferences, everyone.alarm_rate) == (2, 100, 0.2)
+        assert everyone.confidence_hist == [2] * 16
+        assert everyone.channel_stats()[0] == {"samples": 200, "mean": 2.0, "std": 2.0}
+        by_site = cohorts(s, None, ["site"])
+        assert [(c.cohort, c.alarm_rate) for c in by_site] == [({"site": "a"}, 0.1), ({"site": "b"}, 0.3)]

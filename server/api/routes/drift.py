@@ -1,12 +1,21 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from tinyfleet.server.api.deps import SessionDep, Viewer
-from tinyfleet.server.api.schemas import ERRORS, CalibrationProposal, DriftPublic
+from tinyfleet.server.api.schemas import (
+    ERRORS,
+    CalibrationProposal,
+    ChannelSummary,
+    CohortPublic,
+    DriftPublic,
+)
 from tinyfleet.server.db.models import Bundle, DriftScore
 from tinyfleet.server.drift import Baseline, propose_calibration
+from tinyfleet.server.services.cohorts import cohorts
 from tinyfleet.server.services.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/drift", tags=["drift"], responses=ERRORS)
@@ -50,3 +59,25 @@ def calibration_proposal(device_id: str, session: SessionDep, _who: Viewer) -> C
         },  # fmt: skip
         note=f"observed on {ds.bundle_id}; --device-scope {device_id} makes it a per-device calibration bundle",
     )
+
+
+cohort_router = APIRouter(prefix="/cohorts", tags=["drift"], responses=ERRORS)
+
+
+@cohort_router.get("", response_model=list[CohortPublic])
+def list_cohorts(
+    session: SessionDep,
+    _who: Viewer,
+    bundle_id: str | None = None,
+    by: Annotated[list[str], Query(description="Tag names that define a cohort (repeat)", max_length=8)] = [],  # noqa: B006
+) -> list[CohortPublic]:
+    """Telemetry totals per (bundle, tag values): alarm rate, confidence histogram, input statistics, drift."""
+    return [
+        CohortPublic(
+            bundle_id=c.bundle_id, cohort=c.cohort, devices=c.devices, windows=c.windows, inferences=c.inferences,
+            alarm_rate=c.alarm_rate, confidence_hist=c.confidence_hist,
+            channels=[ChannelSummary(**s) for s in c.channel_stats()], drift_alerts=c.drift_alerts,
+            max_drift=c.max_drift,
+        )
+        for c in cohorts(session, bundle_id, by)
+    ]  # fmt: skip
