@@ -85,8 +85,13 @@ def test_strata_report_accuracy_per_environment_tag_and_class(val) -> None:
     assert {"temperature=cold", "temperature=hot", "noise=high", "orientation=wall", "class=bearing"} <= keys
     per_class = sum(v["samples"] for k, v in r.strata.items() if k.startswith("class="))
     assert per_class == len(val)
-    correct = sum(round(v["accuracy"] * v["samples"]) for k, v in r.strata.items() if k.startswith("noise="))
+    correct = sum(
+        round(v["accuracy"] * v["samples"]) for k, v in r.strata.items() if k.startswith("noise=") and "&" not in k
+    )
     assert correct == round(r.check("accuracy").data["accuracy"] * len(val))
+    full = {k: v for k, v in r.strata.items() if k.count("&") == 2}
+    assert len(full) == 18 and sum(v["samples"] for v in full.values()) == len(val)
+    assert "noise=high&orientation=wall&temperature=cold" in full
 
 
 def test_float_reference_outputs_file_equals_the_float_model(tmp_path: Path, val, float_ref) -> None:

@@ -67,7 +67,8 @@ def _float_outputs(ref: FloatReference, inputs: np.ndarray, spec: TensorSpec, n:
 
 
 def _strata(val: ValidationSet, correct: np.ndarray, float_correct: np.ndarray | None) -> dict[str, dict[str, Any]]:
-    """Accuracy per class and per environment tag value (and the float reference's, when given)."""
+    """Accuracy per class, per environment tag value and per combination of tag values (and the float
+    reference's accuracy, when given)."""
     groups: dict[str, np.ndarray] = {}
     for label in np.unique(val.labels):
         name = val.classes[label] if label < len(val.classes) else str(int(label))
@@ -75,6 +76,11 @@ def _strata(val: ValidationSet, correct: np.ndarray, float_correct: np.ndarray |
     for tag, values in val.tags.items():
         for v in np.unique(values):
             groups[f"{tag}={v}"] = values == v
+    if len(val.tags) >= 2:  # the full strata: every combination of tag values present
+        names = sorted(val.tags)
+        keys = np.array(["&".join(f"{t}={val.tags[t][i]}" for t in names) for i in range(len(val))])
+        for k in np.unique(keys):
+            groups[str(k)] = keys == k
     out: dict[str, dict[str, Any]] = {}
     for k, m in sorted(groups.items()):
         out[k] = {"samples": int(m.sum()), "accuracy": float(correct[m].mean())}
