@@ -32,7 +32,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 signals = _load("_tinyfleet_signals", _ROOT / "simulator" / "signals.py")
-features = _load("_tinyfleet_features", _ROOT / "models" / "features.py")
+features = _load("_tinyfleet_features", _ROOT / "bundles" / "features.py")
 
 TRAIN_SEED = 20261125
 VAL_SEED = 20261126

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +12,8 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 
 @pytest.fixture(scope="module")
 def features():
-    spec = importlib.util.spec_from_file_location("_models_features", MODELS / "features.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
+    from tinyfleet.bundles import features as mod
+
     return mod
 
 
