@@ -1,19 +1,67 @@
-"""`fleet-sim` entry point."""
+"""`fleet-sim`: simulated devices running the real agent core, against a real fleet-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
 
 import typer
+from rich.console import Console
+
+from tinyfleet.simulator.api import ApiError
+from tinyfleet.simulator.fleet import FleetSpec, SpecError, parse_mix, parse_tags
 
 app = typer.Typer(
     add_completion=False,
-    help="fleet-sim: simulated devices running the real agent core. Not yet implemented: "
-    "this command only prints its help until the simulator lands.",
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="fleet-sim: thousands of simulated devices, each running the real C++ agent core over its own MQTT "
+    "connection, with drifting sensors and chaos (docs/simulator.md).",
 )
+console = Console(stderr=True)  # the live view; stdout carries the JSON result
 
 
-@app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+@app.callback()
+def _root() -> None:
+    """fleet-sim commands."""
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"fleet-sim: error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    devices: int = typer.Option(..., "--devices", "-n", help="How many simulated devices."),
+    hw: str = typer.Option("esp32s3:60%,stm32l4:40%", "--hw", help="Hardware class mix, e.g. esp32s3:60%,stm32l4:40%"),
+    tags: list[str] = typer.Option([], "--tags", help="Extra tag name=value on every device (repeatable)."),
+    api: str = typer.Option("http://127.0.0.1:8080", "--api", help="The fleet-server's base URL."),
+    token: str = typer.Option(None, "--token", help="Operator token (default: $TINYFLEET_TOKEN)."),
+    trust: list[Path] = typer.Option(..., "--trust", help="Public key (PEM) the devices trust (repeatable)."),
+    factory: list[Path] = typer.Option(..., "--factory", help="Factory bundle per hardware class (repeatable)."),
+    seed: int = typer.Option(1, "--seed", help="Seed for the devices' sensors, batteries and ids."),
+    prefix: str = typer.Option("sim", "--prefix", help="Device ids are <prefix>-00000, <prefix>-00001, ..."),
+    duration: float = typer.Option(0, "--duration", help="Stop after this many seconds (0: run until Ctrl-C)."),
+) -> None:
+    """Provision N devices through the API and run them until stopped, with a live summary."""
+    from tinyfleet.simulator.run_cmd import RunOptions
+    from tinyfleet.simulator.run_cmd import run as run_fleet
+
+    token = token or os.environ.get("TINYFLEET_TOKEN", "")
+    if not token:
+        _fail("an operator token is needed: --token or TINYFLEET_TOKEN")
+    try:
+        spec = FleetSpec(devices, seed=seed, mix=parse_mix(hw), tags=parse_tags(tags), prefix=prefix)
+        opts = RunOptions(spec, api, token, trust, factory, duration or None)
+        result = asyncio.run(run_fleet(opts, console))
+    except (SpecError, ApiError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    typer.echo(json.dumps(result, sort_keys=True))
 
 
 def main() -> None:

@@ -1,0 +1,206 @@
+"""A simulated fleet: devices built from a seed, provisioned through the server's API, run on one loop.
+
+`FleetSpec` and `plan_devices` are pure (who is what: id, hardware class, sensor, battery, tags); `Fleet` is the
+shell that provisions them over REST, connects them over MQTT and advances simulated time in fixed steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyfleet.simulator import sensors
+from tinyfleet.simulator.api import FleetApi
+from tinyfleet.simulator.battery import Battery
+from tinyfleet.simulator.clock import SimClock
+from tinyfleet.simulator.device import Chaos, DeviceConfig, SimDevice
+from tinyfleet.simulator.inference import InterpreterPool
+from tinyfleet.simulator.mqtt_link import Credentials, LinkStats, misc_task
+from tinyfleet.simulator.releases import estimated_latency_us
+
+DEFAULT_MIX = {"esp32s3": 0.6, "stm32l4": 0.4}
+
+
+class SpecError(ValueError):
+    """A fleet description that cannot be simulated; the message says which part."""
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """`esp32s3:60%,stm32l4:40%` -> {"esp32s3": 0.6, "stm32l4": 0.4}."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        hw, sep, pct = part.partition(":")
+        if not sep or not hw:
+            raise SpecError(f"hardware mix entry {part!r} must look like class:percent, e.g. esp32s3:60%")
+        try:
+            out[hw] = float(pct.rstrip("%")) / 100
+        except ValueError:
+            raise SpecError(f"hardware mix entry {part!r}: {pct!r} is not a percentage") from None
+    if not out or abs(sum(out.values()) - 1) > 1e-6 or any(v < 0 for v in out.values()):
+        raise SpecError(f"hardware mix {text!r} must give non-negative shares adding up to 100%")
+    return out
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    out = {}
+    for t in items:
+        k, sep, v = t.partition("=")
+        if not sep or not k:
+            raise SpecError(f"tag {t!r} must look like name=value")
+        out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    devices: int
+    seed: int = 1
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    tags: dict[str, str] = field(default_factory=dict)
+    prefix: str = "sim"
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    index: int
+    device_id: str
+    hw: str
+    seed: int
+    profile: sensors.SensorProfile
+    battery_level: float
+    battery_phase_s: float
+    tags: dict[str, str]
+
+
+def apportion(n: int, mix: dict[str, float]) -> list[str]:
+    """Hardware class per device index: largest-remainder shares, interleaved so any prefix is mixed too."""
+    counts = {hw: math.floor(n * share) for hw, share in mix.items()}
+    rest = sorted(mix, key=lambda hw: (-(n * mix[hw] - counts[hw]), hw))
+    for hw in rest[: n - sum(counts.values())]:
+        counts[hw] += 1
+    out: list[str] = []
+    placed = dict.fromkeys(mix, 0)
+    for i in range(n):
+        hw = max(mix, key=lambda h: (counts[h] * (i + 1) / n - placed[h], h) if placed[h] < counts[h] else (-1e9, h))
+        placed[hw] += 1
+        out.append(hw)
+    return out
+
+
+def plan_devices(spec: FleetSpec) -> list[DevicePlan]:
+    if spec.devices < 1:
+        raise SpecError("a fleet needs at least one device")
+    root = np.random.SeedSequence(spec.seed)
+    hws = apportion(spec.devices, spec.mix)
+    plans = []
+    for i, child in enumerate(root.spawn(spec.devices)):
+        rng = np.random.default_rng(child)
+        profile = sensors.random_profile(rng)
+        tags = {**profile.tags(), **spec.tags}
+        plans.append(DevicePlan(i, f"{spec.prefix}-{i:05d}", hws[i], int(child.generate_state(1)[0]), profile,
+                                float(rng.uniform(45, 95)), float(rng.uniform(0, 86400)), tags))  # fmt: skip
+    return plans
+
+
+class Fleet:
+    """The devices of one simulation, their MQTT links and the simulated clock, on the running loop."""
+
+    def __init__(self, trusted_keys: list[bytes], config: DeviceConfig | None = None, step_ms: int = 1000,
+                 wall_step_s: float = 0.05) -> None:  # fmt: skip
+        self.keys = trusted_keys
+        self.config = config or DeviceConfig()
+        self.clock = SimClock()
+        self.pool = InterpreterPool()
+        self.stats = LinkStats()
+        self.devices: list[SimDevice] = []
+        self.step_ms, self.wall_step_s = step_ms, wall_step_s
+        self._misc: asyncio.Task[None] | None = None
+        self.rounds = 0
+
+    def add(self, plan: DevicePlan, chaos: Chaos | None = None, battery: Battery | None = None,
+            ageing_years_per_s: float = 0.0) -> SimDevice:  # fmt: skip
+        bat = battery or Battery(level=plan.battery_level, phase_s=plan.battery_phase_s)
+        dev = SimDevice(plan.device_id, plan.hw, self.keys, seed=plan.seed, clock=self.clock, pool=self.pool,
+                        latency_us=estimated_latency_us(plan.hw), profile=plan.profile, battery=bat,
+                        config=self.config, chaos=chaos, ageing_years_per_s=ageing_years_per_s)  # fmt: skip
+        self.devices.append(dev)
+        return dev
+
+    async def provision(self, api: FleetApi, plans: list[DevicePlan], factory: dict[str, bytes],
+                        concurrency: int = 1) -> None:  # fmt: skip
+        """Register every device with the server (its broker credentials come back) and flash its factory image."""
+        loop = asyncio.get_running_loop()
+        by_id = {d.id: d for d in self.devices}
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(p: DevicePlan) -> None:
+            async with sem:
+                got = await api.provision(p.device_id, p.hw, p.tags)
+            b = got["broker"]
+            dev = by_id[p.device_id]
+            creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"])
+            dev.attach(loop, creds, self.stats)
+            dev.provision(factory[p.hw])
+            dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds
+
+        await asyncio.gather(*(one(p) for p in plans))
+
+    def step(self) -> None:
+        self.clock.advance(self.step_ms)
+        self.rounds += 1
+        for d in self.devices:
+            d.tick(self.step_ms)
+
+    async def run(self, until: Callable[[], bool] | None = None, timeout_s: float | None = None) -> bool:
+        """Advance time step by step, letting MQTT I/O run in between, until `until()` (True) or the timeout."""
+        if self._misc is None:
+            self._misc = asyncio.create_task(misc_task(lambda: [d.link for d in self.devices if d.link]))
+        deadline = time.monotonic() + timeout_s if timeout_s is not None else None
+        while True:
+            if until is not None and until():
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            self.step()
+            await asyncio.sleep(self.wall_step_s)
+
+    async def run_until_async(self, pred: Callable[[], object], timeout_s: float, poll_s: float = 1.0) -> bool:
+        """Like run(), with an async predicate (e.g. an API call) checked every `poll_s` wall seconds."""
+        if self._misc is None:
+            self._misc = asyncio.create_task(misc_task(lambda: [d.link for d in self.devices if d.link]))
+        deadline = time.monotonic() + timeout_s
+        next_poll = 0.0
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_poll:
+                if await pred():  # type: ignore[misc]
+                    return True
+                next_poll = time.monotonic() + poll_s
+            self.step()
+            await asyncio.sleep(self.wall_step_s)
+        return bool(await pred())  # type: ignore[misc]
+
+    def stop(self) -> None:
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        for d in self.devices:
+            d.powered = False
+            if d.link is not None:
+                d.link.close(graceful=True)
+
+    # --- views ----------------------------------------------------------------------------------------------
+
+    def online(self) -> int:
+        return sum(1 for d in self.devices if d.link is not None and d.link.connected)
+
+    def by_bundle(self) -> Counter[str]:
+        return Counter(d.platform.image.bundle_id if d.platform.image else "-" for d in self.devices)
+
+    def by_state(self) -> Counter[str]:
+        return Counter("BRICKED" if d.log.bricked else d.state for d in self.devices)

@@ -1,0 +1,189 @@
+"""MQTT for thousands of simulated devices on one asyncio loop: paho-mqtt's external-loop socket API.
+
+Each device gets its own paho client (its own credentials, will and session settings from
+docs/device-protocol.md: MQTT v5, Clean Start, Session Expiry 0, Keep Alive 60 s, Maximum Packet Size and
+Receive Maximum advertised). No client has a thread: its socket is registered with the loop
+(`add_reader` -> `loop_read`, `add_writer` -> `loop_write`) and one periodic task calls every client's
+`loop_misc` for keep-alives. paho's callbacks therefore run on the loop, one at a time, which is what the
+sans-I/O agent core needs: every event is fed to it to completion before the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+KEEPALIVE_S = 60
+MAX_PACKET = 16384  # >= 5120 (the largest meta or block plus topic and header)
+RECEIVE_MAX = 16  # >= the agent's block window (4)
+
+
+class LinkEvents(Protocol):
+    """What a link tells its device (all called on the loop)."""
+
+    def on_link_up(self) -> None: ...
+    def on_link_down(self) -> None: ...
+    def on_link_message(self, topic: str, payload: bytes) -> None: ...
+    def on_link_puback(self, mid: int) -> None: ...
+
+
+@dataclass
+class Credentials:
+    host: str
+    port: int
+    username: str
+    password: str
+    client_id: str
+
+
+@dataclass
+class LinkStats:
+    sent: int = 0
+    received: int = 0
+    connects: int = 0
+    connect_failures: int = 0
+
+
+class Link:
+    """One device's MQTT connection. `connect` is a blocking TCP connect (fast on localhost)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, creds: Credentials, events: LinkEvents,
+                 stats: LinkStats) -> None:  # fmt: skip
+        self.loop, self.creds, self.events, self.stats = loop, creds, events, stats
+        self.client: mqtt.Client | None = None
+        self.connected = False
+        self._sock: socket.socket | None = None
+
+    def connect(self, will: tuple[str, bytes, int, bool]) -> bool:
+        """Open a fresh session with this will; False if the broker cannot be reached right now."""
+        self.close(graceful=False)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.creds.client_id, protocol=mqtt.MQTTv5)
+        c.username_pw_set(self.creds.username, self.creds.password)
+        topic, payload, qos, retain = will
+        c.will_set(topic, payload, qos=qos, retain=retain)
+        c.on_socket_open = self._sock_open
+        c.on_socket_close = self._sock_close
+        c.on_socket_register_write = self._want_write
+        c.on_socket_unregister_write = self._no_write
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_publish = self._on_publish
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        props.MaximumPacketSize = MAX_PACKET
+        props.ReceiveMaximum = RECEIVE_MAX
+        self.client = c
+        try:
+            c.connect(self.creds.host, self.creds.port, keepalive=KEEPALIVE_S, clean_start=True, properties=props)
+        except OSError:
+            self.stats.connect_failures += 1
+            self.client = None
+            return False
+        return True
+
+    def close(self, graceful: bool) -> None:
+        """graceful: a DISCONNECT (no will); otherwise the socket just dies (the broker publishes the will)."""
+        c, self.client = self.client, None
+        was = self.connected
+        self.connected = False
+        if c is None:
+            return
+        if graceful and was:
+            # paho writes the DISCONNECT through the loop's writer, then closes the socket (on_socket_close)
+            self._sock = None
+            c.disconnect()
+            return
+        sock = self._sock
+        if sock is not None:
+            self._forget(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._sock = None
+        c.on_disconnect = None
+        c.on_socket_close = None
+
+    # --- actions ------------------------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, qos: int) -> None:
+        if self.connected and self.client is not None:
+            self.client.subscribe(topic, qos)
+
+    def unsubscribe(self, topic: str) -> None:
+        if self.connected and self.client is not None:
+            self.client.unsubscribe(topic)
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
+        if not self.connected or self.client is None:
+            return None
+        self.stats.sent += 1
+        return self.client.publish(topic, payload, qos=qos, retain=retain).mid
+
+    def misc(self) -> None:
+        if self.client is not None:
+            self.client.loop_misc()
+
+    # --- paho's socket hooks and callbacks ----------------------------------------------------------------
+
+    def _sock_open(self, client: mqtt.Client, _u: object, sock: socket.socket) -> None:
+        self._sock = sock
+        self.loop.add_reader(sock, client.loop_read)
+
+    def _sock_close(self, _c: mqtt.Client, _u: object, sock: socket.socket) -> None:
+        self._forget(sock)
+
+    def _forget(self, sock: socket.socket) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_reader(sock)
+            self.loop.remove_writer(sock)
+
+    def _want_write(self, client: mqtt.Client, _u: object, sock: socket.socket) -> None:
+        self.loop.add_writer(sock, client.loop_write)
+
+    def _no_write(self, _c: mqtt.Client, _u: object, sock: socket.socket) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_writer(sock)
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        if client is not self.client:
+            return
+        if getattr(rc, "is_failure", False):
+            self.stats.connect_failures += 1
+            self.close(graceful=False)
+            self.events.on_link_down()
+            return
+        self.connected = True
+        self.stats.connects += 1
+        self.events.on_link_up()
+
+    def _on_disconnect(self, client: mqtt.Client, *_a: object) -> None:
+        if client is not self.client:
+            return
+        self.close(graceful=False)
+        self.events.on_link_down()
+
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if client is self.client:
+            self.stats.received += 1
+            self.events.on_link_message(msg.topic, bytes(msg.payload))
+
+    def _on_publish(self, client: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
+        if client is self.client:
+            self.events.on_link_puback(mid)
+
+
+async def misc_task(links: Callable[[], list[Link]], period_s: float = 1.0) -> None:
+    """Keep-alives and paho's housekeeping for every client, from one task."""
+    while True:
+        await asyncio.sleep(period_s)
+        for link in links():
+            link.misc()

@@ -1,0 +1,88 @@
+"""`fleet-sim run`: join a running fleet-server with N simulated devices and run them until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from tinyfleet.bundles.errors import BundleError
+from tinyfleet.bundles.format import parse_bundle
+from tinyfleet.bundles.signing import load_public_key, public_der
+from tinyfleet.simulator.api import FleetApi
+from tinyfleet.simulator.fleet import Fleet, FleetSpec, SpecError, plan_devices
+from tinyfleet.simulator.live import summary
+from tinyfleet.simulator.releases import digest
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    spec: FleetSpec
+    api_url: str
+    token: str
+    trust: list[Path]
+    factory: list[Path]
+    duration_s: float | None
+
+
+def load_factory(paths: list[Path]) -> dict[str, bytes]:
+    """Factory images by hardware class (read from each bundle's manifest)."""
+    out: dict[str, bytes] = {}
+    for p in paths:
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise SpecError(f"cannot read factory bundle {p}: {e.strerror}") from None
+        try:
+            hw = parse_bundle(data).manifest.hardware_class
+        except BundleError as e:
+            raise SpecError(f"{p} is not a usable bundle: {e}") from None
+        if hw in out:
+            raise SpecError(f"two factory bundles for hardware class {hw}")
+        out[hw] = data
+    return out
+
+
+async def run(opts: RunOptions, console: Console) -> dict[str, object]:
+    factory = load_factory(opts.factory)
+    missing = sorted(set(opts.spec.mix) - set(factory))
+    if missing:
+        raise SpecError(f"no factory bundle (--factory) for hardware class(es): {', '.join(missing)}")
+    keys = []
+    for p in opts.trust:
+        try:
+            keys.append(public_der(load_public_key(p)))
+        except (OSError, ValueError, BundleError) as e:
+            raise SpecError(f"cannot use trusted key {p}: {e}") from None
+    plans = plan_devices(opts.spec)
+    fleet = Fleet(keys)
+    for p in plans:
+        fleet.add(p)
+    api = FleetApi(opts.api_url, opts.token)
+    try:
+        held = {b["digest"] for b in await api.bundles()}
+        for data in factory.values():
+            if digest(data).hex() not in held:
+                await api.upload_bundle(data)
+        await fleet.provision(api, plans, factory)
+        started = time.monotonic()
+        with Live(summary(fleet), console=console, refresh_per_second=2, transient=False) as live:
+            while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
+                await fleet.run(timeout_s=0.5)
+                live.update(summary(fleet))
+        return {
+            "devices": len(fleet.devices),
+            "online": fleet.online(),
+            "by_bundle": dict(fleet.by_bundle()),
+            "by_state": dict(fleet.by_state()),
+            "simulated_s": fleet.clock.seconds,
+        }
+    finally:
+        fleet.stop()
+        await asyncio.sleep(0.2)
+        await api.close()
+

@@ -1,0 +1,140 @@
+"""A `fleet-server serve` process of fleet-sim's own (chaos runs, the demo, tests and the benchmark).
+
+The server runs exactly as an operator runs it: its own process, its embedded Mosquitto, its database, settings
+through TINYFLEET_* variables. Stopping it (SIGTERM) stops its broker; starting it again on the same data
+directory finds the same broker port and the same database, which is what `server-restart` exercises.
+`restart_broker` kills only Mosquitto (SIGKILL, as a crash would) and starts it again from the configuration
+the server generated, the way a service manager would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ADMIN_TOKEN = "fleet-sim-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, trusted_key: Path, *, db_url: str | None = None,
+                 engine_interval_s: float = 0.2) -> None:  # fmt: skip
+        self.data_dir = data_dir.resolve()
+        self.api_port = free_port()
+        self.env = {
+            **os.environ,
+            "TINYFLEET_DATA_DIR": str(self.data_dir),
+            "TINYFLEET_API_PORT": str(self.api_port),
+            "TINYFLEET_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+            "TINYFLEET_TRUSTED_KEY_FILES": f'["{trusted_key.resolve()}"]',
+            "TINYFLEET_ENGINE_INTERVAL_S": str(engine_interval_s),
+            "TINYFLEET_RUN_MODEL_GATE": "true",
+        }
+        self.env.pop("TINYFLEET_CONFIG", None)
+        if db_url:
+            self.env["DATABASE_URL"] = db_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / f"server-{self.starts}.log", "wb")  # noqa: SIM115  (owned by the child)
+        exe = Path(sys.executable).with_name("fleet-server")
+        self.proc = subprocess.Popen([str(exe), "serve", "--log-level", "warning"], env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.starts += 1
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fleet-server exited with code {self.proc.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"fleet-server did not become healthy within {timeout_s} s: {self.log_tail()}")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self._stop_orphan_broker()
+
+    def _stop_orphan_broker(self) -> None:
+        pid = self.broker_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            _wait_gone(pid)
+
+    def broker_pid(self) -> int | None:
+        pid_file = self.data_dir / "broker" / "mosquitto.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"mosquitto" in cmdline and str(self.data_dir).encode() in cmdline else None
+
+    def restart_broker(self, down_s: float = 2.0) -> None:
+        """Crash the broker (SIGKILL), leave it down `down_s` seconds, start it from the server's config."""
+        pid = self.broker_pid()
+        if pid is None:
+            raise RuntimeError("the server's broker is not running")
+        os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
+        time.sleep(down_s)
+        conf = self.data_dir / "broker" / "mosquitto.conf"
+        subprocess.Popen(["mosquitto", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        port = int((self.data_dir / "broker" / "port").read_text())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not come back after the restart")
+
+    def log_tail(self, lines: int = 5) -> str:
+        logs = sorted(self.data_dir.glob("server-*.log"))
+        if not logs:
+            return "(no log)"
+        return " | ".join(logs[-1].read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return
+        time.sleep(0.05)

@@ -1,0 +1,125 @@
+"""A whole simulated world: a fleet-server process (with its Mosquitto), a signing key, releases, a fleet.
+
+Chaos runs, the demo, the benchmark and the tests all start from here; `fleet-sim run` instead joins a
+server somebody else runs. Everything the world does to the server goes through its REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tinyfleet.bundles.signing import generate_private_key, public_der, public_pem
+from tinyfleet.simulator import releases
+from tinyfleet.simulator.api import FleetApi
+from tinyfleet.simulator.device import Chaos, DeviceConfig, SimDevice
+from tinyfleet.simulator.fleet import DevicePlan, Fleet, FleetSpec, plan_devices
+from tinyfleet.simulator.releases import Release, bundle_id
+from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
+
+BASE = Release("vibration-1.0.0", counter=1)
+
+
+@dataclass
+class World:
+    workdir: Path
+    spec: FleetSpec
+    config: DeviceConfig = field(default_factory=DeviceConfig)
+    db_url: str | None = None
+    key: ec.EllipticCurvePrivateKey = field(default_factory=generate_private_key)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.pub = self.workdir / "signing.pub.pem"
+        self.pub.write_bytes(public_pem(self.key.public_key()))
+        self.server = ServerProcess(self.workdir / "server", self.pub, db_url=self.db_url)
+        self.fleet = Fleet([public_der(self.key.public_key())], self.config)
+        self.plans: list[DevicePlan] = plan_devices(self.spec)
+        self.bundles: dict[str, bytes] = {}  # bundle id -> bytes
+        self.api: FleetApi | None = None
+
+    @property
+    def hws(self) -> list[str]:
+        return sorted({p.hw for p in self.plans})
+
+    async def start(self, chaos: Callable[[DevicePlan], Chaos | None] = lambda p: None) -> None:
+        await asyncio.to_thread(self.server.start)
+        self.api = FleetApi(self.server.url, ADMIN_TOKEN)
+        factory = {}
+        for hw in self.hws:
+            factory[hw] = await self.release(BASE, hw, publish=True)
+        for p in self.plans:
+            self.fleet.add(p, chaos(p))
+        await self.fleet.provision(self.api, self.plans, factory)
+
+    async def release(self, release: Release, hw: str, publish: bool = False) -> bytes:
+        """Build, sign and upload a release for one hardware class (publishing its blocks if asked)."""
+        assert self.api is not None
+        data = await asyncio.to_thread(releases.build, release, hw, self.key)
+        bid = bundle_id(release, hw)
+        await self.api.upload_bundle(data)
+        if publish:
+            await self.api.publish_bundle(bid)
+        self.bundles[bid] = data
+        return data
+
+    async def settle(self, bundle_ids: set[str] | None = None, timeout_s: float = 120.0) -> bool:
+        """Run until every live device is online and the server sees each on one of `bundle_ids` (or any)."""
+        assert self.api is not None
+        api = self.api
+
+        async def done() -> bool:
+            if self.fleet.online() < sum(1 for d in self.fleet.devices if not d.log.bricked):
+                return False
+            views = await api.devices()
+            want = bundle_ids
+            return len(views) >= len(self.plans) and all(
+                v["online"] and v["running_bundle"] is not None and (want is None or v["running_bundle"] in want)
+                for v in views
+                if v["id"] in self.ids
+            )
+
+        return await self.fleet.run_until_async(done, timeout_s)
+
+    @property
+    def ids(self) -> set[str]:
+        return {p.device_id for p in self.plans}
+
+    async def rollout(self, release: Release, hw: str, stages: list[dict[str, Any]], **kw: Any) -> int:
+        assert self.api is not None
+        body = {"bundle_id": bundle_id(release, hw), "stages": stages, "target": {"hardware_class": hw}, **kw}
+        got = await self.api.create_rollout(body)
+        return int(got["rollout"]["id"])
+
+    async def wait_rollouts(self, ids: list[int], timeout_s: float = 300.0) -> dict[int, dict]:
+        """Run until every rollout is completed, halted or aborted (or the timeout); their last status."""
+        terminal = ("completed", "halted", "aborted")
+        assert self.api is not None
+        api = self.api
+        last: dict[int, dict] = {}
+
+        async def done() -> bool:
+            for rid in ids:
+                last[rid] = await api.rollout(rid)
+            return all(last[r]["rollout"]["state"] in terminal for r in ids)
+
+        await self.fleet.run_until_async(done, timeout_s)
+        return last
+
+    def device(self, device_id: str) -> SimDevice:
+        for d in self.fleet.devices:
+            if d.id == device_id:
+                return d
+        raise KeyError(device_id)
+
+    async def stop(self) -> None:
+        self.fleet.stop()
+        await asyncio.sleep(0.2)
+        if self.api is not None:
+            await self.api.close()
+        await asyncio.to_thread(self.server.stop)

@@ -1,0 +1,73 @@
+"""`fleet-sim run` joins a running fleet-server: provisions through the API, devices come online, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tinyfleet.bundles.signing import generate_private_key, public_pem
+from tinyfleet.simulator import releases
+from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
+from tinyfleet.simulator.world import BASE
+
+FLEET_SIM = str(Path(sys.executable).with_name("fleet-sim"))
+
+
+def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
+    key = generate_private_key()
+    pub = tmp_path / "signing.pub.pem"
+    pub.write_bytes(public_pem(key.public_key()))
+    factory = []
+    for hw in releases.HARDWARE_CLASSES:
+        p = tmp_path / f"{hw}.tfb"
+        p.write_bytes(releases.build(BASE, hw, key))
+        factory += ["--factory", str(p)]
+    server = ServerProcess(tmp_path / "server", pub)
+    server.start()
+    try:
+        out = subprocess.run(
+            [FLEET_SIM, "run", "--devices", "5", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),
+             *factory, "--tags", "site=plant-b", "--duration", "8", "--prefix", "cli"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip(), out.stderr
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["devices"] == 5 and result["by_state"] == {"IDLE": 5}
+        assert result["by_bundle"] == {"vibration-1.0.0-esp32s3": 3, "vibration-1.0.0-stm32l4": 2}
+        views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert sorted(v["id"] for v in views) == [f"cli-{i:05d}" for i in range(5)]
+        assert all(v["tags"]["site"] == "plant-b" and v["running_bundle"].startswith("vibration-1.0.0") for v in views)
+
+        again = subprocess.run(
+            [FLEET_SIM, "run", "--devices", "5", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),
+             *factory, "--duration", "1", "--prefix", "cli"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert again.returncode == 2 and "HTTP 409" in again.stderr and "Traceback" not in again.stderr
+    finally:
+        server.stop()
+
+
+def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    pub = tmp_path / "k.pem"
+    pub.write_bytes(public_pem(generate_private_key().public_key()))
+    junk = tmp_path / "junk.tfb"
+    junk.write_bytes(b"not a bundle")
+    cases = [
+        (["--hw", "esp32s3:70%,stm32l4:20%"], "adding up to 100%"),
+        (["--factory", str(junk)], "is not a usable bundle"),
+        (["--factory", str(tmp_path / "missing.tfb")], "cannot read factory bundle"),
+    ]
+    for extra, message in cases:
+        args = [FLEET_SIM, "run", "--devices", "2", "--token", "t", "--trust", str(pub), "--api", "http://127.0.0.1:9"]
+        if "--factory" not in extra:
+            args += ["--factory", str(junk)]
+        out = subprocess.run([*args, *extra], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (extra, out.stderr)
+        assert message in out.stderr and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
