@@ -26,6 +26,7 @@ from tinyfleet.server.mqtt.ingest_worker import IngestWorker
 from tinyfleet.server.mqtt.link import MqttLink
 from tinyfleet.server.mqtt.publisher import Publisher
 from tinyfleet.server.rollouts.engine import RolloutEngine
+from tinyfleet.server.rollouts.leader import LeaderLock
 from tinyfleet.server.services import devices, retention, tokens
 from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
 from tinyfleet.server.settings import Settings
@@ -82,7 +83,11 @@ class FleetRuntime:
         self.publisher: Publisher | None = None
         self.ingest: IngestWorker | None = None
         self.rollouts: RolloutEngine = RolloutEngine(
-            self.engine, None, interval_s=settings.engine_interval_s, housekeeping=self._purge_telemetry
+            self.engine,
+            None,
+            interval_s=settings.engine_interval_s,
+            housekeeping=self._purge_telemetry,
+            leader=LeaderLock(self.engine),
         )
         self.started = False
 

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from tinyfleet.server.db.models import Bundle, Device, DriftScore, Rollout, RolloutDevice, TelemetryAggregate
 from tinyfleet.server.mqtt.publisher import Publisher
 from tinyfleet.server.rollouts import policy
+from tinyfleet.server.rollouts.leader import LeaderLock
 from tinyfleet.server.services import rollouts as rollout_svc
 from tinyfleet.server.services.errors import Conflict
 
@@ -71,10 +72,12 @@ class RolloutEngine:
         clock: Callable[[], float] = time.time,
         housekeeping: Callable[[float], None] | None = None,
         housekeeping_every_s: float = 60.0,
+        leader: LeaderLock | None = None,
     ) -> None:
         self.db, self.publisher, self.interval_s, self.clock = db, publisher, interval_s, clock
         self.housekeeping, self.housekeeping_every_s = housekeeping, housekeeping_every_s
         self._last_housekeeping = 0.0
+        self.leader = leader
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,6 +94,8 @@ class RolloutEngine:
         self._wake.set()
         if self._thread:
             self._thread.join(10)
+        if self.leader is not None:
+            self.leader.release()
 
     def poke(self) -> None:
         self._wake.set()
@@ -113,6 +118,8 @@ class RolloutEngine:
     # --- steps -------------------------------------------------------------------------------------------
 
     def tick(self) -> dict[int, list[policy.Action]]:
+        if self.leader is not None and not self.leader.held():
+            return {}  # another replica runs the rollouts
         with Session(self.db) as s:
             ids = [r for r in s.exec(select(Rollout.id).where(Rollout.state == "running")) if r is not None]
         return {rid: self.step(rid) for rid in ids}
