@@ -3,7 +3,6 @@
 #include <cstring>
 #include <new>
 
-#include "mbedtls_pool.h"
 #include "semihost.h"
 #include "vectors_data.h"
 
@@ -29,7 +28,6 @@ const tfvec::Vector& vector(const char* file) {
 
 void load_images() {
   if (g_images_ready) return;
-  cortexm::mbedtls_pool_init();
   const tfvec::Vector& a = vector("valid-stm32l4.tfb");
   const tfvec::Vector& b = vector("valid-device-scoped.tfb");
   const tfvec::Vector& c = vector("valid-esp32s3.tfb");

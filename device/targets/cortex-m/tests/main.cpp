@@ -9,7 +9,9 @@ const tt::Test kTests[] = {
     {"transitions.names", test_transitions_names},
     {"vectors.key_ids", test_vectors_key_ids},
     {"vectors.verdicts", test_vectors_verdicts},
+#if TINYFLEET_CORTEX_M
     {"crypto.smallest_pool", test_crypto_smallest_pool},
+#endif
     {"boot.unprovisioned_has_no_metadata", test_boot_unprovisioned_has_no_metadata},
     {"boot.confirm_after_healthy_trial", test_boot_confirm_after_healthy_trial},
     {"boot.failed_health_check_boots_old_image", test_boot_failed_health_check_boots_old_image},
@@ -23,6 +25,7 @@ const tt::Test kTests[] = {
 }  // namespace
 
 int main() {
-  tinyfleet::semihost::write("tinyfleet core tests on Cortex-M4\n");
+  tftarget::platform_init();
+  tinyfleet::semihost::write("tinyfleet core tests on " TINYFLEET_TEST_PLATFORM "\n");
   return tt::run_all(kTests, static_cast<int>(sizeof kTests / sizeof kTests[0]));
 }

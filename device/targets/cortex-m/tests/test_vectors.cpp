@@ -6,16 +6,18 @@
 #include <new>
 
 #include "mbedtls_crypto.h"
-#include "mbedtls_pool.h"
 #include "tests.h"
 #include "tinyfleet/stream_verifier.h"
+#include "vector_verdicts.h"
 #include "vectors_data.h"
 
 using namespace tinyfleet;
 
 namespace {
-
 host::MbedtlsCrypto g_crypto;
+}  // namespace
+
+namespace tftarget {
 
 // Builds the verifier's policy for vector `v`; keys[] receives the trusted keys.
 VerifyPolicy policy_for(const tfvec::Vector& v, TrustedKey (&keys)[4]) {
@@ -49,6 +51,12 @@ Status verdict(const tfvec::Vector& v, const VerifyPolicy& policy, size_t chunk)
   return s;
 }
 
+}  // namespace tftarget
+
+namespace {
+using tftarget::policy_for;
+using tftarget::verdict;
+
 bool verdict_is(Status s, const char* expect) {
   return std::strcmp(s == Status::Ok ? "ok" : status_name(s), expect) == 0;
 }
@@ -56,7 +64,6 @@ bool verdict_is(Status s, const char* expect) {
 }  // namespace
 
 void test_vectors_key_ids() {
-  cortexm::mbedtls_pool_init();
   TT_ASSERT(tfvec::kKeyCount >= 2);
   for (size_t i = 0; i < tfvec::kKeyCount; ++i) {
     TrustedKey key;
@@ -68,7 +75,6 @@ void test_vectors_key_ids() {
 }
 
 void test_vectors_verdicts() {
-  cortexm::mbedtls_pool_init();
   size_t valid = 0;
   TT_ASSERT(tfvec::kVectorCount >= 30);
   for (size_t i = 0; i < tfvec::kVectorCount; ++i) {
@@ -95,35 +101,4 @@ void test_vectors_verdicts() {
   tinyfleet::semihost::write(" bundle vectors checked on the Cortex-M4 (");
   tinyfleet::semihost::write_u32(static_cast<uint32_t>(valid));
   tinyfleet::semihost::write(" valid), 5 chunkings each\n");
-}
-
-// The smallest mbedTLS pool with which a valid bundle's signature still verifies, found by bisection, and
-// checked against the pool the image ships with (TINYFLEET_MBEDTLS_POOL_SIZE).
-void test_crypto_smallest_pool() {
-  const tfvec::Vector* valid = nullptr;
-  for (size_t i = 0; i < tfvec::kVectorCount && valid == nullptr; ++i)
-    if (std::strcmp(tfvec::kVectors[i].expect, "ok") == 0) valid = &tfvec::kVectors[i];
-  TT_ASSERT(valid != nullptr);
-  TrustedKey keys[4];
-  cortexm::mbedtls_pool_init();
-  const VerifyPolicy policy = policy_for(*valid, keys);
-  size_t lo = 0, hi = TINYFLEET_MBEDTLS_POOL_SIZE;  // lo fails, hi verifies
-  cortexm::mbedtls_pool_init_with(hi);
-  TT_ASSERT_STATUS(verdict(*valid, policy, valid->len), Status::Ok);
-  cortexm::mbedtls_pool_init_with(64);
-  // Allocation fails: the core reports any crypto port failure as BadSignature (check_signature).
-  TT_ASSERT_STATUS(verdict(*valid, policy, valid->len), Status::BadSignature);
-  lo = 64;
-  while (hi - lo > 8) {
-    const size_t mid = (lo + hi) / 2;
-    cortexm::mbedtls_pool_init_with(mid);
-    (verdict(*valid, policy, valid->len) == Status::Ok ? hi : lo) = mid;
-  }
-  cortexm::mbedtls_pool_init();
-  tinyfleet::semihost::write("  [crypto] smallest mbedTLS pool that verifies a P-256 bundle signature: ");
-  tinyfleet::semihost::write_u32(static_cast<uint32_t>(hi));
-  tinyfleet::semihost::write(" bytes (pool in the image: ");
-  tinyfleet::semihost::write_u32(TINYFLEET_MBEDTLS_POOL_SIZE);
-  tinyfleet::semihost::write(")\n");
-  TT_EXPECT(hi <= TINYFLEET_MBEDTLS_POOL_SIZE);
 }

@@ -3,6 +3,15 @@
 
 #include "tinytest.h"
 
+#ifndef TINYFLEET_TEST_PLATFORM
+#define TINYFLEET_TEST_PLATFORM "Cortex-M4"
+#endif
+
+namespace tftarget {
+// What the platform needs before the tests (Cortex-M: mbedTLS's static pool; host: nothing).
+void platform_init();
+}  // namespace tftarget
+
 void test_transitions_rows_are_unique_and_found();
 void test_transitions_unlisted_pairs_are_ignored();
 void test_transitions_names();
