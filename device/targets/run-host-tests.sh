@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Host unit tests of the ports' pure logic (STM32L476 layout, write rules, watchdog arithmetic; the
-# RAM-backed flash port): device/targets/host-tests, built with the host compiler and GoogleTest.
+# Host tests of device/targets/host-tests, built with the host compiler: the ports' pure logic with
+# GoogleTest (STM32L476 layout, write rules, watchdog arithmetic; ESP32-S3 otadata reconciliation; the
+# RAM-backed flash port) and the Cortex-M test program built natively (PlatformIO `native` source set).
 # Usage: device/targets/run-host-tests.sh [build dir, default build/port-host-tests]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)

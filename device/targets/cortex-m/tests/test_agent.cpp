@@ -30,9 +30,9 @@ struct TestPower final : Power {
 };
 
 struct TestClock final : Clock {
-  uint64_t unix = 1790000000;  // tests/vectors' verifier clock
+  uint64_t now_s = 1790000000;  // tests/vectors' verifier clock
   uint32_t ms = 0;
-  uint64_t unix_seconds() override { return unix; }
+  uint64_t unix_seconds() override { return now_s; }
   uint32_t monotonic_ms() override { return ms; }
 };
 
