@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from tinyfleet.bundles import TrustedKeys
+from tinyfleet.bundles import TrustedKeys, load_private_key
 from tinyfleet.server.broker.config import render_acl, render_password_file
 from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.db import migrate
@@ -61,6 +61,7 @@ class FleetRuntime:
         self.engine: Engine = make_engine(settings.resolved_database_url)
         self.metrics = Metrics()
         self.keys = TrustedKeys.from_pem_files(settings.trusted_key_files)
+        self.signing_key = load_private_key(settings.signing_key_file) if settings.signing_key_file else None
         self.gate: ModelGate | None = gate if gate is not None else (
             LibraryModelGate() if settings.run_model_gate else None
         )  # fmt: skip

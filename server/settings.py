@@ -56,6 +56,8 @@ class Settings(BaseSettings):
 
     bootstrap_admin_token: str | None = None
     trusted_key_files: list[Path] = Field(default_factory=list)
+    # Only for building bundles from parts through the API; its public key must be among the trusted ones.
+    signing_key_file: Path | None = None
     run_model_gate: bool = True
 
     engine_interval_s: float = Field(default=1.0, gt=0)

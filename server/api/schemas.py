@@ -266,3 +266,38 @@ class CohortPublic(BaseModel):
     channels: list[ChannelSummary]
     drift_alerts: int
     max_drift: float | None
+
+
+class PartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1, max_length=31)
+    data_base64: str = Field(min_length=1, description="The file's bytes, base64")
+
+
+class DeploymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_battery_pct: int = Field(default=20, ge=0, le=100)
+    max_latency_ms: int = Field(ge=1, le=2**32 - 1)
+    peak_ram_bytes: int = Field(ge=1, le=2**32 - 1)
+    target_environments: list[str] = Field(default_factory=list, max_length=16)
+
+
+class BundleBuild(BaseModel):
+    """The parts of `fleetctl bundle build`, built and signed by the server with its signing key."""
+
+    model_config = ConfigDict(extra="forbid")
+    bundle_id: str = Field(min_length=1, max_length=64)
+    hardware_class: str = Field(min_length=1, max_length=32)
+    security_counter: int = Field(ge=0, le=2**32 - 1)
+    firmware: PartIn
+    model: PartIn
+    thresholds: dict[str, Any] = Field(description="Thresholds JSON")
+    calibration: dict[str, Any] = Field(description="Calibration JSON")
+    validation_set_base64: str = Field(min_length=1, description=".npz with inputs and labels, base64")
+    feature_extractor_version: str = Field(min_length=1, max_length=32)
+    deployment: DeploymentIn
+    thresholds_version: str = Field(default="1", min_length=1, max_length=31)
+    calibration_version: str = Field(default="1", min_length=1, max_length=31)
+    device_scope: str | None = Field(default=None, max_length=64)
+    rollback_target: str | None = Field(default=None, max_length=64)
+    expires_days: float | None = Field(default=None, gt=0, le=36500)

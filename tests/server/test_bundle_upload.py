@@ -74,3 +74,51 @@ def test_signature_and_duplicates(api) -> None:
     assert [b["bundle_id"] for b in http.get("/api/v1/bundles").json()] == ["vib-2"]
     results = [e["result"] for e in http.get("/api/v1/audit").json() if e["action"] == "bundle.upload"]
     assert any(r.startswith("refused: bundle refused: UnknownKeyId") for r in results)
+
+
+def _parts() -> dict:
+    import base64
+    import json
+
+    b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
+    sample = ROOT / "models/sample"
+    return {
+        "bundle_id": "vib-built", "hardware_class": "stm32l4", "security_counter": 3,
+        "firmware": {"version": "1.0.0", "data_base64": base64.b64encode(b"\x01" * 6000).decode()},
+        "model": {"version": "1.0.0", "data_base64": b64(sample / "vibration_int8.tflite")},
+        "thresholds": json.loads((sample / "thresholds.json").read_text()),
+        "calibration": json.loads((sample / "calibration.json").read_text()),
+        "validation_set_base64": b64(sample / "val.npz"),
+        "feature_extractor_version": "vib-window-v1",
+        "deployment": {"max_latency_ms": 40, "peak_ram_bytes": 48000},
+    }  # fmt: skip
+
+
+def test_build_from_parts_through_the_api(tmp_path: Path) -> None:
+    from tinyfleet.bundles.signing import private_pem
+
+    key = generate_private_key()
+    (tmp_path / "key.pem").write_bytes(private_pem(key))
+    pub = write_public_key(key, tmp_path / "pub.pem")
+    settings = Settings(data_dir=tmp_path / "data", bootstrap_admin_token=TOKEN, trusted_key_files=[pub],
+                        signing_key_file=tmp_path / "key.pem")  # fmt: skip
+    with HttpClient(create_app(FleetRuntime(settings))) as http:
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        r = http.post("/api/v1/bundles/build", json=_parts())
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["security_counter"] == 3 and body["gate_report"]["passed"] is True
+        assert body["manifest"]["model_contract"]["arena_bytes"] == body["gate_report"]["arena_bytes"]
+        assert [c["type"] for c in body["components"]] == [
+            "firmware", "model", "thresholds", "calibration", "health_vectors"]  # fmt: skip
+        bad = _parts() | {"bundle_id": "vib-bad", "thresholds": {"classes": []}}
+        r = http.post("/api/v1/bundles/build", json=bad)
+        assert r.status_code == 422 and "thresholds" in r.json()["detail"]
+        r = http.post("/api/v1/bundles/build", json=_parts() | {"bundle_id": "x", "validation_set_base64": "%%%"})
+        assert r.status_code == 400 and "not valid base64" in r.json()["detail"]
+
+
+def test_build_needs_a_server_signing_key(api) -> None:
+    http, _key = api
+    r = http.post("/api/v1/bundles/build", json=_parts())
+    assert r.status_code == 409 and "holds no signing key" in r.json()["detail"]
