@@ -47,7 +47,7 @@ def build_bundle(body: BundleBuild, rt: RuntimeDep, session: SessionDep, who: Op
                 b64decode(body.model.data_base64, validate=True),
             )
             val = b64decode(body.validation_set_base64, validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII characters
             raise BadRequest(f"a base64 field is not valid base64: {exc}") from exc
         d = body.deployment
         parts = bundle_builder.Parts(
