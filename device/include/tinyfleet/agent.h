@@ -160,7 +160,7 @@ class Agent {
 
   AgentConfig cfg_;
   AgentPorts ports_;
-  BootSelector boot_;
+  BootMetadata boot_;
   BankWriter writer_;
   ProgressStore store_;
   HealthChecker health_;

@@ -22,13 +22,11 @@ struct BootDecision {
   MetadataRecord record;      // metadata as stored after this boot
 };
 
-class BootSelector {
+// The metadata transitions of an update, without the verifier's buffers: what a running agent needs
+// (boot selection itself runs before the agent, in the bootloader or the host shell).
+class BootMetadata {
  public:
-  BootSelector(Flash& flash, Crypto& crypto, uint8_t max_trial_boots = TINYFLEET_MAX_TRIAL_BOOTS)
-      : flash_(flash), crypto_(crypto), store_(flash), max_trial_boots_(max_trial_boots) {}
-
-  // Ok with a verified bank to run, or NoValidImage / NotFound (no metadata) / a flash error.
-  Status select(BootDecision& out);
+  explicit BootMetadata(Flash& flash) : store_(flash) {}
 
   // Factory provisioning: bank holds a verified image; write it as confirmed.
   Status provision(uint8_t bank, const ImageDescriptor& image);
@@ -40,6 +38,25 @@ class BootSelector {
   Status revert();
 
   MetadataStore& store() { return store_; }
+
+ private:
+  MetadataStore store_;
+};
+
+class BootSelector {
+ public:
+  BootSelector(Flash& flash, Crypto& crypto, uint8_t max_trial_boots = TINYFLEET_MAX_TRIAL_BOOTS)
+      : flash_(flash), crypto_(crypto), meta_(flash), max_trial_boots_(max_trial_boots) {}
+
+  // Ok with a verified bank to run, or NoValidImage / NotFound (no metadata) / a flash error.
+  Status select(BootDecision& out);
+
+  Status provision(uint8_t bank, const ImageDescriptor& image) { return meta_.provision(bank, image); }
+  Status install_trial(uint8_t bank, const ImageDescriptor& image) { return meta_.install_trial(bank, image); }
+  Status confirm() { return meta_.confirm(); }
+  Status revert() { return meta_.revert(); }
+
+  MetadataStore& store() { return meta_.store(); }
   const BundleInfo& last_info() const { return info_; }
 
  private:
@@ -47,7 +64,7 @@ class BootSelector {
 
   Flash& flash_;
   Crypto& crypto_;
-  MetadataStore store_;
+  BootMetadata meta_;
   uint8_t max_trial_boots_;
   BundleInfo info_;
   uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE];

@@ -14,7 +14,7 @@ bool digest_eq(const uint8_t* a, const uint8_t* b) { return std::memcmp(a, b, 32
 Agent::Agent(const AgentConfig& cfg, const AgentPorts& ports)
     : cfg_(cfg),
       ports_(ports),
-      boot_(ports.flash, ports.crypto),
+      boot_(ports.flash),
       writer_(ports.flash, ports.crypto),
       store_(ports.flash) {}
 

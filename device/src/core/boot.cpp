@@ -13,7 +13,7 @@ Status BootSelector::verify(uint8_t bank, const ImageDescriptor& image) {
 
 Status BootSelector::select(BootDecision& out) {
   MetadataRecord rec;
-  Status s = store_.load(rec);
+  Status s = meta_.store().load(rec);
   if (s != Status::Ok) return s;
   out = BootDecision{};
   if (rec.state == BootState::Trial) {
@@ -22,7 +22,7 @@ Status BootSelector::select(BootDecision& out) {
     if (v == Status::PowerLost) return v;
     if (v == Status::Ok) {
       rec.boot_attempts = static_cast<uint8_t>(rec.boot_attempts + 1);
-      s = store_.store(rec);
+      s = meta_.store().store(rec);
       if (s != Status::Ok) return s;
       out.bank = rec.trial_bank;
       out.trial = true;
@@ -31,7 +31,7 @@ Status BootSelector::select(BootDecision& out) {
     }
     rec.state = BootState::Reverted;
     rec.boot_attempts = 0;
-    s = store_.store(rec);
+    s = meta_.store().store(rec);
     if (s != Status::Ok) return s;
     out.reverted = true;
   }
@@ -43,7 +43,7 @@ Status BootSelector::select(BootDecision& out) {
   return Status::Ok;
 }
 
-Status BootSelector::provision(uint8_t bank, const ImageDescriptor& image) {
+Status BootMetadata::provision(uint8_t bank, const ImageDescriptor& image) {
   if (bank > 1) return Status::InvalidArgument;
   MetadataRecord rec;
   rec.state = BootState::Confirmed;
@@ -54,7 +54,7 @@ Status BootSelector::provision(uint8_t bank, const ImageDescriptor& image) {
   return store_.store(rec);
 }
 
-Status BootSelector::install_trial(uint8_t bank, const ImageDescriptor& image) {
+Status BootMetadata::install_trial(uint8_t bank, const ImageDescriptor& image) {
   MetadataRecord rec;
   Status s = store_.load(rec);
   if (s != Status::Ok) return s;
@@ -66,7 +66,7 @@ Status BootSelector::install_trial(uint8_t bank, const ImageDescriptor& image) {
   return store_.store(rec);
 }
 
-Status BootSelector::confirm() {
+Status BootMetadata::confirm() {
   MetadataRecord rec;
   Status s = store_.load(rec);
   if (s != Status::Ok) return s;
@@ -81,7 +81,7 @@ Status BootSelector::confirm() {
   return store_.store(rec);
 }
 
-Status BootSelector::revert() {
+Status BootMetadata::revert() {
   MetadataRecord rec;
   Status s = store_.load(rec);
   if (s != Status::Ok) return s;
