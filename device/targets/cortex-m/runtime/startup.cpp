@@ -14,6 +14,11 @@ extern void (*__init_array_start[])(), (*__init_array_end[])();
 int main();
 
 [[noreturn]] void Reset_Handler() {
+#if defined(__ARM_FP)
+  // Hard-float build: grant full access to the FPU (CP10, CP11) before any floating-point instruction.
+  *reinterpret_cast<volatile uint32_t*>(0xE000ED88u) |= 0xFu << 20;
+  asm volatile("dsb\nisb" ::: "memory");
+#endif
   std::memcpy(&_sdata, &_sidata, static_cast<size_t>(&_edata - &_sdata) * sizeof(uint32_t));
   std::memset(&_sbss, 0, static_cast<size_t>(&_ebss - &_sbss) * sizeof(uint32_t));
   for (auto f = __preinit_array_start; f != __preinit_array_end; ++f) (*f)();
