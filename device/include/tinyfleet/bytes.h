@@ -3,8 +3,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <type_traits>
 
 namespace tinyfleet {
+
+// Back to a default-constructed value, built in place: `x = T()` first builds the temporary on the stack,
+// which for the core's large objects (Thresholds, DriftWindow, Manifest, ProgressRecord) dominated the
+// worst-case stack. Placement new allocates nothing.
+template <typename T>
+void reset_in_place(T& x) {
+  static_assert(std::is_trivially_destructible<T>::value, "no destructor runs");
+  ::new (static_cast<void*>(&x)) T();
+}
 
 struct ByteView {
   const uint8_t* data = nullptr;

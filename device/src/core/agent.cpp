@@ -163,7 +163,7 @@ void Agent::on_boot(const BootDecision& d) {
   running_ = d.record.images[d.bank];
   other_ = d.record.images[1 - d.bank];
   stored_counter_ = d.record.security_counter;
-  if (store_.load(progress_) != Status::Ok) progress_ = ProgressRecord();
+  if (store_.load(progress_) != Status::Ok) reset_in_place(progress_);
   progress_.epoch += 1;
 
   Outcome outcome = Outcome::Confirmed;
@@ -297,8 +297,8 @@ void Agent::on_tick() {
 }
 
 void Agent::load_running_components() {
-  cal_ = Calibration();
-  thresholds_ = Thresholds();
+  reset_in_place(cal_);
+  reset_in_place(thresholds_);
   FlashArea area = bank_area(running_bank_);
   BundleHeader h;
   uint8_t digest[32];
@@ -319,14 +319,14 @@ void Agent::load_running_components() {
         ports_.flash.read(area, active_info_.components[c].offset, prefix_, active_info_.components[c].length) ==
             Status::Ok &&
         parse_calibration(prefix_, active_info_.components[c].length, cal_) != Status::Ok) {
-      cal_ = Calibration();
+      reset_in_place(cal_);
     }
     int t = active_info_.find(ComponentType::Thresholds);
     if (t >= 0 && active_info_.components[t].length <= sizeof(prefix_) &&
         ports_.flash.read(area, active_info_.components[t].offset, prefix_, active_info_.components[t].length) ==
             Status::Ok &&
         parse_thresholds(prefix_, active_info_.components[t].length, thresholds_) != Status::Ok) {
-      thresholds_ = Thresholds();
+      reset_in_place(thresholds_);
     }
   }
   ring_.reset(cal_);

@@ -215,7 +215,7 @@ Status parse_manifest(const uint8_t* data, size_t len, Manifest& out) {
     last = tag;
   }
   // Pass 2: each value in tag order, unknown critical tags, then the required ones, then expires > created.
-  out = Manifest{};
+  reset_in_place(out);
   bool seen[kFieldCount] = {};
   for (pos = 0; pos < len;) {
     uint16_t tag = load_u16le(data + pos);
