@@ -8,7 +8,8 @@
 #include "stm32l4_flash.h"
 
 namespace {
-tinyfleet::stm32l4::Stm32l4Flash g_flash;
+tinyfleet::stm32l4::McuBus g_bus;
+tinyfleet::stm32l4::Stm32l4Flash g_flash(g_bus);
 tinyfleet::host::MbedtlsCrypto g_crypto;
 tinyfleet::BootSelector g_selector(g_flash, g_crypto);
 }  // namespace

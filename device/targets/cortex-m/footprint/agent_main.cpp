@@ -39,7 +39,8 @@ class NoModel final : public Inference {
   Status run(const uint8_t*, size_t, uint8_t*, size_t, InferenceResult&) override { return Status::InvalidState; }
 };
 
-stm32l4::Stm32l4Flash g_flash;
+stm32l4::McuBus g_bus;
+stm32l4::Stm32l4Flash g_flash(g_bus);
 host::MbedtlsCrypto g_crypto;
 CycleClock g_clock;
 MainsPower g_power;
