@@ -163,7 +163,6 @@ class Agent {
   BootMetadata boot_;
   BankWriter writer_;
   ProgressStore store_;
-  HealthChecker health_;
 
   AgentState state_ = AgentState::PowerOn;
   bool connected_ = false;
@@ -184,7 +183,10 @@ class Agent {
 
   // Update being installed.
   BundleInfo info_;
-  uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE];
+  // The signed meta of the update (Checking to Downloading); scratch at boot (the running bank's prefix,
+  // calibration, thresholds) and for the health vectors during a trial, when no update is in progress.
+  uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE > kHealthScratchLen ? TINYFLEET_PREFIX_BUFFER_SIZE
+                                                                   : kHealthScratchLen];
   uint32_t block_base_[TINYFLEET_MAX_COMPONENTS] = {};
   uint8_t hash_failures_[TINYFLEET_MAX_COMPONENTS] = {};
   uint32_t total_blocks_ = 0;

@@ -28,15 +28,23 @@ struct HealthOutcome {
   bool passed() const { return reason == Reason::None; }
 };
 
+// Scratch a replay needs: one input and two output tensors (expected, actual).
+constexpr size_t kHealthScratchLen = 3u * TINYFLEET_MAX_TENSOR_BYTES;
+
+// Replays the health vectors stored in `bank` at component `vectors` of `info`, using the caller's
+// `scratch` (kHealthScratchLen bytes): the agent lends its prefix buffer, which is idle during a trial.
+HealthOutcome run_health_vectors(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference,
+                                 uint8_t* scratch);
+
+// The same with buffers of its own (for a shell that checks health outside the agent).
 class HealthChecker {
  public:
-  // Replays the health vectors stored in `bank` at component `vectors` of `info`.
-  HealthOutcome run(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference);
+  HealthOutcome run(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference) {
+    return run_health_vectors(flash, bank, info, inference, scratch_);
+  }
 
  private:
-  uint8_t input_[TINYFLEET_MAX_TENSOR_BYTES];
-  uint8_t expected_[TINYFLEET_MAX_TENSOR_BYTES];
-  uint8_t actual_[TINYFLEET_MAX_TENSOR_BYTES];
+  uint8_t scratch_[kHealthScratchLen];
 };
 
 }  // namespace tinyfleet

@@ -382,7 +382,9 @@ void Agent::run_health_check() {
   begin_event();
   if (state_ != AgentState::Trial) return;
   HealthOutcome result;  // HealthInference until the vectors ran
-  if (active_known_) result = health_.run(ports_.flash, bank_area(running_bank_), active_info_, ports_.inference);
+  if (active_known_) {
+    result = run_health_vectors(ports_.flash, bank_area(running_bank_), active_info_, ports_.inference, prefix_);
+  }
   handle_health(result);
 }
 
@@ -511,7 +513,7 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
 
   uint8_t digest[32];
   BundleHeader h;
-  if (len < kHeaderLen || len > sizeof(prefix_)) {
+  if (len < kHeaderLen || len > TINYFLEET_PREFIX_BUFFER_SIZE) {
     apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
     return;
   }

@@ -6,7 +6,11 @@
 
 namespace tinyfleet {
 
-HealthOutcome HealthChecker::run(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference) {
+HealthOutcome run_health_vectors(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference,
+                                 uint8_t* scratch) {
+  uint8_t* const input = scratch;
+  uint8_t* const expected = scratch + TINYFLEET_MAX_TENSOR_BYTES;
+  uint8_t* const actual = scratch + 2 * TINYFLEET_MAX_TENSOR_BYTES;
   HealthOutcome out;
   int idx = info.find(ComponentType::HealthVectors);
   if (idx < 0) return out;
@@ -25,20 +29,20 @@ HealthOutcome HealthChecker::run(Flash& flash, FlashArea bank, const BundleInfo&
   const uint64_t max_latency_us = static_cast<uint64_t>(info.manifest.max_latency_ms) * 1000u;
   uint32_t pos = c.offset + 16;
   for (uint32_t i = 0; i < count; ++i) {
-    if (flash.read(bank, pos, input_, nin) != Status::Ok ||
-        flash.read(bank, pos + nin, expected_, nout) != Status::Ok) {
+    if (flash.read(bank, pos, input, nin) != Status::Ok ||
+        flash.read(bank, pos + nin, expected, nout) != Status::Ok) {
       return out;
     }
     pos += nin + nout;
     InferenceResult r;
-    if (inference.run(input_, nin, actual_, nout, r) != Status::Ok) {
+    if (inference.run(input, nin, actual, nout, r) != Status::Ok) {
       out.detail0 = i;
       return out;
     }
     out.vectors = i + 1;
     if (r.latency_us > out.max_latency_us) out.max_latency_us = r.latency_us;
     if (r.arena_high_water > out.max_arena_bytes) out.max_arena_bytes = r.arena_high_water;
-    if (std::memcmp(actual_, expected_, nout) != 0) {
+    if (std::memcmp(actual, expected, nout) != 0) {
       out.reason = Reason::HealthOutputMismatch;
       out.detail0 = i;
       return out;
