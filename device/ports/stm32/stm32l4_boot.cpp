@@ -5,6 +5,10 @@
 namespace tinyfleet::stm32l4 {
 namespace {
 
+constexpr uint32_t kMemrmp = 0x40010000u;
+constexpr uint32_t kApb2enr = 0x40021000u + 0x60;
+
+#if defined(__arm__)
 [[noreturn]] void start_firmware(uint32_t vector_table) {
   const uint32_t sp = reg::at(vector_table);
   const uint32_t reset = reg::at(vector_table + 4);
@@ -19,40 +23,44 @@ namespace {
       : "memory");
   __builtin_unreachable();
 }
-
-void map_bank_at_zero(uint8_t bank) {
-  reg::RCC_APB2ENR() |= reg::APB2ENR_SYSCFGEN;
-  const uint32_t enabled = reg::RCC_APB2ENR();  // read back: the clock is on two cycles after the write
-  (void)enabled;
-  uint32_t memrmp = reg::SYSCFG_MEMRMP() & ~reg::MEMRMP_FB_MODE;
-  if (fb_mode_for(bank)) memrmp |= reg::MEMRMP_FB_MODE;
-  reg::SYSCFG_MEMRMP() = memrmp;
-  asm volatile("dsb\nisb" ::: "memory");
-}
+#endif
 
 }  // namespace
 
-void iwdg_start(const IwdgSetting& setting) {
-  reg::IWDG_KR() = reg::IWDG_KEY_START;
-  reg::IWDG_KR() = reg::IWDG_KEY_ACCESS;
-  reg::IWDG_PR() = setting.pr;
-  reg::IWDG_RLR() = setting.rlr;
-  while (reg::IWDG_SR() != 0) {
-  }  // PVU/RVU: the new values reached the LSI domain
-  reg::IWDG_KR() = reg::IWDG_KEY_REFRESH;
+void map_bank_at_zero(Bus& bus, uint8_t bank) {
+  bus.write32(kApb2enr, bus.read32(kApb2enr) | reg::APB2ENR_SYSCFGEN);
+  (void)bus.read32(kApb2enr);  // read back: the clock is on two cycles after the write
+  uint32_t memrmp = bus.read32(kMemrmp) & ~reg::MEMRMP_FB_MODE;
+  if (fb_mode_for(bank)) memrmp |= reg::MEMRMP_FB_MODE;
+  bus.write32(kMemrmp, memrmp);
+#if defined(__arm__)
+  asm volatile("dsb\nisb" ::: "memory");
+#endif
 }
 
-void iwdg_refresh() { reg::IWDG_KR() = reg::IWDG_KEY_REFRESH; }
+void iwdg_start(Bus& bus, const IwdgSetting& setting) {
+  bus.write32(reg::kIwdg + 0x00, reg::IWDG_KEY_START);
+  bus.write32(reg::kIwdg + 0x00, reg::IWDG_KEY_ACCESS);
+  bus.write32(reg::kIwdg + 0x04, setting.pr);
+  bus.write32(reg::kIwdg + 0x08, setting.rlr);
+  while (bus.read32(reg::kIwdg + 0x0C) != 0) {
+  }  // PVU/RVU: the new values reached the LSI domain
+  bus.write32(reg::kIwdg + 0x00, reg::IWDG_KEY_REFRESH);
+}
+
+void iwdg_refresh(Bus& bus) { bus.write32(reg::kIwdg + 0x00, reg::IWDG_KEY_REFRESH); }
 
 void system_reset() {
+#if defined(__arm__)
   asm volatile("dsb" ::: "memory");
   reg::SCB_AIRCR() = reg::AIRCR_SYSRESETREQ;
   asm volatile("dsb" ::: "memory");
+#endif
   for (;;) {
   }
 }
 
-Status boot_selected_image(BootSelector& selector, const BootConfig& config) {
+Status prepare_boot(BootSelector& selector, const BootConfig& config, Bus& bus, uint32_t& vector_table) {
   BootDecision decision;
   Status s = selector.select(decision);
   if (s != Status::Ok) return s;
@@ -60,19 +68,33 @@ Status boot_selected_image(BootSelector& selector, const BootConfig& config) {
   const int fw = info.find(ComponentType::Firmware);
   if (fw < 0) return Status::InvalidArgument;
   const ComponentEntry& c = info.components[fw];
-
   IwdgSetting watchdog;
   if (decision.trial && !iwdg_setting(config.trial_watchdog_ms, config.lsi_hz, watchdog))
     return Status::InvalidArgument;
-  map_bank_at_zero(decision.bank);
+
+  map_bank_at_zero(bus, decision.bank);
   const uint32_t table = kFlashBase + kImageFirstPage * kPageSize + c.offset;
-  const uint32_t checked = firmware_vector_table(c.offset, c.length, reg::at(table), reg::at(table + 4));
-  if (checked == 0) {
-    map_bank_at_zero(0);
+  vector_table = firmware_vector_table(c.offset, c.length, bus.read32(table), bus.read32(table + 4));
+  if (vector_table == 0) {
+    map_bank_at_zero(bus, 0);
     return Status::InvalidArgument;
   }
-  if (decision.trial) iwdg_start(watchdog);
-  start_firmware(checked);
+  if (decision.trial) iwdg_start(bus, watchdog);
+  return Status::Ok;
+}
+
+Status boot_selected_image(BootSelector& selector, const BootConfig& config) {
+#if defined(__arm__)
+  McuBus bus;
+  uint32_t vector_table = 0;
+  const Status s = prepare_boot(selector, config, bus, vector_table);
+  if (s != Status::Ok) return s;
+  start_firmware(vector_table);
+#else
+  (void)selector;
+  (void)config;
+  return Status::InvalidState;  // only an MCU starts firmware
+#endif
 }
 
 }  // namespace tinyfleet::stm32l4

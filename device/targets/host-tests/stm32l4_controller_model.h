@@ -3,7 +3,8 @@
 // (PG, two word writes to consecutive addresses; PROGERR if the double word is not erased, PGAERR if the
 // address is not aligned, PGSERR if PG and PER are both set), page erase (PER, PNB, BKER, STRT), error flags
 // cleared by writing 1, and the bank mapping of SYSCFG_MEMRMP.FB_MODE. Operations complete at once (BSY never
-// reads 1). It records every program and erase, so tests can check what reached the flash array.
+// reads 1). It records every program and erase, and the writes to the independent watchdog's registers, so
+// tests can check what reached the hardware.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,11 @@ class FlashController final : public Bus {
   FlashController() : array_(2 * kBankSize, 0xFF) {}
 
   uint32_t read32(uint32_t a) override {
+    if (a >= kFlashBase && a + 4 <= kFlashBase + 2 * kBankSize) {
+      uint8_t w[4];
+      read(a, w, 4);
+      return static_cast<uint32_t>(w[0]) | w[1] << 8 | w[2] << 16 | static_cast<uint32_t>(w[3]) << 24;
+    }
     if (a == reg::kFlash + 0x10) return sr_;
     if (a == reg::kFlash + 0x14) return cr_;
     if (a == reg::kFlash + 0x00) return acr_;
@@ -47,6 +53,13 @@ class FlashController final : public Bus {
       memrmp_ = v;
       return;
     }
+    if (a == reg::kIwdg + 0x00) {
+      iwdg_keys.push_back(v);
+      return;
+    }
+    if (a == reg::kIwdg + 0x04) iwdg_pr = v;
+    if (a == reg::kIwdg + 0x08) iwdg_rlr = v;
+    if (a == reg::kIwdg + 0x04 || a == reg::kIwdg + 0x08) return;
     if (a >= kFlashBase && a < kFlashBase + 2 * kBankSize) return program_word(a, v);
   }
 
@@ -60,6 +73,9 @@ class FlashController final : public Bus {
   uint8_t byte(uint8_t bank, uint32_t page, uint32_t off) const { return array_[bank * kBankSize + page * kPageSize + off]; }
   void poke(uint8_t bank, uint32_t page, uint32_t off, uint8_t v) { array_[bank * kBankSize + page * kPageSize + off] = v; }
   bool locked() const { return (cr_ & reg::CR_LOCK) != 0; }
+  bool fb_mode() const { return (memrmp_ & reg::MEMRMP_FB_MODE) != 0; }
+  std::vector<uint32_t> iwdg_keys;  // writes to IWDG_KR, in order
+  uint32_t iwdg_pr = 0, iwdg_rlr = 0;
   uint32_t programs = 0, erases = 0, cache_resets = 0;
   std::vector<std::pair<uint8_t, uint32_t>> erased_pages;  // (physical bank, page), in order
   uint32_t errors_seen = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mbedtls_crypto.h"
+#include "stm32l4_boot.h"
 #include "stm32l4_controller_model.h"
 #include "stm32l4_flash.h"
 #include "tinyfleet/bank_writer.h"
@@ -121,4 +122,56 @@ TEST(Stm32l4FlashDriver, CoreBootSelectionRunsOnTheDriver) {
   BootDecision d;
   EXPECT_EQ(boot.select(d), Status::NoValidImage);
   EXPECT_EQ(hw.errors_seen, 0u);
+}
+
+// The bootloader's steps before the jump (stm32l4_boot.h), on the controller model: a trial boot maps its
+// bank and only then starts the watchdog; a firmware component that cannot run in place starts nothing.
+TEST(Stm32l4Boot, BankMappingAndWatchdogSequence) {
+  stm32model::FlashController hw;
+  map_bank_at_zero(hw, 1);
+  EXPECT_TRUE(hw.fb_mode());
+  map_bank_at_zero(hw, 0);
+  EXPECT_FALSE(hw.fb_mode());
+  IwdgSetting s;
+  ASSERT_TRUE(iwdg_setting(8000, 32000, s));
+  iwdg_start(hw, s);
+  const std::vector<uint32_t> keys = {0xCCCC, 0x5555, 0xAAAA};  // start, register access, reload
+  EXPECT_EQ(hw.iwdg_keys, keys);
+  EXPECT_EQ(hw.iwdg_pr, 4u);
+  EXPECT_EQ(hw.iwdg_rlr, 3999u);
+  iwdg_refresh(hw);
+  EXPECT_EQ(hw.iwdg_keys.back(), 0xAAAAu);
+}
+
+TEST(Stm32l4Boot, TrialWhoseFirmwareCannotRunInPlaceStartsNothing) {
+  std::ifstream f(std::string(TINYFLEET_VECTORS_DIR) + "/valid-stm32l4.tfb", std::ios::binary);
+  ASSERT_TRUE(f);
+  std::vector<uint8_t> bundle((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  stm32model::FlashController hw;
+  Stm32l4Flash flash(hw);
+  host::MbedtlsCrypto crypto;
+  static BundleInfo info;
+  ASSERT_EQ(parse_prefix(bundle.data(), bundle.size(), info), Status::Ok);
+  static BankWriter writer(flash, crypto);
+  ImageDescriptor desc;
+  for (uint8_t bank : {0, 1}) {
+    ASSERT_EQ(writer.begin(bank, info, bundle.data()), Status::Ok);
+    for (uint8_t i = 0; i < info.component_count; ++i) {
+      const ComponentEntry& c = info.components[i];
+      ASSERT_EQ(writer.write(c.offset, bundle.data() + c.offset, c.length), Status::Ok);
+    }
+    ASSERT_EQ(writer.finish(desc), Status::Ok);
+  }
+  static BootSelector boot(flash, crypto);
+  ASSERT_EQ(boot.provision(0, desc), Status::Ok);
+  ASSERT_EQ(boot.install_trial(1, desc), Status::Ok);
+  uint32_t vector_table = 1;
+  // tests/vectors' firmware is not a program (offset 848, not 512-aligned): refused before the watchdog.
+  EXPECT_EQ(prepare_boot(boot, BootConfig{}, hw, vector_table), Status::InvalidArgument);
+  EXPECT_EQ(vector_table, 0u);
+  EXPECT_FALSE(hw.fb_mode());      // mapping back to bank 1
+  EXPECT_TRUE(hw.iwdg_keys.empty());  // no watchdog started
+  MetadataRecord rec;
+  ASSERT_EQ(boot.store().load(rec), Status::Ok);
+  EXPECT_EQ(rec.boot_attempts, 1);  // the attempt was counted before anything ran
 }

@@ -102,6 +102,6 @@ int main() {
       default: g_agent.on_tick(); break;
     }
     perform_actions();
-    stm32l4::iwdg_refresh();
+    stm32l4::iwdg_refresh(g_bus);
   }
 }

@@ -26,17 +26,18 @@ int main();
   tinyfleet::semihost::exit(static_cast<uint32_t>(main()));
 }
 
-// Exit status 0xFA..0xFD tells which fault stopped the program (QEMU's exit status).
+// Exit status 0xF9..0xFE tells which fault stopped the program (QEMU's exit status). The handlers are weak:
+// a port defines its own where the hardware needs one (device/ports/stm32/stm32l4_nmi.cpp).
 [[noreturn]] static void fault(const char* what, uint32_t code) {
   tinyfleet::semihost::write(what);
   tinyfleet::semihost::exit(code);
 }
-[[noreturn]] void NMI_Handler() { fault("\nNMI\n", 0xFA); }
-[[noreturn]] void HardFault_Handler() { fault("\nHardFault\n", 0xFB); }
-[[noreturn]] void MemManage_Handler() { fault("\nMemManage fault\n", 0xFC); }
-[[noreturn]] void BusFault_Handler() { fault("\nBusFault\n", 0xFD); }
-[[noreturn]] void UsageFault_Handler() { fault("\nUsageFault\n", 0xFE); }
-[[noreturn]] void Default_Handler() { fault("\nunexpected interrupt\n", 0xF9); }
+[[noreturn]] __attribute__((weak)) void NMI_Handler() { fault("\nNMI\n", 0xFA); }
+[[noreturn]] __attribute__((weak)) void HardFault_Handler() { fault("\nHardFault\n", 0xFB); }
+[[noreturn]] __attribute__((weak)) void MemManage_Handler() { fault("\nMemManage fault\n", 0xFC); }
+[[noreturn]] __attribute__((weak)) void BusFault_Handler() { fault("\nBusFault\n", 0xFD); }
+[[noreturn]] __attribute__((weak)) void UsageFault_Handler() { fault("\nUsageFault\n", 0xFE); }
+[[noreturn]] __attribute__((weak)) void Default_Handler() { fault("\nunexpected interrupt\n", 0xF9); }
 
 // A pure virtual call is a bug; no exception runtime is linked.
 [[noreturn]] void __cxa_pure_virtual() { fault("\npure virtual call\n", 0xF8); }
