@@ -174,7 +174,7 @@ class RolloutEngine:
                 log.warning("rollout %d halted: %s", ro.id, a.reason)
             elif isinstance(a, policy.RollBack):
                 for dev_id in a.device_ids:
-                    publish += self._roll_back(s, rds[dev_id], now)
+                    publish += self._roll_back(s, rds[dev_id], now, bundle)
             elif isinstance(a, policy.Wait):
                 waiting = a.reason
         ro.waiting_for = waiting
@@ -201,10 +201,19 @@ class RolloutEngine:
         s.add(rd)
         return [dev.id]
 
-    def _roll_back(self, s: Session, rd: RolloutDevice, now: float) -> list[str]:
+    def _roll_back(self, s: Session, rd: RolloutDevice, now: float, new: Bundle) -> list[str]:
         dev = s.get(Device, rd.device_id)
         assert dev is not None
         prev = s.get(Bundle, rd.previous_bundle) if rd.previous_bundle else None
+        # A device that confirmed the new bundle stores at least its counter (presence may not say so yet).
+        stored = max(dev.security_counter or 0, new.security_counter if rd.status == "succeeded" else 0)
+        if prev is not None and prev.security_counter < stored:
+            # The device confirmed the new bundle and raised its counter: it would refuse the old one
+            # (CounterTooLow). It keeps the new bundle; the rollout records why.
+            rd.reason = (f"cannot roll back: {prev.bundle_id} has security counter {prev.security_counter}, "
+                         f"the device stores {stored}")  # fmt: skip
+            s.add(rd)
+            return []
         if prev is not None and prev.status != "retired":
             if self.publisher is not None:
                 self.publisher.publish_bundle(s, prev)
@@ -240,9 +249,11 @@ class RolloutEngine:
             ro.state, ro.reason, ro.updated_at = "aborted", f"aborted by {actor}", self.clock()
             publish: list[str] = []
             if rollback:
+                new = s.get(Bundle, ro.bundle_id)
+                assert new is not None
                 for rd in rollout_svc.devices_of(s, rollout_id):
                     if rd.status in ("assigned", "succeeded", "failed"):
-                        publish += self._roll_back(s, rd, self.clock())
+                        publish += self._roll_back(s, rd, self.clock(), new)
             s.add(ro)
             s.commit()
             self._publish(s, publish)

@@ -29,7 +29,7 @@ from tinyfleet.server.mqtt.codec import (
 
 POWERON, IDLE, CHECKING, DOWNLOADING, REBOOTING, TRIAL, FAILED = 0, 1, 2, 4, 5, 6, 7
 EV_BOOT, EV_DESIRED, EV_META, EV_BLOCK, EV_HEALTH = 1, 2, 3, 4, 9
-UP_TO_DATE, STAGED, CONFIRMED, HEALTH_OUTPUT_MISMATCH = 34, 98, 99, 64
+UP_TO_DATE, STAGED, CONFIRMED, HEALTH_OUTPUT_MISMATCH, COUNTER_TOO_LOW = 34, 98, 99, 64, 17
 Z = bytes(32)
 
 
@@ -57,6 +57,8 @@ class ScriptedDevice:
     ) -> None:
         self.id, self.hw, self.keys = device_id, hw, keys
         self.running = running
+        # the stored security counter: raised when an update confirms, never lowered (bundle-format.md)
+        self.counter = parse_meta(running).manifest.security_counter if running else 0
         self.fails_health_on = fails_health_on or set()  # digests whose health check fails
         self.epoch, self.seq, self.window_seq = 1, 0, 0
         self.highest_desired = 0
@@ -85,7 +87,8 @@ class ScriptedDevice:
 
     def _presence(self, status: int) -> bytes:
         now = int(time.time())
-        return Presence(status, 1, self.epoch, self.seq, self.running_digest, self.hw, 1 << 22, 0, now).encode()
+        return Presence(status, 1, self.epoch, self.seq, self.running_digest, self.hw, 1 << 22, self.counter,
+                        now).encode()  # fmt: skip
 
     def report(self, frm: int, to: int, ev: int, reason: int = 0, desired_seq: int = 0, target: bytes = Z) -> bytes:
         with self._lock:
@@ -167,6 +170,10 @@ class ScriptedDevice:
             return
         dl.meta = payload
         self.client.unsubscribe(f"fleet/bundles/{dl.digest.hex()}/meta")
+        if parse_meta(payload).manifest.security_counter < self.counter:
+            self._dl = None
+            self.report(CHECKING, FAILED, EV_META, COUNTER_TOO_LOW, dl.desired_seq, dl.digest)
+            return
         self.report(CHECKING, DOWNLOADING, EV_META, 0, dl.desired_seq, dl.digest)
         have = {}
         if self.running:
@@ -234,6 +241,7 @@ class ScriptedDevice:
             self.epoch, self.seq = self.epoch + 1, 0
             self.report(POWERON, IDLE, EV_BOOT, HEALTH_OUTPUT_MISMATCH, dl.desired_seq, dl.digest)
         else:
+            self.counter = max(self.counter, meta.manifest.security_counter)
             self.report(TRIAL, IDLE, EV_HEALTH, CONFIRMED, dl.desired_seq, dl.digest)
             self.installs.append(dl.digest)
         self._send(f"fleet/{self.id}/presence", self._presence(1), retain=True)

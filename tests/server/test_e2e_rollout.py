@@ -33,9 +33,13 @@ def _digest(bundle: bytes) -> bytes:
     return hashlib.sha256(parse_meta(bundle).meta_bytes).digest()
 
 
-def _setup(fleet: Fleet, http, rt, n: int = 9, **device_kw):
+def _setup(fleet: Fleet, http, rt, n: int = 9, v2_counter: int = 1, fail_v2: bool = False, **device_kw):
+    # Same security counter by default: a device can go back to app-1.0 after confirming app-2.0. (A higher
+    # counter locks the old bundle out: test_rollback_is_not_attempted_below_the_device_counter.)
     v1 = make_bundle(fleet.key, "app-1.0", counter=1, firmware=b"F" * 9000)
-    v2 = make_bundle(fleet.key, "app-2.0", counter=2, firmware=b"F" * 9000)  # same firmware: shared blocks
+    v2 = make_bundle(fleet.key, "app-2.0", counter=v2_counter, firmware=b"F" * 9000)  # same firmware: shared
+    if fail_v2:
+        device_kw["fails_health_on"] = {_digest(v2)}
     fleet.upload(http, v1)
     fleet.upload(http, v2)
     assert http.post("/api/v1/bundles/app-1.0/publish").status_code == 200
@@ -101,8 +105,7 @@ def test_staged_rollout_completes_with_stratified_canary_and_shared_blocks(fleet
 
 def test_failed_canary_halts_and_rolls_back(fleet: Fleet) -> None:
     with fleet.server() as (http, rt):
-        v1, v2 = _setup(fleet, http, rt, fails_health_on={_digest(make_bundle(fleet.key, "app-2.0", counter=2,
-                                                                                firmware=b"F" * 9000))})  # fmt: skip
+        v1, v2 = _setup(fleet, http, rt, fail_v2=True)
         rid = _rollout(http, stages=[{"percent": 10}, {"percent": 100}])
         assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "halted", 30), _state(http, rid)
         st = _state(http, rid)
@@ -207,3 +210,23 @@ def test_pause_resume_and_abort_with_rollback(fleet: Fleet) -> None:
             assert wait_until(lambda sd=sd: sd.running_digest == _digest(v2), 15)
         actions = [e["action"] for e in http.get("/api/v1/audit", params={"action": "rollout.abort"}).json()]
         assert actions == ["rollout.abort"]
+
+
+def test_rollback_is_not_attempted_below_the_device_counter(fleet: Fleet) -> None:
+    with fleet.server() as (http, rt):
+        v1, v2 = _setup(fleet, http, rt, n=2, v2_counter=5)
+        for d in fleet.devices.values():
+            d.telemetry(300, 3, HIST_OK, [(100 * 256, 400 * 256), (0, 100 * 256)])
+        behaviour = {"max_alarm_rate_increase": 0.05, "min_inferences": 100}
+        rid = _rollout(http, stages=[{"percent": 50, "behaviour": behaviour}, {"percent": 100}], stratify_by=[])
+        assert wait_until(lambda: _state(http, rid)["counts"]["succeeded"] == 1, 30)
+        (canary,) = [d["device_id"] for d in http.get(f"/api/v1/rollouts/{rid}/devices").json() if d["stage"] == 0]
+        sd = fleet.devices[canary]
+        assert wait_until(lambda: http.get(f"/api/v1/devices/{canary}").json()["running_bundle"] == "app-2.0")
+        sd.telemetry(300, 90, HIST_OK, [(100 * 256, 400 * 256), (0, 100 * 256)])
+        assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "halted", 30)
+        (rd,) = [d for d in http.get(f"/api/v1/rollouts/{rid}/devices").json() if d["device_id"] == canary]
+        assert rd["status"] == "succeeded"
+        assert rd["reason"] == "cannot roll back: app-1.0 has security counter 1, the device stores 5"
+        time.sleep(0.5)
+        assert sd.running_digest == _digest(v2) and not any(rb for _s, _d, rb in sd.desired_seen)
