@@ -62,7 +62,8 @@ Decision decide(const Thresholds& t, const uint8_t* output, size_t n, uint8_t dt
 // Static circular buffer of calibrated frames.
 class SampleRing {
  public:
-  // Ok, or InvalidArgument for 0 or > 16 channels.
+  // Ok, or InvalidArgument for 0 or > 16 channels. The ring keeps a reference to `cal` (the agent's own
+  // calibration, not a second copy of it): cal must outlive the ring's use and not change meanwhile.
   Status reset(const Calibration& cal);
   // One frame of channel_count raw samples; returns the calibrated frame through `out` if given.
   void push(const int16_t* raw, int16_t* out = nullptr);
@@ -72,7 +73,8 @@ class SampleRing {
   bool latest(int16_t* out, uint32_t frames) const;
 
  private:
-  Calibration cal_;
+  const Calibration* cal_ = nullptr;
+  uint16_t channels_ = 0;
   uint32_t capacity_ = 0;
   uint32_t head_ = 0;  // next frame slot
   uint32_t count_ = 0;

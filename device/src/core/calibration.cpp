@@ -72,7 +72,8 @@ Decision decide(const Thresholds& t, const uint8_t* output, size_t n, uint8_t dt
 
 Status SampleRing::reset(const Calibration& cal) {
   if (cal.channel_count < 1 || cal.channel_count > kMaxChannels) return Status::InvalidArgument;
-  cal_ = cal;
+  cal_ = &cal;
+  channels_ = cal.channel_count;
   capacity_ = TINYFLEET_SAMPLE_RING_SAMPLES / cal.channel_count;
   head_ = 0;
   count_ = 0;
@@ -81,9 +82,9 @@ Status SampleRing::reset(const Calibration& cal) {
 
 void SampleRing::push(const int16_t* raw, int16_t* out) {
   if (capacity_ == 0) return;
-  int16_t* slot = buf_ + static_cast<size_t>(head_) * cal_.channel_count;
-  for (uint16_t c = 0; c < cal_.channel_count; ++c) {
-    slot[c] = calibrate(cal_.channels[c], raw[c]);
+  int16_t* slot = buf_ + static_cast<size_t>(head_) * channels_;
+  for (uint16_t c = 0; c < channels_; ++c) {
+    slot[c] = calibrate(cal_->channels[c], raw[c]);
     if (out != nullptr) out[c] = slot[c];
   }
   head_ = (head_ + 1) % capacity_;
@@ -94,8 +95,8 @@ bool SampleRing::latest(int16_t* out, uint32_t frames) const {
   if (frames > count_) return false;
   uint32_t start = (head_ + capacity_ - frames) % capacity_;
   for (uint32_t f = 0; f < frames; ++f) {
-    const int16_t* slot = buf_ + static_cast<size_t>((start + f) % capacity_) * cal_.channel_count;
-    std::memcpy(out + static_cast<size_t>(f) * cal_.channel_count, slot, sizeof(int16_t) * cal_.channel_count);
+    const int16_t* slot = buf_ + static_cast<size_t>((start + f) % capacity_) * channels_;
+    std::memcpy(out + static_cast<size_t>(f) * channels_, slot, sizeof(int16_t) * channels_);
   }
   return true;
 }
