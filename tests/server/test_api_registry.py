@@ -46,6 +46,14 @@ def test_provision_gives_working_broker_credentials(api) -> None:
     assert http.get("/api/v1/devices/dev-1").json()["hardware_class"] == "stm32l4"
     assert [d["id"] for d in http.get("/api/v1/devices", params={"tag": "site=a"}).json()] == ["dev-1"]
     assert http.get("/api/v1/devices", params={"tag": "site=b"}).json() == []
+    # deleting the device removes its broker credentials
+    assert http.delete("/api/v1/devices/dev-1").status_code == 204
+    deadline, refused = time.monotonic() + 5, False
+    while not refused and time.monotonic() < deadline:
+        c = MqttClient(rt.broker_port, "dev-1", body["broker"]["password"])
+        refused = not c.wait_connected(2)
+        c.close()
+    assert refused
 
 
 def test_bad_input_is_a_4xx_naming_the_problem(api) -> None:

@@ -40,6 +40,12 @@ def test_two_replicas_share_the_stream(tmp_path: Path, db_url: str) -> None:
         assert a.ingest.persisted > 0 and b.ingest.persisted > 0  # type: ignore[union-attr]
         with Session(a.engine) as s:
             assert s.exec(select(func.count()).select_from(TelemetryRecord)).one() == 200
+        # the external-broker replica cannot change that broker's users: it exports the files for its operator
+        with Session(b.engine) as s:
+            devices.provision(s, b.credential_sink, "d2", "stm32l4", {})
+        exported = (tmp_path / "b/broker-export/acl").read_text()
+        assert "user d2\ntopic read fleet/d2/desired" in exported and "user d1\n" in exported
+        assert (tmp_path / "b/broker-export/passwords").read_text().count("$7$101$") == 2
         dev.close()
     finally:
         if b is not None:
