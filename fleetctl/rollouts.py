@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -50,18 +51,32 @@ def create(
     max_drift: float | None = typer.Option(None, "--max-drift", help="Drift score that halts."),
     min_inferences: int = typer.Option(100, "--min-inferences", help="Telemetry needed to judge a device."),
     no_rollback: bool = typer.Option(False, "--no-rollback", help="On halt, leave devices where they are."),
+    stages_file: Path | None = typer.Option(
+        None,
+        "--stages-file",
+        help="JSON list of stages with their own gates (the API's `stages`); replaces --stages and the gate options.",
+    ),
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
-    """Start a staged rollout with the same gates on every stage."""
+    """Start a staged rollout (the same gates on every stage, or per stage from --stages-file)."""
     install = {"min_successes": min_successes, "max_failure_rate": max_failure_rate, "soak_s": soak,
                "install_timeout_s": install_timeout}  # fmt: skip
     behaviour = {"max_alarm_rate_increase": max_alarm_increase, "max_confidence_shift": max_confidence_shift,
                  "max_drift": max_drift, "min_inferences": min_inferences}  # fmt: skip
+    if stages_file is not None:
+        try:
+            stage_list = json.loads(read_file(stages_file, "stages file"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            fail(f"stages file {stages_file} is not valid JSON: {exc}")
+        if not isinstance(stage_list, list):
+            fail(f"stages file {stages_file} must hold a JSON list of stages")
+    else:
+        stage_list = [{"percent": p, "install": install, "behaviour": behaviour} for p in _stages(stages)]
     body = {
         "bundle_id": bundle_id,
         "target": {"hardware_class": hw, "tags": parse_tags(tag), "device_ids": device},
-        "stages": [{"percent": p, "install": install, "behaviour": behaviour} for p in _stages(stages)],
+        "stages": stage_list,
         "stratify_by": stratify_by or None,
         "rollback_on_halt": not no_rollback,
     }

@@ -44,3 +44,24 @@ def test_bad_settings_are_named(tmp_path: Path) -> None:
     assert r.returncode == 2 and "missing.toml: no such file" in r.stderr
     r = run(["config"], {"TINYFLEET_BROKER_PASSWORD": "s3cret", "TINYFLEET_DATA_DIR": str(tmp_path)})
     assert r.returncode == 0 and "s3cret" not in r.stdout and '"broker_password": "***"' in r.stdout
+
+
+def test_fleetctl_server_commands_fail_with_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tinyfleet.fleetctl.main import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["devices", "list"], env={"TINYFLEET_TOKEN": ""})
+    assert r.exit_code == 2 and "no operator token" in r.output
+    from tinyfleet.server.broker.manager import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    r = runner.invoke(app, ["rollout", "list", "--server", url, "--token", "t"])
+    assert r.exit_code == 2 and f"cannot reach the fleet server at {url}" in r.output
+    (tmp_path / "stages.json").write_text("{not json")
+    r = runner.invoke(app, ["rollout", "create", "--bundle", "b", "--stages-file", str(tmp_path / "stages.json"),
+                            "--server", url, "--token", "t"])  # fmt: skip
+    assert r.exit_code == 2 and "is not valid JSON" in r.output
+    r = runner.invoke(app, ["devices", "provision", "d", "--hw", "x", "--tag", "novalue", "--token", "t"])
+    assert r.exit_code == 2 and "--tag 'novalue' must look like name=value" in r.output

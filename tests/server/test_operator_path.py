@@ -87,7 +87,9 @@ def test_operator_path_with_server_crash(tmp_path: Path) -> None:
                     break
                 dev.close()
             devices.append(dev)
-        r = cli("fleetctl", "rollout", "create", "--bundle", "vib-1.1", "--stages", "50,100", env=op)
+        stages = tmp_path / "stages.json"  # per-stage gates: the canary must have two successes
+        stages.write_text(json.dumps([{"percent": 50, "install": {"min_successes": 2}}, {"percent": 100}]))
+        r = cli("fleetctl", "rollout", "create", "--bundle", "vib-1.1", "--stages-file", str(stages), env=op)
         assert r.returncode == 0 and r.stdout.startswith("rollout 1: running, 4 devices targeted"), r.stderr
         # the canary (one device per site) installs; its reports are held back
         assert wait_until(lambda: sum(len(d.sent_reports) == 5 for d in devices) == 2, 30)
