@@ -20,6 +20,7 @@ const tt::Test kTests[] = {
     {"powercut.every_cut_point", test_powercut_every_cut_point},
     {"agent.update_confirmed_after_healthy_trial", test_agent_update_confirmed_after_healthy_trial},
     {"agent.failed_health_check_reverts", test_agent_failed_health_check_reverts},
+    {"agent.power_cut_at_every_flash_operation", test_agent_power_cut_at_every_flash_operation},
 };
 
 }  // namespace

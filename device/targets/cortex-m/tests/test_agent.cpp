@@ -7,6 +7,7 @@
 // The test's model reproduces tests/vectors' health vectors (input i*192 bytes of value i -> output
 // {i, 255 - i, 0, 1}): out = {in[0], 255 - in[0], 0, 1}.
 #include <cstring>
+#include <initializer_list>
 #include <new>
 
 #include "device_fixture.h"
@@ -168,6 +169,7 @@ void take_actions(Device& d) {
 void pump(Device& d) {
   take_actions(d);
   for (int guard = 0; guard < 2000 && !d.reboot; ++guard) {
+    if (!d.flash->powered()) return;  // the power was cut during the last event: the device is dead
     if (d.health_due) {
       d.health_due = false;
       d.agent->run_health_check();
@@ -189,16 +191,28 @@ void pump(Device& d) {
 }
 
 // A (re)boot: boot selection, then a fresh agent (RAM state is gone, flash persists), connected.
-bool boot(Device& d, BootDecision& decision) {
+// `image_exact`: the selected bank holds exactly valid-esp32s3.tfb or exactly the new bundle (checked before
+// the agent runs: a cut armed for later may strike during the agent's start).
+bool boot(Device& d, BootDecision& decision, bool* image_exact = nullptr) {
   static BootSelector* selector = nullptr;
   alignas(BootSelector) static uint8_t storage[sizeof(BootSelector)];
   selector = new (storage) BootSelector(*d.flash, crypto(), 3);
-  if (!TT_EXPECT_STATUS(selector->select(decision), Status::Ok)) return false;
+  Status s = selector->select(decision);
+  while (s == Status::PowerLost) {  // a cut during boot selection: power on and boot again
+    d.flash->power_on();
+    s = selector->select(decision);
+  }
+  if (!TT_EXPECT_STATUS(s, Status::Ok)) return false;
+  if (image_exact != nullptr) {
+    *image_exact = bank_holds(*d.flash, decision.bank, other_image()) != bank_holds(*d.flash, decision.bank, new_image());
+  }
   if (d.agent != nullptr) d.agent->~Agent();
+  d.connected = false;
   d.agent = new (g_agent_storage) Agent(d.cfg, AgentPorts{*d.flash, crypto(), d.power, d.clock, d.model});
   d.reboot = d.health_due = false;
   d.broker.reset_session();
   d.agent->on_boot(decision);
+  if (!d.flash->powered()) return true;
   pump(d);
   d.connected = true;
   d.agent->on_connection_up();
@@ -225,6 +239,18 @@ bool setup(Device& d, const Image& provisioned) {
   selector = new (storage) BootSelector(*d.flash, crypto(), 3);
   return TT_EXPECT_STATUS(write_image(*d.flash, crypto(), 0, provisioned, 4096, nullptr, nullptr), Status::Ok) &&
          TT_EXPECT_STATUS(selector->provision(0, provisioned.desc), Status::Ok);
+}
+
+// The server publishes desired state for the new bundle (retained), delivered at once if subscribed.
+void publish_desired(Device& d) {
+  d.broker.bundle = &new_image();
+  sha256(crypto(), new_image().bytes, new_image().info.header.payload_offset, d.broker.digest);
+  d.broker.desired_seq = 1;
+  char desired[kMaxTopicLen];
+  device_topic(desired, kDevice, DeviceTopic::Desired);
+  if (d.broker.subscribed(desired) && d.broker.in_tail - d.broker.in_head < 64)
+    std::strcpy(d.broker.inbox[d.broker.in_tail++ % 64], desired);
+  pump(d);
 }
 
 // Provision valid-esp32s3.tfb's image (firmware and model differ from the new bundle's, the other three
@@ -299,4 +325,68 @@ void test_agent_failed_health_check_reverts() {
   // The broker still holds the same desired state: the agent refuses the bundle that failed its trial.
   TT_EXPECT(d.agent->state() == AgentState::Failed);
   TT_EXPECT(d.agent->last_reason() == Reason::PreviouslyFailed);
+}
+
+namespace {
+
+// One device life with an optional power cut at flash operation `cut_at` (counted from the moment the
+// desired state is published): update to the new bundle and settle. Every boot must run exactly the old
+// or exactly the new image; the device must end on the new image, confirmed. `ops`: operations of an
+// uncut run.
+bool update_with_cut(Device& d, bool cut, uint32_t cut_at, ram::CutMode mode, uint32_t* ops, const char*& why) {
+  BootDecision decision;
+  if (!setup(d, other_image()) || !boot(d, decision)) return why = "setup", false;
+  const uint32_t base = d.flash->op_count();
+  if (cut) d.flash->cut_power_at(cut_at, mode);
+  publish_desired(d);
+  for (int step = 0; step < 24; ++step) {
+    if (!d.flash->powered() || d.reboot) {
+      d.flash->power_on();
+      bool image_exact = false;
+      if (!boot(d, decision, &image_exact)) return why = "boot selection failed", false;
+      if (!image_exact) return why = "booted bank holds neither bundle exactly", false;
+      continue;
+    }
+    MetadataRecord rec;
+    if (MetadataStore(*d.flash).load(rec) == Status::Ok && rec.state == BootState::Confirmed &&
+        rec.confirmed_bank == 1 && d.agent->state() == AgentState::Idle && bank_holds(*d.flash, 1, new_image())) {
+      if (ops != nullptr) *ops = d.flash->op_count() - base;
+      return true;
+    }
+    d.clock.ms += 31000;  // quiet but not done: time passes (retries, broker timeouts)
+    d.agent->on_tick();
+    pump(d);
+  }
+  return why = "did not settle on the new image", false;
+}
+
+}  // namespace
+
+void test_agent_power_cut_at_every_flash_operation() {
+  Device& d = g_dev;
+  uint32_t n = 0;
+  const char* why = nullptr;
+  TT_ASSERT(update_with_cut(d, false, 0, ram::CutMode::Before, &n, why));
+  TT_ASSERT(n > 5);
+  uint32_t cuts = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    for (ram::CutMode mode : {ram::CutMode::Before, ram::CutMode::Torn, ram::CutMode::After}) {
+      if (!TT_EXPECT(update_with_cut(d, true, i, mode, nullptr, why))) {
+        tinyfleet::semihost::write("    ");
+        tinyfleet::semihost::write(why);
+        tinyfleet::semihost::write(" after a cut at operation ");
+        tinyfleet::semihost::write_u32(i);
+        tinyfleet::semihost::write(", mode ");
+        tinyfleet::semihost::write_u32(static_cast<uint32_t>(mode));
+        tinyfleet::semihost::write("\n");
+        return;
+      }
+      ++cuts;
+    }
+  }
+  tinyfleet::semihost::write("  [agent powercut] ");
+  tinyfleet::semihost::write_u32(cuts);
+  tinyfleet::semihost::write(" cut points over the agent's whole update (");
+  tinyfleet::semihost::write_u32(n);
+  tinyfleet::semihost::write(" flash operations, each cut before, torn and after)\n");
 }

@@ -26,3 +26,4 @@ void test_boot_corrupted_images_never_boot();
 void test_powercut_every_cut_point();
 void test_agent_update_confirmed_after_healthy_trial();
 void test_agent_failed_health_check_reverts();
+void test_agent_power_cut_at_every_flash_operation();
