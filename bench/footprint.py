@@ -151,9 +151,11 @@ class Function:
 
 NODE = re.compile(r'^node: \{ title: "([^"]+)" label: "([^"]*)"')
 EDGE = re.compile(r'^edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"(?: label: "([^"]+)")?')
-# The virtual methods of device/include/tinyfleet/ports.h: a core indirect call goes to one of them.
+# The virtual methods of device/include/tinyfleet/ports.h (a core indirect call goes to one of them) and of
+# the STM32 driver's Bus (device/ports/stm32/stm32l4_bus.h).
 PORT_METHODS = {"geometry", "read", "write", "erase", "sha256_start", "sha256_update", "sha256_finish",
-                "ecdsa_p256_verify", "battery_pct", "request_reboot", "unix_seconds", "monotonic_ms", "run"}
+                "ecdsa_p256_verify", "battery_pct", "request_reboot", "unix_seconds", "monotonic_ms", "run",
+                "read32", "write32"}
 FRAME = re.compile(r"\\n(\d+) bytes \((static|dynamic|dynamic,bounded)\)")
 
 
