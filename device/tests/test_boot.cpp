@@ -134,6 +134,57 @@ TEST(BankWriter, CopyFromAWrongSourceIsAHashMismatch) {
   EXPECT_EQ(w.verify_component(0), Status::HashMismatch);
 }
 
+TEST(BankWriter, CopyOverProgrammedBytesReportsTheWipedRangeNeighboursIncluded) {
+  Device dev;
+  const auto& img = dev.new_image;
+  const ComponentEntry& model = img.info.components[1];  // unchanged: copied from bank 0
+  BankWriter w(dev.flash, dev.crypto);
+  ASSERT_EQ(w.begin(1, img.info, img.bytes.data()), Status::Ok);
+  for (uint8_t i = 0; i < img.info.component_count; ++i) {
+    const ComponentEntry& c = img.info.components[i];
+    if (i != 1) {
+      ASSERT_EQ(w.write(c.offset, img.bytes.data() + c.offset, c.length), Status::Ok);
+    }
+  }
+  // A download of the model was under way before the reboot: its first bytes are programmed.
+  ASSERT_EQ(w.write(model.offset, img.bytes.data() + model.offset, 16), Status::Ok);
+
+  BankWriter r(dev.flash, dev.crypto);
+  ASSERT_EQ(r.resume(1, img.info, img.bytes.data()), Status::Ok);
+  uint32_t lo = 1, hi = 0;
+  int old_model = dev.old_image.info.find(ComponentType::Model);
+  ASSERT_GE(old_model, 0);
+  ASSERT_EQ(r.copy_component(1, 0, dev.old_image.info.components[old_model].offset, &lo, &hi), Status::Ok);
+  ASSERT_LT(lo, hi);
+  EXPECT_LE(lo, model.offset);
+  EXPECT_GE(hi, model.end());
+  EXPECT_EQ(r.verify_component(1), Status::Ok);  // the copy itself is whole: no erase between its chunks
+  // Every other component reaching into [lo, hi) lost bytes there, and is named by the range.
+  int wiped = 0;
+  for (uint8_t i = 0; i < img.info.component_count; ++i) {
+    const ComponentEntry& c = img.info.components[i];
+    if (i == 1) continue;
+    if (c.offset < hi && lo < c.end()) {
+      ++wiped;
+      EXPECT_EQ(r.verify_component(i), Status::HashMismatch) << int(i);
+    } else {
+      EXPECT_EQ(r.verify_component(i), Status::Ok) << int(i);
+    }
+  }
+  EXPECT_GT(wiped, 0) << "the layout must share a sector with a neighbour for this test to mean anything";
+  ImageDescriptor desc;
+  EXPECT_EQ(r.finish(desc), Status::HashMismatch);  // until the caller re-fetches the reported range
+
+  // On erased flash nothing is wiped and nothing is reported.
+  BankWriter f(dev.flash, dev.crypto);
+  ASSERT_EQ(f.begin(1, img.info, img.bytes.data()), Status::Ok);
+  lo = 1;
+  hi = 1;
+  ASSERT_EQ(f.copy_component(1, 0, dev.old_image.info.components[old_model].offset, &lo, &hi), Status::Ok);
+  EXPECT_EQ(lo, 0u);
+  EXPECT_EQ(hi, 0u);
+}
+
 TEST(BankWriter, ResumedDownloadRecoversFromATornBlock) {
   Device dev;
   const auto& img = dev.new_image;

@@ -36,7 +36,10 @@ class BankWriter {
 
   // Copy component `index` from `src_bank` at `src_offset` (same content, found there by hash), checking
   // the source bytes' SHA-256 while copying: HashMismatch if the source is not what the table says.
-  Status copy_component(uint8_t index, uint8_t src_bank, uint32_t src_offset);
+  // As write(): if the target bytes are not erased, the sectors holding the component are erased first and
+  // [*erased_lo, *erased_hi) reports the bundle range wiped, neighbouring components' bytes included.
+  Status copy_component(uint8_t index, uint8_t src_bank, uint32_t src_offset, uint32_t* erased_lo = nullptr,
+                        uint32_t* erased_hi = nullptr);
 
   // SHA-256 of component `index` as stored in the bank: Ok or HashMismatch.
   Status verify_component(uint8_t index);

@@ -681,14 +681,17 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
     for (uint8_t a = 0; a < active_info_.component_count; ++a) {
       const ComponentEntry& have = active_info_.components[a];
       if (have.length != want.length || !digest_eq(have.sha256, want.sha256)) continue;
-      if (writer_.copy_component(c, running_bank_, have.offset) == Status::Ok) {
+      uint32_t lo = 0, hi = 0;
+      const Status copied = writer_.copy_component(c, running_bank_, have.offset, &lo, &hi);
+      if (lo < hi) clear_range(lo, hi);  // neighbours' blocks in a wiped shared sector are fetched again
+      if (copied == Status::Ok) {
         for (uint32_t b = 0; b < block_count(want.length); ++b) set_block(c, b, true);
       }
       break;
     }
   }
-  // On a resumed bank, bits may be stale: a cut during an erase, or a copy that had to erase a sector
-  // shared with a neighbour. Trust only components whose hash checks out now.
+  // On a resumed bank, bits may be stale (a cut during an erase, or during a copy's erase): trust only
+  // components whose hash checks out now.
   for (uint8_t c = 0; c < info_.component_count && resume; ++c) {
     if (component_complete(c) && writer_.verify_component(c) != Status::Ok) {
       for (uint32_t b = 0; b < block_count(info_.components[c].length); ++b) set_block(c, b, false);

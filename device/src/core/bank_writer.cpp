@@ -134,18 +134,23 @@ Status BankWriter::write(uint32_t offset, const uint8_t* data, size_t len, uint3
   return write_aligned(offset, data, len);
 }
 
-Status BankWriter::copy_component(uint8_t index, uint8_t src_bank, uint32_t src_offset) {
+Status BankWriter::copy_component(uint8_t index, uint8_t src_bank, uint32_t src_offset, uint32_t* erased_lo,
+                                  uint32_t* erased_hi) {
+  if (erased_lo != nullptr) *erased_lo = 0;
+  if (erased_hi != nullptr) *erased_hi = 0;
   if (info_ == nullptr) return Status::InvalidState;
   if (index >= info_->component_count || src_bank > 1 || src_bank == bank_) return Status::InvalidArgument;
   const ComponentEntry& c = info_->components[index];
   const FlashArea src = bank_area(src_bank);
   if (static_cast<uint64_t>(src_offset) + c.length > flash_.geometry(src).size) return Status::InvalidArgument;
+  // The whole target range is made erased first, in one go: an erase between two chunks would wipe the
+  // chunks already copied into a shared sector. The wiped range (neighbours' bytes included) is reported.
+  Status s = ensure_erased(c.offset, align_up(c.length, geo_.write_align), erased_lo, erased_hi);
+  if (s != Status::Ok) return s;
   crypto_.sha256_start(sha_);
   for (uint32_t done = 0; done < c.length;) {
     uint32_t n = c.length - done < sizeof chunk_ ? c.length - done : static_cast<uint32_t>(sizeof chunk_);
-    // ensure_erased() uses chunk_ as scratch, so it runs before the source is read into it.
-    Status s = ensure_erased(c.offset + done, align_up(n, geo_.write_align), nullptr, nullptr);
-    if (s == Status::Ok) s = flash_.read(src, src_offset + done, chunk_, n);
+    s = flash_.read(src, src_offset + done, chunk_, n);
     if (s == Status::Ok) {
       crypto_.sha256_update(sha_, chunk_, n);
       s = write_aligned(c.offset + done, chunk_, n);
