@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import Bundle, Device, DriftScore, Rollout, RolloutDevice, TelemetryAggregate
 from tinyfleet.server.mqtt.publisher import Publisher
-from tinyfleet.server.rollouts import policy
+from tinyfleet.server.rollouts import policy, states
 from tinyfleet.server.rollouts.leader import LeaderLock
 from tinyfleet.server.services import rollouts as rollout_svc
 from tinyfleet.server.services.errors import Conflict
@@ -167,10 +167,10 @@ class RolloutEngine:
                 ro.stage_index, ro.stage_started_at = a.to_stage, now
                 log.info("rollout %d advances to stage %d", ro.id, a.to_stage + 1)
             elif isinstance(a, policy.Complete):
-                ro.state, ro.reason = "completed", None
+                ro.state, ro.reason = states.TRANSITIONS[("running", "complete")], None
                 log.info("rollout %d completed", ro.id)
             elif isinstance(a, policy.Halt):
-                ro.state, ro.reason = "halted", a.reason
+                ro.state, ro.reason = states.TRANSITIONS[("running", "halt")], a.reason
                 log.warning("rollout %d halted: %s", ro.id, a.reason)
             elif isinstance(a, policy.RollBack):
                 for dev_id in a.device_ids:
@@ -244,9 +244,11 @@ class RolloutEngine:
     def abort(self, rollout_id: int, actor: str, rollback: bool) -> Rollout:
         with self._lock, Session(self.db) as s:
             ro = rollout_svc.get(s, rollout_id)
-            if ro.state not in rollout_svc.ACTIVE:
-                raise Conflict(f"rollout {rollout_id} is {ro.state}; only running or paused rollouts can be aborted")
-            ro.state, ro.reason, ro.updated_at = "aborted", f"aborted by {actor}", self.clock()
+            to = states.next_state(ro.state, "abort")
+            if to is None:
+                allowed = ", ".join(states.sources("abort"))
+                raise Conflict(f"rollout {rollout_id} is {ro.state}; cannot abort it (only when {allowed})")
+            ro.state, ro.reason, ro.updated_at = to, f"aborted by {actor}", self.clock()
             publish: list[str] = []
             if rollback:
                 new = s.get(Bundle, ro.bundle_id)

@@ -10,11 +10,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import Bundle, Device, Rollout, RolloutDevice
+from tinyfleet.server.rollouts import states
 from tinyfleet.server.rollouts.policy import BehaviourGate, InstallGate, Stage
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 ACTIVE = ("running", "paused")
-TERMINAL = ("halted", "completed", "aborted")
 
 
 def stage_from_json(obj: Mapping[str, Any]) -> Stage:
@@ -165,10 +165,12 @@ def counts(session: Session, rollout_id: int) -> dict[str, int]:
     return out
 
 
-def _transition(session: Session, rollout_id: int, allowed: tuple[str, ...], to: str, reason: str | None) -> Rollout:
+def _transition(session: Session, rollout_id: int, event: str, reason: str | None) -> Rollout:
     ro = get(session, rollout_id)
-    if ro.state not in allowed:
-        raise Conflict(f"rollout {rollout_id} is {ro.state}; cannot go to {to} (only from {', '.join(allowed)})")
+    to = states.next_state(ro.state, event)
+    if to is None:
+        allowed = ", ".join(states.sources(event))
+        raise Conflict(f"rollout {rollout_id} is {ro.state}; cannot {event} it (only when {allowed})")
     ro.state, ro.updated_at = to, time.time()
     if reason is not None:
         ro.reason = reason
@@ -179,12 +181,8 @@ def _transition(session: Session, rollout_id: int, allowed: tuple[str, ...], to:
 
 
 def pause(session: Session, rollout_id: int) -> Rollout:
-    return _transition(session, rollout_id, ("running",), "paused", None)
+    return _transition(session, rollout_id, "pause", None)
 
 
 def resume(session: Session, rollout_id: int) -> Rollout:
-    return _transition(session, rollout_id, ("paused",), "running", None)
-
-
-def abort(session: Session, rollout_id: int, actor: str) -> Rollout:
-    return _transition(session, rollout_id, ACTIVE, "aborted", f"aborted by {actor}")
+    return _transition(session, rollout_id, "resume", None)

@@ -22,3 +22,10 @@ def test_every_command_is_documented() -> None:
     assert names == {"serve", "migrate", "create-token", "config"}
     for n in names:
         assert f"`fleet-server {n}" in DOC
+
+
+def test_rollout_state_diagram_is_generated_from_the_table() -> None:
+    from tinyfleet.server.rollouts.states import mermaid
+
+    block = DOC.split("<!-- BEGIN GENERATED ROLLOUT STATES -->")[1].split("<!-- END GENERATED ROLLOUT STATES -->")[0]
+    assert block.strip() == f"```mermaid\n{mermaid()}\n```"

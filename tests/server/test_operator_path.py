@@ -109,7 +109,7 @@ def test_operator_path_with_server_crash(tmp_path: Path) -> None:
         r = cli("fleetctl", "devices", "list", "--json", env=op)
         assert {d["running_bundle"] for d in json.loads(r.stdout)} == {"vib-1.1"}
         r = cli("fleetctl", "rollout", "pause", "1", env=op)
-        assert r.returncode == 1 and "rollout 1 is completed; cannot go to paused" in r.stderr
+        assert r.returncode == 1 and "rollout 1 is completed; cannot pause it (only when running)" in r.stderr
     finally:
         for d in devices:
             d.close()
