@@ -101,10 +101,16 @@ void perform_actions() {
     bool health_due = false;
     for (size_t i = 0; i < n; ++i) {
       const Action& a = g_actions[i];
+      const bool mqtt = g_client != nullptr;  // before the client exists (on_boot) MQTT actions are dropped
       switch (a.type) {
-        case ActionType::Subscribe: esp_mqtt_client_subscribe(g_client, a.topic, a.qos); break;
-        case ActionType::Unsubscribe: esp_mqtt_client_unsubscribe(g_client, a.topic); break;
+        case ActionType::Subscribe:
+          if (mqtt) esp_mqtt_client_subscribe(g_client, a.topic, a.qos);
+          break;
+        case ActionType::Unsubscribe:
+          if (mqtt) esp_mqtt_client_unsubscribe(g_client, a.topic);
+          break;
         case ActionType::Publish: {
+          if (!mqtt) break;
           const int id = esp_mqtt_client_publish(g_client, a.topic, reinterpret_cast<const char*>(a.data()),
                                                  static_cast<int>(a.len), a.qos, a.retain ? 1 : 0);
           if (a.token != 0 && id > 0) {
@@ -228,6 +234,13 @@ esp_err_t start(const Config& config) {
   g_agent_cfg.key_count = config.key_count;
   g_agent = new (g_agent_storage) Agent(g_agent_cfg, AgentPorts{g_flash, g_crypto, g_power, g_clock, *config.inference});
 
+  // The agent starts from the boot decision before the client exists; its presence (the last will) then
+  // describes the image that runs.
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  g_agent->on_boot(decision);
+  perform_actions();
+  xSemaphoreGive(g_lock);
+
   static Action will;
   g_agent->will(will);
   esp_mqtt_client_config_t mc = {};
@@ -248,11 +261,6 @@ esp_err_t start(const Config& config) {
   g_client = esp_mqtt_client_init(&mc);
   if (g_client == nullptr) return ESP_FAIL;
   esp_mqtt_client_register_event(g_client, MQTT_EVENT_ANY, on_mqtt_event, nullptr);
-
-  xSemaphoreTake(g_lock, portMAX_DELAY);
-  g_agent->on_boot(decision);
-  perform_actions();
-  xSemaphoreGive(g_lock);
 
   if (xTaskCreateStatic(tick_task, "tinyfleet", sizeof g_tick_stack, nullptr, 5, g_tick_stack, &g_tick_tcb) ==
       nullptr)
