@@ -1,6 +1,6 @@
 // Every bundle in tests/vectors gets, on the Cortex-M4, exactly the verdict index.json expects (the Python
 // reference's), fed whole and in chunks of 1, 7, 64 and 1000 bytes; signatures are checked by mbedTLS
-// compiled for the target, allocating from its static pool.
+// compiled for the target (allocating from its static pool there; from the heap in the native build).
 #include <cstring>
 #include <initializer_list>
 #include <new>
