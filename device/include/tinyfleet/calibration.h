@@ -31,10 +31,11 @@ struct Calibration {
   ChannelCalibration channels[kMaxChannels];
 };
 
+// A class's 16-byte label in the record is for people (server, dashboards): the device decides by index
+// and keeps only what decide() reads.
 struct ClassThreshold {
   int16_t min_score = 0;
   bool alarm = false;
-  char label[17] = {};
 };
 
 struct Thresholds {

@@ -35,8 +35,6 @@ Status parse_thresholds(const uint8_t* p, size_t len, Thresholds& out) {
     c.min_score = static_cast<int16_t>(load_u16le(r));
     if (c.min_score < -128 || c.min_score > 127 || (r[2] & ~1u) != 0 || r[3] != 0) return Status::MalformedMessage;
     c.alarm = (r[2] & 1) != 0;
-    std::memcpy(c.label, r + 4, 16);
-    c.label[16] = '\0';
   }
   return Status::Ok;
 }
