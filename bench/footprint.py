@@ -83,9 +83,10 @@ INPUT_NAME = re.compile(r"^ (\S+)$")
 INPUT_ENTRY = re.compile(r"^ (\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)(?:\s+(.*))?$")
 
 
-def map_parts(map_path: Path, core_objects: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+def map_parts(map_path: Path, core_objects: dict[str, int] | None = None,
+              core_sections: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
     """text/data/bss per part from the input sections the linker placed (GNU ld map file). `core_objects`
-    receives the core's flash bytes (text + data) per source file."""
+    receives the core's flash bytes (text + data) per source file, `core_sections` per input section."""
     parts = {p: {"text": 0, "data": 0, "bss": 0} for p in PARTS}
     lines = map_path.read_text().splitlines()
     try:
@@ -113,6 +114,8 @@ def map_parts(map_path: Path, core_objects: dict[str, int] | None = None) -> dic
         if size:
             part, kind = part_of(origin, section), KIND_OF_OUTPUT.get(output, "text")
             parts[part][kind] += size
+            if part == "core" and kind != "bss" and core_sections is not None:
+                core_sections[section] = core_sections.get(section, 0) + size
             if part == "core" and kind != "bss" and core_objects is not None:
                 src = m2.group(1) if (m2 := re.search(r"\(([^)]+)\.obj\)$", origin)) else "(inline, in its user)"
                 core_objects[src] = core_objects.get(src, 0) + size
@@ -437,7 +440,15 @@ def main() -> None:
 
     image = berkeley_size(agent_elf)
     core_objects: dict[str, int] = {}
-    parts = map_parts(agent_elf.with_suffix(".map"), core_objects)
+    core_sections: dict[str, int] = {}
+    parts = map_parts(agent_elf.with_suffix(".map"), core_objects, core_sections)
+    largest = sorted(core_sections.items(), key=lambda kv: -kv[1])[:8]
+    demangled = run(["arm-none-eabi-c++filt", *[re.sub(r"^\.(text|rodata)\.", "", k) for k, _ in largest]])
+    largest_core = []
+    for name, (section, size) in zip(demangled.splitlines(), largest, strict=True):
+        if re.match(r"^\.rodata(\.str[\d.]*)?$", section):  # anonymous constants, merged string literals
+            name = "(string literals)" if ".str" in section else "(unnamed constants)"
+        largest_core.append((name.split("(")[0] or name, size))
     sizes_obj = next(build.rglob("sizes.cpp.obj"), None)
     type_sizes = {}
     if sizes_obj is not None:
@@ -480,6 +491,7 @@ def main() -> None:
         "core_library_before_gc": core_lib,
         "agent_object_bytes": agent_obj,
         "core_flash_by_source": dict(sorted(core_objects.items(), key=lambda kv: -kv[1])),
+        "largest_core_sections": largest_core,
         "sizeof": type_sizes,
         "mbedtls_pool_bytes": pool,
         "core_static_ram_bytes": core_ram,
@@ -589,6 +601,7 @@ def print_report(r: dict) -> None:
     print(row("core library before --gc-sections", r["core_library_before_gc"]))
     print(f"  agent object (static, placed by the application): {r['agent_object_bytes']} B")
     print("  core flash by source file: " + ", ".join(f"{k} {v}" for k, v in r["core_flash_by_source"].items()))
+    print("  largest core functions and tables: " + ", ".join(f"{k} {v}" for k, v in r["largest_core_sections"]))
     print("  sizeof on the target: " + ", ".join(f"{k} {v}" for k, v in r["sizeof"].items()))
     print(f"  mbedTLS static pool (crypto port): {r['mbedtls_pool_bytes']} B")
     print(f"  core static RAM (core data + bss + agent object): {r['core_static_ram_bytes']} B")
