@@ -19,7 +19,7 @@ TEST(AgentRam, ObjectsArePinnedToTheByte) {
               "standalone HealthChecker %zu, not in the agent)\n",
               sizeof(Agent), sizeof(Action) * TINYFLEET_ACTION_QUEUE, sizeof(SampleRing), sizeof(DriftWindow),
               sizeof(ProgressRecord), sizeof(HealthChecker));
-  EXPECT_EQ(sizeof(Agent), 20120u);
+  EXPECT_EQ(sizeof(Agent), 18968u);
   EXPECT_EQ(sizeof(Thresholds), 258u);
   EXPECT_EQ(sizeof(BootMetadata), 8u);  // the agent holds no boot verifier buffers
   EXPECT_EQ(sizeof(Action), 224u);

@@ -200,8 +200,16 @@ class Agent {
   bool broker_reached_ = false;
 
   // The running bundle's table (parsed at boot from the verified running bank): where unchanged
-  // components are copied from.
-  BundleInfo active_info_;
+  // components are copied from, and where its health vectors lie. Only these words are kept, not the
+  // whole BundleInfo (the update's info_ is the parse's scratch at boot).
+  struct RunningComponent {
+    uint32_t offset = 0;
+    uint32_t length = 0;
+    uint8_t sha256[32] = {};
+  };
+  RunningComponent active_[TINYFLEET_MAX_COMPONENTS];
+  uint8_t active_count_ = 0;
+  HealthContract active_health_;
   bool active_known_ = false;
 
   // Inference path and telemetry.

@@ -31,16 +31,28 @@ struct HealthOutcome {
 // Scratch a replay needs: one input and two output tensors (expected, actual).
 constexpr size_t kHealthScratchLen = 3u * TINYFLEET_MAX_TENSOR_BYTES;
 
-// Replays the health vectors stored in `bank` at component `vectors` of `info`, using the caller's
-// `scratch` (kHealthScratchLen bytes): the agent lends its prefix buffer, which is idle during a trial.
-HealthOutcome run_health_vectors(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference,
+// What the replay needs from a bundle's manifest and table (a few words instead of a whole BundleInfo).
+struct HealthContract {
+  bool has_vectors = false;  // the bundle has a health-vectors component
+  uint32_t vectors_offset = 0;
+  uint32_t vectors_length = 0;
+  uint32_t input_bytes = 0;   // manifest input tensor size
+  uint32_t output_bytes = 0;  // manifest output tensor size
+  uint32_t max_latency_ms = 0;
+  uint32_t peak_ram_bytes = 0;
+};
+HealthContract health_contract(const BundleInfo& info);
+
+// Replays the health vectors stored in `bank` as `contract` locates them, using the caller's `scratch`
+// (kHealthScratchLen bytes): the agent lends its prefix buffer, which is idle during a trial.
+HealthOutcome run_health_vectors(Flash& flash, FlashArea bank, const HealthContract& contract, Inference& inference,
                                  uint8_t* scratch);
 
 // The same with buffers of its own (for a shell that checks health outside the agent).
 class HealthChecker {
  public:
   HealthOutcome run(Flash& flash, FlashArea bank, const BundleInfo& info, Inference& inference) {
-    return run_health_vectors(flash, bank, info, inference, scratch_);
+    return run_health_vectors(flash, bank, health_contract(info), inference, scratch_);
   }
 
  private:

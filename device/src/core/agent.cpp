@@ -303,32 +303,43 @@ void Agent::load_running_components() {
   BundleHeader h;
   uint8_t digest[32];
   active_known_ = false;
-  // The prefix buffer is free scratch at boot. Boot selection verified the running image; its prefix
-  // digest is checked again so the table we copy from is the one the metadata names.
+  active_count_ = 0;
+  // The prefix buffer and info_ are free scratch at boot (no update is in progress). Boot selection verified
+  // the running image; its prefix digest is checked again so the table we copy from is the one the
+  // metadata names.
+  BundleInfo& running = info_;
   if (running_.total_len != 0 && ports_.flash.read(area, 0, prefix_, kHeaderLen) == Status::Ok &&
       parse_header(prefix_, kHeaderLen, h) == Status::Ok && h.payload_offset <= sizeof(prefix_) &&
       ports_.flash.read(area, 0, prefix_, h.payload_offset) == Status::Ok &&
-      parse_prefix(prefix_, h.payload_offset, active_info_) == Status::Ok) {
+      parse_prefix(prefix_, h.payload_offset, running) == Status::Ok) {
     sha256(ports_.crypto, prefix_, h.payload_offset, digest);
     active_known_ = bytes_equal_ct(digest, running_.prefix_sha256, 32);
   }
   if (active_known_) {
-    output_dtype_ = active_info_.manifest.output.dtype;
-    int c = active_info_.find(ComponentType::Calibration);
-    if (c >= 0 && active_info_.components[c].length <= sizeof(prefix_) &&
-        ports_.flash.read(area, active_info_.components[c].offset, prefix_, active_info_.components[c].length) ==
+    output_dtype_ = running.manifest.output.dtype;
+    active_health_ = health_contract(running);
+    active_count_ = running.component_count;
+    for (uint8_t i = 0; i < active_count_; ++i) {
+      active_[i].offset = running.components[i].offset;
+      active_[i].length = running.components[i].length;
+      std::memcpy(active_[i].sha256, running.components[i].sha256, 32);
+    }
+    int c = running.find(ComponentType::Calibration);
+    if (c >= 0 && running.components[c].length <= sizeof(prefix_) &&
+        ports_.flash.read(area, running.components[c].offset, prefix_, running.components[c].length) ==
             Status::Ok &&
-        parse_calibration(prefix_, active_info_.components[c].length, cal_) != Status::Ok) {
+        parse_calibration(prefix_, running.components[c].length, cal_) != Status::Ok) {
       reset_in_place(cal_);
     }
-    int t = active_info_.find(ComponentType::Thresholds);
-    if (t >= 0 && active_info_.components[t].length <= sizeof(prefix_) &&
-        ports_.flash.read(area, active_info_.components[t].offset, prefix_, active_info_.components[t].length) ==
+    int t = running.find(ComponentType::Thresholds);
+    if (t >= 0 && running.components[t].length <= sizeof(prefix_) &&
+        ports_.flash.read(area, running.components[t].offset, prefix_, running.components[t].length) ==
             Status::Ok &&
-        parse_thresholds(prefix_, active_info_.components[t].length, thresholds_) != Status::Ok) {
+        parse_thresholds(prefix_, running.components[t].length, thresholds_) != Status::Ok) {
       reset_in_place(thresholds_);
     }
   }
+  reset_in_place(info_);
   ring_.reset(cal_);
   drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
   window_ms_ = ports_.clock.monotonic_ms();
@@ -383,7 +394,7 @@ void Agent::run_health_check() {
   if (state_ != AgentState::Trial) return;
   HealthOutcome result;  // HealthInference until the vectors ran
   if (active_known_) {
-    result = run_health_vectors(ports_.flash, bank_area(running_bank_), active_info_, ports_.inference, prefix_);
+    result = run_health_vectors(ports_.flash, bank_area(running_bank_), active_health_, ports_.inference, prefix_);
   }
   handle_health(result);
 }
@@ -678,8 +689,8 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   for (uint8_t c = 0; c < info_.component_count && active_known_; ++c) {
     if (component_complete(c)) continue;
     const ComponentEntry& want = info_.components[c];
-    for (uint8_t a = 0; a < active_info_.component_count; ++a) {
-      const ComponentEntry& have = active_info_.components[a];
+    for (uint8_t a = 0; a < active_count_; ++a) {
+      const RunningComponent& have = active_[a];
       if (have.length != want.length || !digest_eq(have.sha256, want.sha256)) continue;
       uint32_t lo = 0, hi = 0;
       const Status copied = writer_.copy_component(c, running_bank_, have.offset, &lo, &hi);
