@@ -137,8 +137,8 @@ class FleetRuntime:
         self.ingest.start()
         self.publisher = Publisher(self.link, s.bundle_dir, self.metrics)
         self.rollouts.publisher = self.publisher
-        n = self.rollouts.republish_desired()
-        log.info("republished desired state of %d device(s)", n)
+        nb, nd = self.rollouts.republish()
+        log.info("republished %d bundle(s) and the desired state of %d device(s)", nb, nd)
         self.rollouts.start()
         self.started = True
 

@@ -34,12 +34,13 @@ class Publisher:
     def __init__(self, link: MqttLink, bundle_dir: Path, metrics: Metrics) -> None:
         self.link, self.bundle_dir, self.metrics = link, bundle_dir, metrics
 
-    def publish_bundle(self, session: Session, row: Bundle) -> int:
-        """Publish the bundle's missing blocks and its meta (retained); returns the blocks sent."""
-        if row.status == "published":
+    def publish_bundle(self, session: Session, row: Bundle, *, again: bool = False) -> int:
+        """Publish the bundle's missing blocks and its meta (retained); returns the blocks sent. `again`:
+        publish every block and the meta even if already published (the broker may have lost them)."""
+        if row.status == "published" and not again:
             return 0
         parsed = parse_bundle(read_bytes(self.bundle_dir, row))
-        live = live_blob_hashes(session, exclude=row.bundle_id)
+        live = set() if again else live_blob_hashes(session, exclude=row.bundle_id)
         infos = []
         for comp in parsed.components:
             sha = comp.sha256.hex()

@@ -2,7 +2,7 @@
 
 Each step reads one rollout's snapshot from the database, asks `policy.decide`, applies the actions in one
 transaction, and only after the commit publishes the desired states that changed. If the server dies
-between commit and publish, `republish_desired` at the next start publishes every device's desired state
+between commit and publish, `republish` at the next start publishes every device's desired state
 from the database again; a device ignores a (desired_seq, digest) it already has, so this is idempotent.
 """
 
@@ -262,11 +262,17 @@ class RolloutEngine:
             s.refresh(ro)
             return ro
 
-    def republish_desired(self) -> int:
-        """Publish every device's desired state from the database (startup; see the module docstring)."""
+    def republish(self) -> tuple[int, int]:
+        """At startup: publish every published bundle's blocks and meta again (a broker that crashed may
+        have lost retained messages it had not saved yet; the same payloads again change nothing), then
+        every device's desired state from the database (see the module docstring). Returns
+        (bundles, devices)."""
         if self.publisher is None:
-            return 0
+            return (0, 0)
         with Session(self.db) as s:
+            published = list(s.exec(select(Bundle).where(Bundle.status == "published")))
+            for b in published:
+                self.publisher.publish_bundle(s, b, again=True)
             for ro in s.exec(select(Rollout).where(col(Rollout.state).in_(rollout_svc.ACTIVE))):
                 b = s.get(Bundle, ro.bundle_id)
                 if (
@@ -278,4 +284,4 @@ class RolloutEngine:
             devs = list(s.exec(select(Device).where(Device.desired_seq > 0)))
             for dev in devs:
                 self.publisher.publish_desired(s, dev)
-            return len(devs)
+            return (len(published), len(devs))

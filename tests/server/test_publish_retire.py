@@ -74,3 +74,17 @@ def test_bundle_in_use_cannot_be_retired_and_presence_follows_the_will(fleet: Fl
         sock.close()
         assert wait_until(lambda: http.get("/api/v1/devices/d1").json()["online"] is False, 10)
         assert 'tinyfleet_devices{presence="offline"} 1.0' in http.get("/metrics").text
+
+
+def test_a_restart_publishes_bundles_again_if_the_broker_lost_them(fleet: Fleet) -> None:
+    import shutil
+
+    with fleet.server() as (http, rt):
+        fleet.provision(http, "probe", "stm32l4", {})
+        fleet.upload(http, make_bundle(fleet.key, "b1", firmware=b"F" * 5000))
+        assert http.post("/api/v1/bundles/b1/publish").status_code == 200
+    shutil.rmtree(fleet.tmp / "data/broker/persistence")  # the broker's saved retained messages are gone
+    with fleet.server() as (http, rt):
+        blobs = _retained(rt.broker_port, "probe", fleet.passwords["probe"], "fleet/blobs/#")
+        metas = _retained(rt.broker_port, "probe", fleet.passwords["probe"], "fleet/bundles/#")
+        assert len(blobs) == 7 and len(metas) == 1  # firmware 2 + model 2 + three one-block components
