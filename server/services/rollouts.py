@@ -77,6 +77,11 @@ def resolve_target(
             excluded.append(f"{i}: {why}")
     if bundle.device_scope is not None:
         devices = [d for d in devices if d.id == bundle.device_scope]
+    # A device refuses a bundle below the security counter it stores (CounterTooLow): never target it.
+    locked = [d for d in devices if d.security_counter is not None and d.security_counter > bundle.security_counter]
+    excluded += [f"{d.id}: stores security counter {d.security_counter}, above the bundle's "
+                 f"{bundle.security_counter}" for d in locked]  # fmt: skip
+    devices = [d for d in devices if d not in locked]
     return devices, excluded
 
 
@@ -98,6 +103,9 @@ def create(
         raise NotFound(f"no bundle {bundle_id!r}")
     if bundle.status == "retired":
         raise Conflict(f"bundle {bundle_id!r} is retired")
+    now = time.time() if now is None else now
+    if bundle.expires is not None and bundle.expires <= now:
+        raise Unprocessable(f"bundle {bundle_id!r} expired at {bundle.expires}; devices would refuse it")
     validate_stages(stages)
     devices, excluded = resolve_target(session, bundle, hardware_class, tags, device_ids)
     if not devices:
@@ -110,7 +118,6 @@ def create(
     if busy is not None:
         raise Conflict(f"device {busy[0]} is already in active rollout {busy[1]}")
     keys = sorted(stratify_by) if stratify_by is not None else sorted({k for d in devices for k in d.tags})
-    now = time.time() if now is None else now
     ro = Rollout(
         bundle_id=bundle_id,
         state="running",
