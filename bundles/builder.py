@@ -27,8 +27,15 @@ def build_bundle(
     manifest: Manifest,
     components: Mapping[ComponentType, tuple[str, bytes]],
     signing_key: ec.EllipticCurvePrivateKey,
+    *,
+    firmware_offset: int | None = None,
 ) -> bytes:
-    """Return the signed bundle bytes. `components` maps each type to (version string, payload)."""
+    """Return the signed bundle bytes. `components` maps each type to (version string, payload).
+
+    Payloads follow the metadata in type order, each 16-byte aligned. With `firmware_offset`, the firmware
+    starts exactly there (for targets that run it in place, linked for one address) and the other payloads
+    follow it; the bytes before it are zero.
+    """
     missing = [t.label for t in REQUIRED_COMPONENTS if t not in components]
     if missing:
         raise E.MissingComponent(f"cannot build without component(s): {', '.join(missing)}")
@@ -37,6 +44,12 @@ def build_bundle(
     poff = payload_offset_for(len(manifest_bytes), len(types))
     entries: list[Component] = []
     offset = poff
+    if firmware_offset is not None:
+        if firmware_offset % 16 or firmware_offset < poff:
+            raise E.OutOfRange(
+                f"firmware_offset {firmware_offset} must be a multiple of 16 at or after the metadata's end ({poff})"
+            )
+        offset = firmware_offset
     for t in types:
         version, payload = components[t]
         check_version_string(version)

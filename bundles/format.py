@@ -24,6 +24,8 @@ ALIGN = 16
 SIG_ALG_ECDSA_P256_SHA256 = 1
 MAX_SIG_LEN = 72
 VERSION_FIELD_LEN = 32
+# The largest metadata prefix [0, payload_offset) any v1 bundle can have: 32 + 4096 + 8 x 80 + 96, aligned.
+MAX_META_PREFIX = 4864
 
 _HEADER = struct.Struct("<8sHHHBBHHIII")
 _ENTRY = struct.Struct("<BBHIII32s32s")

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .format import MAX_META_PREFIX
 from .gate.errors import GateInputError
 
 ENV_VAR = "TINYFLEET_PROFILES"
@@ -39,6 +40,9 @@ class HardwareProfile:
     clock_mhz: int
     cycles_per_mac: float  # latency-estimate assumption
     op_overhead_cycles: int  # latency-estimate assumption
+    # Where the firmware payload must start in a bundle (bytes from its first byte), for targets that run the
+    # firmware in place from the bank and link it for one address. None: right after the metadata.
+    firmware_offset: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -55,6 +59,7 @@ _INT_FIELDS = (
     "op_overhead_cycles",
 )
 _KNOWN = {f.name for f in fields(HardwareProfile)} - {"name"}
+_OPTIONAL = {"firmware_offset"}
 
 
 def _parse_one(name: str, table: Any, source: str) -> HardwareProfile:
@@ -66,7 +71,7 @@ def _parse_one(name: str, table: Any, source: str) -> HardwareProfile:
     unknown = sorted(set(table) - _KNOWN)
     if unknown:
         raise ProfileError(f"{where}: unknown field {unknown[0]!r}")
-    missing = sorted(_KNOWN - set(table))
+    missing = sorted(_KNOWN - _OPTIONAL - set(table))
     if missing:
         raise ProfileError(f"{where}: missing field {missing[0]!r}")
     for key in _INT_FIELDS:
@@ -76,6 +81,12 @@ def _parse_one(name: str, table: Any, source: str) -> HardwareProfile:
     cpm = table["cycles_per_mac"]
     if isinstance(cpm, bool) or not isinstance(cpm, int | float) or not 0 < cpm <= 1000:
         raise ProfileError(f"{where}: field 'cycles_per_mac' must be a number in (0, 1000], got {cpm!r}")
+    fw = table.get("firmware_offset")
+    if fw is not None and (isinstance(fw, bool) or not isinstance(fw, int) or fw < MAX_META_PREFIX or fw % 16):
+        raise ProfileError(
+            f"{where}: field 'firmware_offset' must be a multiple of 16 and at least {MAX_META_PREFIX} "
+            f"(the largest metadata prefix), got {fw!r}"
+        )
     if not isinstance(table["description"], str):
         raise ProfileError(f"{where}: field 'description' must be a string")
     p = HardwareProfile(name=name, **{**table, "cycles_per_mac": float(cpm)})
@@ -83,6 +94,8 @@ def _parse_one(name: str, table: Any, source: str) -> HardwareProfile:
         raise ProfileError(f"{where}: model_sram_bytes {p.model_sram_bytes} exceeds sram_bytes {p.sram_bytes}")
     if p.bank_bytes * p.bank_count > p.flash_bytes:
         raise ProfileError(f"{where}: {p.bank_count} banks of {p.bank_bytes} bytes exceed flash_bytes {p.flash_bytes}")
+    if p.firmware_offset is not None and p.firmware_offset >= p.bank_bytes:
+        raise ProfileError(f"{where}: firmware_offset {p.firmware_offset} is outside the {p.bank_bytes}-byte bank")
     if p.model_flash_bytes > p.bank_bytes:
         raise ProfileError(f"{where}: model_flash_bytes {p.model_flash_bytes} exceeds bank_bytes {p.bank_bytes}")
     return p

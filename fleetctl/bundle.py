@@ -141,6 +141,7 @@ def build(
                 ComponentType.HEALTH_VECTORS: (model_version, report.golden.encode()),
             },
             signing_key,
+            firmware_offset=profile.firmware_offset,
         )
         if len(data) > profile.bank_bytes:
             fail(f"bundle is {len(data)} bytes, larger than {hw}'s {profile.bank_bytes}-byte OTA bank", EXIT_REFUSED)

@@ -94,3 +94,19 @@ def test_parse_is_pure_and_names_its_source() -> None:
     assert parse_profiles(GOOD, "inline")["tiny-m0"].bank_bytes == 131072
     with pytest.raises(ProfileError, match="in inline"):
         parse_profiles("[x]\ndescription = 1\n", "inline")
+
+
+def test_firmware_offset_is_optional_and_checked(tmp_path) -> None:
+    from tinyfleet.bundles.profiles import ProfileError, load_profile, parse_profiles
+
+    assert load_profile("stm32l4").firmware_offset == 8192  # the execute-in-place STM32 port
+    assert load_profile("esp32s3").firmware_offset is None  # ESP-IDF copies the firmware into an app slot
+    base = (
+        'description = "x"\nsram_bytes = 131072\nflash_bytes = 1048576\nmodel_sram_bytes = 65536\n'
+        "model_flash_bytes = 262144\nbank_bytes = 524288\nbank_count = 2\nclock_mhz = 80\n"
+        "cycles_per_mac = 2.0\nop_overhead_cycles = 2000\n"
+    )
+    for bad in ("100", "4096", "8200", "true", "600000"):
+        with pytest.raises(ProfileError, match="firmware_offset"):
+            parse_profiles(f"[b]\n{base}firmware_offset = {bad}\n", "t.toml")
+    assert parse_profiles(f"[b]\n{base}firmware_offset = 5120\n", "t.toml")["b"].firmware_offset == 5120

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from tinyfleet.bundles import (
     parse_bundle,
     verify_bundle,
 )
+from tinyfleet.bundles.errors import OutOfRange
 
 KEY = generate_private_key()
 TRUST = TrustedKeys.of([KEY.public_key()])
@@ -85,3 +87,19 @@ def test_bundle_round_trips(m: Manifest, payloads: list[bytes], vers: list[str])
     assert all(c.offset % 16 == 0 for c in b.components)
     assert verify_bundle(data, TRUST, VerifyPolicy(now=m.created)).manifest == m
     assert build_bundle(m, comps, KEY) == data  # deterministic signatures: rebuilding is byte-identical
+
+
+def test_firmware_at_a_fixed_offset() -> None:
+    from tests.vectors.generate import KEY_A, components, manifest
+
+    m = manifest("stm32l4")
+    data = build_bundle(m, components("stm32l4"), KEY_A, firmware_offset=8192)
+    b = verify_bundle(data, TrustedKeys.of([KEY_A.public_key()]), VerifyPolicy(now=m.created))
+    fw = b.component(ComponentType.FIRMWARE)
+    assert fw.offset == 8192
+    assert min(c.offset for c in b.components) == 8192  # the others follow it
+    assert not any(data[b.header.payload_offset : 8192])  # the gap is zero
+    with pytest.raises(OutOfRange, match="firmware_offset 100 must be a multiple of 16"):
+        build_bundle(m, components("stm32l4"), KEY_A, firmware_offset=100)
+    with pytest.raises(OutOfRange, match="at or after the metadata's end"):
+        build_bundle(m, components("stm32l4"), KEY_A, firmware_offset=512)

@@ -191,6 +191,8 @@ def vectors() -> list[dict[str, object]]:
     assert len(comps32[ComponentType.FIRMWARE][0]) == 32
     add("valid-version-32-chars", build_bundle(manifest("stm32l4"), comps32, KEY_A), "ok",
         "a component version filling all 32 bytes of its field, no NUL")
+    add("valid-firmware-offset", build_bundle(manifest("stm32l4"), components("stm32l4"), KEY_A, firmware_offset=8192),
+        "ok", "firmware at a fixed offset (8192) after a zero gap, as built for stm32l4's execute-in-place port")
     add("valid-counter-equal", base, "ok", "counter equal to the device's stored counter is accepted", min_counter=5)
 
     add("bad-magic", patch(base, 0, b"\x89TFX"), "BadMagic", "first bytes are not the magic")
