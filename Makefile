@@ -10,8 +10,9 @@ STAMP  := $(VENV)/.installed
 APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto mosquitto-clients \
             libmbedtls-dev libgtest-dev clang-14 libclang-rt-14-dev \
             gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
-# Everything whose change needs the package (and its C++ module) reinstalled.
-PKG_INPUTS := pyproject.toml CMakeLists.txt $(shell find device -type f \( -name '*.cpp' -o -name '*.h' -o -name 'CMakeLists.txt' \) -not -path '*/fuzz/corpus/*' 2>/dev/null)
+# Everything the package build (and its C++ module tinyfleet._agent) is made from: a change reinstalls it.
+PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt \
+              $(shell find device/include device/src device/ports/host device/python -type f 2>/dev/null)
 
 .PHONY: help deps venv lint test test-python test-device test-targets device-fuzz footprint demo bench clean
 
