@@ -71,8 +71,9 @@ Status find_component_by_hash(Flash& flash, Crypto& crypto, uint8_t bank, const 
                               uint8_t* prefix_buf, size_t prefix_buf_len, BundleInfo& info);
 
 // Verify an installed image from flash against its descriptor: prefix digest, structure, every payload
-// hash. Ok or the first failure. prefix_buf must hold the image's payload_offset bytes.
+// hash. Ok or the first failure. The prefix is hashed and parsed from flash through `window`
+// (at least kPrefixWindowLen bytes; BufferTooSmall otherwise), never held whole.
 Status verify_bank_image(Flash& flash, Crypto& crypto, uint8_t bank, const ImageDescriptor& image,
-                         uint8_t* prefix_buf, size_t prefix_buf_len, BundleInfo& info);
+                         uint8_t* window, size_t window_len, BundleInfo& info);
 
 }  // namespace tinyfleet

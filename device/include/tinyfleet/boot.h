@@ -67,7 +67,7 @@ class BootSelector {
   BootMetadata meta_;
   uint8_t max_trial_boots_;
   BundleInfo info_;
-  uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE];
+  uint8_t window_[kPrefixWindowLen];  // the image's prefix and payloads are read through it
 };
 
 }  // namespace tinyfleet

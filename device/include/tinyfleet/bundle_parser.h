@@ -120,6 +120,29 @@ Status parse_header(const uint8_t* data, size_t len, BundleHeader& out);
 // len < payload_offset. Bytes after payload_offset are ignored.
 Status parse_prefix(const uint8_t* data, size_t len, BundleInfo& out);
 
+// The bytes of a metadata prefix by offset: a buffer holding it whole, or a bank read from flash through a
+// window of at least kPrefixWindowLen bytes (boot verification, which does not hold the prefix whole).
+// view() points `out` at `len` bytes at `offset`, valid until the next call.
+constexpr uint32_t kPrefixWindowLen = 256;
+class PrefixSource {
+ public:
+  explicit PrefixSource(const uint8_t* data) : data_(data) {}
+  PrefixSource(Flash& flash, FlashArea area, uint8_t* window, size_t window_len)
+      : flash_(&flash), area_(area), window_(window), window_len_(window_len) {}
+  Status view(uint32_t offset, uint32_t len, const uint8_t*& out);
+
+ private:
+  const uint8_t* data_ = nullptr;
+  Flash* flash_ = nullptr;
+  FlashArea area_ = FlashArea::Bank0;
+  uint8_t* window_ = nullptr;
+  size_t window_len_ = 0;
+};
+
+// parse_prefix over a source holding [0, len): the same checks in the same order, the same verdicts
+// (a source's own error, e.g. a flash read failure, is returned as it is).
+Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out);
+
 // Manifest TLV alone (exposed for the fuzzer and tests).
 Status parse_manifest(const uint8_t* data, size_t len, Manifest& out);
 

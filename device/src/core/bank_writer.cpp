@@ -199,29 +199,28 @@ Status BankWriter::finish(ImageDescriptor& out) {
 }
 
 Status verify_bank_image(Flash& flash, Crypto& crypto, uint8_t bank, const ImageDescriptor& image,
-                         uint8_t* prefix_buf, size_t prefix_buf_len, BundleInfo& info) {
+                         uint8_t* window, size_t window_len, BundleInfo& info) {
   if (bank > 1) return Status::InvalidArgument;
   const FlashArea area = bank_area(bank);
   if (image.total_len == 0 || image.total_len > flash.geometry(area).size) return Status::NoValidImage;
-  if (prefix_buf_len < kHeaderLen) return Status::BufferTooSmall;
-  Status s = flash.read(area, 0, prefix_buf, kHeaderLen);
+  if (window_len < kPrefixWindowLen) return Status::BufferTooSmall;
+  Status s = flash.read(area, 0, window, kHeaderLen);
   if (s != Status::Ok) return s;
-  s = parse_header(prefix_buf, kHeaderLen, info.header);
+  s = parse_header(window, kHeaderLen, info.header);
   if (s != Status::Ok) return s;
   if (info.header.total_len != image.total_len) return Status::NoValidImage;
   const uint32_t poff = info.header.payload_offset;
-  if (poff > prefix_buf_len) return Status::BufferTooSmall;
-  s = flash.read(area, 0, prefix_buf, poff);
-  if (s != Status::Ok) return s;
+  // The prefix is hashed from flash, then parsed from flash: both through the window, never whole in RAM.
   uint8_t digest[32];
-  sha256(crypto, prefix_buf, poff, digest);
-  if (!bytes_equal_ct(digest, image.prefix_sha256, 32)) return Status::HashMismatch;
-  s = parse_prefix(prefix_buf, poff, info);
+  s = hash_flash(flash, crypto, area, 0, poff, window, window_len, digest);
   if (s != Status::Ok) return s;
-  uint8_t chunk[TINYFLEET_FLASH_CHUNK_SIZE];
+  if (!bytes_equal_ct(digest, image.prefix_sha256, 32)) return Status::HashMismatch;
+  PrefixSource src(flash, area, window, window_len);
+  s = parse_prefix(src, poff, info);
+  if (s != Status::Ok) return s;
   for (uint8_t i = 0; i < info.component_count; ++i) {
     const ComponentEntry& c = info.components[i];
-    s = hash_flash(flash, crypto, area, c.offset, c.length, chunk, sizeof chunk, digest);
+    s = hash_flash(flash, crypto, area, c.offset, c.length, window, window_len, digest);
     if (s != Status::Ok) return s;
     if (!bytes_equal_ct(digest, c.sha256, 32)) return Status::HashMismatch;
   }

@@ -8,7 +8,7 @@
 namespace tinyfleet {
 
 Status BootSelector::verify(uint8_t bank, const ImageDescriptor& image) {
-  return verify_bank_image(flash_, crypto_, bank, image, prefix_, sizeof prefix_, info_);
+  return verify_bank_image(flash_, crypto_, bank, image, window_, sizeof window_, info_);
 }
 
 Status BootSelector::select(BootDecision& out) {

@@ -33,6 +33,8 @@ constexpr FieldSpec kFields[] = {
     {0x0032, Kind::Digest, true},
 };
 constexpr size_t kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
+// Longest value check_value() accepts (Str255).
+constexpr uint16_t kMaxFieldLen = 255;
 
 const FieldSpec* find_field(uint16_t tag) {
   for (const auto& f : kFields)
@@ -200,14 +202,20 @@ Status parse_header(const uint8_t* data, size_t len, BundleHeader& out) {
   return Status::Ok;
 }
 
-Status parse_manifest(const uint8_t* data, size_t len, Manifest& out) {
+namespace {
+
+// The manifest's [base, base + len) of a prefix source.
+Status parse_manifest_at(PrefixSource& src, uint32_t base, size_t len, Manifest& out) {
+  const uint8_t* p = nullptr;
+  Status s = Status::Ok;
   // Pass 1: TLV structure only (bounds, strictly ascending tags).
   size_t pos = 0;
   int32_t last = -1;
   while (pos < len) {
     if (len - pos < 4) return Status::MalformedManifest;
-    uint16_t tag = load_u16le(data + pos);
-    uint16_t n = load_u16le(data + pos + 2);
+    if ((s = src.view(static_cast<uint32_t>(base + pos), 4, p)) != Status::Ok) return s;
+    uint16_t tag = load_u16le(p);
+    uint16_t n = load_u16le(p + 2);
     pos += 4;
     if (n > len - pos) return Status::MalformedManifest;
     if (static_cast<int32_t>(tag) <= last) return Status::MalformedManifest;
@@ -218,9 +226,10 @@ Status parse_manifest(const uint8_t* data, size_t len, Manifest& out) {
   reset_in_place(out);
   bool seen[kFieldCount] = {};
   for (pos = 0; pos < len;) {
-    uint16_t tag = load_u16le(data + pos);
-    uint16_t n = load_u16le(data + pos + 2);
-    const uint8_t* v = data + pos + 4;
+    if ((s = src.view(static_cast<uint32_t>(base + pos), 4, p)) != Status::Ok) return s;
+    uint16_t tag = load_u16le(p);
+    uint16_t n = load_u16le(p + 2);
+    const uint32_t value_at = static_cast<uint32_t>(base + pos + 4);
     pos += 4u + n;
     if (n > TINYFLEET_MAX_MANIFEST_LEN - 4) return Status::MalformedManifest;
     const FieldSpec* f = find_field(tag);
@@ -228,9 +237,12 @@ Status parse_manifest(const uint8_t* data, size_t len, Manifest& out) {
       if (tag & kCriticalBit) return Status::MalformedManifest;
       continue;  // unknown non-critical: skipped
     }
-    if (!check_value(f->kind, v, n)) return Status::MalformedManifest;
+    // No known field is longer (check_value would refuse it): the value then fits a prefix window.
+    if (n > kMaxFieldLen) return Status::MalformedManifest;
+    if ((s = src.view(value_at, n, p)) != Status::Ok) return s;
+    if (!check_value(f->kind, p, n)) return Status::MalformedManifest;
     seen[f - kFields] = true;
-    store_field(out, tag, v, n);
+    store_field(out, tag, p, n);
   }
   for (size_t i = 0; i < kFieldCount; ++i)
     if (kFields[i].required && !seen[i]) return Status::MalformedManifest;
@@ -238,18 +250,45 @@ Status parse_manifest(const uint8_t* data, size_t len, Manifest& out) {
   return Status::Ok;
 }
 
+}  // namespace
+
+Status PrefixSource::view(uint32_t offset, uint32_t len, const uint8_t*& out) {
+  if (flash_ == nullptr) {
+    out = data_ + offset;
+    return Status::Ok;
+  }
+  if (len > window_len_) return Status::BufferTooSmall;
+  out = window_;
+  return flash_->read(area_, offset, window_, len);
+}
+
+Status parse_manifest(const uint8_t* data, size_t len, Manifest& out) {
+  PrefixSource src(data);
+  return parse_manifest_at(src, 0, len, out);
+}
+
 Status parse_prefix(const uint8_t* data, size_t len, BundleInfo& out) {
-  Status s = parse_header(data, len, out.header);
+  PrefixSource src(data);
+  return parse_prefix(src, len, out);
+}
+
+Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
+  const uint8_t* p = nullptr;
+  const uint32_t head = static_cast<uint32_t>(len < kHeaderLen ? len : kHeaderLen);
+  Status s = src.view(0, head, p);
+  if (s != Status::Ok) return s;
+  s = parse_header(p, head, out.header);
   if (s != Status::Ok) return s;
   const BundleHeader& h = out.header;
   if (len < h.payload_offset) return Status::NeedMoreBytes;
-  s = parse_manifest(data + kHeaderLen, h.manifest_len, out.manifest);
+  s = parse_manifest_at(src, kHeaderLen, h.manifest_len, out.manifest);
   if (s != Status::Ok) return s;
 
   out.component_count = h.component_count;
-  const uint8_t* table = data + kHeaderLen + h.manifest_len;
+  const uint32_t table = kHeaderLen + h.manifest_len;
   for (uint8_t i = 0; i < h.component_count; ++i) {
-    const uint8_t* e = table + kEntryLen * i;
+    const uint8_t* e = nullptr;
+    if ((s = src.view(table + kEntryLen * i, kEntryLen, e)) != Status::Ok) return s;
     ComponentEntry& c = out.components[i];
     if (e[0] < 1 || e[0] > kComponentTypeCount) return Status::MalformedTable;
     if (e[1] != 0 || load_u16le(e + 2) != 0 || load_u32le(e + 12) != 0) return Status::MalformedTable;
@@ -282,7 +321,8 @@ Status parse_prefix(const uint8_t* data, size_t len, BundleInfo& out) {
   for (uint8_t t = 1; t <= kComponentTypeCount; ++t)
     if (!(seen & (1u << t))) return Status::MissingComponent;
 
-  const uint8_t* sb = data + h.signed_len;
+  const uint8_t* sb = nullptr;
+  if ((s = src.view(h.signed_len, kSignatureBlockLen, sb)) != Status::Ok) return s;
   SignatureBlock& sig = out.signature;
   sig.algorithm = sb[0];
   sig.signature_len = load_u16le(sb + 2);
