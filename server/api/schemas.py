@@ -301,3 +301,9 @@ class BundleBuild(BaseModel):
     device_scope: str | None = Field(default=None, max_length=64)
     rollback_target: str | None = Field(default=None, max_length=64)
     expires_days: float | None = Field(default=None, gt=0, le=36500)
+
+
+class CalibrationBundleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bundle_id: str = Field(min_length=1, max_length=64, description="Id of the new calibration-only bundle")
+    per_device: bool = Field(default=True, description="Scope the bundle to this device (device_scope)")

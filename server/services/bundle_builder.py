@@ -106,3 +106,42 @@ def build(parts: Parts, key: ec.EllipticCurvePrivateKey | None) -> tuple[bytes, 
         raise Unprocessable(f"cannot build the bundle: {exc}") from exc
     return data, {"passed": True, "checks": {c.name: c.status for c in report.checks},
                   "arena_bytes": report.arena_bytes}  # fmt: skip
+
+
+def calibration_only(
+    base_data: bytes,
+    calibration: Any,
+    *,
+    bundle_id: str,
+    device_scope: str | None,
+    key: ec.EllipticCurvePrivateKey | None,
+) -> bytes:
+    """The base bundle with a new calibration: same firmware, model, thresholds and health vectors (so devices
+    copy them from their active bank instead of downloading), security counter + 1, signed by the server."""
+    from dataclasses import replace
+
+    from tinyfleet.bundles import parse_bundle
+
+    if key is None:
+        raise Conflict("this server holds no signing key (set TINYFLEET_SIGNING_KEY_FILE); build with fleetctl")
+    base = parse_bundle(base_data)
+    try:
+        cal = Calibration.from_json(calibration)
+    except ComponentFormatError as exc:
+        raise Unprocessable(str(exc)) from exc
+    m = base.manifest
+    comps = {c.type: (c.version, base.payload(c)) for c in base.components}
+    cal_version = comps[ComponentType.CALIBRATION][0]
+    comps[ComponentType.CALIBRATION] = (f"{cal_version[:23]}+recal", cal.encode())
+    manifest = replace(
+        m,
+        bundle_id=bundle_id,
+        security_counter=m.security_counter + 1,
+        created=int(time.time()),
+        device_scope=device_scope,
+        rollback_target=m.bundle_id,
+    )
+    try:
+        return build_bundle(manifest, comps, key)
+    except (BundleError, ValueError) as exc:
+        raise Unprocessable(f"cannot build the bundle: {exc}") from exc

@@ -66,6 +66,7 @@ class ScriptedDevice:
         self.desired_seen: list[tuple[int, bytes, bool]] = []  # (desired_seq, digest, rollback flag)
         self.sent_reports: list[bytes] = []
         self.installs: list[bytes] = []
+        self.downloaded: list[str] = []  # component hashes fetched as blocks (not copied from the active bank)
         self._dl: Download | None = None
         self._lock = threading.RLock()
         self.hold_reports = hold_reports
@@ -185,6 +186,7 @@ class ScriptedDevice:
                 dl.copied[sha] = have[sha]
             else:
                 dl.blocks[sha] = {}
+                self.downloaded.append(sha)
         self._request_missing()
         self._maybe_finish()
 

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient as HttpClient
 
 from tinyfleet.bundles import TrustedKeys, generate_private_key
+from tinyfleet.bundles.signing import private_pem
 from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
@@ -27,6 +28,8 @@ class Fleet:
         self.tmp, self.db_url = tmp, db_url
         self.key: ec.EllipticCurvePrivateKey = generate_private_key()
         self.pub = write_public_key(self.key, tmp / "signing.pub.pem")
+        self.key_file = tmp / "signing.key.pem"
+        self.key_file.write_bytes(private_pem(self.key))
         self.keys = TrustedKeys.from_pem_files([self.pub])
         self.devices: dict[str, ScriptedDevice] = {}
         self.passwords: dict[str, str] = {}
@@ -37,6 +40,7 @@ class Fleet:
             database_url=self.db_url,
             bootstrap_admin_token=ADMIN,
             trusted_key_files=[self.pub],
+            signing_key_file=self.key_file,
             run_model_gate=False,
             engine_interval_s=0.1,
         )

@@ -45,3 +45,20 @@ def test_drifted_sensor_alerts_and_gets_a_calibration_proposal(fleet: Fleet) -> 
         assert new_cal.channels[0] == ChannelCalibration(40, 65536, 100 * 256, 20 * 256)
         assert new_cal.sample_rate_hz == CAL.sample_rate_hz
         assert http.get("/api/v1/drift/nobody/calibration-proposal").status_code == 404
+
+        # the calibration-only bundle, built and signed by the server, rolled out to the drifted device
+        r = http.post("/api/v1/drift/s1/calibration-bundle", json={"bundle_id": "cal-1-s1"})
+        assert r.status_code == 201, r.text
+        new = r.json()
+        base = {c["type"]: c["sha256"] for c in http.get("/api/v1/bundles/cal-1").json()["components"]}
+        comps = {c["type"]: c["sha256"] for c in new["components"]}
+        assert new["security_counter"] == 5 and new["device_scope"] == "s1" and new["rollback_target"] == "cal-1"
+        assert [t for t in comps if comps[t] != base[t]] == ["calibration"]
+        r = http.post("/api/v1/rollouts", json={"bundle_id": "cal-1-s1", "stages": [{"percent": 100}]})
+        assert r.status_code == 201, r.text
+        rid = r.json()["rollout"]["id"]
+        assert wait_until(lambda: http.get(f"/api/v1/rollouts/{rid}").json()["rollout"]["state"] == "completed")
+        assert dev.downloaded == [comps["calibration"]]  # firmware, model... copied from the active bank
+        dev.telemetry(100, 3, (0,) * 15 + (100,), [(100 * 256, 400 * 256), (0, 100 * 256)])  # recalibrated input
+        assert wait_until(lambda: http.get("/api/v1/drift", params={"alert_only": "true"}).json() == [])
+        assert http.get("/api/v1/drift").json()[0]["bundle_id"] == "cal-1-s1"

@@ -5,9 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
-from tinyfleet.server.api.deps import SessionDep, Viewer
+from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import (
     ERRORS,
+    BundleDetail,
+    CalibrationBundleCreate,
     CalibrationProposal,
     ChannelSummary,
     CohortPublic,
@@ -15,6 +17,7 @@ from tinyfleet.server.api.schemas import (
 )
 from tinyfleet.server.db.models import Bundle, DriftScore
 from tinyfleet.server.drift import Baseline, propose_calibration
+from tinyfleet.server.services import audit, bundle_builder, bundles
 from tinyfleet.server.services.cohorts import cohorts
 from tinyfleet.server.services.errors import Conflict, NotFound
 
@@ -27,6 +30,29 @@ def list_drift(session: SessionDep, _who: Viewer, alert_only: bool = False) -> l
     if alert_only:
         q = q.where(DriftScore.alert == True)  # noqa: E712  (SQL expression)
     return [DriftPublic.model_validate(d) for d in session.exec(q.order_by(col(DriftScore.score).desc()))]
+
+
+@router.post("/{device_id}/calibration-bundle", status_code=201, response_model=BundleDetail)
+def calibration_bundle(
+    device_id: str, body: CalibrationBundleCreate, rt: RuntimeDep, session: SessionDep, who: Operator
+) -> BundleDetail:
+    """Build the proposed calibration-only bundle (same firmware and model, new calibration, counter + 1),
+    signed with the server's signing key, and store it; roll it out like any bundle."""
+    with audit.audited(rt.engine, who.name, "bundle.calibration", body.bundle_id) as detail:
+        proposal = calibration_proposal(device_id, session, who)
+        base = bundles.get(session, proposal.base_bundle)
+        data = bundle_builder.calibration_only(
+            bundles.read_bytes(rt.settings.bundle_dir, base),
+            proposal.calibration,
+            bundle_id=body.bundle_id,
+            device_scope=device_id if body.per_device else None,
+            key=rt.signing_key,
+        )
+        row = bundles.upload(session, data=data, keys=rt.keys, gate=None, bundle_dir=rt.settings.bundle_dir,
+                             actor=who.name, gate_report={"passed": None, "model_unchanged_from": base.bundle_id,
+                                                          "base_gate_report": base.gate_report})  # fmt: skip
+        detail.update(base=base.bundle_id, device=device_id)
+    return BundleDetail.model_validate(row)
 
 
 @router.get("/{device_id}/calibration-proposal", response_model=CalibrationProposal)
