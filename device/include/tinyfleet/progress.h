@@ -62,7 +62,8 @@ class ProgressStore {
  private:
   uint32_t copy_offset(int copy) const;
   uint32_t copy_span() const;
-  Status read_copy(int copy, ProgressRecord& out, bool& valid);
+  Status peek_copy(int copy, bool& valid, uint32_t& seq);
+  Status newest_copy(int& newest, uint32_t& newest_seq);
   Flash& flash_;
   uint8_t buf_[kProgressRecordLen + 16];
 };

@@ -38,10 +38,20 @@ void encode_progress(const ProgressRecord& r, uint8_t out[kProgressRecordLen]) {
   store_u32le(out + 104 + kBitmapBytes, crc32_ieee(out, 104 + kBitmapBytes));
 }
 
+namespace {
+
+// Every check decode_progress() makes, without decoding: a copy is valid exactly when this holds.
+bool progress_valid(const uint8_t* in, size_t len) {
+  if (len < kProgressRecordLen || std::memcmp(in, kMagic, 4) != 0 || in[4] != 1) return false;
+  if (load_u32le(in + 104 + kBitmapBytes) != crc32_ieee(in, 104 + kBitmapBytes)) return false;
+  if (in[5] > 2 || in[56] > 3 || in[57] > 1) return false;
+  return load_u16le(in + 58) <= TINYFLEET_MAX_BLOCKS;
+}
+
+}  // namespace
+
 Status decode_progress(const uint8_t* in, size_t len, ProgressRecord& r) {
-  if (len < kProgressRecordLen || std::memcmp(in, kMagic, 4) != 0 || in[4] != 1) return Status::NotFound;
-  if (load_u32le(in + 104 + kBitmapBytes) != crc32_ieee(in, 104 + kBitmapBytes)) return Status::NotFound;
-  if (in[5] > 2 || in[56] > 3 || in[57] > 1) return Status::NotFound;
+  if (!progress_valid(in, len)) return Status::NotFound;
   r.attempt = static_cast<AttemptState>(in[5]);
   r.attempt_reason = load_u16le(in + 6);
   r.seq = load_u32le(in + 8);
@@ -58,7 +68,6 @@ Status decode_progress(const uint8_t* in, size_t len, ProgressRecord& r) {
   r.attempt_detail0 = load_u32le(in + 96);
   r.attempt_detail1 = load_u32le(in + 100);
   std::memcpy(r.bitmap, in + 104, kBitmapBytes);
-  if (r.download_blocks > TINYFLEET_MAX_BLOCKS) return Status::NotFound;
   return Status::Ok;
 }
 
@@ -76,50 +85,59 @@ bool ProgressStore::available() const {
          g.write_align <= 16;
 }
 
-Status ProgressStore::read_copy(int copy, ProgressRecord& out, bool& valid) {
+// Whether a copy is valid, and its seq, read through buf_ without a ProgressRecord on the stack.
+Status ProgressStore::peek_copy(int copy, bool& valid, uint32_t& seq) {
   valid = false;
+  seq = 0;
   Status s = flash_.read(FlashArea::Scratch, copy_offset(copy), buf_, kProgressRecordLen);
   if (s != Status::Ok) return s;
-  valid = decode_progress(buf_, kProgressRecordLen, out) == Status::Ok;
+  valid = progress_valid(buf_, kProgressRecordLen);
+  if (valid) seq = load_u32le(buf_ + 8);
+  return Status::Ok;
+}
+
+// The newest valid copy (by wrapping seq) and its seq, or -1 if neither is valid.
+Status ProgressStore::newest_copy(int& newest, uint32_t& newest_seq) {
+  bool va = false, vb = false;
+  uint32_t sa = 0, sb = 0;
+  Status s = peek_copy(0, va, sa);
+  if (s != Status::Ok) return s;
+  s = peek_copy(1, vb, sb);
+  if (s != Status::Ok) return s;
+  // Sequence numbers compare by wrapping difference (a record is written at most every block).
+  if (va && (!vb || static_cast<int32_t>(sa - sb) > 0)) {
+    newest = 0;
+    newest_seq = sa;
+  } else if (vb) {
+    newest = 1;
+    newest_seq = sb;
+  } else {
+    newest = -1;
+    newest_seq = 0;
+  }
   return Status::Ok;
 }
 
 Status ProgressStore::load(ProgressRecord& out) {
   if (!available()) return Status::NotFound;
-  ProgressRecord a, b;
-  bool va = false, vb = false;
-  Status s = read_copy(0, a, va);
+  int newest = -1;
+  uint32_t seq = 0;
+  Status s = newest_copy(newest, seq);
   if (s != Status::Ok) return s;
-  s = read_copy(1, b, vb);
+  if (newest < 0) return Status::NotFound;
+  s = flash_.read(FlashArea::Scratch, copy_offset(newest), buf_, kProgressRecordLen);
   if (s != Status::Ok) return s;
-  if (!va && !vb) return Status::NotFound;
-  // Sequence numbers compare by wrapping difference (a record is written at most every block).
-  if (va && (!vb || static_cast<int32_t>(a.seq - b.seq) > 0)) {
-    out = a;
-  } else {
-    out = b;
-  }
-  return Status::Ok;
+  return decode_progress(buf_, kProgressRecordLen, out);
 }
 
 Status ProgressStore::store(ProgressRecord& rec) {
   if (!available()) return Status::NotFound;
-  ProgressRecord a, b;
-  bool va = false, vb = false;
-  Status s = read_copy(0, a, va);
+  int newest = -1;
+  uint32_t newest_seq = 0;
+  Status s = newest_copy(newest, newest_seq);
   if (s != Status::Ok) return s;
-  s = read_copy(1, b, vb);
-  if (s != Status::Ok) return s;
-  int target = 0;
-  uint32_t newest = 0;
-  if (va && (!vb || static_cast<int32_t>(a.seq - b.seq) > 0)) {
-    target = 1;
-    newest = a.seq;
-  } else if (vb) {
-    target = 0;
-    newest = b.seq;
-  }
-  rec.seq = newest + 1;
+  const int target = newest == 0 ? 1 : 0;
+  rec.seq = newest_seq + 1;
   FlashGeometry g = flash_.geometry(FlashArea::Scratch);
   uint32_t len = align_up(kProgressRecordLen, g.write_align);
   s = flash_.erase(FlashArea::Scratch, copy_offset(target), align_up(len, g.sector_size));
