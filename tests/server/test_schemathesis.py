@@ -36,7 +36,7 @@ def _app():
     pub = write_public_key(key, tmp / "pub.pem")
     rt = FleetRuntime(Settings(data_dir=tmp / "data", bootstrap_admin_token=TOKEN, trusted_key_files=[pub],
                                run_model_gate=False))  # fmt: skip
-    _state.update(rt=rt, key=key)
+    _state.update(rt=rt, key=key, tmp=tmp)
     return create_app(rt, manage_runtime=False)
 
 
@@ -58,6 +58,9 @@ def running_server():
         http.post("/api/v1/bundles", content=data, headers={**h, "Content-Type": "application/octet-stream"})
     yield
     rt.stop()  # type: ignore[attr-defined]
+    import shutil
+
+    shutil.rmtree(_state["tmp"], ignore_errors=True)  # type: ignore[arg-type]
 
 
 @schema.parametrize()

@@ -4,6 +4,7 @@ import binascii
 from base64 import b64decode
 
 from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from tinyfleet.bundles import Deployment
 from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
@@ -29,11 +30,15 @@ async def upload_bundle(request: Request, rt: RuntimeDep, session: SessionDep, w
     if length is not None and length.isdigit() and int(length) > bundles.MAX_UPLOAD:
         raise BadRequest(f"{length} bytes is above the {bundles.MAX_UPLOAD}-byte bundle maximum")
     data = await request.body()
-    with audit.audited(rt.engine, who.name, "bundle.upload", f"{len(data)} bytes") as detail:
-        row = bundles.upload(session, data=data, keys=rt.keys, gate=rt.gate, bundle_dir=rt.settings.bundle_dir,
-                             actor=who.name)  # fmt: skip
-        detail["bundle_id"] = row.bundle_id
-    return BundleDetail.model_validate(row)
+
+    def store() -> BundleDetail:  # verification, gate and disk I/O: off the event loop
+        with audit.audited(rt.engine, who.name, "bundle.upload", f"{len(data)} bytes") as detail:
+            row = bundles.upload(session, data=data, keys=rt.keys, gate=rt.gate, bundle_dir=rt.settings.bundle_dir,
+                                 actor=who.name)  # fmt: skip
+            detail["bundle_id"] = row.bundle_id
+        return BundleDetail.model_validate(row)
+
+    return await run_in_threadpool(store)
 
 
 @router.post("/build", status_code=status.HTTP_201_CREATED, response_model=BundleDetail)
