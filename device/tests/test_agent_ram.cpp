@@ -15,10 +15,13 @@ static_assert(TINYFLEET_MAX_BLOCKS == 2048 && TINYFLEET_BLOCK_WINDOW == 4 && TIN
 static_assert(sizeof(void*) == 8, "pinned sizes are those of the LP64 host build");
 
 TEST(AgentRam, ObjectsArePinnedToTheByte) {
-  std::printf("[ram] Agent %zu (actions %zu, sample ring %zu, drift window %zu, progress %zu; "
-              "standalone HealthChecker %zu, not in the agent)\n",
-              sizeof(Agent), sizeof(Action) * TINYFLEET_ACTION_QUEUE, sizeof(SampleRing), sizeof(DriftWindow),
-              sizeof(ProgressRecord), sizeof(HealthChecker));
+  std::printf("[ram] Agent %zu: prefix buffer %u (also boot scratch and trial health tensors), sample ring %zu, "
+              "actions %zu, update BundleInfo %zu, drift window %zu, progress record %zu, "
+              "thresholds %zu, calibration %zu; standalone HealthChecker %zu, not in the agent\n",
+              sizeof(Agent), static_cast<unsigned>(TINYFLEET_PREFIX_BUFFER_SIZE), sizeof(SampleRing),
+              sizeof(Action) * TINYFLEET_ACTION_QUEUE, sizeof(BundleInfo), sizeof(DriftWindow),
+              sizeof(ProgressRecord),
+              sizeof(Thresholds), sizeof(Calibration), sizeof(HealthChecker));
   EXPECT_EQ(sizeof(Agent), 18968u);
   EXPECT_EQ(sizeof(Thresholds), 258u);
   EXPECT_EQ(sizeof(BootMetadata), 8u);  // the agent holds no boot verifier buffers
