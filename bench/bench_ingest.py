@@ -79,7 +79,8 @@ def run(db_url: str, n_devices: int, n_messages: int, work: Path) -> dict[str, A
     work.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
     pub = write_public_key(key, work / "pub.pem")
-    settings = Settings(data_dir=work / "data", database_url=db_url, trusted_key_files=[pub], run_model_gate=False)
+    settings = Settings(data_dir=work / "data", database_url=db_url, trusted_key_files=[pub], run_model_gate=False,
+                        broker_replica_users=["bench-bare"])  # the bare subscriber's own user  # fmt: skip
     rt = FleetRuntime(settings)
     rt.start()
     try:
@@ -91,7 +92,7 @@ def run(db_url: str, n_devices: int, n_messages: int, work: Path) -> dict[str, A
             for i in range(n_devices):
                 _, passwords[f"b{i:04d}"] = devices.provision(s, rt.credential_sink, f"b{i:04d}", "stm32l4", {})
         bare = Counter()
-        sub = _client(rt.broker_port, settings.broker_username, rt.broker_password, "bench-bare")
+        sub = _client(rt.broker_port, "bench-bare", rt.broker_password, "bench-bare")
         sub.on_message = bare.hit
         sub.subscribe("fleet/+/telemetry", qos=0)
         pubs = []

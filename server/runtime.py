@@ -46,13 +46,13 @@ class ExportedCredentialSink:
     """External broker: the server cannot change its users, so it writes Mosquitto-format password and ACL
     files to a directory for the broker's operator to install (docs/operations.md)."""
 
-    def __init__(self, directory: Path, server_user: str) -> None:
-        self.directory, self.server_user = directory, server_user
+    def __init__(self, directory: Path, server_users: list[str]) -> None:
+        self.directory, self.server_users = directory, server_users
 
     def sync(self, device_hashes: Mapping[str, str]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "passwords").write_text(render_password_file(device_hashes))
-        (self.directory / "acl").write_text(render_acl(self.server_user, device_hashes.keys()))
+        (self.directory / "acl").write_text(render_acl(self.server_users, device_hashes.keys()))
 
 
 class FleetRuntime:
@@ -73,13 +73,16 @@ class FleetRuntime:
                 settings.broker_dir,
                 server_user=settings.broker_username,
                 server_password=self.broker_password,
+                extra_server_users=settings.broker_replica_users,
                 bind=settings.broker_host,
                 port=settings.broker_port,
                 mosquitto_bin=settings.mosquitto_bin,
             )
             self.credential_sink = EmbeddedCredentialSink(self.broker)
         else:
-            self.credential_sink = ExportedCredentialSink(settings.data_dir / "broker-export", settings.broker_username)
+            self.credential_sink = ExportedCredentialSink(
+                settings.data_dir / "broker-export", [settings.broker_username, *settings.broker_replica_users]
+            )
         self.link: MqttLink | None = None
         self.publisher: Publisher | None = None
         self.ingest: IngestWorker | None = None
@@ -127,7 +130,7 @@ class FleetRuntime:
             self.broker_port,
             s.broker_username,
             self.broker_password,
-            client_id=f"{s.broker_username}-{s.instance_id}",
+            client_id=s.broker_username,  # the broker enforces client id = username
             on_message=self.ingest.submit,
             tls=s.broker_tls,
             ca_file=s.broker_ca_file,

@@ -50,9 +50,9 @@ class Settings(BaseSettings):
     # subscriptions from its persistence file after a broker restart (docs/operations.md), so the
     # single-server default does not use them.
     ingest_share_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    # Distinguishes replicas: the server's MQTT client id is `<broker_username>-<instance_id>`, and its
-    # broker session (with any unacknowledged reports) is resumed under that id after a restart.
-    instance_id: str = Field(default="1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # More server users (same password) in the embedded broker, for replicas that connect to it: the broker
+    # makes every client's id its username, so each replica needs a username of its own.
+    broker_replica_users: list[str] = Field(default_factory=list)
 
     bootstrap_admin_token: str | None = None
     trusted_key_files: list[Path] = Field(default_factory=list)

@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tinyfleet.server.broker.config import render_acl, render_conf, render_password_file
@@ -50,6 +50,7 @@ class EmbeddedBroker:
         *,
         server_user: str,
         server_password: str,
+        extra_server_users: Sequence[str] = (),
         bind: str = "127.0.0.1",
         port: int = 0,
         mosquitto_bin: str = "mosquitto",
@@ -62,6 +63,8 @@ class EmbeddedBroker:
         self.port = port or free_port(bind)
         self.mosquitto_bin = mosquitto_bin
         self.server_user = server_user
+        # replicas connecting to this broker each need a user of their own (client id = username)
+        self.server_users = [server_user, *extra_server_users]
         self._server_hash = hash_password(server_password)
         self._proc: subprocess.Popen[bytes] | None = None
         self._adopted_pid: int | None = None
@@ -96,11 +99,12 @@ class EmbeddedBroker:
         """Write password and ACL files for the server user and these devices (id -> `$7$` hash)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         entries = dict(device_hashes)
-        if self.server_user in entries:
-            raise BrokerError(f"device id {self.server_user!r} collides with the server's broker user")
-        entries[self.server_user] = self._server_hash
+        for user in self.server_users:
+            if user in entries:
+                raise BrokerError(f"device id {user!r} collides with a server broker user")
+            entries[user] = self._server_hash
         _write_atomic(self.password_file, render_password_file(entries))
-        _write_atomic(self.acl_file, render_acl(self.server_user, device_hashes.keys()))
+        _write_atomic(self.acl_file, render_acl(self.server_users, device_hashes.keys()))
 
     def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
         self.persistence_dir.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,18 @@ def provision(
     return dev, password
 
 
+def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> tuple[Device, str]:
+    """A new broker password; the old one stops working once the broker reloads its password file."""
+    dev = get(session, device_id)
+    password = new_password()
+    dev.broker_password_hash = hash_password(password)
+    session.add(dev)
+    session.commit()
+    session.refresh(dev)
+    sink.sync(all_hashes(session))
+    return dev, password
+
+
 def get(session: Session, device_id: str) -> Device:
     dev = session.get(Device, device_id)
     if dev is None:

@@ -46,6 +46,21 @@ def test_provision_gives_working_broker_credentials(api) -> None:
     assert http.get("/api/v1/devices/dev-1").json()["hardware_class"] == "stm32l4"
     assert [d["id"] for d in http.get("/api/v1/devices", params={"tag": "site=a"}).json()] == ["dev-1"]
     assert http.get("/api/v1/devices", params={"tag": "site=b"}).json() == []
+    # rotating the password: the new one works, the old one stops working
+    r = http.post("/api/v1/devices/dev-1/credentials")
+    assert r.status_code == 200 and r.json()["broker"]["password"] != body["broker"]["password"]
+    fresh = r.json()["broker"]["password"]
+    deadline, swapped = time.monotonic() + 5, False
+    while not swapped and time.monotonic() < deadline:
+        old, new = (
+            MqttClient(rt.broker_port, "dev-1", body["broker"]["password"]),
+            MqttClient(rt.broker_port, "dev-1", fresh, client_id="dev-1b"),
+        )
+        swapped = not old.wait_connected(2) and new.wait_connected(2)
+        old.close()
+        new.close()
+    assert swapped
+    body["broker"]["password"] = fresh
     # deleting the device removes its broker credentials
     assert http.delete("/api/v1/devices/dev-1").status_code == 204
     deadline, refused = time.monotonic() + 5, False

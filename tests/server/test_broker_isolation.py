@@ -82,6 +82,23 @@ def test_device_cannot_read_or_write_another_devices_topics(broker: EmbeddedBrok
             c.close()
 
 
+def test_a_device_cannot_take_over_another_devices_session(broker: EmbeddedBroker) -> None:
+    b = TestClient(broker.port, "devB", "pwB")
+    assert b.wait_connected()
+    intruder = TestClient(broker.port, "devA", "pwA", client_id="devB")  # devB's client id, devA's credentials
+    try:
+        assert intruder.wait_connected()  # admitted, but as client "devA" (use_username_as_clientid)
+        b.subscribe("fleet/devB/desired")  # devB's connection is still the one holding that id
+        server = TestClient(broker.port, "fleet-server", SERVER_PW)
+        assert server.wait_connected()
+        server.publish("fleet/devB/desired", b"still-B")
+        assert b.wait_for(lambda m: m.payload == b"still-B")
+        server.close()
+    finally:
+        intruder.close()
+        b.close()
+
+
 def test_wrong_password_and_unknown_device_are_rejected(broker: EmbeddedBroker) -> None:
     bad = TestClient(broker.port, "devA", "wrong")
     ghost = TestClient(broker.port, "devC", "pwC")

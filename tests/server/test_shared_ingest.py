@@ -19,11 +19,11 @@ from .srv_mqtt_client import TestClient as MqttClient
 def test_two_replicas_share_the_stream(tmp_path: Path, db_url: str) -> None:
     common = {"database_url": db_url, "broker_password": "replica-secret", "ingest_share_group": "ingest",
               "run_model_gate": False}  # fmt: skip
-    a = FleetRuntime(Settings(data_dir=tmp_path / "a", instance_id="a", **common))
+    a = FleetRuntime(Settings(data_dir=tmp_path / "a", broker_replica_users=["fleet-server-b"], **common))
     a.start()
     b = None
     try:
-        b = FleetRuntime(Settings(data_dir=tmp_path / "b", instance_id="b", broker_mode="external",
+        b = FleetRuntime(Settings(data_dir=tmp_path / "b", broker_username="fleet-server-b", broker_mode="external",
                                   broker_port=a.broker_port, **common))  # fmt: skip
         b.start()
         with Session(a.engine) as s:

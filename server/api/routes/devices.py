@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from tinyfleet.server.api.deps import Admin, Operator, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import ERRORS, BrokerCredentials, DeviceCreate, DeviceProvisioned, DevicePublic
+from tinyfleet.server.db.models import Device
 from tinyfleet.server.services import audit, devices
 from tinyfleet.server.services.errors import BadRequest
 
@@ -27,6 +28,10 @@ def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, wh
     """Register a device; the response carries its broker password, shown only here."""
     with audit.audited(rt.engine, who.name, "device.provision", body.id):
         dev, password = devices.provision(session, rt.credential_sink, body.id, body.hardware_class, body.tags)
+    return _credentials(rt, dev, password)
+
+
+def _credentials(rt: RuntimeDep, dev: Device, password: str) -> DeviceProvisioned:
     return DeviceProvisioned(
         device=DevicePublic.model_validate(dev),
         broker=BrokerCredentials(
@@ -38,6 +43,14 @@ def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, wh
             client_id=dev.id,
         ),
     )
+
+
+@router.post("/{device_id}/credentials", response_model=DeviceProvisioned)
+def rotate_credentials(device_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
+    """Give the device a new broker password (shown only here); the old one stops working."""
+    with audit.audited(rt.engine, who.name, "device.rotate_credentials", device_id):
+        dev, password = devices.rotate_password(session, rt.credential_sink, device_id)
+    return _credentials(rt, dev, password)
 
 
 @router.get("", response_model=list[DevicePublic])
