@@ -45,7 +45,10 @@ struct TensorContract {
   uint32_t nbytes() const;  // product of shape times dtype size (saturates at UINT32_MAX)
 };
 
-// Strings are NUL-terminated copies of the manifest values (validated ASCII).
+// Strings are NUL-terminated copies of the manifest values (validated ASCII). Every field is parsed and
+// checked; the ones only the server and people use (target_environments, rollback_target, the provenance:
+// dataset and validation digests, training run id) are not kept: a device reads them from the signed prefix
+// in flash if it ever needs them.
 struct Manifest {
   char bundle_id[65] = {};
   char hardware_class[33] = {};
@@ -54,8 +57,6 @@ struct Manifest {
   uint64_t created = 0;
   uint64_t expires = 0;  // 0 = never (has_expires false)
   bool has_expires = false;
-  char rollback_target[65] = {};
-  char target_environments[256] = {};
   uint8_t min_battery_pct = 0;
   uint32_t max_latency_ms = 0;
   uint32_t peak_ram_bytes = 0;
@@ -63,10 +64,6 @@ struct Manifest {
   TensorContract output;
   char feature_extractor_version[33] = {};
   uint32_t arena_bytes = 0;
-  bool has_dataset_digest = false;
-  uint8_t dataset_digest[32] = {};
-  char training_run_id[65] = {};
-  uint8_t validation_report_digest[32] = {};
 };
 
 struct ComponentEntry {

@@ -118,8 +118,6 @@ void store_field(Manifest& m, uint16_t tag, const uint8_t* v, uint16_t n) {
     case 0x0004: m.security_counter = load_u32le(v); break;
     case 0x0005: m.created = load_u64le(v); break;
     case 0x0006: m.expires = load_u64le(v); m.has_expires = true; break;
-    case 0x0007: copy_str(m.rollback_target, sizeof m.rollback_target, v, n); break;
-    case 0x0010: copy_str(m.target_environments, sizeof m.target_environments, v, n); break;
     case 0x0011: m.min_battery_pct = v[0]; break;
     case 0x0012: m.max_latency_ms = load_u32le(v); break;
     case 0x0013: m.peak_ram_bytes = load_u32le(v); break;
@@ -131,10 +129,7 @@ void store_field(Manifest& m, uint16_t tag, const uint8_t* v, uint16_t n) {
     case 0x0025: store_quant(m.output, v); break;
     case 0x0026: copy_str(m.feature_extractor_version, sizeof m.feature_extractor_version, v, n); break;
     case 0x0027: m.arena_bytes = load_u32le(v); break;
-    case 0x0030: std::memcpy(m.dataset_digest, v, 32); m.has_dataset_digest = true; break;
-    case 0x0031: copy_str(m.training_run_id, sizeof m.training_run_id, v, n); break;
-    case 0x0032: std::memcpy(m.validation_report_digest, v, 32); break;
-    default: break;
+    default: break;  // checked, not kept (see Manifest)
   }
 }
 
