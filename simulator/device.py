@@ -55,7 +55,8 @@ class Chaos:
 
     cut_at_ops: list[int] = field(default_factory=list)  # power cuts, each at the k-th flash op of an update
     net: NetProfile = field(default_factory=NetProfile)
-    corrupt_block: float = 0.0  # probability that a delivered block arrives damaged
+    corrupt_block: float = 0.0  # probability that a delivered block arrives damaged (the CRC catches it) ...
+    crc_valid_corruptions: int = 0  # ... except for this many, damaged with a matching CRC (SHA-256 catches them)
 
 
 @dataclass
@@ -287,7 +288,7 @@ class SimDevice:
         data = bytearray(payload)
         pos = 20 + int(self.fault_rng.integers(0, len(data) - 20))
         data[pos] ^= 1 << int(self.fault_rng.integers(0, 8))
-        if self._crc_valid_corruptions == 0:  # once per device: damage the CRC cannot see, only SHA-256 can
+        if self._crc_valid_corruptions < self.chaos.crc_valid_corruptions:  # damage only SHA-256 can see
             self._crc_valid_corruptions += 1
             data[16:20] = zlib.crc32(bytes(data[20:])).to_bytes(4, "little")
         return bytes(data)

@@ -10,7 +10,7 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,14 +121,15 @@ class Fleet:
         self.devices: list[SimDevice] = []
         self.step_ms, self.wall_step_s = step_ms, wall_step_s
         self._misc: asyncio.Task[None] | None = None
+        self._stepper: asyncio.Task[None] | None = None
         self.rounds = 0
 
     def add(self, plan: DevicePlan, chaos: Chaos | None = None, battery: Battery | None = None,
-            ageing_years_per_s: float = 0.0) -> SimDevice:  # fmt: skip
+            profile: sensors.SensorProfile | None = None) -> SimDevice:  # fmt: skip
         bat = battery or Battery(level=plan.battery_level, phase_s=plan.battery_phase_s)
         dev = SimDevice(plan.device_id, plan.hw, self.keys, seed=plan.seed, clock=self.clock, pool=self.pool,
-                        latency_us=estimated_latency_us(plan.hw), profile=plan.profile, battery=bat,
-                        config=self.config, chaos=chaos, ageing_years_per_s=ageing_years_per_s)  # fmt: skip
+                        latency_us=estimated_latency_us(plan.hw), profile=profile or plan.profile, battery=bat,
+                        config=self.config, chaos=chaos)  # fmt: skip
         self.devices.append(dev)
         return dev
 
@@ -157,38 +158,40 @@ class Fleet:
         for d in self.devices:
             d.tick(self.step_ms)
 
-    async def run(self, until: Callable[[], bool] | None = None, timeout_s: float | None = None) -> bool:
-        """Advance time step by step, letting MQTT I/O run in between, until `until()` (True) or the timeout."""
-        if self._misc is None:
+    def start(self) -> None:
+        """Start advancing simulated time (a background task on the running loop) and paho's housekeeping."""
+        if self._stepper is None:
+            self._stepper = asyncio.create_task(self._step_forever())
             self._misc = asyncio.create_task(misc_task(lambda: [d.link for d in self.devices if d.link]))
-        deadline = time.monotonic() + timeout_s if timeout_s is not None else None
+
+    async def _step_forever(self) -> None:
         while True:
-            if until is not None and until():
-                return True
-            if deadline is not None and time.monotonic() > deadline:
-                return False
             self.step()
             await asyncio.sleep(self.wall_step_s)
 
-    async def run_until_async(self, pred: Callable[[], object], timeout_s: float, poll_s: float = 1.0) -> bool:
-        """Like run(), with an async predicate (e.g. an API call) checked every `poll_s` wall seconds."""
-        if self._misc is None:
-            self._misc = asyncio.create_task(misc_task(lambda: [d.link for d in self.devices if d.link]))
+    async def wait_for(self, pred: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.5) -> bool:
+        """Poll `pred` while the fleet runs until it holds or `timeout_s` wall seconds pass."""
+        self.start()
         deadline = time.monotonic() + timeout_s
-        next_poll = 0.0
-        while time.monotonic() < deadline:
-            if time.monotonic() >= next_poll:
-                if await pred():  # type: ignore[misc]
-                    return True
-                next_poll = time.monotonic() + poll_s
-            self.step()
+        while True:
+            if await pred():
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(poll_s)
+
+    async def run_for(self, simulated_s: float) -> None:
+        """Let `simulated_s` seconds of simulated time pass."""
+        self.start()
+        until = self.clock.ms + simulated_s * 1000
+        while self.clock.ms < until:
             await asyncio.sleep(self.wall_step_s)
-        return bool(await pred())  # type: ignore[misc]
 
     def stop(self) -> None:
-        if self._misc is not None:
-            self._misc.cancel()
-            self._misc = None
+        for task in (self._stepper, self._misc):
+            if task is not None:
+                task.cancel()
+        self._stepper = self._misc = None
         for d in self.devices:
             d.powered = False
             if d.link is not None:

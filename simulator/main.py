@@ -64,5 +64,50 @@ def run(
     typer.echo(json.dumps(result, sort_keys=True))
 
 
+@app.command()
+def chaos(
+    devices: int = typer.Option(50, "--devices", "-n", help="How many simulated devices."),
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Scenario name (fleet-sim scenarios lists them)."),
+    seed: int = typer.Option(1, "--seed", help="Same seed, same outcome."),
+    workdir: Path = typer.Option(None, "--workdir", help="Server data and logs (default: a temporary directory)."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
+    timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for the rollouts to end."),
+) -> None:
+    """Start a fleet-server, run a scenario against N devices, check the invariants; exit 1 on a violation."""
+    import tempfile
+
+    from tinyfleet.simulator.chaos import report, runner
+    from tinyfleet.simulator.chaos.scenarios import SCENARIOS
+
+    sc = SCENARIOS.get(scenario)
+    if sc is None:
+        _fail(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    if devices < 1:
+        _fail("--devices must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="fleet-sim-chaos-") as tmp:
+        try:
+            result = asyncio.run(runner.run(sc, devices, seed, workdir or Path(tmp), timeout))  # type: ignore[arg-type]
+        except (RuntimeError, ApiError) as e:
+            _fail(str(e), 3)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+    rep = report.to_json(result)
+    text = json.dumps(rep, indent=2, sort_keys=True)
+    if json_out:
+        json_out.write_text(text + "\n")
+    report.print_human(rep, console)
+    typer.echo(text)
+    raise typer.Exit(0 if rep["passed"] else 1)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the chaos scenarios."""
+    from tinyfleet.simulator.chaos.scenarios import SCENARIOS
+
+    for sc in SCENARIOS.values():
+        typer.echo(f"{sc.name:15} {sc.summary}")
+
+
 def main() -> None:
     app()

@@ -89,6 +89,13 @@ class Link:
             self.stats.connect_failures += 1
             self.client = None
             return False
+        sock = c.socket()
+        if sock is not None and sock.getsockname() == sock.getpeername():
+            # TCP self-connect: with the broker down, a retry whose ephemeral port equals the broker's port
+            # connects to itself and would keep the broker from binding its port when it comes back.
+            self.stats.connect_failures += 1
+            self.close(graceful=False)
+            return False
         return True
 
     def close(self, graceful: bool) -> None:

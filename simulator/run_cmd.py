@@ -69,10 +69,11 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
             if digest(data).hex() not in held:
                 await api.upload_bundle(data)
         await fleet.provision(api, plans, factory)
+        fleet.start()
         started = time.monotonic()
         with Live(summary(fleet), console=console, refresh_per_second=2, transient=False) as live:
             while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
-                await fleet.run(timeout_s=0.5)
+                await asyncio.sleep(0.5)
                 live.update(summary(fleet))
         return {
             "devices": len(fleet.devices),

@@ -3,8 +3,8 @@
 The server runs exactly as an operator runs it: its own process, its embedded Mosquitto, its database, settings
 through TINYFLEET_* variables. Stopping it (SIGTERM) stops its broker; starting it again on the same data
 directory finds the same broker port and the same database, which is what `server-restart` exercises.
-`restart_broker` kills only Mosquitto (SIGKILL, as a crash would) and starts it again from the configuration
-the server generated, the way a service manager would.
+`restart_broker` stops only Mosquitto and starts it again from the configuration the server generated, the way
+a service manager would.
 """
 
 from __future__ import annotations
@@ -52,7 +52,23 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 60.0, attempts: int = 3) -> None:
+        """Start and wait until /healthz says ok. A broker port still held by the previous run's sockets
+        (`Address already in use`) is retried, as a service manager's restart would."""
+        for attempt in range(attempts):
+            try:
+                self._start_once(timeout_s)
+                return
+            except RuntimeError as e:
+                if "Address already in use" not in self.broker_log_tail() or attempt == attempts - 1:
+                    raise RuntimeError(f"{e} | broker: {self.broker_log_tail()}") from None
+                time.sleep(1.0)
+
+    def broker_log_tail(self) -> str:
+        f = self.data_dir / "broker" / "mosquitto.log"
+        return " | ".join(f.read_text(errors="replace").strip().splitlines()[-2:]) if f.exists() else ""
+
+    def _start_once(self, timeout_s: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / f"server-{self.starts}.log", "wb")  # noqa: SIM115  (owned by the child)
         exe = Path(sys.executable).with_name("fleet-server")
@@ -100,12 +116,13 @@ class ServerProcess:
             return None
         return pid if b"mosquitto" in cmdline and str(self.data_dir).encode() in cmdline else None
 
-    def restart_broker(self, down_s: float = 2.0) -> None:
-        """Crash the broker (SIGKILL), leave it down `down_s` seconds, start it from the server's config."""
+    def restart_broker(self, down_s: float = 2.0, crash: bool = False) -> None:
+        """Stop the broker (SIGTERM: it saves its persistence file; crash=True: SIGKILL, it saves nothing since
+        its last autosave), leave it down `down_s` seconds, start it again from the server's configuration."""
         pid = self.broker_pid()
         if pid is None:
             raise RuntimeError("the server's broker is not running")
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL if crash else signal.SIGTERM)
         _wait_gone(pid)
         time.sleep(down_s)
         conf = self.data_dir / "broker" / "mosquitto.conf"

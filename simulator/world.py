@@ -7,7 +7,7 @@ server somebody else runs. Everything the world does to the server goes through 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tinyfleet.bundles.signing import generate_private_key, public_der, public_pem
 from tinyfleet.simulator import releases
-from tinyfleet.simulator.api import FleetApi
-from tinyfleet.simulator.device import Chaos, DeviceConfig, SimDevice
+from tinyfleet.simulator.api import ApiError, FleetApi
+from tinyfleet.simulator.device import DeviceConfig, SimDevice
 from tinyfleet.simulator.fleet import DevicePlan, Fleet, FleetSpec, plan_devices
 from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
@@ -47,15 +47,18 @@ class World:
     def hws(self) -> list[str]:
         return sorted({p.hw for p in self.plans})
 
-    async def start(self, chaos: Callable[[DevicePlan], Chaos | None] = lambda p: None) -> None:
+    async def start(self, setup: Callable[[DevicePlan], dict[str, Any]] = lambda p: {}) -> None:
+        """Start the server, publish the base release, provision every device (`setup(plan)`: extra arguments
+        for Fleet.add, e.g. chaos, battery, profile) and start the fleet."""
         await asyncio.to_thread(self.server.start)
         self.api = FleetApi(self.server.url, ADMIN_TOKEN)
         factory = {}
         for hw in self.hws:
             factory[hw] = await self.release(BASE, hw, publish=True)
         for p in self.plans:
-            self.fleet.add(p, chaos(p))
+            self.fleet.add(p, **setup(p))
         await self.fleet.provision(self.api, self.plans, factory)
+        self.fleet.start()
 
     async def release(self, release: Release, hw: str, publish: bool = False) -> bytes:
         """Build, sign and upload a release for one hardware class (publishing its blocks if asked)."""
@@ -84,7 +87,7 @@ class World:
                 if v["id"] in self.ids
             )
 
-        return await self.fleet.run_until_async(done, timeout_s)
+        return await self.fleet.wait_for(_tolerant(done), timeout_s)
 
     @property
     def ids(self) -> set[str]:
@@ -108,7 +111,7 @@ class World:
                 last[rid] = await api.rollout(rid)
             return all(last[r]["rollout"]["state"] in terminal for r in ids)
 
-        await self.fleet.run_until_async(done, timeout_s)
+        await self.fleet.wait_for(_tolerant(done), timeout_s)
         return last
 
     def device(self, device_id: str) -> SimDevice:
@@ -123,3 +126,15 @@ class World:
         if self.api is not None:
             await self.api.close()
         await asyncio.to_thread(self.server.stop)
+
+
+def _tolerant(pred: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+    """A predicate over the API that counts "the server is away" (a restart) as not yet."""
+
+    async def wrapped() -> bool:
+        try:
+            return await pred()
+        except ApiError:
+            return False
+
+    return wrapped

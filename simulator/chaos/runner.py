@@ -1,0 +1,244 @@
+"""Run one chaos scenario end to end and collect the facts the invariants judge.
+
+A world (fleet-server process, its Mosquitto, the devices) starts on the base release; the scenario's faults
+are attached to the devices before they boot; the scenario's release is rolled out per hardware class with
+stages 10 % -> 50 % -> 100 % (stratified by temperature band); a world event (broker or server restart) strikes
+while the canary stage runs. Once every rollout has ended the run waits for the server's view to converge,
+then checks the invariants. `drift` instead ages a quarter of the sensors and answers with per-device
+calibration-only bundles for the devices the server's drift scores flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tinyfleet.bundles.components import Calibration
+from tinyfleet.server.mqtt import codec
+from tinyfleet.simulator import releases, sensors
+from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RolloutFacts, Violation, check
+from tinyfleet.simulator.chaos.scenarios import STAGES, Expect, Scenario, WorldEvent
+from tinyfleet.simulator.device import SimDevice
+from tinyfleet.simulator.fleet import FleetSpec
+from tinyfleet.simulator.releases import Release, bundle_id
+from tinyfleet.simulator.world import BASE, World, _tolerant
+
+DRIFT_RISE = 0.3  # an operator's rule: recalibrate a device whose drift score rose this much since the reference
+AGEING_YEARS = 2.0
+AGEING_SIMULATED_S = 120.0
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    seed: int
+    devices: int
+    facts: Facts
+    violations: list[Violation]
+    rollouts: list[dict[str, Any]]
+    activity: dict[str, Any]
+    timing: dict[str, float]
+    drift: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+
+async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeout_s: float = 300.0) -> RunResult:
+    started = time.monotonic()
+    world = World(workdir, FleetSpec(devices, seed=seed))
+    setups = {p.device_id: scenario.setup(p, seed) for p in world.plans}
+
+    def device_args(p: Any) -> dict[str, Any]:
+        s = setups[p.device_id]
+        return {"chaos": s.chaos, "battery": s.battery}
+
+    try:
+        await world.start(device_args)
+        if not await world.settle({bundle_id(BASE, hw) for hw in world.hws}, timeout_s=120):
+            raise RuntimeError("the fleet did not come online on its factory bundle")
+        settled = time.monotonic()
+        drift: dict[str, Any] = {}
+        also_allowed: dict[str, set[str]] = {}
+        if scenario.name == "drift":
+            rollouts, drift, also_allowed = await _drift(world, setups, timeout_s)
+        else:
+            rollouts = await _rollout(world, scenario, timeout_s)
+        await _converge(world, timeout_s=60)
+        facts = await _facts(world, scenario, rollouts, drift, also_allowed)
+        violations = check(facts)
+        now = time.monotonic()
+        timing = {"wall_s": round(now - started, 1), "rollout_wall_s": round(now - settled, 1),
+                  "simulated_s": world.fleet.clock.seconds}  # fmt: skip
+        return RunResult(scenario, seed, devices, facts, violations, rollouts, _activity(world), timing, drift)
+    finally:
+        await world.stop()
+
+
+async def _rollout(world: World, scenario: Scenario, timeout_s: float) -> list[dict[str, Any]]:
+    assert world.api is not None
+    rids = {}
+    for hw in world.hws:
+        await world.release(scenario.release, hw)
+        rids[hw] = await world.rollout(scenario.release, hw, STAGES, stratify_by=["temperature"])
+    if scenario.event is not WorldEvent.NONE:
+        api = world.api
+
+        async def canary_running() -> bool:
+            sts = [await api.rollout(r) for r in rids.values()]
+            return any(s["counts"]["assigned"] or s["counts"]["succeeded"] for s in sts)
+
+        await world.fleet.wait_for(_tolerant(canary_running), timeout_s=60, poll_s=0.1)
+        if scenario.event is WorldEvent.BROKER_RESTART:
+            await asyncio.to_thread(world.server.restart_broker, 2.0)
+        else:
+            await asyncio.to_thread(world.server.stop)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(world.server.start)
+    final = await world.wait_rollouts(list(rids.values()), timeout_s)
+    out = []
+    for hw, rid in rids.items():
+        st = final.get(rid) or await world.api.rollout(rid)
+        devs = await world.api.rollout_devices(rid)
+        out.append({"id": rid, "hw": hw, "bundle": bundle_id(scenario.release, hw), "previous": bundle_id(BASE, hw),
+                    "state": st["rollout"]["state"], "stage_index": st["rollout"]["stage_index"],
+                    "reason": st["rollout"]["reason"], "counts": st["counts"],
+                    "devices": {d["device_id"]: d["status"] for d in devs}})  # fmt: skip
+    return out
+
+
+async def _scores(world: World) -> dict[str, float]:
+    assert world.api is not None
+    return {d["device_id"]: float(d["score"]) for d in await world.api.drift() if d["device_id"] in world.ids}
+
+
+async def _fresh_scores(world: World, windows: int = 2) -> dict[str, float]:
+    """Drift scores after `windows` more telemetry periods, so every device reported on its current state."""
+    await world.fleet.run_for(windows * world.config.telemetry_period_s + 2)
+    await asyncio.sleep(1.0)  # let the last windows reach the server
+    return await _scores(world)
+
+
+async def _drift(world: World, setups: dict[str, Any], timeout_s: float) -> tuple[list, dict, dict]:
+    assert world.api is not None
+    reference = await _fresh_scores(world)
+    cohort = {dev_id for dev_id, s in setups.items() if s.ageing_offset_per_year is not None}
+    for dev_id in cohort:  # the sensors age AGEING_YEARS within AGEING_SIMULATED_S, then stay that old
+        d = world.device(dev_id)
+        d.profile = sensors.aged(d.profile, setups[dev_id].ageing_offset_per_year, 0.0)
+        d.ageing = AGEING_YEARS / AGEING_SIMULATED_S
+    await world.fleet.run_for(AGEING_SIMULATED_S)
+    for dev_id in cohort:
+        d = world.device(dev_id)
+        d.age0, d.ageing = d.age_years, 0.0
+    drifted = await _fresh_scores(world)
+    flagged = sorted(k for k, v in drifted.items() if v - reference.get(k, v) > DRIFT_RISE)
+    rids, allowed = {}, {}
+    for dev_id in flagged:
+        d = world.device(dev_id)
+        proposal = await world.api.calibration_proposal(dev_id)
+        release = _calibration_release(d, proposal)
+        await world.release(release, d.hw)
+        allowed[dev_id] = {bundle_id(release, d.hw)}
+        target = {"hardware_class": d.hw, "device_ids": [dev_id]}
+        rids[dev_id] = await world.rollout(release, d.hw, [{"percent": 100}], target=target)
+    final = await world.wait_rollouts(list(rids.values()), timeout_s) if rids else {}
+    after = await _fresh_scores(world)
+    rollouts = [{"id": rid, "device": dev_id, "bundle": next(iter(allowed[dev_id])),
+                 "state": final[rid]["rollout"]["state"], "counts": final[rid]["counts"]}
+                for dev_id, rid in rids.items()]  # fmt: skip
+    drift = {
+        "cohort": sorted(cohort),
+        "flagged": flagged,
+        "reference": {k: round(reference[k], 3) for k in flagged if k in reference},
+        "drifted": {k: round(drifted[k], 3) for k in flagged},
+        "after": {k: round(after[k], 3) for k in flagged if k in after},
+        "before_for_check": {k: drifted[k] for k in flagged},
+        "after_for_check": {k: after[k] for k in flagged if k in after},
+    }
+    return rollouts, drift, allowed
+
+
+def _calibration_release(d: SimDevice, proposal: dict[str, Any]) -> Release:
+    """The server's proposed offsets with the device's current gains (docs/simulator.md, "drift")."""
+    current = releases.sample_calibration()
+    proposed = Calibration.from_json(proposal["calibration"])
+    channels = tuple(replace(c, offset=p.offset) for c, p in zip(current.channels, proposed.channels, strict=True))
+    return Release(f"vibration-1.0.1-cal-{d.id}", counter=2, calibration=Calibration(current.sample_rate_hz, channels),
+                   calibration_version=f"cal-{d.id}", device_scope=d.id)  # fmt: skip
+
+
+async def _converge(world: World, timeout_s: float) -> bool:
+    """Wait until the server's view of every device equals the device's own (reports still in flight land)."""
+
+    async def same() -> bool:
+        views = {v["id"]: v for v in await world.api.devices()}  # type: ignore[union-attr]
+        return all(_mismatch(d, views.get(d.id)) is None for d in world.fleet.devices)
+
+    return await world.fleet.wait_for(_tolerant(same), timeout_s)
+
+
+def _own(d: SimDevice) -> tuple[str | None, str | None]:
+    running = d.platform.image.bundle_id if d.platform.image is not None and not d.log.bricked else None
+    last = max(d.log.reports) if d.log.reports else None
+    return running, codec.STATES[d.log.reports[last].to_state] if last else None
+
+
+def _mismatch(d: SimDevice, view: dict[str, Any] | None) -> str | None:
+    running, state = _own(d)
+    if view is None:
+        return "unknown to the server"
+    if (view["running_bundle"], view["state"]) != (running, state):
+        return f"{view['running_bundle']}/{view['state']} vs {running}/{state}"
+    return None
+
+
+async def _facts(world: World, scenario: Scenario, rollouts: list[dict[str, Any]], drift: dict[str, Any],
+                 also_allowed: dict[str, set[str]]) -> Facts:  # fmt: skip
+    assert world.api is not None
+    views = {v["id"]: v for v in await world.api.devices()}
+    devs = []
+    for d in world.fleet.devices:
+        running, state = _own(d)
+        v = views.get(d.id, {})
+        devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, running, state, v.get("running_bundle"), v.get("state")))
+    rfacts = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
+              for r in rollouts if "hw" in r]  # fmt: skip
+    expect = Expect.COMPLETED.value if scenario.name == "drift" else scenario.expect.value
+    if scenario.name == "drift":
+        for r in rollouts:
+            if r["state"] != "completed":
+                rfacts.append(RolloutFacts(r["id"], "-", r["bundle"], "-", r["state"], 0, {}))
+    return Facts(devs, rfacts, expect, drift.get("before_for_check", {}), drift.get("after_for_check", {}),
+                 also_allowed)  # fmt: skip
+
+
+def _activity(world: World) -> dict[str, Any]:
+    devs = world.fleet.devices
+    net: dict[str, int] = {}
+    for d in devs:
+        for k, v in d.net.counts.items():
+            net[k] = net.get(k, 0) + v
+    reasons: dict[str, int] = {}
+    for d in devs:
+        for r in d.log.reports.values():
+            if r.reason:
+                reasons[r.reason_name] = reasons.get(r.reason_name, 0) + 1
+    return {
+        "power_cuts": sum(d.log.power_cuts for d in devs),
+        "boots": sum(d.log.boots for d in devs),
+        "crash_boots": sum(d.log.crashes for d in devs),
+        "corrupted_blocks": sum(d.log.corrupted_blocks for d in devs),
+        "network_faults": dict(sorted(net.items())),
+        "reports_sent": sum(len(d.log.reports) for d in devs),
+        "report_reasons": dict(sorted(reasons.items())),
+        "telemetry_windows": sum(d.log.telemetry for d in devs),
+        "inferences": world.fleet.pool.invocations,
+        "interpreters": len(world.fleet.pool),
+        "mqtt_sent": world.fleet.stats.sent,
+        "mqtt_received": world.fleet.stats.received,
+    }

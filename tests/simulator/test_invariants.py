@@ -1,0 +1,87 @@
+"""The invariant checks on hand-made facts: each invariant catches what it names, and only that."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RolloutFacts, check
+from tinyfleet.simulator.chaos.scenarios import SCENARIOS, away_from_baseline
+from tinyfleet.simulator.fleet import FleetSpec, plan_devices
+
+OLD, NEW = "app-1-esp", "app-2-esp"
+
+
+def dev(i: int, running: str | None = NEW, state: str = "IDLE", **kw: object) -> DeviceFacts:
+    base = {"device_id": f"d{i}", "hw": "esp", "bricked": None, "running": running, "last_report_state": state,
+            "server_running": running, "server_state": state}  # fmt: skip
+    base.update(kw)
+    return DeviceFacts(**base)  # type: ignore[arg-type]
+
+
+def rollout(state: str = "completed", stage: int = 2, status: dict[str, str] | None = None) -> RolloutFacts:
+    return RolloutFacts(1, "esp", NEW, OLD, state, stage, status or {"d0": "succeeded", "d1": "succeeded"})
+
+
+def names(f: Facts) -> list[str]:
+    return sorted({v.invariant for v in check(f)})
+
+
+def test_a_clean_completed_rollout_passes() -> None:
+    assert check(Facts([dev(0), dev(1)], [rollout()], "completed")) == []
+
+
+def test_each_invariant_catches_its_failure() -> None:
+    assert names(Facts([dev(0), dev(1, bricked="no verified image")], [rollout()], "completed")) == ["no-bricked"]
+    stray = dev(1, running="app-9-esp")
+    assert "new-or-previous" in names(Facts([dev(0), stray], [rollout()], "completed"))
+    lagging = dev(1, server_state="DOWNLOADING")
+    assert names(Facts([dev(0), lagging], [rollout()], "completed")) == ["server-equals-devices"]
+    stuck = Facts([dev(0), dev(1, running=OLD)], [rollout("running", 0)], "completed")
+    assert names(stuck) == ["rollout-outcome"]
+
+
+def test_a_bad_rollout_must_halt_in_its_first_stage_and_roll_back() -> None:
+    back = [dev(0, running=OLD), dev(1, running=OLD)]
+    halted = rollout("halted", 0, {"d0": "rolled_back", "d1": "pending"})
+    assert check(Facts(back, [halted], "halted")) == []
+    late = rollout("halted", 1, {"d0": "rolled_back", "d1": "rolled_back"})
+    assert names(Facts(back, [late], "halted")) == ["rollout-outcome"]
+    kept = rollout("halted", 0, {"d0": "failed", "d1": "pending"})
+    assert names(Facts(back, [kept], "halted")) == ["rollout-outcome"]
+    assert names(Facts([dev(0, running=NEW), dev(1, running=OLD)], [halted], "halted")) == ["rollout-outcome"]
+
+
+def test_drift_must_fall() -> None:
+    ok = Facts([dev(0)], [rollout(status={"d0": "succeeded"})], "completed", {"d0": 2.0}, {"d0": 1.5})
+    assert check(ok) == []
+    assert names(Facts([dev(0)], [rollout(status={"d0": "succeeded"})], "completed", {"d0": 2.0}, {"d0": 2.0})) == [
+        "drift-falls"
+    ]
+
+
+def test_scenario_faults_are_a_function_of_the_seed() -> None:
+    plans = plan_devices(FleetSpec(40, seed=3))
+    sc = SCENARIOS["power-cuts"]
+    a = [sc.setup(p, 7) for p in plans]
+    assert a == [sc.setup(p, 7) for p in plans] and a != [sc.setup(p, 8) for p in plans]
+    hit = [s for s in a if s.chaos.cut_at_ops]
+    assert 5 <= len(hit) <= 30 and all(1 <= k < 40 for s in hit for k in s.chaos.cut_at_ops)
+    for p in plans[:6]:  # the axis reading gravity drifts up, the others down
+        drift = away_from_baseline(p, 100.0)
+        assert sorted(drift) == [-100.0, -100.0, 100.0]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["chaos", "--scenario", "meteor"], 2, "unknown scenario 'meteor'"),
+    (["chaos", "--scenario", "drift", "--devices", "0"], 2, "at least 1"),
+])  # fmt: skip
+def test_chaos_cli_refuses_bad_input(args: list[str], code: int, message: str) -> None:
+    exe = str(Path(sys.executable).with_name("fleet-sim"))
+    out = subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == code and message in out.stderr and "Traceback" not in out.stderr
+    listing = subprocess.run([exe, "scenarios"], capture_output=True, text=True, timeout=60)
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == list(SCENARIOS)
