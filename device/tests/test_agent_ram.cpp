@@ -22,7 +22,7 @@ TEST(AgentRam, ObjectsArePinnedToTheByte) {
               sizeof(Action) * TINYFLEET_ACTION_QUEUE, sizeof(BundleInfo), sizeof(DriftWindow),
               sizeof(ProgressRecord),
               sizeof(Thresholds), sizeof(Calibration), sizeof(HealthChecker));
-  EXPECT_EQ(sizeof(Agent), 18520u);
+  EXPECT_EQ(sizeof(Agent), 18232u);
   EXPECT_EQ(sizeof(Thresholds), 258u);
   EXPECT_EQ(sizeof(BootMetadata), 8u);  // the agent holds no boot verifier buffers
   EXPECT_EQ(sizeof(Action), 224u);

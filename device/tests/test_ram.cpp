@@ -27,13 +27,13 @@ struct Pinned {
 static_assert(TINYFLEET_PREFIX_BUFFER_SIZE == 1024 && TINYFLEET_FLASH_CHUNK_SIZE == 64 &&
                   TINYFLEET_MAX_COMPONENTS == 5 && TINYFLEET_MAX_WRITE_ALIGN == 8,
               "ram_pin_small must be built with the small configuration");
-constexpr Pinned kPinned = {"small", 2008, 248, 1104, 8, 816, 92};
+constexpr Pinned kPinned = {"small", 1832, 248, 928, 8, 640, 92};
 #else
 static_assert(TINYFLEET_PREFIX_BUFFER_SIZE == 4864 && TINYFLEET_FLASH_CHUNK_SIZE == 256 &&
                   TINYFLEET_MAX_COMPONENTS == 8 && TINYFLEET_MAX_WRITE_ALIGN == 16 &&
                   TINYFLEET_SHA256_CTX_SIZE == 128,
               "agent_tests pins the default configuration");
-constexpr Pinned kPinned = {"default", 6088, 440, 1344, 8, 1056, 92};
+constexpr Pinned kPinned = {"default", 5800, 440, 1056, 8, 768, 92};
 #endif
 
 static_assert(sizeof(void*) == 8, "pinned sizes are those of the LP64 host build");

@@ -66,11 +66,12 @@ struct Manifest {
   uint32_t arena_bytes = 0;
 };
 
+// The entry's version text is checked (printable, NUL-padded) but not kept: the device names a component by
+// its SHA-256.
 struct ComponentEntry {
   ComponentType type = ComponentType::Firmware;
   uint32_t offset = 0;
   uint32_t length = 0;
-  char version[33] = {};
   uint8_t sha256[32] = {};
   uint32_t end() const { return offset + length; }
 };

@@ -133,7 +133,7 @@ void store_field(Manifest& m, uint16_t tag, const uint8_t* v, uint16_t n) {
   }
 }
 
-bool version_field_ok(const uint8_t* raw, char* out) {
+bool version_field_ok(const uint8_t* raw) {
   // Text up to the first NUL (at least 1 printable byte), then only NULs. As the Python reader, a
   // 32-character field without NUL is accepted.
   size_t n = 0;
@@ -141,8 +141,6 @@ bool version_field_ok(const uint8_t* raw, char* out) {
   if (n == 0 || !printable(raw, n)) return false;
   for (size_t i = n; i < 32; ++i)
     if (raw[i] != 0) return false;
-  std::memcpy(out, raw, n);
-  out[n] = '\0';
   return true;
 }
 
@@ -287,7 +285,7 @@ Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
     ComponentEntry& c = out.components[i];
     if (e[0] < 1 || e[0] > kComponentTypeCount) return Status::MalformedTable;
     if (e[1] != 0 || load_u16le(e + 2) != 0 || load_u32le(e + 12) != 0) return Status::MalformedTable;
-    if (!version_field_ok(e + 16, c.version)) return Status::MalformedTable;
+    if (!version_field_ok(e + 16)) return Status::MalformedTable;
     c.type = static_cast<ComponentType>(e[0]);
     c.offset = load_u32le(e + 4);
     c.length = load_u32le(e + 8);
