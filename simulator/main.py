@@ -101,6 +101,28 @@ def chaos(
 
 
 @app.command()
+def demo(
+    devices: int = typer.Option(200, "--devices", "-n", help="How many simulated devices."),
+    seed: int = typer.Option(1, "--seed"),
+    workdir: Path = typer.Option(Path("demo-out/fleet-sim"), "--workdir", help="Server data and logs."),
+) -> None:
+    """The product demo: staged rollout, a bad firmware halted at canary, drift answered by recalibration."""
+    import shutil
+
+    from tinyfleet.simulator import demo as demo_mod
+
+    if devices < 10:
+        _fail("the demo needs at least 10 devices")
+    shutil.rmtree(workdir, ignore_errors=True)
+    out = Console()
+    try:
+        code = asyncio.run(demo_mod.run(workdir, devices, seed, out))
+    except (RuntimeError, ApiError) as e:
+        _fail(str(e), 3)
+    raise typer.Exit(code)
+
+
+@app.command()
 def scenarios() -> None:
     """List the chaos scenarios."""
     from tinyfleet.simulator.chaos.scenarios import SCENARIOS

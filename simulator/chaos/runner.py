@@ -65,7 +65,7 @@ async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeou
         drift: dict[str, Any] = {}
         also_allowed: dict[str, set[str]] = {}
         if scenario.name == "drift":
-            rollouts, drift, also_allowed = await _drift(world, setups, timeout_s)
+            rollouts, drift, also_allowed = await drift_episode(world, setups, BASE, timeout_s)
         else:
             rollouts = await _rollout(world, scenario, timeout_s)
         await _converge(world, timeout_s=60)
@@ -123,7 +123,10 @@ async def _fresh_scores(world: World, windows: int = 2) -> dict[str, float]:
     return await _scores(world)
 
 
-async def _drift(world: World, setups: dict[str, Any], timeout_s: float) -> tuple[list, dict, dict]:
+async def drift_episode(world: World, setups: dict[str, Any], base: Release,
+                        timeout_s: float) -> tuple[list, dict, dict]:  # fmt: skip
+    """Age the sensors `setups` marks, flag the devices whose drift score rose, and give each a per-device
+    calibration-only bundle on top of `base` (the release they run): rollouts, drift figures, allowed bundles."""
     assert world.api is not None
     reference = await _fresh_scores(world)
     cohort = {dev_id for dev_id, s in setups.items() if s.ageing_offset_per_year is not None}
@@ -141,7 +144,7 @@ async def _drift(world: World, setups: dict[str, Any], timeout_s: float) -> tupl
     for dev_id in flagged:
         d = world.device(dev_id)
         proposal = await world.api.calibration_proposal(dev_id)
-        release = _calibration_release(d, proposal)
+        release = calibration_release(d, proposal, base)
         await world.release(release, d.hw)
         allowed[dev_id] = {bundle_id(release, d.hw)}
         target = {"hardware_class": d.hw, "device_ids": [dev_id]}
@@ -163,13 +166,15 @@ async def _drift(world: World, setups: dict[str, Any], timeout_s: float) -> tupl
     return rollouts, drift, allowed
 
 
-def _calibration_release(d: SimDevice, proposal: dict[str, Any]) -> Release:
-    """The server's proposed offsets with the device's current gains (docs/simulator.md, "drift")."""
-    current = releases.sample_calibration()
+def calibration_release(d: SimDevice, proposal: dict[str, Any], base: Release) -> Release:
+    """`base` with the server's proposed offsets and the device's current gains (docs/simulator.md, "drift"),
+    scoped to that one device, security counter + 1 as the proposal says."""
+    current = base.calibration or releases.sample_calibration()
     proposed = Calibration.from_json(proposal["calibration"])
     channels = tuple(replace(c, offset=p.offset) for c, p in zip(current.channels, proposed.channels, strict=True))
-    return Release(f"vibration-1.0.1-cal-{d.id}", counter=2, calibration=Calibration(current.sample_rate_hz, channels),
-                   calibration_version=f"cal-{d.id}", device_scope=d.id)  # fmt: skip
+    return replace(base, bundle_id=f"{base.bundle_id}-cal-{d.id}", counter=base.counter + 1,
+                   calibration=Calibration(current.sample_rate_hz, channels), calibration_version=f"cal-{d.id}",
+                   device_scope=d.id)  # fmt: skip
 
 
 async def _converge(world: World, timeout_s: float) -> bool:
