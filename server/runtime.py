@@ -74,6 +74,9 @@ class FleetRuntime:
                 server_user=settings.broker_username,
                 server_password=self.broker_password,
                 extra_server_users=settings.broker_replica_users,
+                tls=(settings.broker_tls_cert_file, settings.broker_tls_key_file)  # type: ignore[arg-type]
+                if settings.broker_tls
+                else None,
                 bind=settings.broker_host,
                 port=settings.broker_port,
                 mosquitto_bin=settings.mosquitto_bin,

@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=0, ge=0, le=65535)  # 0 with an embedded broker: pick a free port
     broker_tls: bool = False
-    broker_ca_file: Path | None = None
+    broker_ca_file: Path | None = None  # CA that signed the broker's certificate (the server verifies it)
+    # Embedded broker with TLS: its listener's certificate chain and key (PEM).
+    broker_tls_cert_file: Path | None = None
+    broker_tls_key_file: Path | None = None
     broker_username: str = "fleet-server"
     broker_password: str | None = None
     mosquitto_bin: str = "mosquitto"
@@ -90,6 +93,12 @@ class Settings(BaseSettings):
                 raise SettingsError("production with an external broker needs TINYFLEET_BROKER_PASSWORD")
         if self.broker_mode == "external" and self.broker_port == 0:
             raise SettingsError("an external broker needs TINYFLEET_BROKER_PORT")
+        if (
+            self.broker_tls
+            and self.broker_mode == "embedded"
+            and not (self.broker_tls_cert_file and self.broker_tls_key_file)
+        ):
+            raise SettingsError("an embedded broker with TLS needs broker_tls_cert_file and broker_tls_key_file")
         return self
 
     @property

@@ -54,6 +54,7 @@ class EmbeddedBroker:
         bind: str = "127.0.0.1",
         port: int = 0,
         mosquitto_bin: str = "mosquitto",
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.workdir = workdir = workdir.resolve()
         self.bind = bind
@@ -62,6 +63,7 @@ class EmbeddedBroker:
             port = int(self.port_file.read_text())
         self.port = port or free_port(bind)
         self.mosquitto_bin = mosquitto_bin
+        self.tls = (tls[0].resolve(), tls[1].resolve()) if tls else None
         self.server_user = server_user
         # replicas connecting to this broker each need a user of their own (client id = username)
         self.server_users = [server_user, *extra_server_users]
@@ -124,6 +126,7 @@ class EmbeddedBroker:
             run_as_user=pwd.getpwuid(os.getuid()).pw_name,
             log_file=self.log_file.resolve(),
             pid_file=self.pid_file.resolve(),
+            tls=self.tls,
         )
         _write_atomic(self.conf_file, conf)
         self._proc = subprocess.Popen(
