@@ -26,7 +26,14 @@ def _retained(port: int, user: str, pw: str, topic: str) -> dict[str, bytes]:
     try:
         assert c.wait_connected()
         c.subscribe(topic)
-        time.sleep(0.5)  # retained messages arrive right after SUBACK
+        # retained messages arrive right after SUBACK: collect until none came for 0.5 s (at most 5 s)
+        deadline, seen, quiet_since = time.monotonic() + 5, -1, time.monotonic()
+        while time.monotonic() < deadline:
+            if len(c.messages) != seen:
+                seen, quiet_since = len(c.messages), time.monotonic()
+            elif time.monotonic() - quiet_since > 0.5:
+                break
+            time.sleep(0.05)
         return {m.topic: m.payload for m in c.messages if m.retain}
     finally:
         c.close()
