@@ -72,20 +72,28 @@ Status BankWriter::component_at(uint32_t offset, size_t len, int& index) const {
 
 Status BankWriter::ensure_erased(uint32_t offset, size_t len, uint32_t* lo, uint32_t* hi) {
   const FlashArea area = bank_area(bank_);
-  bool erased = true;
-  for (uint32_t done = 0; done < len && erased;) {
+  // The first and last bytes of the range that are not erased.
+  bool dirty = false;
+  uint32_t first_dirty = 0, last_dirty = 0;
+  for (uint32_t done = 0; done < len;) {
     uint32_t n = static_cast<uint32_t>(len - done < sizeof chunk_ ? len - done : sizeof chunk_);
     Status s = flash_.read(area, offset + done, chunk_, n);
     if (s != Status::Ok) return s;
-    for (uint32_t i = 0; i < n; ++i)
-      if (chunk_[i] != geo_.erased_value) erased = false;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (chunk_[i] == geo_.erased_value) continue;
+      if (!dirty) first_dirty = offset + done + i;
+      dirty = true;
+      last_dirty = offset + done + i;
+    }
     done += n;
   }
-  if (erased) return Status::Ok;
-  // A torn write left bytes programmed: wipe the sectors holding the range and tell the caller which
-  // bundle bytes went with them. The prefix is rewritten at once if it was in there.
-  uint32_t first = offset / geo_.sector_size * geo_.sector_size;
-  uint32_t last = align_up(static_cast<uint32_t>(offset + len), geo_.sector_size);
+  if (!dirty) return Status::Ok;
+  // A torn write left bytes programmed: wipe the sectors holding them (only those: a sector of the range
+  // with nothing stale in it may hold bytes of a neighbouring block already rewritten, and wiping it would
+  // send that block round again) and tell the caller which bundle bytes went with them. The prefix is
+  // rewritten at once if it was in there.
+  uint32_t first = first_dirty / geo_.sector_size * geo_.sector_size;
+  uint32_t last = align_up(last_dirty + 1, geo_.sector_size);
   for (uint32_t off = first; off < last; off += geo_.sector_size) {
     Status s = flash_.erase(area, off, geo_.sector_size);
     if (s != Status::Ok) return s;
