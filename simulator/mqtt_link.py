@@ -51,6 +51,8 @@ class LinkStats:
     received: int = 0
     connects: int = 0
     connect_failures: int = 0
+    # When a list: (payload bytes, QoS) of every message sent or received, for the benchmark's replay.
+    record: list[tuple[int, int]] | None = None
 
 
 class Link:
@@ -133,6 +135,8 @@ class Link:
         if not self.connected or self.client is None:
             return None
         self.stats.sent += 1
+        if self.stats.record is not None:
+            self.stats.record.append((len(payload), qos))
         return self.client.publish(topic, payload, qos=qos, retain=retain).mid
 
     def misc(self) -> None:
@@ -181,6 +185,8 @@ class Link:
     def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         if client is self.client:
             self.stats.received += 1
+            if self.stats.record is not None:
+                self.stats.record.append((len(msg.payload), msg.qos))
             self.events.on_link_message(msg.topic, bytes(msg.payload))
 
     def _on_publish(self, client: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
