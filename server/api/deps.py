@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -61,3 +61,7 @@ def require(role: str) -> Callable[[Principal], Principal]:
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+# A database row id in a path: bounded to what every supported database stores, so a huge number is a 422,
+# not an integer overflow inside the database driver.
+RolloutId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Rollout id")]

@@ -18,7 +18,7 @@ def list_audit(
     action: str | None = None,
     actor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[AuditPublic]:
     """Newest first."""
     rows = audit.list_entries(session, limit=limit, offset=offset, action=action, actor=actor)

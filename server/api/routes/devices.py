@@ -61,7 +61,7 @@ def list_devices(
     tag: Annotated[list[str], Query(description="name=value; repeat to require several")] = [],  # noqa: B006
     online: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[DevicePublic]:
     rows = devices.list_devices(
         session, hardware_class=hardware_class, tags=_parse_tags(tag), online=online, limit=limit, offset=offset

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.deps import Operator, RolloutId, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import (
     ERRORS,
     RolloutCounts,
@@ -56,25 +56,25 @@ def list_rollouts(session: SessionDep, _who: Viewer, state: str | None = None) -
 
 
 @router.get("/{rollout_id}", response_model=RolloutStatus)
-def get_rollout(rollout_id: int, session: SessionDep, _who: Viewer) -> RolloutStatus:
+def get_rollout(rollout_id: RolloutId, session: SessionDep, _who: Viewer) -> RolloutStatus:
     return _status(session, svc.get(session, rollout_id))
 
 
 @router.get("/{rollout_id}/devices", response_model=list[RolloutDevicePublic])
-def rollout_devices(rollout_id: int, session: SessionDep, _who: Viewer) -> list[RolloutDevicePublic]:
+def rollout_devices(rollout_id: RolloutId, session: SessionDep, _who: Viewer) -> list[RolloutDevicePublic]:
     svc.get(session, rollout_id)
     return [RolloutDevicePublic.model_validate(rd) for rd in svc.devices_of(session, rollout_id)]
 
 
 @router.post("/{rollout_id}/pause", response_model=RolloutStatus)
-def pause_rollout(rollout_id: int, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
+def pause_rollout(rollout_id: RolloutId, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
     with audit.audited(rt.engine, who.name, "rollout.pause", str(rollout_id)):
         ro = svc.pause(session, rollout_id)
     return _status(session, ro)
 
 
 @router.post("/{rollout_id}/resume", response_model=RolloutStatus)
-def resume_rollout(rollout_id: int, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
+def resume_rollout(rollout_id: RolloutId, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
     with audit.audited(rt.engine, who.name, "rollout.resume", str(rollout_id)):
         ro = svc.resume(session, rollout_id)
     rt.rollouts.poke()
@@ -83,7 +83,7 @@ def resume_rollout(rollout_id: int, rt: RuntimeDep, session: SessionDep, who: Op
 
 @router.post("/{rollout_id}/abort", response_model=RolloutStatus)
 def abort_rollout(
-    rollout_id: int,
+    rollout_id: RolloutId,
     rt: RuntimeDep,
     session: SessionDep,
     who: Operator,
