@@ -87,9 +87,6 @@ async def test_same_seed_same_outcome(tmp_path: Path) -> None:
     assert a["activity"]["power_cuts"] == b["activity"]["power_cuts"]
 
 
-@pytest.mark.xfail(strict=True, reason="agent core: refetching a component after a SHA-256 mismatch erases flash "
-                   "sectors it shares with complete neighbours, which are then refetched, erasing it again: the "
-                   "device loops in DOWNLOADING reporting ComponentReady (docs/simulator.md, 'Known failures')")
 async def test_corrupt_blocks_past_the_crc(tmp_path: Path) -> None:
     result = await runner.run(SCENARIOS["corrupt-blocks-sha"], 4, SEED, tmp_path / "sha", timeout_s=20)
     rep = report.to_json(result)
