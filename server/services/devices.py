@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import Protocol
@@ -44,6 +45,17 @@ def all_hashes(session: Session) -> dict[str, str]:
     return {d.id: d.broker_password_hash for d in session.exec(select(Device))}
 
 
+# Each change commits, then rewrites the broker's credential files from every device in the database. The
+# read and the write happen under one lock, so the last write always holds every change committed before it
+# (two concurrent provisions could otherwise leave the older device list on disk).
+_SYNC_LOCK = threading.Lock()
+
+
+def sync_credentials(session: Session, sink: CredentialSink) -> None:
+    with _SYNC_LOCK:
+        sink.sync(all_hashes(session))
+
+
 def provision(
     session: Session, sink: CredentialSink, device_id: str, hardware_class: str, tags: Mapping[str, str]
 ) -> tuple[Device, str]:
@@ -62,7 +74,7 @@ def provision(
     session.add(dev)
     session.commit()
     session.refresh(dev)
-    sink.sync(all_hashes(session))
+    sync_credentials(session, sink)
     return dev, password
 
 
@@ -74,7 +86,7 @@ def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> t
     session.add(dev)
     session.commit()
     session.refresh(dev)
-    sink.sync(all_hashes(session))
+    sync_credentials(session, sink)
     return dev, password
 
 
@@ -118,7 +130,7 @@ def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
         session.delete(rd)
     session.delete(dev)
     session.commit()
-    sink.sync(all_hashes(session))
+    sync_credentials(session, sink)
 
 
 def set_presence(session: Session, device_id: str, online: bool, at: float) -> bool:

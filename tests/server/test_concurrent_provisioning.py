@@ -1,0 +1,39 @@
+"""Devices provisioned at the same moment all get working broker credentials (no 500, none lost)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tinyfleet.server.api.app import create_app
+from tinyfleet.server.runtime import FleetRuntime
+from tinyfleet.server.settings import Settings
+
+TOKEN = "concurrency-admin"
+
+
+def test_concurrent_provisioning_keeps_every_credential(tmp_path: Path, db_url: str) -> None:
+    rt = FleetRuntime(
+        Settings(data_dir=tmp_path / "data", database_url=db_url, bootstrap_admin_token=TOKEN, run_model_gate=False)
+    )
+    rt.start()
+    try:
+        with TestClient(create_app(rt, manage_runtime=False), raise_server_exceptions=False) as http:
+
+            def provision(i: int) -> int:
+                body = {"id": f"conc-{i:03d}", "hardware_class": "stm32l4", "tags": {"site": "a"}}
+                return http.post("/api/v1/devices", json=body, headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(provision, range(40)))
+        assert codes == [201] * 40
+        assert rt.broker is not None
+        users = {line.split(":", 1)[0] for line in rt.broker.password_file.read_text().splitlines() if line}
+        acl = rt.broker.acl_file.read_text()
+        for i in range(40):
+            assert f"conc-{i:03d}" in users
+            assert f"fleet/conc-{i:03d}/state" in acl
+    finally:
+        rt.stop()
