@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the life of one bundle, from a trained INT8 model to a signed, verified bundle a device accepts,
-# and the bundles a device refuses. Everything it writes goes to demo-out/ (safe to delete).
+# and the bundles a device refuses; then a simulated fleet of 200 devices through a staged rollout, a bad
+# firmware halted at its canary, and drift answered by recalibration. Everything it writes goes to demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -66,7 +67,11 @@ echo -n "a float model at signing:  "; refused fleetctl bundle build --out "$OUT
   --model-version 0.0.1 --thresholds "$S/thresholds.json" --calibration "$S/calibration.json" \
   --val "$S/val.npz" --fe-version vib-window-v1 --max-latency-ms 50 --peak-ram 65536
 
+step "7. The fleet: fleet-server + Mosquitto + 200 simulated devices running the real C++ agent core"
+fleet-sim demo --devices 200 --workdir "$OUT/fleet-sim"
+
 step "Done"
 echo "bundle:      $OUT/vibration-1.0.0-$HW.tfb"
 echo "gate report: $OUT/gate-report.json"
+echo "fleet run:   $OUT/fleet-sim (server data, logs)"
 echo "format spec: docs/bundle-format.md (verify it with openssl alone: see 'Verifying with openssl')"
