@@ -145,11 +145,13 @@ class Agent {
   Outcome start_download(Reason& reason, uint32_t& d0, uint32_t& d1);
   bool bank_prefix_intact(uint8_t bank);
   Outcome finish_image(Reason& reason);
+  void record_trial_pending();
   void abandon_download();
   void fill_window();
   bool component_complete(uint8_t c) const;
   bool block_done(uint8_t c, uint32_t b) const;
   void set_block(uint8_t c, uint32_t b, bool done);
+  void set_component(uint8_t c, bool done);
   void clear_range(uint32_t lo, uint32_t hi);
   uint32_t blocks_present() const;
   void confirm_trial(AgentEvent event);

@@ -597,6 +597,11 @@ void Agent::set_block(uint8_t c, uint32_t b, bool done) {
   }
 }
 
+void Agent::set_component(uint8_t c, bool done) {
+  const uint32_t n = block_count(info_.components[c].length);
+  for (uint32_t b = 0; b < n; ++b) set_block(c, b, done);
+}
+
 bool Agent::component_complete(uint8_t c) const {
   const uint32_t n = block_count(info_.components[c].length);
   for (uint32_t b = 0; b < n; ++b) {
@@ -654,12 +659,7 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   if (other_.total_len != 0 && digest_eq(other_.prefix_sha256, current_.digest) && bank_prefix_intact(bank) &&
       writer_.resume(bank, info_, prefix_) == Status::Ok && writer_.finish(in_place) == Status::Ok &&
       boot_.install_trial(bank, in_place) == Status::Ok) {
-    progress_.downloading = false;
-    progress_.attempt = AttemptState::TrialPending;
-    progress_.attempt_reason = 0;
-    progress_.attempt_desired_seq = current_.desired_seq;
-    std::memcpy(progress_.attempt_digest, current_.digest, 32);
-    persist();
+    record_trial_pending();
     reason = Reason::Staged;
     d0 = d1 = total_blocks_;
     return Outcome::Staged;
@@ -696,7 +696,7 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
       const Status copied = writer_.copy_component(c, running_bank_, have.offset, &lo, &hi);
       if (lo < hi) clear_range(lo, hi);  // neighbours' blocks in a wiped shared sector are fetched again
       if (copied == Status::Ok) {
-        for (uint32_t b = 0; b < block_count(want.length); ++b) set_block(c, b, true);
+        set_component(c, true);
       }
       break;
     }
@@ -705,7 +705,7 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   // components whose hash checks out now.
   for (uint8_t c = 0; c < info_.component_count && resume; ++c) {
     if (component_complete(c) && writer_.verify_component(c) != Status::Ok) {
-      for (uint32_t b = 0; b < block_count(info_.components[c].length); ++b) set_block(c, b, false);
+      set_component(c, false);
     }
   }
   persist();
@@ -719,6 +719,16 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   return Outcome::Accepted;
 }
 
+// The staged image is the trial the next boot runs: recorded so that boot can tell a confirm from a revert.
+void Agent::record_trial_pending() {
+  progress_.downloading = false;
+  progress_.attempt = AttemptState::TrialPending;
+  progress_.attempt_reason = 0;
+  progress_.attempt_desired_seq = current_.desired_seq;
+  std::memcpy(progress_.attempt_digest, current_.digest, 32);
+  persist();
+}
+
 Outcome Agent::finish_image(Reason& reason) {
   ImageDescriptor desc;
   Status s = writer_.finish(desc);
@@ -727,12 +737,7 @@ Outcome Agent::finish_image(Reason& reason) {
     reason = reason_from_status(s);
     return Outcome::Failed;
   }
-  progress_.downloading = false;
-  progress_.attempt = AttemptState::TrialPending;
-  progress_.attempt_reason = 0;
-  progress_.attempt_desired_seq = current_.desired_seq;
-  std::memcpy(progress_.attempt_digest, current_.digest, 32);
-  persist();
+  record_trial_pending();
   reason = Reason::Staged;
   return Outcome::Staged;
 }
@@ -819,7 +824,7 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
       apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, block_count(e.length));
     } else if (s == Status::HashMismatch && hash_failures_[c] < cfg_.max_hash_retries) {
       ++hash_failures_[c];
-      for (uint32_t b = 0; b < block_count(e.length); ++b) set_block(c, b, false);
+      set_component(c, false);
       persist();
     } else {
       abandon_download();
