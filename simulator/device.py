@@ -69,6 +69,7 @@ class DeviceLog:
     telemetry: int = 0
     block_topics: set[str] = field(default_factory=set)  # distinct block topics delivered to the device
     bricked: str | None = None
+    sim_error: str | None = None  # the simulator itself failed on this device (a bug to fix, never a pass)
 
 
 class SimDevice:

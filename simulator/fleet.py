@@ -123,6 +123,7 @@ class Fleet:
         self._misc: asyncio.Task[None] | None = None
         self._stepper: asyncio.Task[None] | None = None
         self.rounds = 0
+        self.errors: list[str] = []  # simulator errors, one per failed device (see SimDevice.log.sim_error)
 
     def add(self, plan: DevicePlan, chaos: Chaos | None = None, battery: Battery | None = None,
             profile: sensors.SensorProfile | None = None) -> SimDevice:  # fmt: skip
@@ -156,7 +157,14 @@ class Fleet:
         self.clock.advance(self.step_ms)
         self.rounds += 1
         for d in self.devices:
-            d.tick(self.step_ms)
+            if d.log.sim_error is not None:
+                continue
+            try:
+                d.tick(self.step_ms)
+            except Exception as e:  # a simulator bug on one device must not stop the others: record it
+                d.log.sim_error = f"{type(e).__name__}: {e}"
+                d.powered = False
+                self.errors.append(f"{d.id}: {d.log.sim_error}")
 
     def start(self) -> None:
         """Start advancing simulated time (a background task on the running loop) and paho's housekeeping."""

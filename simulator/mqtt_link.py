@@ -92,9 +92,13 @@ class Link:
             self.client = None
             return False
         sock = c.socket()
-        if sock is not None and sock.getsockname() == sock.getpeername():
+        try:
             # TCP self-connect: with the broker down, a retry whose ephemeral port equals the broker's port
             # connects to itself and would keep the broker from binding its port when it comes back.
+            bad = sock is not None and sock.getsockname() == sock.getpeername()
+        except OSError:  # reset already (e.g. the broker reloading): a failed attempt like any other
+            bad = True
+        if bad:
             self.stats.connect_failures += 1
             self.close(graceful=False)
             return False

@@ -77,6 +77,8 @@ class World:
         api = self.api
 
         async def done() -> bool:
+            if self.fleet.errors:
+                raise RuntimeError(f"simulator error on {len(self.fleet.errors)} device(s): {self.fleet.errors[0]}")
             if self.fleet.online() < sum(1 for d in self.fleet.devices if not d.log.bricked):
                 return False
             views = await api.devices()

@@ -7,6 +7,8 @@
 4. server-equals-devices: the server's view of each device (running bundle, update state) equals the
    device's own: what it runs, and the state of the last report in its own log.
 5. drift-falls: every recalibrated device's drift score, as the server computes it, fell.
+A device on which the simulator itself failed (an exception in its step) is reported as `simulator-error`:
+the run fails rather than counting that device as anything.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class DeviceFacts:
     device_id: str
     hw: str
     bricked: str | None
+    sim_error: str | None
     running: str | None  # bundle id the device's booted bank holds
     last_report_state: str | None  # to_state of the highest (epoch, seq) report in the device's own log
     server_running: str | None
@@ -54,13 +57,17 @@ class Facts:
     also_allowed: dict[str, set[str]] = field(default_factory=dict)
 
 
-INVARIANTS = ("no-bricked", "new-or-previous", "rollout-outcome", "server-equals-devices", "drift-falls")
+INVARIANTS = ("no-bricked", "new-or-previous", "rollout-outcome", "server-equals-devices", "drift-falls",
+              "simulator-error")
 
 
 def check(f: Facts) -> list[Violation]:
     out: list[Violation] = []
     by_hw = {r.hw: r for r in f.rollouts}
     for d in f.devices:
+        if d.sim_error is not None:
+            out.append(Violation("simulator-error", d.device_id, d.sim_error))
+            continue
         if d.bricked is not None or d.running is None:
             out.append(Violation("no-bricked", d.device_id, d.bricked or "no verified image runs"))
             continue

@@ -210,7 +210,8 @@ async def _facts(world: World, scenario: Scenario, rollouts: list[dict[str, Any]
     for d in world.fleet.devices:
         running, state = _own(d)
         v = views.get(d.id, {})
-        devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, running, state, v.get("running_bundle"), v.get("state")))
+        devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, v.get("running_bundle"),
+                                v.get("state")))  # fmt: skip
     rfacts = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
               for r in rollouts if "hw" in r]  # fmt: skip
     expect = Expect.COMPLETED.value if scenario.name == "drift" else scenario.expect.value

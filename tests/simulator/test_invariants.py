@@ -16,7 +16,8 @@ OLD, NEW = "app-1-esp", "app-2-esp"
 
 
 def dev(i: int, running: str | None = NEW, state: str = "IDLE", **kw: object) -> DeviceFacts:
-    base = {"device_id": f"d{i}", "hw": "esp", "bricked": None, "running": running, "last_report_state": state,
+    base = {"device_id": f"d{i}", "hw": "esp", "bricked": None, "sim_error": None, "running": running,
+            "last_report_state": state,
             "server_running": running, "server_state": state}  # fmt: skip
     base.update(kw)
     return DeviceFacts(**base)  # type: ignore[arg-type]
@@ -42,6 +43,10 @@ def test_each_invariant_catches_its_failure() -> None:
     assert names(Facts([dev(0), lagging], [rollout()], "completed")) == ["server-equals-devices"]
     stuck = Facts([dev(0), dev(1, running=OLD)], [rollout("running", 0)], "completed")
     assert names(stuck) == ["rollout-outcome"]
+
+
+def test_a_simulator_error_fails_the_run() -> None:
+    assert names(Facts([dev(0), dev(1, sim_error="KeyError: 'x'")], [rollout()], "completed")) == ["simulator-error"]
 
 
 def test_a_bad_rollout_must_halt_in_its_first_stage_and_roll_back() -> None:
