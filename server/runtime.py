@@ -23,8 +23,9 @@ from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.mqtt import topics
 from tinyfleet.server.mqtt.ingest_worker import IngestWorker
-from tinyfleet.server.mqtt.link import MqttLink
+from tinyfleet.server.mqtt.link import Incoming, MqttLink
 from tinyfleet.server.mqtt.publisher import Publisher
+from tinyfleet.server.mqtt.retained_guard import RetainedGuard
 from tinyfleet.server.rollouts.engine import RolloutEngine
 from tinyfleet.server.rollouts.leader import LeaderLock
 from tinyfleet.server.services import devices, retention, tokens
@@ -87,6 +88,7 @@ class FleetRuntime:
                 settings.data_dir / "broker-export", [settings.broker_username, *settings.broker_replica_users]
             )
         self.link: MqttLink | None = None
+        self.guard: RetainedGuard | None = None
         self.publisher: Publisher | None = None
         self.ingest: IngestWorker | None = None
         self.rollouts: RolloutEngine = RolloutEngine(
@@ -128,25 +130,48 @@ class FleetRuntime:
             self.engine, ack=lambda item: self._ack(item), metrics=self.metrics,
             drift_threshold=s.drift_alert_threshold, on_outcome=lambda: self.rollouts.poke(),
         )  # fmt: skip
+        self.guard = RetainedGuard(
+            topics.server_marker(s.broker_username),
+            publish=lambda topic, payload: self._link().publish(topic, payload, retain=True),
+            on_lost=self._republish,
+        )
         self.link = MqttLink(
             self.broker_host,
             self.broker_port,
             s.broker_username,
             self.broker_password,
             client_id=s.broker_username,  # the broker enforces client id = username
-            on_message=self.ingest.submit,
+            on_message=self._on_message,
             tls=s.broker_tls,
             ca_file=s.broker_ca_file,
+            on_reconnect=self.guard.reconnected,
         )
         share = f"$share/{s.ingest_share_group}/" if s.ingest_share_group else ""
-        self.link.connect([share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL])
+        self.link.connect(
+            [share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL, self.guard.topic]
+        )
         self.ingest.start()
-        self.publisher = Publisher(self.link, s.bundle_dir, self.metrics)
+        self.publisher = Publisher(self.link, s.bundle_dir, self.metrics, after_publish=self.guard.stamp)
         self.rollouts.publisher = self.publisher
-        nb, nd = self.rollouts.republish()
-        log.info("republished %d bundle(s) and the desired state of %d device(s)", nb, nd)
+        self._republish()
         self.rollouts.start()
         self.started = True
+
+    def _link(self) -> MqttLink:
+        assert self.link is not None
+        return self.link
+
+    def _republish(self) -> None:
+        nb, nd = self.rollouts.republish()
+        log.info("republished %d bundle(s) and the desired state of %d device(s)", nb, nd)
+
+    def _on_message(self, item: Incoming) -> None:
+        if self.guard is not None and item.topic == self.guard.topic:
+            self.guard.marker_received(item.payload)
+            self._ack(item)
+            return
+        assert self.ingest is not None
+        self.ingest.submit(item)
 
     def _purge_telemetry(self, now: float) -> None:
         with Session(self.engine) as session:
@@ -159,6 +184,8 @@ class FleetRuntime:
             self.link.ack(item)  # type: ignore[arg-type]
 
     def stop(self) -> None:
+        if self.guard is not None:
+            self.guard.stop()
         self.rollouts.stop()
         if self.ingest is not None:
             self.ingest.stop()

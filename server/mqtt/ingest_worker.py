@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from tinyfleet.server.db.retry import retry_transient
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.mqtt import topics
 from tinyfleet.server.mqtt.codec import (
@@ -86,12 +87,12 @@ class IngestWorker:
 
     def process(self, batch: list[Incoming]) -> IngestResult:
         try:
-            res = self._apply(batch)
+            res = retry_transient(lambda: self._apply(batch))
         except IntegrityError:
             res = IngestResult()
             for item in batch:
                 try:
-                    r1 = self._apply([item])
+                    r1 = retry_transient(lambda item=item: self._apply([item]))
                 except IntegrityError:
                     r1 = IngestResult(duplicates=1)
                     self.ack(item)

@@ -50,8 +50,11 @@ class MqttLink:
         *,
         tls: bool = False,
         ca_file: Path | None = None,
+        on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self._host, self._port = host, port
+        self._on_reconnect = on_reconnect
+        self._ever_connected = False
         self._on_message = on_message
         self._subs: list[str] = []
         self._connected = threading.Event()
@@ -95,6 +98,9 @@ class MqttLink:
             client.subscribe(topic, options=SubscribeOptions(qos=1))
         self._connected.set()
         log.info("connected to broker %s:%d", self._host, self._port)
+        if self._ever_connected and self._on_reconnect is not None:
+            self._on_reconnect()
+        self._ever_connected = True
 
     def _handle_disconnect(self, *_a: object) -> None:
         self._connected.clear()

@@ -7,6 +7,7 @@ published once and cleared only when the last live bundle that carries it is ret
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -31,12 +32,17 @@ def live_blob_hashes(session: Session, exclude: str | None = None) -> set[str]:
 
 
 class Publisher:
-    def __init__(self, link: MqttLink, bundle_dir: Path, metrics: Metrics) -> None:
+    def __init__(
+        self, link: MqttLink, bundle_dir: Path, metrics: Metrics, after_publish: Callable[[], None] = lambda: None
+    ) -> None:
         self.link, self.bundle_dir, self.metrics = link, bundle_dir, metrics
+        self._after_publish = after_publish  # the retained guard's stamp (server/mqtt/retained_guard.py)
 
     def publish_bundle(self, session: Session, row: Bundle, *, again: bool = False) -> int:
         """Publish the bundle's missing blocks and its meta (retained); returns the blocks sent. `again`:
-        publish every block and the meta even if already published (the broker may have lost them)."""
+        publish every block and the meta even if already published (the broker may have lost them).
+        Marks the row published in `session` without committing: the caller's transaction does (if it rolls
+        back, the retained messages stay and publishing again is harmless)."""
         if row.status == "published" and not again:
             return 0
         parsed = parse_bundle(read_bytes(self.bundle_dir, row))
@@ -57,12 +63,13 @@ class Publisher:
         self.metrics.publishes.labels("meta").inc()
         row.status = "published"
         session.add(row)
-        session.commit()
+        self._after_publish()
         log.info("published bundle %s (%d blocks)", row.bundle_id, len(infos))
         return len(infos)
 
     def retire_bundle(self, session: Session, row: Bundle) -> int:
-        """Clear the meta and every block no other live bundle uses; returns the blocks cleared."""
+        """Clear the meta and every block no other live bundle uses; returns the blocks cleared. Marks the row
+        retired in `session`; the caller commits."""
         cleared = 0
         if row.status == "published":
             live = live_blob_hashes(session, exclude=row.bundle_id)
@@ -76,9 +83,9 @@ class Publisher:
             for info in infos:
                 info.wait_for_publish(60)
             cleared = len(infos)
+            self._after_publish()
         row.status = "retired"
         session.add(row)
-        session.commit()
         return cleared
 
     def publish_desired(self, session: Session, dev: Device) -> None:
@@ -100,3 +107,4 @@ class Publisher:
             )
             self.link.publish(topics.desired(dev.id), payload, retain=True)
         self.metrics.publishes.labels("desired").inc()
+        self._after_publish()

@@ -32,6 +32,11 @@ def blob_block(sha256: str, index: int) -> str:
     return f"{ROOT}/blobs/{sha256}/b/{index}"
 
 
+def server_marker(server_user: str) -> str:
+    """The server's own retained marker (server/mqtt/retained_guard.py). `_server` can never be a device id."""
+    return f"{ROOT}/_server/{server_user}/marker"
+
+
 BUNDLES_ALL = f"{ROOT}/bundles/#"
 BLOBS_ALL = f"{ROOT}/blobs/#"
 STATE_ALL = f"{ROOT}/+/state"

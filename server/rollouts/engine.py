@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import Bundle, Device, DriftScore, Rollout, RolloutDevice, TelemetryAggregate
+from tinyfleet.server.db.retry import retry_transient
 from tinyfleet.server.mqtt.publisher import Publisher
 from tinyfleet.server.rollouts import policy, states
 from tinyfleet.server.rollouts.leader import LeaderLock
@@ -128,21 +129,28 @@ class RolloutEngine:
         done: list[policy.Action] = []
         with self._lock:
             for _ in range(max_rounds):
-                with Session(self.db) as s:
-                    ro = s.get(Rollout, rollout_id)
-                    if ro is None or ro.state != "running":
-                        break
-                    now = self.clock()
-                    actions = policy.decide(build_view(s, ro), now)
-                    if not actions:
-                        break
-                    to_publish = self._apply(s, ro, actions, now)
-                    s.commit()
-                    self._publish(s, to_publish)
+                actions = retry_transient(lambda: self._round(rollout_id))
+                if not actions:
+                    break
                 done += actions
                 if any(isinstance(a, policy.Wait | policy.Halt | policy.Complete) for a in actions):
                     break
         return done
+
+    def _round(self, rollout_id: int) -> list[policy.Action]:
+        """One decision and its effects, as one transaction; the desired states go out after the commit."""
+        with Session(self.db) as s:
+            ro = s.get(Rollout, rollout_id)
+            if ro is None or ro.state != "running":
+                return []
+            now = self.clock()
+            actions = policy.decide(build_view(s, ro), now)
+            if not actions:
+                return []
+            to_publish = self._apply(s, ro, actions, now)
+            s.commit()
+            self._publish(s, to_publish)
+        return actions
 
     def _apply(self, s: Session, ro: Rollout, actions: list[policy.Action], now: float) -> list[str]:
         assert ro.id is not None
@@ -242,7 +250,11 @@ class RolloutEngine:
     # --- operator actions needing MQTT -------------------------------------------------------------------
 
     def abort(self, rollout_id: int, actor: str, rollback: bool) -> Rollout:
-        with self._lock, Session(self.db) as s:
+        with self._lock:
+            return retry_transient(lambda: self._abort(rollout_id, actor, rollback))
+
+    def _abort(self, rollout_id: int, actor: str, rollback: bool) -> Rollout:
+        with Session(self.db) as s:
             ro = rollout_svc.get(s, rollout_id)
             to = states.next_state(ro.state, "abort")
             if to is None:
@@ -281,6 +293,7 @@ class RolloutEngine:
                     and any(rd.status != "pending" for rd in rollout_svc.devices_of(s, ro.id or 0))
                 ):
                     self.publisher.publish_bundle(s, b)
+            s.commit()  # bundles that went from stored to published
             devs = list(s.exec(select(Device).where(Device.desired_seq > 0)))
             for dev in devs:
                 self.publisher.publish_desired(s, dev)

@@ -95,3 +95,29 @@ def test_a_restart_publishes_bundles_again_if_the_broker_lost_them(fleet: Fleet)
         blobs = _retained(rt.broker_port, "probe", fleet.passwords["probe"], "fleet/blobs/#")
         metas = _retained(rt.broker_port, "probe", fleet.passwords["probe"], "fleet/bundles/#")
         assert len(blobs) == 7 and len(metas) == 1  # firmware 2 + model 2 + three one-block components
+
+
+def test_a_broker_crash_while_the_server_runs_is_noticed_and_repaired(fleet: Fleet) -> None:
+    import os
+    import shutil
+    import signal
+
+    with fleet.server() as (http, rt):
+        fleet.provision(http, "probe", "stm32l4", {})
+        fleet.upload(http, make_bundle(fleet.key, "b1", firmware=b"F" * 5000))
+        assert http.post("/api/v1/bundles/b1/publish").status_code == 200
+        assert rt.broker is not None
+        pid = rt.broker._pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the broker alone dies, before saving: its retained messages are gone
+        assert wait_until(lambda: not rt.broker.running, 5)
+        shutil.rmtree(rt.broker.persistence_dir)
+        from sqlmodel import Session
+
+        from tinyfleet.server.services import devices
+
+        with Session(rt.engine) as s:
+            rt.broker.start(devices.all_hashes(s))  # an operator (or systemd) starts it again
+        pw = fleet.passwords["probe"]
+        assert wait_until(lambda: len(_retained(rt.broker_port, "probe", pw, "fleet/blobs/#")) == 7, 20)
+        assert len(_retained(rt.broker_port, "probe", pw, "fleet/bundles/#")) == 1

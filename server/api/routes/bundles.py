@@ -92,6 +92,7 @@ def publish_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Ope
         if rt.publisher is None:
             raise Conflict("the server is not connected to the broker")
         detail["blocks"] = rt.publisher.publish_bundle(session, row)
+        session.commit()
     return BundlePublic.model_validate(row)
 
 
@@ -108,5 +109,6 @@ def retire_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Oper
         if rt.publisher is None:
             raise Conflict("the server is not connected to the broker")
         cleared = rt.publisher.retire_bundle(session, row)
+        session.commit()
         detail["blocks_cleared"] = cleared
     return BundleRetired(bundle=BundlePublic.model_validate(row), blocks_cleared=cleared)
