@@ -548,11 +548,12 @@ def write_doc(path: Path, r: dict, report: str) -> None:
     sizes = r["sizeof"]
     ram_row = (
         f"| <= 4 KiB static RAM excluding the download block buffer | {r['core_static_ram_bytes']} B | "
-        f"{verdict('core_static_ram_bytes')} | the agent object ({sizes.get('Agent', '?')} B); its largest members "
-        f"are listed by `sizeof` above: prefix buffers ({sizes.get('PrefixBuffer', '?')} B each), `BundleInfo` "
-        f"({sizes.get('BundleInfo', '?')} B), the sample ring ({sizes.get('SampleRing', '?')} B), the health "
-        f"checker ({sizes.get('HealthChecker', '?')} B), the action queue (`Action` {sizes.get('Action', '?')} B "
-        "each). The agent has no separate block buffer: the MQTT client's receive buffer (one 4116-byte TFBK "
+        f"{verdict('core_static_ram_bytes')} | the agent object ({sizes.get('Agent', '?')} B); its parts are in "
+        "docs/device-agent.md (\"RAM\"), the largest: the bundle-metadata prefix buffer "
+        f"({sizes.get('PrefixBuffer', '?')} B), the sample ring, the application's inference input "
+        f"({sizes.get('SampleRing', '?')} B), the action queue (`Action` {sizes.get('Action', '?')} B each), "
+        f"`DriftWindow` ({sizes.get('DriftWindow', '?')} B), `BundleInfo` ({sizes.get('BundleInfo', '?')} B). "
+        "The agent has no separate block buffer: the MQTT client's receive buffer (one 4116-byte TFBK "
         "message) is the application's and is not counted |"
     )
     body = f"""
