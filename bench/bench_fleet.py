@@ -4,8 +4,8 @@ For each fleet size: a fleet-server process (its embedded Mosquitto, SQLite), N 
 agent core, one paho MQTT client each, all on one asyncio loop) provisioned through the API, then
 vibration-1.1.0 rolled out per hardware class in stages 10 % -> 50 % -> 100 % to completion. Reported:
 devices, wall time of the rollout, RSS per device (process RSS growth from before the fleet existed to after
-the rollout, divided by N), and MQTT messages per second through the broker (every message a device sent or
-received during the rollout, over its wall time).
+the rollout, divided by N; each size runs in a fresh process), and MQTT messages per second through the
+broker (every message a device sent or received during the rollout, over its wall time).
 Baseline, same run: the same number of messages with the same payload sizes and QoS, published by one bare
 paho client to one bare paho subscriber through a Mosquitto started with the project's own generated
 configuration (EmbeddedBroker), timed from the first publish to the last delivery.
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -136,23 +138,40 @@ def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
     return {"messages": want, "wall_s": round(wall, 2), "messages_per_s": round(want / wall, 1)}
 
 
+def one_size(n: int) -> dict:
+    """One fleet size, in this (fresh) process: RSS growth is then the fleet's alone."""
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        try:
+            fleet, record = asyncio.run(fleet_rollout(n, Path(tmp) / "world"))
+        except RuntimeError as e:
+            return {"devices": n, "error": str(e)}
+        base = bare_paho(record, Path(tmp))
+    fleet["bare_paho"] = base
+    fleet["fleet_vs_bare_msgs_per_s"] = round(fleet["messages_per_s"] / base["messages_per_s"], 3)
+    return fleet
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000", help="comma-separated fleet sizes, smallest first")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print its JSON
     args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one)))
+        return
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
-            try:
-                fleet, record = asyncio.run(fleet_rollout(n, Path(tmp) / "world"))
-            except RuntimeError as e:
-                print(f"{n} devices: {e}")
-                rows.append({"devices": n, "error": str(e)})
-                break
-            base = bare_paho(record, Path(tmp))
-        fleet["bare_paho"] = base
-        fleet["fleet_vs_bare_msgs_per_s"] = round(fleet["messages_per_s"] / base["messages_per_s"], 3)
+        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        if out.returncode != 0 or not out.stdout.strip():
+            rows.append({"devices": n, "error": (out.stderr.strip().splitlines() or ["no output"])[-1]})
+            print(f"{n} devices: {rows[-1]['error']}")
+            break
+        fleet = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(fleet)
+        if "error" in fleet:
+            print(f"{n} devices: {fleet['error']}")
+            break
+        base = fleet["bare_paho"]
         print(f"{n} devices: rollout {fleet['rollout_states']} in {fleet['rollout_wall_s']} s, "
               f"{fleet['rss_per_device_kib']} KiB/device, {fleet['messages_per_s']} msgs/s "
               f"(bare paho {base['messages_per_s']} msgs/s: ratio {fleet['fleet_vs_bare_msgs_per_s']})")  # fmt: skip
