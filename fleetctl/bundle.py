@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import typer
@@ -13,15 +12,10 @@ from rich.table import Table
 
 from tinyfleet.bundles import (
     Calibration,
-    ComponentType,
     Deployment,
-    Manifest,
-    ModelContract,
-    Provenance,
     Thresholds,
     TrustedKeys,
     VerifyPolicy,
-    build_bundle,
     load_private_key,
     parse_bundle,
     verify_bundle,
@@ -86,65 +80,46 @@ def build(
     report_out: Path | None = typer.Option(None, "--report", help="Also write the gate's JSON report here."),
 ) -> None:
     """Run the model gate, then build and sign a bundle. Refuses to sign when any gate check fails."""
-    from tinyfleet.bundles.gate import GateInputError, load_float_reference, load_validation_set, validate_model
+    from tinyfleet.bundles.gate import GateInputError, load_float_reference, load_validation_set
     from tinyfleet.bundles.profiles import load_profile
+    from tinyfleet.bundles.release import GateRefused, ReleaseError, ReleaseParts, build_release
 
-    with cli_errors(extra=(GateInputError,)):
+    with cli_errors(extra=(GateInputError, ReleaseError)):
         signing_key = load_private_key(key)
-        th = Thresholds.from_json(_json_file(thresholds, "thresholds"))
-        cal = Calibration.from_json(_json_file(calibration, "calibration"))
-        model_bytes = read_file(model, "model")
-        deployment = Deployment(min_battery, max_latency_ms, peak_ram, tuple(env))
-        profile = load_profile(hw, profiles)
-        report = validate_model(
-            model_bytes,
-            profile,
-            deployment,
-            val=load_validation_set(val),
-            float_ref=load_float_reference(float_ref) if float_ref else None,
-        )
-        report_json = report.to_json()
-        if report_out:
-            report_out.write_text(report_json)
-        if not report.passed:
-            for c in report.failures():
-                err.print(f"[red]FAIL[/red] {c.name}: {c.figure} {c.detail}".rstrip())
-            fail(f"model gate failed ({len(report.failures())} check(s)); bundle not signed", EXIT_REFUSED)
-        if report.golden is None:
-            fail("model gate produced no golden vectors; a validation set is required")
-        if len(report.output.shape) and len(th.classes) != _elements(report.output.shape):
-            fail(f"thresholds list {len(th.classes)} classes, the model outputs {_elements(report.output.shape)}")
-        now = int(time.time())
-        manifest = Manifest(
+        parts = ReleaseParts(
             bundle_id=bundle_id,
-            hardware_class=hw,
             security_counter=counter,
-            created=now,
-            expires=now + int(expires_days * 86400) if expires_days else None,
+            firmware=read_file(firmware, "firmware"),
+            firmware_version=firmware_version,
+            model=read_file(model, "model"),
+            model_version=model_version,
+            thresholds=Thresholds.from_json(_json_file(thresholds, "thresholds")),
+            calibration=Calibration.from_json(_json_file(calibration, "calibration")),
+            feature_extractor_version=fe_version,
+            deployment=Deployment(min_battery, max_latency_ms, peak_ram, tuple(env)),
+            thresholds_version=thresholds_version,
+            calibration_version=calibration_version,
             device_scope=device_scope,
             rollback_target=rollback_target,
-            deployment=deployment,
-            model=ModelContract(report.input, report.output, fe_version, report.arena_bytes),
-            provenance=Provenance(
-                validation_report_digest=hashlib.sha256(report_json.encode()).digest(),
-                dataset_digest=_digest_arg(dataset, "dataset"),
-                training_run_id=training_run,
-            ),
+            expires_days=expires_days,
+            dataset_digest=_digest_arg(dataset, "dataset"),
+            training_run_id=training_run,
         )
-        data = build_bundle(
-            manifest,
-            {
-                ComponentType.FIRMWARE: (firmware_version, read_file(firmware, "firmware")),
-                ComponentType.MODEL: (model_version, model_bytes),
-                ComponentType.THRESHOLDS: (thresholds_version, th.encode()),
-                ComponentType.CALIBRATION: (calibration_version, cal.encode()),
-                ComponentType.HEALTH_VECTORS: (model_version, report.golden.encode()),
-            },
-            signing_key,
-            firmware_offset=profile.firmware_offset,
-        )
-        if len(data) > profile.bank_bytes:
-            fail(f"bundle is {len(data)} bytes, larger than {hw}'s {profile.bank_bytes}-byte OTA bank", EXIT_REFUSED)
+        profile = load_profile(hw, profiles)
+        val_set = load_validation_set(val)
+        ref = load_float_reference(float_ref) if float_ref else None
+        try:
+            data, report = build_release(parts, signing_key, profile, val=val_set, float_ref=ref)
+        except GateRefused as refused:
+            if report_out:
+                report_out.write_text(refused.report.to_json())
+            for c in refused.report.failures():
+                err.print(f"[red]FAIL[/red] {c.name}: {c.figure} {c.detail}".rstrip())
+            fail(str(refused), EXIT_REFUSED)
+        except ReleaseError as refused:
+            fail(str(refused), EXIT_REFUSED)
+        if report_out:
+            report_out.write_text(report.to_json())
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
@@ -153,13 +128,6 @@ def build(
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror}")
     typer.echo(f"{out}: {len(data)} bytes, bundle {bundle_id}, signed, model gate passed ({len(report.checks)} checks)")
-
-
-def _elements(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 @app.command("inspect")
