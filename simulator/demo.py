@@ -80,7 +80,7 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         t = time.monotonic()
         bad = await _staged(world, BAD, GOOD, console)
         figures["bad_rollout_s"] = round(time.monotonic() - t, 1)
-        await runner._converge(world, timeout_s=60)
+        await runner.converge(world, timeout_s=60)
 
         console.rule("[b]4. drift: ageing sensors answered by calibration-only bundles[/b]")
         t = time.monotonic()
@@ -93,9 +93,9 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         if falls:
             console.print(f"   drift score fell by {min(falls):.2f} .. {max(falls):.2f} "
                           f"(mean {sum(falls) / len(falls):.2f}) on the recalibrated devices")  # fmt: skip
-        await runner._converge(world, timeout_s=60)
+        await runner.converge(world, timeout_s=60)
 
-        facts = await runner._facts(world, SCENARIOS["drift"], [], drift, allowed)
+        facts = await runner.collect_facts(world, SCENARIOS["drift"], [], drift, allowed)
         good_bundles = {bundle_id(GOOD, hw) for hw in world.hws}
         rf = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
               for r in bad]  # fmt: skip

@@ -89,7 +89,7 @@ class World:
                 if v["id"] in self.ids
             )
 
-        return await self.fleet.wait_for(_tolerant(done), timeout_s)
+        return await self.fleet.wait_for(tolerant(done), timeout_s)
 
     @property
     def ids(self) -> set[str]:
@@ -113,7 +113,7 @@ class World:
                 last[rid] = await api.rollout(rid)
             return all(last[r]["rollout"]["state"] in terminal for r in ids)
 
-        await self.fleet.wait_for(_tolerant(done), timeout_s)
+        await self.fleet.wait_for(tolerant(done), timeout_s)
         return last
 
     def device(self, device_id: str) -> SimDevice:
@@ -130,7 +130,7 @@ class World:
         await asyncio.to_thread(self.server.stop)
 
 
-def _tolerant(pred: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+def tolerant(pred: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
     """A predicate over the API that counts "the server is away" (a restart) as not yet."""
 
     async def wrapped() -> bool:

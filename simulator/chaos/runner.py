@@ -24,7 +24,7 @@ from tinyfleet.simulator.chaos.scenarios import STAGES, Expect, Scenario, WorldE
 from tinyfleet.simulator.device import SimDevice
 from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.releases import Release, bundle_id
-from tinyfleet.simulator.world import BASE, World, _tolerant
+from tinyfleet.simulator.world import BASE, World, tolerant
 
 DRIFT_RISE = 0.3  # an operator's rule: recalibrate a device whose drift score rose this much since the reference
 AGEING_YEARS = 2.0
@@ -68,8 +68,8 @@ async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeou
             rollouts, drift, also_allowed = await drift_episode(world, setups, BASE, timeout_s)
         else:
             rollouts = await _rollout(world, scenario, timeout_s)
-        await _converge(world, timeout_s=60)
-        facts = await _facts(world, scenario, rollouts, drift, also_allowed)
+        await converge(world, timeout_s=60)
+        facts = await collect_facts(world, scenario, rollouts, drift, also_allowed)
         violations = check(facts)
         now = time.monotonic()
         timing = {"wall_s": round(now - started, 1), "rollout_wall_s": round(now - settled, 1),
@@ -92,7 +92,7 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float) -> list[d
             sts = [await api.rollout(r) for r in rids.values()]
             return any(s["counts"]["assigned"] or s["counts"]["succeeded"] for s in sts)
 
-        await world.fleet.wait_for(_tolerant(canary_running), timeout_s=60, poll_s=0.1)
+        await world.fleet.wait_for(tolerant(canary_running), timeout_s=60, poll_s=0.1)
         if scenario.event is WorldEvent.BROKER_RESTART:
             await asyncio.to_thread(world.server.restart_broker, 2.0)
         else:
@@ -177,14 +177,14 @@ def calibration_release(d: SimDevice, proposal: dict[str, Any], base: Release) -
                    device_scope=d.id)  # fmt: skip
 
 
-async def _converge(world: World, timeout_s: float) -> bool:
+async def converge(world: World, timeout_s: float) -> bool:
     """Wait until the server's view of every device equals the device's own (reports still in flight land)."""
 
     async def same() -> bool:
         views = {v["id"]: v for v in await world.api.devices()}  # type: ignore[union-attr]
         return all(_mismatch(d, views.get(d.id)) is None for d in world.fleet.devices)
 
-    return await world.fleet.wait_for(_tolerant(same), timeout_s)
+    return await world.fleet.wait_for(tolerant(same), timeout_s)
 
 
 def _own(d: SimDevice) -> tuple[str | None, str | None]:
@@ -202,7 +202,7 @@ def _mismatch(d: SimDevice, view: dict[str, Any] | None) -> str | None:
     return None
 
 
-async def _facts(world: World, scenario: Scenario, rollouts: list[dict[str, Any]], drift: dict[str, Any],
+async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[str, Any]], drift: dict[str, Any],
                  also_allowed: dict[str, set[str]]) -> Facts:  # fmt: skip
     assert world.api is not None
     views = {v["id"]: v for v in await world.api.devices()}
