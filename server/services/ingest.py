@@ -106,8 +106,9 @@ def apply_report(session: Session, device_id: str, r: StateReport, now: float, r
     _rollout_outcome(session, dev, r, now, res)
 
 
-def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, res: IngestResult) -> None:
-    row = session.exec(
+def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutDevice, Rollout] | None:
+    """The device's entry in a running or paused rollout that is waiting for its install, if any."""
+    return session.exec(
         select(RolloutDevice, Rollout)
         .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
         .where(
@@ -116,6 +117,10 @@ def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, 
             col(Rollout.state).in_(("running", "paused")),
         )
     ).first()
+
+
+def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, res: IngestResult) -> None:
+    row = _assigned_in_active_rollout(session, dev)
     if row is None:
         return
     rd, ro = row
@@ -302,15 +307,7 @@ def apply_presence(session: Session, device_id: str, p: Presence, now: float, re
 def _converged(session: Session, dev: Device, running: bytes, now: float, res: IngestResult) -> None:
     """Presence says the device runs, confirmed, the bundle its rollout assigned: the install succeeded even
     if the reports saying so were lost (docs/device-protocol.md, "Convergence")."""
-    row = session.exec(
-        select(RolloutDevice, Rollout)
-        .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
-        .where(
-            RolloutDevice.device_id == dev.id,
-            RolloutDevice.status == "assigned",
-            col(Rollout.state).in_(("running", "paused")),
-        )
-    ).first()
+    row = _assigned_in_active_rollout(session, dev)
     if row is None:
         return
     rd, ro = row
