@@ -46,6 +46,14 @@ class FleetApi:
     async def device(self, device_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/devices/{device_id}")
 
+    async def device_reports(self, device_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            page = await self._call("GET", f"/devices/{device_id}/reports", params={"limit": 10000, "offset": len(out)})
+            out += page
+            if len(page) < 10000:
+                return out
+
     async def upload_bundle(self, data: bytes) -> dict[str, Any]:
         return await self._call("POST", "/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
 

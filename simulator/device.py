@@ -62,6 +62,7 @@ class Chaos:
 @dataclass
 class DeviceLog:
     reports: dict[tuple[int, int], codec.StateReport] = field(default_factory=dict)
+    acked_reports: set[tuple[int, int]] = field(default_factory=set)  # the broker PUBACKed these
     boots: int = 0
     crashes: int = 0
     power_cuts: int = 0
@@ -111,6 +112,7 @@ class SimDevice:
         self.reconnect_at_ms: int | None = None
         self.next_sense_ms = 0
         self._tokens: dict[int, int] = {}
+        self._report_mids: dict[int, tuple[int, int]] = {}  # mid -> (epoch, seq) of a state report
         self._delayed: list[tuple[int, int, str, bytes]] = []  # (due ms, order, topic, payload)
         self._order = 0
         self._was_active = False
@@ -177,6 +179,7 @@ class SimDevice:
         self.log.power_cuts += 1
         self.powered = False
         self._tokens.clear()
+        self._report_mids.clear()
         self._delayed.clear()
         if self.link is not None:
             self.link.close(graceful=False)
@@ -185,6 +188,7 @@ class SimDevice:
     def _reboot(self) -> None:
         self.powered = False
         self._tokens.clear()
+        self._report_mids.clear()
         self._delayed.clear()
         if self.link is not None:
             self.link.close(graceful=True)
@@ -241,6 +245,8 @@ class SimDevice:
         mid = self.link.publish(topic, payload, qos, retain)
         if mid is not None and token:
             self._tokens[mid] = token
+        if mid is not None and topic.endswith("/state"):
+            self._report_mids[mid] = (r.epoch, r.seq)
         if mid is not None and topic.endswith("/state") and self.net.duplicate_publish():
             self.link.publish(topic, payload, qos, retain)  # the same report twice on the wire
 
@@ -253,6 +259,7 @@ class SimDevice:
         if not self.powered:
             return
         self._tokens.clear()
+        self._report_mids.clear()
         self._run(self.agent.on_connection_down)
         if self.powered and self.reconnect_at_ms is None:
             self.reconnect_at_ms = self.clock.ms + self.config.reconnect_ms
@@ -276,6 +283,9 @@ class SimDevice:
             self._run(self.agent.on_message, topic, payload)
 
     def on_link_puback(self, mid: int) -> None:
+        key = self._report_mids.pop(mid, None)
+        if key is not None:
+            self.log.acked_reports.add(key)
         token = self._tokens.pop(mid, None)
         if token is not None:
             self._run(self.agent.on_publish_acked, token)

@@ -162,6 +162,8 @@ class Link:
             self.loop.remove_writer(sock)
 
     def _want_write(self, client: mqtt.Client, _u: object, sock: socket.socket) -> None:
+        if sock.fileno() < 0:
+            return  # closed under paho's feet (a power cut mid-read): the packet dies with the connection
         self.loop.add_writer(sock, client.loop_write)
 
     def _no_write(self, _c: mqtt.Client, _u: object, sock: socket.socket) -> None:

@@ -40,6 +40,17 @@ class DeviceCreate(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict, examples=[{"site": "plant-a", "temp": "hot"}])
 
 
+class DeviceReportPublic(_Out):
+    """One state report as the server stored it (docs/device-protocol.md, "State report")."""
+
+    epoch: int
+    seq: int
+    state: str = Field(description="to_state of the report")
+    reason: str | None
+    bundle_id: str | None = Field(description="the bundle the report says the device runs, if the server knows it")
+    received_at: float
+
+
 class DevicePublic(_Out):
     id: str
     hardware_class: str

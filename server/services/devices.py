@@ -11,7 +11,7 @@ from typing import Protocol
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.broker.passwords import hash_password, new_password
-from tinyfleet.server.db.models import Device, Rollout, RolloutDevice
+from tinyfleet.server.db.models import Device, DeviceReport, Rollout, RolloutDevice
 from tinyfleet.server.mqtt.topics import DEVICE_ID_RE
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
 
@@ -88,6 +88,13 @@ def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> t
     session.refresh(dev)
     sync_credentials(session, sink)
     return dev, password
+
+
+def reports(session: Session, device_id: str, limit: int, offset: int) -> list[DeviceReport]:
+    """The device's stored state reports, oldest (epoch, seq) first."""
+    get(session, device_id)
+    q = select(DeviceReport).where(DeviceReport.device_id == device_id).order_by(col(DeviceReport.seq))
+    return list(session.exec(q.offset(offset).limit(limit)))
 
 
 def get(session: Session, device_id: str) -> Device:

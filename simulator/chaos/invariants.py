@@ -6,6 +6,9 @@
    stage, its touched devices rolled back, every device back on its previous bundle.
 4. server-equals-devices: the server's view of each device (running bundle, update state) equals the
    device's own: what it runs, and the state of the last report in its own log.
+   no-report-lost: every state report the broker acknowledged (PUBACK) is stored by the server, and the
+   server stores no report the device did not send. Reports the device queued but the broker never
+   acknowledged before a power cut may be lost: the protocol says so (docs/device-protocol.md).
 5. drift-falls: every recalibrated device's drift score, as the server computes it, fell.
 A device on which the simulator itself failed (an exception in its step) is reported as `simulator-error`:
 the run fails rather than counting that device as anything.
@@ -26,6 +29,9 @@ class DeviceFacts:
     last_report_state: str | None  # to_state of the highest (epoch, seq) report in the device's own log
     server_running: str | None
     server_state: str | None
+    sent_reports: frozenset[tuple[int, int]] = frozenset()  # (epoch, seq) of every report the device published
+    acked_reports: frozenset[tuple[int, int]] = frozenset()  # those the broker acknowledged
+    server_reports: frozenset[tuple[int, int]] = frozenset()  # those the server stored
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,8 @@ class Facts:
     also_allowed: dict[str, set[str]] = field(default_factory=dict)
 
 
-INVARIANTS = ("no-bricked", "new-or-previous", "rollout-outcome", "server-equals-devices", "drift-falls",
-              "simulator-error")
+INVARIANTS = ("no-bricked", "new-or-previous", "rollout-outcome", "server-equals-devices", "no-report-lost",
+              "drift-falls", "simulator-error")
 
 
 def check(f: Facts) -> list[Violation]:
@@ -78,6 +84,14 @@ def check(f: Facts) -> list[Violation]:
         if allowed and d.running not in allowed:
             detail = f"runs {d.running}, expected one of {sorted(allowed)}"
             out.append(Violation("new-or-previous", d.device_id, detail))
+        lost = sorted(d.acked_reports - d.server_reports)
+        if lost:
+            out.append(Violation("no-report-lost", d.device_id,
+                                 f"{len(lost)} acknowledged report(s) not on the server, first (epoch, seq) {lost[0]}"))
+        phantom = sorted(d.server_reports - d.sent_reports)
+        if phantom:
+            out.append(Violation("no-report-lost", d.device_id,
+                                 f"server stores {len(phantom)} report(s) the device never sent, first {phantom[0]}"))
         if (d.server_running, d.server_state) != (d.running, d.last_report_state):
             out.append(Violation("server-equals-devices", d.device_id,
                                  f"server says {d.server_running}/{d.server_state}, device runs {d.running} "

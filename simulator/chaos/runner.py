@@ -210,8 +210,10 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
     for d in world.fleet.devices:
         running, state = _own(d)
         v = views.get(d.id, {})
+        stored = {(r["epoch"], r["seq"]) for r in await world.api.device_reports(d.id)} if v else set()
         devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, v.get("running_bundle"),
-                                v.get("state")))  # fmt: skip
+                                v.get("state"), frozenset(d.log.reports), frozenset(d.log.acked_reports),
+                                frozenset(stored)))  # fmt: skip
     rfacts = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
               for r in rollouts if "hw" in r]  # fmt: skip
     expect = Expect.COMPLETED.value if scenario.name == "drift" else scenario.expect.value

@@ -128,3 +128,30 @@ def test_healthz_and_metrics(api) -> None:
     assert h["status"] == "ok" and h["database"] and h["broker"] and h["schema_revision"]
     text = http.get("/metrics").text
     assert 'tinyfleet_devices{presence="offline"} 1.0' in text
+
+
+def test_device_reports_list_what_the_server_stored(tmp_path) -> None:
+    from sqlmodel import Session
+
+    from tinyfleet.server.api.app import create_app
+    from tinyfleet.server.db.models import DeviceReport
+    from tinyfleet.server.runtime import FleetRuntime
+    from tinyfleet.server.settings import Settings
+
+    rt = FleetRuntime(Settings(data_dir=tmp_path / "d", bootstrap_admin_token="t", run_model_gate=False))
+    rt.start()
+    try:
+        with HttpClient(create_app(rt, manage_runtime=False)) as http:
+            h = {"Authorization": "Bearer t"}
+            r = http.post("/api/v1/devices", json={"id": "r1", "hardware_class": "stm32l4"}, headers=h)
+            assert r.status_code == 201
+            with Session(rt.engine) as s:
+                for epoch, seq, state in ((2, 1, "CHECKING"), (1, 7, "IDLE"), (2, 2, "DOWNLOADING")):
+                    s.add(DeviceReport(device_id="r1", seq=(epoch << 32) | seq, received_at=1.0, state=state))
+                s.commit()
+            got = http.get("/api/v1/devices/r1/reports", headers=h).json()
+            assert [(r["epoch"], r["seq"], r["state"]) for r in got] == [(1, 7, "IDLE"), (2, 1, "CHECKING"),
+                                                                        (2, 2, "DOWNLOADING")]  # fmt: skip
+            assert http.get("/api/v1/devices/nope/reports", headers=h).status_code == 404
+    finally:
+        rt.stop()

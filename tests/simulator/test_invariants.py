@@ -90,3 +90,22 @@ def test_chaos_cli_refuses_bad_input(args: list[str], code: int, message: str) -
     assert out.returncode == code and message in out.stderr and "Traceback" not in out.stderr
     listing = subprocess.run([exe, "scenarios"], capture_output=True, text=True, timeout=60)
     assert [line.split()[0] for line in listing.stdout.splitlines()] == list(SCENARIOS)
+
+
+def test_no_report_lost_holds_the_server_to_what_the_broker_acknowledged() -> None:
+    sent = frozenset({(1, 1), (1, 2), (1, 3)})
+    two = frozenset({(1, 1), (1, 2)})
+    ok = dev(0, sent_reports=sent, acked_reports=two, server_reports=two)  # (1, 3) lost unacked: allowed
+    assert "no-report-lost" not in names(Facts([ok], [rollout(status={"d0": "succeeded"})], "completed"))
+    lost = dev(0, sent_reports=sent, acked_reports=sent, server_reports=frozenset({(1, 1)}))
+    assert "no-report-lost" in names(Facts([lost], [rollout(status={"d0": "succeeded"})], "completed"))
+    phantom = dev(0, sent_reports=sent, acked_reports=sent, server_reports=sent | {(2, 1)})
+    assert "no-report-lost" in names(Facts([phantom], [rollout(status={"d0": "succeeded"})], "completed"))
+
+
+def test_a_chaos_run_prints_no_traceback() -> None:
+    exe = str(Path(sys.executable).with_name("fleet-sim"))
+    out = subprocess.run([exe, "chaos", "--devices", "10", "--scenario", "power-cuts", "--seed", "11"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr + out.stdout

@@ -5,7 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from tinyfleet.server.api.deps import Admin, Operator, RuntimeDep, SessionDep, Viewer
-from tinyfleet.server.api.schemas import ERRORS, BrokerCredentials, DeviceCreate, DeviceProvisioned, DevicePublic
+from tinyfleet.server.api.schemas import (
+    ERRORS,
+    BrokerCredentials,
+    DeviceCreate,
+    DeviceProvisioned,
+    DevicePublic,
+    DeviceReportPublic,
+)
 from tinyfleet.server.db.models import Device
 from tinyfleet.server.services import audit, devices
 from tinyfleet.server.services.errors import BadRequest
@@ -72,6 +79,24 @@ def list_devices(
 @router.get("/{device_id}", response_model=DevicePublic)
 def get_device(device_id: str, session: SessionDep, _who: Viewer) -> DevicePublic:
     return DevicePublic.model_validate(devices.get(session, device_id))
+
+
+@router.get("/{device_id}/reports", response_model=list[DeviceReportPublic])
+def device_reports(
+    device_id: str,
+    session: SessionDep,
+    _who: Viewer,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> list[DeviceReportPublic]:
+    """The device's state reports as stored, oldest first: each (epoch, seq) once, whatever was redelivered."""
+    return [
+        DeviceReportPublic(
+            epoch=r.seq >> 32, seq=r.seq & 0xFFFFFFFF, state=r.state, reason=r.reason, bundle_id=r.bundle_id,
+            received_at=r.received_at,
+        )  # fmt: skip
+        for r in devices.reports(session, device_id, limit, offset)
+    ]
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
