@@ -116,11 +116,22 @@ async def _scores(world: World) -> dict[str, float]:
     return {d["device_id"]: float(d["score"]) for d in await world.api.drift() if d["device_id"] in world.ids}
 
 
-async def _fresh_scores(world: World, windows: int = 2) -> dict[str, float]:
-    """Drift scores after `windows` more telemetry periods, so every device reported on its current state."""
+async def _fresh_scores(world: World, windows: int = 2, settle_s: float = 15.0) -> dict[str, float]:
+    """Drift scores after `windows` more telemetry periods, so every device reported on its current state.
+
+    Simulated time stands still once `run_for` returns, so devices send nothing new: the scores are read once
+    two polls agree, i.e. once the server has ingested every window in flight. A fixed wait made the scores
+    (and so a borderline device's flag) depend on how busy the machine was."""
     await world.fleet.run_for(windows * world.config.telemetry_period_s + 2)
-    await asyncio.sleep(1.0)  # let the last windows reach the server
-    return await _scores(world)
+    deadline = asyncio.get_running_loop().time() + settle_s
+    previous = await _scores(world)
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.5)
+        current = await _scores(world)
+        if current == previous:
+            return current
+        previous = current
+    return previous
 
 
 async def drift_episode(world: World, setups: dict[str, Any], base: Release,

@@ -77,7 +77,7 @@ async def test_drift_answered_by_calibration_only_bundles(tmp_path: Path) -> Non
     rep = await _run("drift", tmp_path)
     d = rep["outcome"]["drift"]
     assert d["flagged"] and set(d["flagged"]) == set(d["cohort"])
-    assert all(d["after"][k] < d["drifted"][k] for k in d["flagged"])
+    assert all(rep["drift_after"][k] < d["drifted"][k] for k in d["flagged"])
 
 
 async def test_same_seed_same_outcome(tmp_path: Path) -> None:
@@ -85,6 +85,12 @@ async def test_same_seed_same_outcome(tmp_path: Path) -> None:
     b = await _run("power-cuts", tmp_path / "b", devices=20, seed=5)
     assert a["outcome"] == b["outcome"]
     assert a["activity"]["power_cuts"] == b["activity"]["power_cuts"]
+
+
+async def test_same_seed_same_drift_outcome(tmp_path: Path) -> None:
+    a = await _run("drift", tmp_path / "a", devices=20, seed=3)
+    b = await _run("drift", tmp_path / "b", devices=20, seed=3)
+    assert a["outcome"] == b["outcome"]  # cohort, flagged set and their scores before recalibration
 
 
 async def test_corrupt_blocks_past_the_crc(tmp_path: Path) -> None:
