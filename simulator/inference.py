@@ -8,11 +8,11 @@ single-threaded and so is the simulator's loop: sharing an interpreter between d
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 
 import numpy as np
 from tflite_micro import runtime
+
+from tinyfleet.bundles.gate.tflm_run import arena_used
 
 ARENA_SIZE = 64 * 1024
 
@@ -22,7 +22,7 @@ class ModelRunner:
         self.interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA_SIZE)
         d = self.interp.get_input_details(0)
         self.in_dtype, self.in_shape = d["dtype"], tuple(d["shape"])
-        self.arena_bytes = _arena_used(self.interp)
+        self.arena_bytes = arena_used(self.interp)
         self.invocations = 0
 
     def run(self, data: bytes) -> bytes:
@@ -31,24 +31,6 @@ class ModelRunner:
         self.interp.invoke()
         self.invocations += 1
         return np.ascontiguousarray(self.interp.get_output(0)).tobytes()
-
-
-def _arena_used(interp: runtime.Interpreter) -> int:
-    """TFLM reports its arena use only on the C-level stderr (print_allocations): capture fd 2."""
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            interp.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        text = tmp.read().decode(errors="replace")
-    for line in text.splitlines():
-        if "Arena allocation total" in line:
-            return int(line.split("total")[1].split()[0])
-    raise RuntimeError(f"no arena total in TFLM's allocation report: {text[:200]!r}")
 
 
 class InterpreterPool:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import queue
 import struct
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +29,7 @@ from tinyfleet import _agent
 from tinyfleet.bundles.builder import build_bundle
 from tinyfleet.bundles.components import Calibration, ComponentType, HealthVectors, Thresholds
 from tinyfleet.bundles.format import Bundle, parse_meta
+from tinyfleet.bundles.gate.tflm_run import arena_used
 from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from tinyfleet.bundles.signing import generate_private_key, public_der
 from tinyfleet.server.broker.manager import EmbeddedBroker
@@ -80,32 +79,13 @@ class NorFlash:
         return True
 
 
-def arena_used(model: bytes) -> int:
-    """TFLM reports its arena use only on the C-level stderr (print_allocations): capture fd 2."""
-    interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA)
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            interp.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        text = tmp.read().decode(errors="replace")
-    for line in text.splitlines():
-        if "Arena allocation total" in line:
-            return int(line.split("total")[1].split()[0])
-    raise AssertionError(f"no arena total in TFLM's allocation report: {text[:200]!r}")
-
-
 class Platform(NorFlash):
     """Battery, clocks and the model: TFLite Micro running the installed INT8 model."""
 
     def __init__(self, model: bytes) -> None:
         super().__init__()
         self.interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA)
-        self.arena = arena_used(model)
+        self.arena = arena_used(runtime.Interpreter.from_bytes(model, arena_size=ARENA))
         self.battery = 90
         self.now = 1_790_000_000
         self.ms = 0

@@ -36,6 +36,16 @@ def _explain(native_log: str, fallback: str) -> str:
     return f"{fallback}: {lines[0]}" if lines else fallback
 
 
+def arena_used(interp: runtime.Interpreter) -> int:
+    """Arena bytes TFLM allocated; it reports them only on file descriptor 2 (print_allocations)."""
+    with captured_fd2() as log:
+        interp.print_allocations()
+    m = _ARENA_TOTAL.search(log.text)
+    if m is None:
+        raise TflmFailure("TFLM did not report its arena allocation")
+    return int(m.group(1))
+
+
 class TflmModel:
     """One TFLM interpreter over the model, with the arena measured on construction."""
 
@@ -53,12 +63,7 @@ class TflmModel:
         self.input_shape = tuple(int(d) for d in details["shape"])
         self.input_dtype = np.dtype(details["dtype"])
         self.invoke(np.zeros(self.input_shape, self.input_dtype))
-        with captured_fd2() as log:
-            self._interp.print_allocations()
-        m = _ARENA_TOTAL.search(log.text)
-        if m is None:
-            raise TflmFailure("TFLM did not report its arena allocation")
-        self.arena_bytes = int(m.group(1))
+        self.arena_bytes = arena_used(self._interp)
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
         with captured_fd2() as log:
