@@ -62,6 +62,8 @@ class DevicePublic(_Out):
     state: str | None
     state_reason: str | None
     desired_bundle: str | None
+    desired_seq: int = Field(description="seq of the device's retained desired state (its reports carry the one "
+                             "they act on)")
 
 
 class BrokerCredentials(BaseModel):

@@ -189,13 +189,22 @@ def calibration_release(d: SimDevice, proposal: dict[str, Any], base: Release) -
 
 
 async def converge(world: World, timeout_s: float) -> bool:
-    """Wait until the server's view of every device equals the device's own (reports still in flight land)."""
+    """Wait until the world is quiet and the server's view of every device equals the device's own.
 
-    async def same() -> bool:
+    Simulated time keeps running while the facts are read, so "equal once" is not enough: a device that has
+    not yet acted on its latest desired state (a rollback published as the rollout halted), has reports not
+    yet acknowledged, or is off or offline, will still send something. Quiet means none of that holds for any
+    device, on two polls in a row."""
+    streak = 0
+
+    async def quiet() -> bool:
+        nonlocal streak
         views = {v["id"]: v for v in await world.api.devices()}  # type: ignore[union-attr]
-        return all(_mismatch(d, views.get(d.id)) is None for d in world.fleet.devices)
+        ok = all(_unsettled(d, views.get(d.id)) is None for d in world.fleet.devices)
+        streak = streak + 1 if ok else 0
+        return streak >= 2
 
-    return await world.fleet.wait_for(tolerant(same), timeout_s)
+    return await world.fleet.wait_for(tolerant(quiet), timeout_s)
 
 
 def _own(d: SimDevice) -> tuple[str | None, str | None]:
@@ -204,12 +213,23 @@ def _own(d: SimDevice) -> tuple[str | None, str | None]:
     return running, codec.STATES[d.log.reports[last].to_state] if last else None
 
 
-def _mismatch(d: SimDevice, view: dict[str, Any] | None) -> str | None:
+def _unsettled(d: SimDevice, view: dict[str, Any] | None) -> str | None:
+    """Why the device or the server's view of it may still change (None: settled)."""
     running, state = _own(d)
     if view is None:
         return "unknown to the server"
     if (view["running_bundle"], view["state"]) != (running, state):
         return f"{view['running_bundle']}/{view['state']} vs {running}/{state}"
+    if d.log.bricked is not None or d.log.sim_error is not None:
+        return None  # it will never say anything again; the invariants judge it
+    if not d.powered or d.link is None or not d.link.connected:
+        return "off or offline: it reports again when it is back"
+    if d.agent.pending_reports:
+        return f"{d.agent.pending_reports} report(s) not yet acknowledged by the broker"
+    last = max(d.log.reports) if d.log.reports else None
+    acted = d.log.reports[last].desired_seq if last else 0
+    if view["desired_bundle"] is not None and acted < view["desired_seq"]:
+        return f"has not acted on desired state {view['desired_seq']} yet (last report: {acted})"
     return None
 
 
@@ -221,10 +241,10 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
     for d in world.fleet.devices:
         running, state = _own(d)
         v = views.get(d.id, {})
-        stored = {(r["epoch"], r["seq"]) for r in await world.api.device_reports(d.id)} if v else set()
+        acked = frozenset(d.log.acked_reports)  # read before the server's list, sent after: a report published
+        stored = await _stored_reports(world, d.id, acked) if v else frozenset()  # in between is neither
         devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, v.get("running_bundle"),
-                                v.get("state"), frozenset(d.log.reports), frozenset(d.log.acked_reports),
-                                frozenset(stored)))  # fmt: skip
+                                v.get("state"), frozenset(d.log.reports), acked, stored))  # fmt: skip
     rfacts = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
               for r in rollouts if "hw" in r]  # fmt: skip
     expect = Expect.COMPLETED.value if scenario.name == "drift" else scenario.expect.value
@@ -234,6 +254,19 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
                 rfacts.append(RolloutFacts(r["id"], "-", r["bundle"], "-", r["state"], 0, {}))
     return Facts(devs, rfacts, expect, drift.get("before_for_check", {}), drift.get("after_for_check", {}),
                  also_allowed)  # fmt: skip
+
+
+async def _stored_reports(world: World, device_id: str, acked: frozenset[tuple[int, int]],
+                          grace_s: float = 10.0) -> frozenset[tuple[int, int]]:  # fmt: skip
+    """The reports the server stored for a device, read again (up to grace_s) while some the broker acknowledged
+    are missing: an acknowledged report may still be in the ingest queue; one missing after that is lost."""
+    assert world.api is not None
+    deadline = time.monotonic() + grace_s
+    while True:
+        stored = frozenset((r["epoch"], r["seq"]) for r in await world.api.device_reports(device_id))
+        if acked <= stored or time.monotonic() >= deadline:
+            return stored
+        await asyncio.sleep(0.2)
 
 
 def _activity(world: World) -> dict[str, Any]:
