@@ -35,6 +35,17 @@ class Metrics:
         self.malformed = Counter(
             "tinyfleet_malformed_messages", "Device messages dropped as malformed", ["kind"], registry=self.registry
         )
+        self.rejected = Counter(
+            "tinyfleet_rejected_messages",
+            "Device messages dropped after an unexpected error storing them (logged with their payload)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.ingest_waits = Counter(
+            "tinyfleet_ingest_database_waits",
+            "Times ingest kept a batch unacknowledged because the database was unavailable",
+            registry=self.registry,
+        )
         self.ingest_lag = Gauge(
             "tinyfleet_ingest_lag_seconds",
             "Seconds between a device's timestamp and the server persisting the message (last message)",

@@ -3,6 +3,12 @@
 The link delivers on paho's thread; this worker owns the database side. A batch is at most `max_batch`
 messages or whatever arrived within `max_wait_s`. If a batch hits a uniqueness conflict (another replica
 stored the same report between our check and our commit), it is replayed one message per transaction.
+
+Nothing is acknowledged before it is stored, and a batch is never dropped because the database failed:
+while the database is unreachable (or locked past the transient retries) the worker keeps the batch and tries
+again with backoff, and the broker keeps the unacknowledged messages for the server's session. Only a message
+that fails on its own for another reason (a defect, not an outage) is logged with its payload and acknowledged,
+so that one message cannot stall ingest forever.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from tinyfleet.server.db.retry import retry_transient
@@ -44,12 +50,15 @@ class IngestWorker:
         max_batch: int = 500,
         max_wait_s: float = 0.05,
         clock: Callable[[], float] = time.time,
+        retry_min_s: float = 0.2,
+        retry_max_s: float = 5.0,
     ) -> None:
         self.engine, self.ack, self.metrics = engine, ack, metrics
         self.drift_threshold = drift_threshold
         self.on_outcome = on_outcome
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.clock = clock
+        self.retry_min_s, self.retry_max_s = retry_min_s, retry_max_s
         self.queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,10 +89,48 @@ class IngestWorker:
                     batch.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
+            self.store(batch)
+
+    def store(self, batch: list[Incoming]) -> None:
+        """Process `batch`, waiting out a database outage (see the module doc); returns once every message in
+        it is stored and acknowledged, or the worker is stopping (then the broker redelivers them)."""
+        delay = self.retry_min_s
+        while not self._stop.is_set():
             try:
                 self.process(batch)
-            except Exception:  # keep ingesting; unacked messages are redelivered after a reconnect
-                log.exception("ingest batch of %d failed", len(batch))
+                return
+            except Exception as exc:
+                if not (isinstance(exc, DBAPIError) and _outage(exc)):
+                    log.exception("ingest batch of %d message(s) failed; storing them one by one", len(batch))
+                    break
+                log.warning("ingest of %d message(s) waits for the database (%s); next try in %.1f s",
+                            len(batch), exc.orig, delay)  # fmt: skip
+                self.metrics.ingest_waits.inc()
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.retry_max_s)
+        if self._stop.is_set():
+            return
+        for item in batch:
+            self._store_alone(item)
+
+    def _store_alone(self, item: Incoming) -> None:
+        delay = self.retry_min_s
+        while not self._stop.is_set():
+            try:
+                self.process([item])
+                return
+            except Exception as exc:
+                if not (isinstance(exc, DBAPIError) and _outage(exc)):
+                    self._reject(item, exc)
+                    return
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.retry_max_s)
+
+    def _reject(self, item: Incoming, exc: Exception) -> None:
+        log.error("dropped the message on %s after an unexpected error (%s: %s); payload %s",
+                  item.topic, type(exc).__name__, exc, item.payload.hex())  # fmt: skip
+        self.metrics.rejected.labels(item.topic.rsplit("/", 1)[-1]).inc()
+        self.ack(item)
 
     def process(self, batch: list[Incoming]) -> IngestResult:
         try:
@@ -135,3 +182,8 @@ class IngestWorker:
         for item in batch:
             self.ack(item)
         return res
+
+
+def _outage(exc: DBAPIError) -> bool:
+    """The database could not run the transaction (down, connection lost, locked): not the message's fault."""
+    return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
