@@ -13,8 +13,7 @@ from SCons.Script import DefaultEnvironment
 
 env = DefaultEnvironment()
 env.Append(CXXFLAGS=["-std=gnu++17", "-fno-exceptions", "-fno-rtti"])  # C++ only: mbedTLS is C
-project = Path(env.subst("$PROJECT_DIR"))
-repo = project.parents[2]
+repo = Path(env.subst("$PROJECT_DIR"))  # platformio.ini is at the repository root
 generated = Path(env.subst("$BUILD_DIR")) / "generated"
 generated.mkdir(parents=True, exist_ok=True)
 MBEDTLS_MODULES = ["asn1parse", "asn1write", "bignum", "constant_time", "ecdsa", "ecp", "ecp_curves", "md",
