@@ -3,7 +3,8 @@
 Each device gets literal topics for its own id only: it reads its desired state and every bundle and
 blob topic, and writes only its own state, telemetry and presence. The server's user may do everything
 under the fleet root. Literal per-device lines (rather than `pattern ... %u`) keep the file explicit about
-who may do what, at the cost of a reload per provisioning.
+who may do what, at the cost of a rewrite and reload per change to the registry (shared by the changes that
+arrive together: server/services/credential_sync.py).
 """
 
 from __future__ import annotations

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Mapping
-from typing import Protocol
 
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import Device, DeviceReport, Rollout, RolloutDevice
 from tinyfleet.server.mqtt.topics import DEVICE_ID_RE
+from tinyfleet.server.services import credential_sync
+from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
 
 CLASS_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 TAG_KEY_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
 ACTIVE_ROLLOUT_STATES = ("running", "paused")
-
-
-class CredentialSink(Protocol):
-    """Where device broker credentials go (the embedded broker's password and ACL files)."""
-
-    def sync(self, device_hashes: Mapping[str, str]) -> None: ...
 
 
 def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, str]) -> None:
@@ -42,18 +36,13 @@ def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, st
 
 
 def all_hashes(session: Session) -> dict[str, str]:
-    return {d.id: d.broker_password_hash for d in session.exec(select(Device))}
-
-
-# Each change commits, then rewrites the broker's credential files from every device in the database. The
-# read and the write happen under one lock, so the last write always holds every change committed before it
-# (two concurrent provisions could otherwise leave the older device list on disk).
-_SYNC_LOCK = threading.Lock()
+    rows = session.exec(select(Device.id, Device.broker_password_hash))  # columns only: no ORM objects
+    return dict(rows.all())
 
 
 def sync_credentials(session: Session, sink: CredentialSink) -> None:
-    with _SYNC_LOCK:
-        sink.sync(all_hashes(session))
+    """After a committed change: return once the broker's files hold it (credential_sync.py)."""
+    credential_sync.for_sink(sink).sync(lambda: all_hashes(session))
 
 
 def provision(
@@ -73,8 +62,8 @@ def provision(
     )
     session.add(dev)
     session.commit()
+    sync_credentials(session, sink)  # before refresh: a caller waiting here holds no database connection
     session.refresh(dev)
-    sync_credentials(session, sink)
     return dev, password
 
 
@@ -85,8 +74,8 @@ def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> t
     dev.broker_password_hash = hash_password(password)
     session.add(dev)
     session.commit()
+    sync_credentials(session, sink)  # before refresh: a caller waiting here holds no database connection
     session.refresh(dev)
-    sync_credentials(session, sink)
     return dev, password
 
 
