@@ -39,14 +39,18 @@ class Principal:
 
 
 def current_principal(
-    session: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if creds is None or not creds.credentials:
         raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    row = tokens.authenticate(session, creds.credentials)
-    if row is None:
-        raise Unauthorized("unknown or revoked token")
-    return Principal(row.name, row.role)
+    # A session of its own, closed here: the request's session would keep its connection while the request
+    # waits for a worker thread for its endpoint, and requests holding connections without threads, behind
+    # threads waiting for connections, stall each other until the pool's timeout.
+    with Session(rt.engine) as session:
+        row = tokens.authenticate(session, creds.credentials)
+        if row is None:
+            raise Unauthorized("unknown or revoked token")
+        return Principal(row.name, row.role)
 
 
 def require(role: str) -> Callable[[Principal], Principal]:

@@ -23,7 +23,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # more connections than the API's 40 worker threads plus the background workers: a thread never waits
+        # for a connection another thread could only return after getting one (SQLite connections are cheap)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
+                               max_overflow=50)  # fmt: skip
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -34,4 +37,4 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)

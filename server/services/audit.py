@@ -1,5 +1,9 @@
-"""The audit log: who did what, when, and how it ended. Written in its own transaction so that a failed
-action (whose own transaction rolls back) is still recorded."""
+"""The audit log: who did what, when, and how it ended. A failed action is recorded too: its own changes are
+rolled back first, then the entry is committed.
+
+The entry is written through the request's own session, so a request never holds two database connections
+at once: with a second session per request, requests that held their connection while waiting for one for
+the audit entry could take the whole pool and wait on each other until the pool's timeout."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import AuditEntry
@@ -16,35 +19,36 @@ from tinyfleet.server.services.errors import ServiceError
 
 
 def record(
-    engine: Engine, actor: str, action: str, target: str, result: str, detail: dict[str, Any] | None = None
+    session: Session, actor: str, action: str, target: str, result: str, detail: dict[str, Any] | None = None
 ) -> None:
-    with Session(engine) as s:
-        s.add(
-            AuditEntry(
-                at=time.time(),
-                actor=actor,
-                action=action,
-                target=target[:128],
-                result=result[:300],
-                detail=detail or {},
-            )
+    session.add(
+        AuditEntry(
+            at=time.time(),
+            actor=actor,
+            action=action,
+            target=target[:128],
+            result=result[:300],
+            detail=detail or {},
         )
-        s.commit()
+    )
+    session.commit()
 
 
 @contextmanager
-def audited(engine: Engine, actor: str, action: str, target: str) -> Iterator[dict[str, Any]]:
+def audited(session: Session, actor: str, action: str, target: str) -> Iterator[dict[str, Any]]:
     """Record the action's outcome; the body may add details to the yielded dict."""
     detail: dict[str, Any] = {}
     try:
         yield detail
     except ServiceError as exc:
-        record(engine, actor, action, target, f"refused: {exc.message}", detail)
+        session.rollback()
+        record(session, actor, action, target, f"refused: {exc.message}", detail)
         raise
     except Exception as exc:
-        record(engine, actor, action, target, f"error: {type(exc).__name__}", detail)
+        session.rollback()
+        record(session, actor, action, target, f"error: {type(exc).__name__}", detail)
         raise
-    record(engine, actor, action, target, "ok", detail)
+    record(session, actor, action, target, "ok", detail)
 
 
 def list_entries(

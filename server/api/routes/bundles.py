@@ -32,7 +32,7 @@ async def upload_bundle(request: Request, rt: RuntimeDep, session: SessionDep, w
     data = await request.body()
 
     def store() -> BundleDetail:  # verification, gate and disk I/O: off the event loop
-        with audit.audited(rt.engine, who.name, "bundle.upload", f"{len(data)} bytes") as detail:
+        with audit.audited(session, who.name, "bundle.upload", f"{len(data)} bytes") as detail:
             row = bundles.upload(session, data=data, keys=rt.keys, gate=rt.gate, bundle_dir=rt.settings.bundle_dir,
                                  actor=who.name)  # fmt: skip
             detail["bundle_id"] = row.bundle_id
@@ -45,7 +45,7 @@ async def upload_bundle(request: Request, rt: RuntimeDep, session: SessionDep, w
 def build_bundle(body: BundleBuild, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundleDetail:
     """Build a bundle from its parts: model gate with the validation set, manifest, signature with the
     server's signing key; then stored like an upload."""
-    with audit.audited(rt.engine, who.name, "bundle.build", body.bundle_id) as detail:
+    with audit.audited(session, who.name, "bundle.build", body.bundle_id) as detail:
         try:
             fw, model = (
                 b64decode(body.firmware.data_base64, validate=True),
@@ -85,7 +85,7 @@ def get_bundle(bundle_id: str, session: SessionDep, _who: Viewer) -> BundleDetai
 @router.post("/{bundle_id}/publish", response_model=BundlePublic)
 def publish_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundlePublic:
     """Publish meta and blocks (retained) now; rollouts also do this on their first assignment."""
-    with audit.audited(rt.engine, who.name, "bundle.publish", bundle_id) as detail:
+    with audit.audited(session, who.name, "bundle.publish", bundle_id) as detail:
         row = bundles.get(session, bundle_id)
         if row.status == "retired":
             raise Conflict(f"bundle {bundle_id!r} is retired")
@@ -99,7 +99,7 @@ def publish_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Ope
 @router.post("/{bundle_id}/retire", response_model=BundleRetired)
 def retire_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundleRetired:
     """Clear the bundle's retained meta and every block no other live bundle uses."""
-    with audit.audited(rt.engine, who.name, "bundle.retire", bundle_id) as detail:
+    with audit.audited(session, who.name, "bundle.retire", bundle_id) as detail:
         row = bundles.get(session, bundle_id)
         if row.status == "retired":
             raise Conflict(f"bundle {bundle_id!r} is already retired")

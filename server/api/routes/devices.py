@@ -33,7 +33,7 @@ def _parse_tags(tag: list[str]) -> dict[str, str]:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceProvisioned)
 def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
     """Register a device; the response carries its broker password, shown only here."""
-    with audit.audited(rt.engine, who.name, "device.provision", body.id):
+    with audit.audited(session, who.name, "device.provision", body.id):
         dev, password = devices.provision(session, rt.credential_sink, body.id, body.hardware_class, body.tags)
     return _credentials(rt, dev, password)
 
@@ -55,7 +55,7 @@ def _credentials(rt: RuntimeDep, dev: Device, password: str) -> DeviceProvisione
 @router.post("/{device_id}/credentials", response_model=DeviceProvisioned)
 def rotate_credentials(device_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
     """Give the device a new broker password (shown only here); the old one stops working."""
-    with audit.audited(rt.engine, who.name, "device.rotate_credentials", device_id):
+    with audit.audited(session, who.name, "device.rotate_credentials", device_id):
         dev, password = devices.rotate_password(session, rt.credential_sink, device_id)
     return _credentials(rt, dev, password)
 
@@ -102,5 +102,5 @@ def device_reports(
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_device(device_id: str, rt: RuntimeDep, session: SessionDep, who: Admin) -> None:
     """Remove a device and its broker credentials."""
-    with audit.audited(rt.engine, who.name, "device.delete", device_id):
+    with audit.audited(session, who.name, "device.delete", device_id):
         devices.delete(session, rt.credential_sink, device_id)

@@ -38,7 +38,7 @@ def calibration_bundle(
 ) -> BundleDetail:
     """Build the proposed calibration-only bundle (same firmware and model, new calibration, counter + 1),
     signed with the server's signing key, and store it; roll it out like any bundle."""
-    with audit.audited(rt.engine, who.name, "bundle.calibration", body.bundle_id) as detail:
+    with audit.audited(session, who.name, "bundle.calibration", body.bundle_id) as detail:
         proposal = calibration_proposal(device_id, session, who)
         base = bundles.get(session, proposal.base_bundle)
         data = bundle_builder.calibration_only(

@@ -29,7 +29,7 @@ def _status(session: SessionDep, ro: Rollout) -> RolloutStatus:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RolloutStatus)
 def create_rollout(body: RolloutCreate, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
     """Start a staged rollout. Devices of another hardware class than the bundle's are never targeted."""
-    with audit.audited(rt.engine, who.name, "rollout.create", body.bundle_id) as detail:
+    with audit.audited(session, who.name, "rollout.create", body.bundle_id) as detail:
         try:
             stages = [svc.stage_from_json(s.model_dump()) for s in body.stages]
         except (TypeError, ValueError) as exc:
@@ -68,14 +68,14 @@ def rollout_devices(rollout_id: RolloutId, session: SessionDep, _who: Viewer) ->
 
 @router.post("/{rollout_id}/pause", response_model=RolloutStatus)
 def pause_rollout(rollout_id: RolloutId, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
-    with audit.audited(rt.engine, who.name, "rollout.pause", str(rollout_id)):
+    with audit.audited(session, who.name, "rollout.pause", str(rollout_id)):
         ro = svc.pause(session, rollout_id)
     return _status(session, ro)
 
 
 @router.post("/{rollout_id}/resume", response_model=RolloutStatus)
 def resume_rollout(rollout_id: RolloutId, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
-    with audit.audited(rt.engine, who.name, "rollout.resume", str(rollout_id)):
+    with audit.audited(session, who.name, "rollout.resume", str(rollout_id)):
         ro = svc.resume(session, rollout_id)
     rt.rollouts.poke()
     return _status(session, ro)
@@ -89,7 +89,7 @@ def abort_rollout(
     who: Operator,
     rollback: Annotated[bool, Query(description="Return touched devices to their previous bundle")] = True,
 ) -> RolloutStatus:
-    with audit.audited(rt.engine, who.name, "rollout.abort", str(rollout_id)) as detail:
+    with audit.audited(session, who.name, "rollout.abort", str(rollout_id)) as detail:
         detail["rollback"] = rollback
         ro = rt.rollouts.abort(rollout_id, who.name, rollback)
     return _status(session, ro)

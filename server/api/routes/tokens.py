@@ -11,7 +11,7 @@ router = APIRouter(prefix="/tokens", tags=["tokens"], responses=ERRORS)
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
 def create_token(body: TokenCreate, rt: RuntimeDep, session: SessionDep, who: Admin) -> TokenCreated:
-    with audit.audited(rt.engine, who.name, "token.create", body.name) as detail:
+    with audit.audited(session, who.name, "token.create", body.name) as detail:
         detail["role"] = body.role
         row, secret = tokens.create(session, body.name, body.role)
     return TokenCreated(token=TokenPublic.model_validate(row), secret=secret)
@@ -24,5 +24,5 @@ def list_tokens(session: SessionDep, _who: Admin) -> list[TokenPublic]:
 
 @router.delete("/{name}", response_model=TokenPublic)
 def revoke_token(name: str, rt: RuntimeDep, session: SessionDep, who: Admin) -> TokenPublic:
-    with audit.audited(rt.engine, who.name, "token.revoke", name):
+    with audit.audited(session, who.name, "token.revoke", name):
         return TokenPublic.model_validate(tokens.revoke(session, name))
