@@ -135,7 +135,7 @@ class Fleet:
         return dev
 
     async def provision(self, api: FleetApi, plans: list[DevicePlan], factory: dict[str, bytes],
-                        concurrency: int = 4) -> None:  # fmt: skip
+                        concurrency: int = 16) -> None:  # fmt: skip
         """Register every device with the server (its broker credentials come back) and flash its factory image."""
         loop = asyncio.get_running_loop()
         by_id = {d.id: d for d in self.devices}
