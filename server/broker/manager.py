@@ -10,6 +10,7 @@ chosen free port is remembered there too, so devices find the broker where their
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import signal
@@ -20,8 +21,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tinyfleet.server.broker import probe
 from tinyfleet.server.broker.config import render_acl, render_conf, render_password_file
-from tinyfleet.server.broker.passwords import hash_password
+from tinyfleet.server.broker.passwords import hash_password, new_password
+
+log = logging.getLogger("tinyfleet.server.broker")
+
+# A broker user no device id can be ('@' is not allowed in one), with no ACL entry: it may connect and do
+# nothing else. Its password changes with every credential write, so the broker accepting it proves the
+# broker loaded that write.
+PROBE_USER = "reload-probe@tinyfleet"
 
 
 class BrokerError(RuntimeError):
@@ -78,6 +87,8 @@ class EmbeddedBroker:
         self.acl_file = workdir / "acl"
         self.log_file = workdir / "mosquitto.log"
         self.persistence_dir = workdir / "persistence"
+        self._probe_password = new_password()
+        self.reload_timeout_s = 30.0
 
     @property
     def running(self) -> bool:
@@ -107,6 +118,7 @@ class EmbeddedBroker:
             if user in entries:
                 raise BrokerError(f"device id {user!r} collides with a server broker user")
             entries[user] = self._server_hash
+        entries[PROBE_USER] = hash_password(self._probe_password)
         _write_atomic(self.password_file, render_password_file(entries))
         _write_atomic(self.acl_file, render_acl(self.server_users, device_hashes.keys()))
 
@@ -151,10 +163,25 @@ class EmbeddedBroker:
         raise BrokerError(f"mosquitto did not listen on {self.bind}:{self.port} within {timeout} s")
 
     def update_credentials(self, device_hashes: Mapping[str, str]) -> None:
+        """Write the files and return once the running broker has loaded them (module doc of probe.py)."""
+        self._probe_password = new_password()
         self.write_credentials(device_hashes)
         pid = self._pid()
-        if pid is not None and self.running:
-            os.kill(pid, signal.SIGHUP)
+        if pid is None or not self.running:
+            return
+        deadline = time.monotonic() + self.reload_timeout_s
+        while time.monotonic() < deadline:
+            os.kill(pid, signal.SIGHUP)  # again after a second without the new password: that one was lost
+            resend = time.monotonic() + 1.0
+            while time.monotonic() < min(resend, deadline):
+                if probe.connack_code(self.bind, self.port, PROBE_USER, self._probe_password,
+                                      tls=self.tls is not None) == probe.ACCEPTED:  # fmt: skip
+                    return
+                time.sleep(0.02)
+            if not self.running:
+                return
+        log.warning("the broker did not load the new credentials within %.0f s; they take effect at its next "
+                    "reload", self.reload_timeout_s)  # fmt: skip
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._adopted_pid is not None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tinyfleet.server.broker import probe
 from tinyfleet.server.broker.config import render_acl
-from tinyfleet.server.broker.manager import EmbeddedBroker
+from tinyfleet.server.broker.manager import PROBE_USER, EmbeddedBroker
 from tinyfleet.server.broker.passwords import check_password, hash_password
 
 from .srv_mqtt_client import TestClient
@@ -175,3 +176,19 @@ def test_plain_subscriptions_survive_a_broker_restart_shared_ones_do_not(tmp_pat
         finally:
             b.stop()
     assert got == {"plain": [b"while-server-away"], "shared": []}
+
+
+def test_update_returns_once_the_broker_accepts_the_new_credentials(broker: EmbeddedBroker) -> None:
+    """No retry, no sleep: each device added in a burst of writes connects on its first try. (Mosquitto
+    drops a SIGHUP that arrives during a reload; the update resends until the broker takes the new files.)"""
+    hashes = {"devA": hash_password("pwA"), "devB": hash_password("pwB")}
+    for i in range(15):
+        hashes[f"burst-{i}"] = hash_password(f"pw-{i}")
+        broker.update_credentials(hashes)
+        assert probe.connack_code("127.0.0.1", broker.port, f"burst-{i}", f"pw-{i}") == probe.ACCEPTED
+    assert probe.connack_code("127.0.0.1", broker.port, "burst-0", "wrong") == probe.NOT_AUTHORIZED
+
+
+def test_the_reload_probe_user_can_do_nothing(broker: EmbeddedBroker) -> None:
+    assert PROBE_USER not in broker.acl_file.read_text()  # no topic at all: connect, nothing else
+    assert f"{PROBE_USER}:" in broker.password_file.read_text()
