@@ -94,37 +94,32 @@ class IngestWorker:
     def store(self, batch: list[Incoming]) -> None:
         """Process `batch`, waiting out a database outage (see the module doc); returns once every message in
         it is stored and acknowledged, or the worker is stopping (then the broker redelivers them)."""
+        exc = self._until_stored(batch)
+        if exc is None:
+            return
+        log.error("ingest batch of %d message(s) failed; storing them one by one", len(batch), exc_info=exc)
+        for item in batch:
+            alone = self._until_stored([item])
+            if alone is not None:
+                self._reject(item, alone)
+
+    def _until_stored(self, batch: list[Incoming]) -> Exception | None:
+        """Process `batch`, retrying with backoff while the database is out. Returns the error that is not an
+        outage (the batch's own fault), or None once stored or when the worker stops."""
         delay = self.retry_min_s
         while not self._stop.is_set():
             try:
                 self.process(batch)
-                return
+                return None
             except Exception as exc:
                 if not (isinstance(exc, DBAPIError) and _outage(exc)):
-                    log.exception("ingest batch of %d message(s) failed; storing them one by one", len(batch))
-                    break
+                    return exc
                 log.warning("ingest of %d message(s) waits for the database (%s); next try in %.1f s",
                             len(batch), exc.orig, delay)  # fmt: skip
                 self.metrics.ingest_waits.inc()
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.retry_max_s)
-        if self._stop.is_set():
-            return
-        for item in batch:
-            self._store_alone(item)
-
-    def _store_alone(self, item: Incoming) -> None:
-        delay = self.retry_min_s
-        while not self._stop.is_set():
-            try:
-                self.process([item])
-                return
-            except Exception as exc:
-                if not (isinstance(exc, DBAPIError) and _outage(exc)):
-                    self._reject(item, exc)
-                    return
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.retry_max_s)
+        return None
 
     def _reject(self, item: Incoming, exc: Exception) -> None:
         log.error("dropped the message on %s after an unexpected error (%s: %s); payload %s",
