@@ -89,10 +89,10 @@ class SimDevice:
         config: DeviceConfig,
         chaos: Chaos | None = None,
         age_years: float = 0.5,
-        ageing_years_per_s: float = 0.0,
     ) -> None:
         self.id, self.hw = device_id, hw
         self.clock, self.config = clock, config
+        self.seed = seed
         rng = np.random.default_rng(seed)
         self.sensor_rng, flash_rng, net_rng, self.fault_rng = rng.spawn(4)
         self.platform = SimPlatform((config.layout, flash_rng), clock, battery, pool, latency_us)
@@ -102,7 +102,9 @@ class SimDevice:
             battery_retry_ms=config.battery_retry_s * 1000,
         )  # fmt: skip
         self.profile = profile
-        self.age0, self.ageing = age_years, ageing_years_per_s
+        self.age0 = age_years
+        self._ageing: tuple[float, float, float] | None = None  # (from simulated s, years, over s)
+        self.sense_epoch_ms = 0  # the sensor's time of day counts from here
         self.chaos = chaos or Chaos()
         self.net = NetFaults(self.chaos.net, net_rng)
         self.log = DeviceLog()
@@ -129,7 +131,21 @@ class SimDevice:
 
     @property
     def age_years(self) -> float:
-        return self.age0 + self.ageing * self.clock.seconds
+        if self._ageing is None:
+            return self.age0
+        start_s, years, over_s = self._ageing
+        return self.age0 + years * min(1.0, max(0.0, (self.clock.seconds - start_s) / over_s))
+
+    def age(self, years: float, over_s: float) -> None:
+        """Age the sensor by `years`, linearly over the next `over_s` simulated seconds, then keep it that old."""
+        self.age0, self._ageing = self.age_years, (self.clock.seconds, years, over_s)
+
+    def restart_sensing(self, stream: int) -> None:
+        """Start the sensor's noise and its time of day afresh at this simulated instant, the next window one tick
+        from now. A chaos episode that compares drift scores calls this at a telemetry boundary, so the windows
+        it reads hold the same samples for the same seed however long the world took to get there."""
+        self.sensor_rng = np.random.default_rng([self.seed, stream])
+        self.sense_epoch_ms = self.next_sense_ms = self.clock.ms
 
     @property
     def state(self) -> str:
@@ -335,7 +351,8 @@ class SimDevice:
         if not self.powered or self.platform.image is None or self.agent.channel_count != 3:
             return
         try:
-            raw, temp = sensors.read_window(self.sensor_rng, self.profile, self.clock.seconds, self.age_years)
+            t_s = (self.clock.ms - self.sense_epoch_ms) / 1000
+            raw, temp = sensors.read_window(self.sensor_rng, self.profile, t_s, self.age_years)
             self.agent.on_temperature(temp)
             self.agent.on_samples(raw.astype("<i2").tobytes())
             frames = np.frombuffer(self.agent.latest_frames(sensors.WINDOW), dtype="<i2").reshape(sensors.WINDOW, 3)

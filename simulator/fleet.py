@@ -7,10 +7,11 @@ shell that provisions them over REST, connects them over MQTT and advances simul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,6 +124,7 @@ class Fleet:
         self._misc: asyncio.Task[None] | None = None
         self._stepper: asyncio.Task[None] | None = None
         self.rounds = 0
+        self._held = False
         self.errors: list[str] = []  # simulator errors, one per failed device (see SimDevice.log.sim_error)
 
     def add(self, plan: DevicePlan, chaos: Chaos | None = None, battery: Battery | None = None,
@@ -174,8 +176,20 @@ class Fleet:
 
     async def _step_forever(self) -> None:
         while True:
-            self.step()
+            if not self._held:
+                self.step()
             await asyncio.sleep(self.wall_step_s)
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """Inside this block simulated time moves only through `run_for`, step by step at the usual pace, so
+        it stands exactly where the caller left it while the caller reads the server (I/O still runs)."""
+        self.start()
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
 
     async def wait_for(self, pred: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.5) -> bool:
         """Poll `pred` while the fleet runs until it holds or `timeout_s` wall seconds pass."""
@@ -189,10 +203,12 @@ class Fleet:
             await asyncio.sleep(poll_s)
 
     async def run_for(self, simulated_s: float) -> None:
-        """Let `simulated_s` seconds of simulated time pass."""
+        """Let `simulated_s` seconds of simulated time pass (exactly, rounded up to whole steps, when held)."""
         self.start()
         until = self.clock.ms + simulated_s * 1000
         while self.clock.ms < until:
+            if self._held:
+                self.step()
             await asyncio.sleep(self.wall_step_s)
 
     def stop(self) -> None:

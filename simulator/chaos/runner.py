@@ -29,6 +29,7 @@ from tinyfleet.simulator.world import BASE, World, tolerant
 DRIFT_RISE = 0.3  # an operator's rule: recalibrate a device whose drift score rose this much since the reference
 AGEING_YEARS = 2.0
 AGEING_SIMULATED_S = 120.0
+SENSOR_STREAM = 0xD81F7  # the drift episode's sensor noise stream, one per device seed
 
 
 @dataclass
@@ -119,37 +120,39 @@ async def _scores(world: World) -> dict[str, float]:
 async def _fresh_scores(world: World, windows: int = 2, settle_s: float = 15.0) -> dict[str, float]:
     """Drift scores after `windows` more telemetry periods, so every device reported on its current state.
 
-    Simulated time stands still once `run_for` returns, so devices send nothing new: the scores are read once
-    two polls agree, i.e. once the server has ingested every window in flight. A fixed wait made the scores
-    (and so a borderline device's flag) depend on how busy the machine was."""
+    Called with simulated time held (`Fleet.held`): once `run_for` returns, devices send nothing new, and the
+    scores are read once three polls a second apart agree, i.e. once the server has ingested every window in
+    flight. Reading while time ran on made the scores depend on how busy the machine was."""
     await world.fleet.run_for(windows * world.config.telemetry_period_s + 2)
     deadline = asyncio.get_running_loop().time() + settle_s
-    previous = await _scores(world)
-    while asyncio.get_running_loop().time() < deadline:
+    polls = [await _scores(world)]
+    while asyncio.get_running_loop().time() < deadline and not (len(polls) >= 3 and polls[-1] == polls[-3]):
         await asyncio.sleep(0.5)
-        current = await _scores(world)
-        if current == previous:
-            return current
-        previous = current
-    return previous
+        polls.append(await _scores(world))
+    return polls[-1]
 
 
 async def drift_episode(world: World, setups: dict[str, Any], base: Release,
                         timeout_s: float) -> tuple[list, dict, dict]:  # fmt: skip
     """Age the sensors `setups` marks, flag the devices whose drift score rose, and give each a per-device
-    calibration-only bundle on top of `base` (the release they run): rollouts, drift figures, allowed bundles."""
+    calibration-only bundle on top of `base` (the release they run): rollouts, drift figures, allowed bundles.
+
+    Up to the flagging, simulated time is held and moved by the episode alone, from a telemetry boundary on
+    which every sensor restarts its noise stream: the scores that decide the flags follow from the seed."""
     assert world.api is not None
-    reference = await _fresh_scores(world)
+    fleet, period_ms = world.fleet, world.config.telemetry_period_s * 1000
     cohort = {dev_id for dev_id, s in setups.items() if s.ageing_offset_per_year is not None}
-    for dev_id in cohort:  # the sensors age AGEING_YEARS within AGEING_SIMULATED_S, then stay that old
-        d = world.device(dev_id)
-        d.profile = sensors.aged(d.profile, setups[dev_id].ageing_offset_per_year, 0.0)
-        d.ageing = AGEING_YEARS / AGEING_SIMULATED_S
-    await world.fleet.run_for(AGEING_SIMULATED_S)
-    for dev_id in cohort:
-        d = world.device(dev_id)
-        d.age0, d.ageing = d.age_years, 0.0
-    drifted = await _fresh_scores(world)
+    async with fleet.held():
+        await fleet.run_for(-fleet.clock.ms % period_ms / 1000)
+        for d in fleet.devices:
+            d.restart_sensing(SENSOR_STREAM)
+        reference = await _fresh_scores(world)
+        for dev_id in cohort:  # the sensors age AGEING_YEARS within AGEING_SIMULATED_S, then stay that old
+            d = world.device(dev_id)
+            d.profile = sensors.aged(d.profile, setups[dev_id].ageing_offset_per_year, 0.0)
+            d.age(AGEING_YEARS, AGEING_SIMULATED_S)
+        await fleet.run_for(AGEING_SIMULATED_S)
+        drifted = await _fresh_scores(world)
     flagged = sorted(k for k, v in drifted.items() if v - reference.get(k, v) > DRIFT_RISE)
     rids, allowed = {}, {}
     for dev_id in flagged:
@@ -161,7 +164,8 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
         target = {"hardware_class": d.hw, "device_ids": [dev_id]}
         rids[dev_id] = await world.rollout(release, d.hw, [{"percent": 100}], target=target)
     final = await world.wait_rollouts(list(rids.values()), timeout_s) if rids else {}
-    after = await _fresh_scores(world)
+    async with fleet.held():
+        after = await _fresh_scores(world)
     rollouts = [{"id": rid, "device": dev_id, "bundle": next(iter(allowed[dev_id])),
                  "state": final[rid]["rollout"]["state"], "counts": final[rid]["counts"]}
                 for dev_id, rid in rids.items()]  # fmt: skip
