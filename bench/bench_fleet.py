@@ -9,7 +9,8 @@ broker (every message a device sent or received during the rollout, over its wal
 Baseline, same run: the same number of messages with the same payload sizes and QoS, published by one bare
 paho client to one bare paho subscriber through a Mosquitto started with the project's own generated
 configuration (EmbeddedBroker), timed from the first publish to the last delivery.
-Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,2000]
+Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,2000] [--merge]
+(--merge keeps the other sizes already in bench/results/fleet.json, each with the date it was measured.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from bench.common import write_result  # noqa: E402
+from bench.common import RESULTS, write_result  # noqa: E402
 from tinyfleet.server.broker.manager import EmbeddedBroker  # noqa: E402
 from tinyfleet.server.broker.passwords import hash_password  # noqa: E402
 from tinyfleet.simulator.chaos.scenarios import GOOD, STAGES  # noqa: E402
@@ -156,9 +157,19 @@ def one_size(n: int) -> dict:
     return fleet
 
 
+def earlier_rows(exclude: set[int]) -> list[dict]:
+    """The runs already in bench/results/fleet.json for other sizes, each dated (the file's date if unset)."""
+    path = RESULTS / "fleet.json"
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    return [{"measured_at": old.get("measured_at"), **r} for r in old.get("runs", []) if r["devices"] not in exclude]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000", help="comma-separated fleet sizes, smallest first")
+    ap.add_argument("--merge", action="store_true", help="keep the other sizes of the existing results file")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print its JSON
     args = ap.parse_args()
     if args.one:
@@ -172,6 +183,7 @@ def main() -> None:
             print(f"{n} devices: {rows[-1]['error']}")
             break
         fleet = json.loads(out.stdout.strip().splitlines()[-1])
+        fleet["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         rows.append(fleet)
         if "error" in fleet:
             print(f"{n} devices: {fleet['error']}")
@@ -180,6 +192,8 @@ def main() -> None:
         print(f"{n} devices: rollout {fleet['rollout_states']} in {fleet['rollout_wall_s']} s, "
               f"{fleet['rss_per_device_kib']} KiB/device, {fleet['messages_per_s']} msgs/s "
               f"(bare paho {base['messages_per_s']} msgs/s: ratio {fleet['fleet_vs_bare_msgs_per_s']})")  # fmt: skip
+    if args.merge:
+        rows = sorted(earlier_rows(exclude={r["devices"] for r in rows}) + rows, key=lambda r: r["devices"])
     complete = [r for r in rows if "error" not in r and all(s == "completed" for s in r["rollout_states"])]
     largest = max((r["devices"] for r in complete), default=0)
     path = write_result("fleet", {"largest_fleet_through_complete_rollout": largest, "runs": rows})
