@@ -550,11 +550,11 @@ def write_doc(path: Path, r: dict, report: str) -> None:
         f"| <= 4 KiB static RAM excluding the download block buffer | {r['core_static_ram_bytes']} B | "
         f"{verdict('core_static_ram_bytes')} | the agent object ({sizes.get('Agent', '?')} B); its parts are in "
         "docs/device-agent.md (\"RAM\"), the largest: the bundle-metadata prefix buffer "
-        f"({sizes.get('PrefixBuffer', '?')} B), the sample ring, the application's inference input "
-        f"({sizes.get('SampleRing', '?')} B), the action queue (`Action` {sizes.get('Action', '?')} B each), "
+        f"({sizes.get('PrefixBuffer', '?')} B), the action queue (`Action` {sizes.get('Action', '?')} B each), "
         f"`DriftWindow` ({sizes.get('DriftWindow', '?')} B), `BundleInfo` ({sizes.get('BundleInfo', '?')} B). "
         "The agent has no separate block buffer: the MQTT client's receive buffer (one 4116-byte TFBK "
-        "message) is the application's and is not counted |"
+        "message) is the application's and is not counted, nor is the calibrated-sample ring's storage "
+        "(the application's feature window; 4096 B in this image's application part) |"
     )
     body = f"""
 Output of `device/targets/footprint.sh` at {source_state()} (written by

@@ -11,6 +11,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <cstring>
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -213,6 +214,7 @@ class Device {
     BootDecision d;
     check(sel->select(d), "boot selection");
     agent_ = std::make_unique<Agent>(cfg_, AgentPorts{flash(), crypto_, platform_, platform_, platform_});
+    agent_->attach_sample_ring(samples_.data(), static_cast<uint32_t>(samples_.size()));
     agent_->on_boot(d);
     return drain();
   }
@@ -295,6 +297,7 @@ class Device {
   std::unique_ptr<host::FlashEmulator> emulator_;
   AgentConfig cfg_;
   std::unique_ptr<Agent> agent_;
+  std::array<int16_t, 2048> samples_{};  // the calibrated-sample ring (the simulator's window is 256 x 3)
 };
 
 }  // namespace

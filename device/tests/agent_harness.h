@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <functional>
 #include <map>
+#include <array>
 #include <memory>
 #include <set>
 #include <string>
@@ -129,6 +130,7 @@ class Device {
   tinyfleet::TrustedKey key;
   tinyfleet::AgentConfig cfg;
   std::unique_ptr<tinyfleet::Agent> agent;
+  std::array<int16_t, 2048> samples{};  // the application's calibrated-sample ring
   Broker* broker = nullptr;
   bool connected = false;
   bool reboot_requested = false;
@@ -261,6 +263,7 @@ inline void Device::boot() {
   }
   if (s != tinyfleet::Status::Ok) throw std::runtime_error("no bootable image");
   agent = std::make_unique<tinyfleet::Agent>(cfg, tinyfleet::AgentPorts{flash, crypto, power, clock, inference});
+  agent->attach_sample_ring(samples.data(), static_cast<uint32_t>(samples.size()));
   agent->on_boot(d);
   pump();
 }

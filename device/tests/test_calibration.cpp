@@ -1,4 +1,4 @@
-// Fixed-point calibration, the thresholds decision rule, and the static sample ring.
+// Fixed-point calibration, the thresholds decision rule, and the sample ring over caller storage.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -134,10 +134,12 @@ TEST(SampleRing, KeepsTheLatestCalibratedFramesInOrder) {
     cal.channels[c].offset = c;
     cal.channels[c].gain_q16 = 2 << 16;
   }
+  std::vector<int16_t> storage(2048);
   SampleRing ring;
+  ring.attach(storage.data(), static_cast<uint32_t>(storage.size()));
   ASSERT_EQ(ring.reset(cal), Status::Ok);
   const uint32_t cap = ring.capacity_frames();
-  EXPECT_EQ(cap, TINYFLEET_SAMPLE_RING_SAMPLES / 3u);
+  EXPECT_EQ(cap, 2048u / 3u);
   std::vector<int16_t> out(3 * 4);
   EXPECT_FALSE(ring.latest(out.data(), 1));
   for (uint32_t f = 0; f < cap + 10; ++f) {
@@ -153,4 +155,22 @@ TEST(SampleRing, KeepsTheLatestCalibratedFramesInOrder) {
   EXPECT_FALSE(ring.latest(out.data(), cap + 1));
   cal.channel_count = 0;
   EXPECT_EQ(ring.reset(cal), Status::InvalidArgument);
+}
+
+TEST(SampleRing, WithoutStorageStillCalibratesButHoldsNothing) {
+  Calibration cal;
+  cal.channel_count = 2;
+  cal.channels[0].offset = 10;
+  cal.channels[1].gain_q16 = 3 << 16;
+  SampleRing ring;
+  ASSERT_EQ(ring.reset(cal), Status::Ok);
+  EXPECT_EQ(ring.capacity_frames(), 0u);
+  const int16_t raw[2] = {15, -4};
+  int16_t out[2] = {0, 0};
+  ring.push(raw, out);
+  EXPECT_EQ(out[0], 5);
+  EXPECT_EQ(out[1], -12);
+  EXPECT_EQ(ring.frames(), 0u);
+  EXPECT_FALSE(ring.latest(out, 1));
+  EXPECT_TRUE(ring.latest(out, 0));
 }

@@ -5,7 +5,8 @@
 // health result); the agent decides the outcome, looks up the row of the transition table
 // (transitions.h) and queues actions (subscribe, unsubscribe, publish, run health check, reboot) that the
 // shell performs in order before the next event. Flash, crypto, power, clock and inference are used through
-// the ports, synchronously. Every buffer is a member: an Agent is placed statically by the platform.
+// the ports, synchronously. Every buffer is a member (an Agent is placed statically by the platform), except
+// the calibrated-sample ring, whose size is the application's feature window (attach_sample_ring).
 #pragma once
 
 #include <cstddef>
@@ -92,6 +93,10 @@ class Agent {
   size_t dropped_actions() const { return dropped_actions_; }
 
   // --- inference path (not update-cycle events: no transitions, no reports) ---
+  // The application's storage for the calibrated frames latest_frames() returns: `samples` int16 slots
+  // (frames = samples / channel_count), sized for its feature window. Attach once after construction;
+  // without it, samples are still calibrated and counted in drift.
+  void attach_sample_ring(int16_t* storage, uint32_t samples);
   // Raw int16 frames (channel_count samples each, interleaved): calibrated into the ring, counted in drift.
   void on_samples(const int16_t* raw, uint32_t frames);
   // The most recent calibrated frames, oldest first (the feature extractor's input); false if too few.

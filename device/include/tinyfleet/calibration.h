@@ -1,17 +1,12 @@
 // The inference path's fixed-point pieces (docs/bundle-format.md "Calibration", "Thresholds"):
-// per-channel calibration of int16 samples into a static circular buffer, and the decision rule on
-// model outputs. Raw samples stay here; only drift statistics (drift.h) leave the device.
+// per-channel calibration of int16 samples into a circular buffer the application provides, and the
+// decision rule on model outputs. Raw samples stay here; only drift statistics (drift.h) leave the device.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "tinyfleet/status.h"
-
-// Calibrated samples the ring holds (all channels together; frames = this / channel_count).
-#ifndef TINYFLEET_SAMPLE_RING_SAMPLES
-#define TINYFLEET_SAMPLE_RING_SAMPLES 2048
-#endif
 
 namespace tinyfleet {
 
@@ -60,13 +55,20 @@ struct Decision {
 // before comparing with min_score. Largest qualifying output wins, lowest index on ties.
 Decision decide(const Thresholds& t, const uint8_t* output, size_t n, uint8_t dtype);
 
-// Static circular buffer of calibrated frames.
+// Circular buffer of calibrated frames over storage the application owns: how many frames its feature
+// extractor needs is its choice, so the buffer is its RAM, not the agent's.
 class SampleRing {
  public:
+  // `samples` int16 slots (all channels together; frames = samples / channel_count); nullptr/0 detaches.
+  void attach(int16_t* storage, uint32_t samples) {
+    buf_ = storage;
+    size_ = storage != nullptr ? samples : 0;
+  }
   // Ok, or InvalidArgument for 0 or > 16 channels. The ring keeps a reference to `cal` (the agent's own
   // calibration, not a second copy of it): cal must outlive the ring's use and not change meanwhile.
   Status reset(const Calibration& cal);
-  // One frame of channel_count raw samples; returns the calibrated frame through `out` if given.
+  // One frame of channel_count raw samples, calibrated; kept if storage is attached, and returned through
+  // `out` if given (also without storage).
   void push(const int16_t* raw, int16_t* out = nullptr);
   uint32_t frames() const { return count_; }
   uint32_t capacity_frames() const { return capacity_; }
@@ -75,11 +77,12 @@ class SampleRing {
 
  private:
   const Calibration* cal_ = nullptr;
+  int16_t* buf_ = nullptr;
+  uint32_t size_ = 0;  // int16 slots in buf_
   uint16_t channels_ = 0;
-  uint32_t capacity_ = 0;
-  uint32_t head_ = 0;  // next frame slot
+  uint32_t capacity_ = 0;  // whole frames in buf_
+  uint32_t head_ = 0;      // next frame slot
   uint32_t count_ = 0;
-  int16_t buf_[TINYFLEET_SAMPLE_RING_SAMPLES] = {};
 };
 
 }  // namespace tinyfleet

@@ -346,6 +346,11 @@ void Agent::load_running_components() {
   window_seq_ = 0;
 }
 
+void Agent::attach_sample_ring(int16_t* storage, uint32_t samples) {
+  ring_.attach(storage, samples);
+  if (cal_.channel_count != 0) ring_.reset(cal_);
+}
+
 void Agent::on_samples(const int16_t* raw, uint32_t frames) {
   int16_t calibrated[kMaxChannels];
   if (cal_.channel_count == 0) return;

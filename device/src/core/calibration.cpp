@@ -72,25 +72,27 @@ Status SampleRing::reset(const Calibration& cal) {
   if (cal.channel_count < 1 || cal.channel_count > kMaxChannels) return Status::InvalidArgument;
   cal_ = &cal;
   channels_ = cal.channel_count;
-  capacity_ = TINYFLEET_SAMPLE_RING_SAMPLES / cal.channel_count;
+  capacity_ = size_ / cal.channel_count;
   head_ = 0;
   count_ = 0;
   return Status::Ok;
 }
 
 void SampleRing::push(const int16_t* raw, int16_t* out) {
-  if (capacity_ == 0) return;
-  int16_t* slot = buf_ + static_cast<size_t>(head_) * channels_;
+  if (cal_ == nullptr) return;
+  int16_t* slot = capacity_ != 0 ? buf_ + static_cast<size_t>(head_) * channels_ : nullptr;
   for (uint16_t c = 0; c < channels_; ++c) {
-    slot[c] = calibrate(cal_->channels[c], raw[c]);
-    if (out != nullptr) out[c] = slot[c];
+    const int16_t v = calibrate(cal_->channels[c], raw[c]);
+    if (slot != nullptr) slot[c] = v;
+    if (out != nullptr) out[c] = v;
   }
+  if (capacity_ == 0) return;
   head_ = (head_ + 1) % capacity_;
   if (count_ < capacity_) ++count_;
 }
 
 bool SampleRing::latest(int16_t* out, uint32_t frames) const {
-  if (frames > count_) return false;
+  if (frames > count_ || capacity_ == 0) return frames == 0;
   uint32_t start = (head_ + capacity_ - frames) % capacity_;
   for (uint32_t f = 0; f < frames; ++f) {
     const int16_t* slot = buf_ + static_cast<size_t>((start + f) % capacity_) * channels_;

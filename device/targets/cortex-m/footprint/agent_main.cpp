@@ -66,6 +66,7 @@ volatile uint32_t g_tx_sink;
 uint8_t g_payload[kBlockHeaderLen + kBlockSize];
 char g_topic[kMaxTopicLen];
 int16_t g_samples[64];
+int16_t g_ring[2048];  // the application's calibrated-sample ring (its feature window: 2048 samples)
 
 void perform_actions() {
   for (size_t i = 0; i < g_agent.action_count(); ++i) {
@@ -79,6 +80,7 @@ void perform_actions() {
 
 int main() {
   cortexm::mbedtls_pool_init();
+  g_agent.attach_sample_ring(g_ring, sizeof g_ring / sizeof g_ring[0]);
   BootDecision decision;
   if (g_boot.select(decision) == Status::Ok) g_agent.on_boot(decision);
   perform_actions();
@@ -98,7 +100,10 @@ int main() {
         g_agent.on_samples(g_samples, 8);
         g_agent.on_temperature(g_samples[0]);
         break;
-      case 6: g_tx_sink = static_cast<uint32_t>(g_agent.on_inference(g_payload, 4, n).winner); break;
+      case 6:
+        if (g_agent.latest_frames(g_samples, 8)) g_tx_sink = g_tx_sink + static_cast<uint16_t>(g_samples[0]);
+        g_tx_sink = static_cast<uint32_t>(g_agent.on_inference(g_payload, 4, n).winner);
+        break;
       default: g_agent.on_tick(); break;
     }
     perform_actions();
