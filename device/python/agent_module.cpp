@@ -147,8 +147,10 @@ const char* action_name(ActionType t) {
   return "?";
 }
 
-ActionTuple to_tuple(const Action& a) {
-  return {action_name(a.type), a.topic, nb::bytes(reinterpret_cast<const char*>(a.data()), a.len), a.qos, a.retain,
+ActionTuple to_tuple(const Agent& agent, const Action& a) {
+  char topic[kMaxTopicLen];
+  agent.topic(a, topic);
+  return {action_name(a.type), topic, nb::bytes(reinterpret_cast<const char*>(a.data()), a.len), a.qos, a.retain,
           a.token};
 }
 
@@ -262,7 +264,7 @@ class Device {
     need();
     Action a;
     agent_->will(a);
-    return to_tuple(a);
+    return to_tuple(*agent_, a);
   }
   std::string state() { need(); return state_name(agent_->state()); }
   nb::bytes running_digest() { need(); return nb::bytes(reinterpret_cast<const char*>(agent_->running_digest()), 32); }
@@ -283,7 +285,7 @@ class Device {
   std::vector<ActionTuple> drain() {
     platform_.rethrow();
     std::vector<ActionTuple> out;
-    for (size_t i = 0; i < agent_->action_count(); ++i) out.push_back(to_tuple(agent_->action(i)));
+    for (size_t i = 0; i < agent_->action_count(); ++i) out.push_back(to_tuple(*agent_, agent_->action(i)));
     return out;
   }
 

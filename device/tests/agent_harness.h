@@ -303,21 +303,22 @@ inline void Device::take_actions() {
   std::vector<tinyfleet::Action> acts;
   for (size_t i = 0; i < agent->action_count(); ++i) acts.push_back(agent->action(i));
   for (const auto& a : acts) {
+    char buf[tinyfleet::kMaxTopicLen];
+    const std::string t(buf, agent->topic(a, buf));  // renders from the copy: later events do not change it
     switch (a.type) {
       case ActionType::Subscribe:
         if (broker == nullptr || !connected) break;
-        broker->subscriptions.insert(a.topic);
-        broker->subscribe_log.push_back(a.topic);
-        if (auto it = broker->retained.find(a.topic); it != broker->retained.end()) {
-          inbox_.emplace_back(a.topic, it->second);
+        broker->subscriptions.insert(t);
+        broker->subscribe_log.push_back(t);
+        if (auto it = broker->retained.find(t); it != broker->retained.end()) {
+          inbox_.emplace_back(t, it->second);
         }
         break;
       case ActionType::Unsubscribe:
-        if (broker != nullptr) broker->subscriptions.erase(a.topic);
+        if (broker != nullptr) broker->subscriptions.erase(t);
         break;
       case ActionType::Publish: {
         if (broker == nullptr || !connected) break;
-        std::string t = a.topic;
         if (t.size() > 6 && t.compare(t.size() - 6, 6, "/state") == 0) {
           tinyfleet::StateReport r;
           if (tinyfleet::decode_report(a.data(), a.len, r) == tinyfleet::Status::Ok) broker->reports.push_back(r);

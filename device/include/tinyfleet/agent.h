@@ -57,12 +57,18 @@ struct AgentPorts {
 
 enum class ActionType : uint8_t { Subscribe, Unsubscribe, Publish, RunHealthCheck, Reboot };
 
+// The topic an action names (docs/device-protocol.md, "Topics"): the first four are the device's own, in
+// DeviceTopic's order. An action keeps what its topic is made of, not the text: Agent::topic() renders it.
+enum class ActionTopic : uint8_t { Desired, State, Telemetry, Presence, Meta, Block, None };
+
 struct Action {
   ActionType type = ActionType::Publish;
-  char topic[kMaxTopicLen] = {};
+  ActionTopic topic_kind = ActionTopic::None;
   uint8_t qos = 1;
   bool retain = false;
   uint32_t token = 0;  // Publish of a state report: its seq, to pass back to on_publish_acked()
+  uint32_t block = 0;        // ActionTopic::Block: the block index
+  uint8_t digest[32] = {};   // ActionTopic::Meta: the bundle's digest; ActionTopic::Block: the component's SHA-256
   size_t len = 0;
   uint8_t payload[kReportLen] = {};     // reports and presence (<= 104 bytes) are copied here
   const uint8_t* external = nullptr;    // telemetry: the agent's buffer, valid until the next event
@@ -90,6 +96,9 @@ class Agent {
   // --- actions queued by the last event ---
   size_t action_count() const { return action_count_; }
   const Action& action(size_t i) const { return actions_[i]; }
+  // An action's topic, written to out[kMaxTopicLen] for this device; its length (0: the action has none).
+  // It depends on the action alone (and the device id), so a copied action renders after later events too.
+  size_t topic(const Action& a, char* out) const;
   size_t dropped_actions() const { return dropped_actions_; }
 
   // --- inference path (not update-cycle events: no transitions, no reports) ---
@@ -132,10 +141,9 @@ class Agent {
   };
 
   void begin_event();
-  Action* push(ActionType type);
-  void publish(const char* topic, const uint8_t* data, size_t len, uint8_t qos, bool retain, uint32_t token);
-  void subscribe(const char* topic);
-  void unsubscribe(const char* topic);
+  Action* push(ActionType type, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);
+  void publish(ActionTopic kind, const uint8_t* data, size_t len, bool retain, uint32_t token);  // QoS 1
+  void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);  // or unsubscribe
   void publish_presence(uint8_t status);
   void apply(AgentEvent event, Outcome outcome, Reason reason, uint32_t d0 = 0, uint32_t d1 = 0);
   void emit_report(AgentState from, AgentState to, AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);

@@ -66,6 +66,7 @@ struct Pending {
 };
 Pending g_pending[TINYFLEET_REPORT_RING * 2];
 Action g_actions[TINYFLEET_ACTION_QUEUE];
+char g_topic[kMaxTopicLen];  // the action being performed (esp-mqtt copies it)
 
 uint8_t g_prefix[TINYFLEET_PREFIX_BUFFER_SIZE];
 BundleInfo g_info;
@@ -102,16 +103,17 @@ void perform_actions() {
     for (size_t i = 0; i < n; ++i) {
       const Action& a = g_actions[i];
       const bool mqtt = g_client != nullptr;  // before the client exists (on_boot) MQTT actions are dropped
+      g_agent->topic(a, g_topic);
       switch (a.type) {
         case ActionType::Subscribe:
-          if (mqtt) esp_mqtt_client_subscribe(g_client, a.topic, a.qos);
+          if (mqtt) esp_mqtt_client_subscribe(g_client, g_topic, a.qos);
           break;
         case ActionType::Unsubscribe:
-          if (mqtt) esp_mqtt_client_unsubscribe(g_client, a.topic);
+          if (mqtt) esp_mqtt_client_unsubscribe(g_client, g_topic);
           break;
         case ActionType::Publish: {
           if (!mqtt) break;
-          const int id = esp_mqtt_client_publish(g_client, a.topic, reinterpret_cast<const char*>(a.data()),
+          const int id = esp_mqtt_client_publish(g_client, g_topic, reinterpret_cast<const char*>(a.data()),
                                                  static_cast<int>(a.len), a.qos, a.retain ? 1 : 0);
           if (a.token != 0 && id > 0) {
             for (Pending& p : g_pending) {
@@ -242,14 +244,16 @@ esp_err_t start(const Config& config) {
   xSemaphoreGive(g_lock);
 
   static Action will;
+  static char will_topic[kMaxTopicLen];
   g_agent->will(will);
+  g_agent->topic(will, will_topic);
   esp_mqtt_client_config_t mc = {};
   mc.broker.address.uri = config.broker_uri;
   mc.broker.verification.certificate = config.ca_pem;
   mc.credentials.username = config.device_id;
   mc.credentials.client_id = config.device_id;
   mc.credentials.authentication.password = config.password;
-  mc.session.last_will.topic = will.topic;
+  mc.session.last_will.topic = will_topic;
   mc.session.last_will.msg = reinterpret_cast<const char*>(will.data());
   mc.session.last_will.msg_len = static_cast<int>(will.len);
   mc.session.last_will.qos = will.qos;

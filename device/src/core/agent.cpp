@@ -22,14 +22,16 @@ Agent::Agent(const AgentConfig& cfg, const AgentPorts& ports)
 
 void Agent::begin_event() { action_count_ = 0; }
 
-Action* Agent::push(ActionType type) {
+Action* Agent::push(ActionType type, ActionTopic kind, const uint8_t* digest, uint32_t block) {
   if (action_count_ >= TINYFLEET_ACTION_QUEUE) {
     ++dropped_actions_;
     return nullptr;
   }
   Action* a = &actions_[action_count_++];
   a->type = type;
-  a->topic[0] = '\0';
+  a->topic_kind = kind;
+  a->block = block;
+  if (digest != nullptr) std::memcpy(a->digest, digest, 32);
   a->qos = 1;
   a->retain = false;
   a->token = 0;
@@ -38,25 +40,29 @@ Action* Agent::push(ActionType type) {
   return a;
 }
 
-void Agent::publish(const char* topic, const uint8_t* data, size_t len, uint8_t qos, bool retain, uint32_t token) {
-  Action* a = push(ActionType::Publish);
+void Agent::publish(ActionTopic kind, const uint8_t* data, size_t len, bool retain, uint32_t token) {
+  Action* a = push(ActionType::Publish, kind);
   if (a == nullptr) return;
-  std::memcpy(a->topic, topic, std::strlen(topic) + 1);
-  a->qos = qos;
   a->retain = retain;
   a->token = token;
   a->len = len;
   std::memcpy(a->payload, data, len);
 }
 
-void Agent::subscribe(const char* topic) {
-  Action* a = push(ActionType::Subscribe);
-  if (a != nullptr) std::memcpy(a->topic, topic, std::strlen(topic) + 1);
+void Agent::subscribe(bool on, ActionTopic kind, const uint8_t* digest, uint32_t block) {
+  push(on ? ActionType::Subscribe : ActionType::Unsubscribe, kind, digest, block);
 }
 
-void Agent::unsubscribe(const char* topic) {
-  Action* a = push(ActionType::Unsubscribe);
-  if (a != nullptr) std::memcpy(a->topic, topic, std::strlen(topic) + 1);
+size_t Agent::topic(const Action& a, char* out) const {
+  bool ok = false;
+  switch (a.topic_kind) {
+    case ActionTopic::None: break;
+    case ActionTopic::Meta: ok = meta_topic(out, a.digest); break;
+    case ActionTopic::Block: ok = block_topic(out, a.digest, a.block); break;
+    default: ok = device_topic(out, cfg_.device_id, static_cast<DeviceTopic>(a.topic_kind)); break;
+  }
+  if (!ok) out[0] = '\0';
+  return ok ? std::strlen(out) : 0;
 }
 
 void Agent::will(Action& out) const {
@@ -72,7 +78,7 @@ void Agent::will(Action& out) const {
   p.device_time = ports_.clock.unix_seconds();
   out = Action();
   out.type = ActionType::Publish;
-  device_topic(out.topic, cfg_.device_id, DeviceTopic::Presence);
+  out.topic_kind = ActionTopic::Presence;
   out.qos = 1;
   out.retain = true;
   out.len = kPresenceLen;
@@ -87,7 +93,7 @@ void Agent::publish_presence(uint8_t status) {
   decode_presence(w.payload, kPresenceLen, p);
   p.status = status;
   encode_presence(p, w.payload);
-  publish(w.topic, w.payload, kPresenceLen, 1, true, 0);
+  publish(ActionTopic::Presence, w.payload, kPresenceLen, true, 0);
 }
 
 // --- reports and transitions ------------------------------------------------------------------------
@@ -136,11 +142,7 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   slot->used = true;
   slot->seq = r.seq;
   encode_report(r, slot->bytes);
-  if (connected_) {
-    char topic[kMaxTopicLen];
-    device_topic(topic, cfg_.device_id, DeviceTopic::State);
-    publish(topic, slot->bytes, kReportLen, 1, false, r.seq);
-  }
+  if (connected_) publish(ActionTopic::State, slot->bytes, kReportLen, false, r.seq);
 }
 
 uint32_t Agent::pending_reports() const {
@@ -212,18 +214,15 @@ void Agent::on_boot(const BootDecision& d) {
   load_running_components();
   apply(AgentEvent::Boot, outcome, reason, d0, d1);
   if (outcome == Outcome::Reverted) have_current_ = false;
-  if (state_ == AgentState::Trial) push(ActionType::RunHealthCheck);
+  if (state_ == AgentState::Trial) push(ActionType::RunHealthCheck, ActionTopic::None);
 }
 
 void Agent::on_connection_up() {
   begin_event();
   connected_ = true;
   publish_presence(1);
-  char topic[kMaxTopicLen];
-  device_topic(topic, cfg_.device_id, DeviceTopic::Desired);
-  subscribe(topic);
+  subscribe(true, ActionTopic::Desired);
   // Re-send unacknowledged reports, oldest first.
-  device_topic(topic, cfg_.device_id, DeviceTopic::State);
   uint32_t last = 0;
   for (;;) {
     const QueuedReport* next = nullptr;
@@ -231,12 +230,11 @@ void Agent::on_connection_up() {
       if (q.used && q.seq > last && (next == nullptr || q.seq < next->seq)) next = &q;
     }
     if (next == nullptr) break;
-    publish(topic, next->bytes, kReportLen, 1, false, next->seq);
+    publish(ActionTopic::State, next->bytes, kReportLen, false, next->seq);
     last = next->seq;
   }
   if (state_ == AgentState::Checking && have_current_) {
-    meta_topic(topic, current_.digest);
-    subscribe(topic);
+    subscribe(true, ActionTopic::Meta, current_.digest);
   } else if (state_ == AgentState::Downloading) {
     fill_window();
   } else if (state_ == AgentState::Trial) {
@@ -371,9 +369,8 @@ void Agent::maybe_publish_telemetry(uint32_t now_ms) {
   if (!connected_ || (elapsed < cfg_.telemetry_period_s * 1000u && !drift_.full())) return;
   const size_t len = drift_.encode(telemetry_buf_, progress_.epoch, ++window_seq_, elapsed / 1000,
                                    running_.prefix_sha256);
-  Action* a = push(ActionType::Publish);
+  Action* a = push(ActionType::Publish, ActionTopic::Telemetry);
   if (a != nullptr) {
-    device_topic(a->topic, cfg_.device_id, DeviceTopic::Telemetry);
     a->qos = 0;
     a->len = len;
     a->external = telemetry_buf_;
@@ -445,7 +442,7 @@ void Agent::fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1
 
 void Agent::request_reboot() {
   publish_presence(2);
-  push(ActionType::Reboot);
+  push(ActionType::Reboot, ActionTopic::None);
 }
 
 // --- desired state ----------------------------------------------------------------------------------
@@ -498,24 +495,15 @@ void Agent::evaluate_desired() {
   }
   apply(AgentEvent::Desired, Outcome::NewUpdate, superseding ? Reason::Superseded : Reason::None,
         superseding ? d.desired_seq : 0);
-  if (connected_) {
-    char topic[kMaxTopicLen];
-    meta_topic(topic, d.digest);
-    subscribe(topic);
-  }
+  if (connected_) subscribe(true, ActionTopic::Meta, d.digest);
 }
 
 void Agent::abandon_download() {
-  char topic[kMaxTopicLen];
   if (state_ == AgentState::Checking && have_current_ && connected_) {
-    meta_topic(topic, current_.digest);
-    unsubscribe(topic);
+    subscribe(false, ActionTopic::Meta, current_.digest);
   }
   for (InFlight& f : inflight_) {
-    if (f.used && connected_) {
-      block_topic(topic, info_.components[f.component].sha256, f.block);
-      unsubscribe(topic);
-    }
+    if (f.used && connected_) subscribe(false, ActionTopic::Block, info_.components[f.component].sha256, f.block);
     f.used = false;
   }
 }
@@ -523,9 +511,7 @@ void Agent::abandon_download() {
 // --- meta and preconditions -------------------------------------------------------------------------
 
 void Agent::handle_meta(const uint8_t* payload, size_t len) {
-  char topic[kMaxTopicLen];
-  meta_topic(topic, current_.digest);
-  if (connected_) unsubscribe(topic);
+  if (connected_) subscribe(false, ActionTopic::Meta, current_.digest);
 
   uint8_t digest[32];
   BundleHeader h;
@@ -749,7 +735,6 @@ Outcome Agent::finish_image(Reason& reason) {
 
 void Agent::fill_window() {
   if (!connected_ || state_ != AgentState::Downloading) return;
-  char topic[kMaxTopicLen];
   for (InFlight& slot : inflight_) {
     if (slot.used) continue;
     bool found = false;
@@ -767,8 +752,7 @@ void Agent::fill_window() {
       }
     }
     if (!found) return;
-    block_topic(topic, info_.components[slot.component].sha256, slot.block);
-    subscribe(topic);
+    subscribe(true, ActionTopic::Block, info_.components[slot.component].sha256, slot.block);
   }
 }
 
@@ -788,8 +772,6 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
   for (InFlight& f : inflight_) {
     if (f.used && f.component == c && f.block == t.index) slot = &f;
   }
-  char topic[kMaxTopicLen];
-  block_topic(topic, e.sha256, t.index);
 
   BlockHeader h;
   const uint8_t* data = nullptr;
@@ -797,8 +779,8 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
   if (decode_block(payload, len, h, data, dlen) != Status::Ok || h.index != t.index || h.component_len != e.length) {
     ++bad_blocks_;
     if (slot != nullptr && connected_) {  // the broker redelivers the retained block on a new SUBSCRIBE
-      unsubscribe(topic);
-      subscribe(topic);
+      subscribe(false, ActionTopic::Block, e.sha256, t.index);
+      subscribe(true, ActionTopic::Block, e.sha256, t.index);
     }
     return;
   }
@@ -814,7 +796,7 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
   ++blocks_fetched_;
   if (slot != nullptr) {
     slot->used = false;
-    if (connected_) unsubscribe(topic);
+    if (connected_) subscribe(false, ActionTopic::Block, e.sha256, t.index);
   }
   // Blocks written since the last record are fetched again after a reboot (their bytes are not erased:
   // the bank writer erases and reports them), so checkpointing less often trades refetches for wear.

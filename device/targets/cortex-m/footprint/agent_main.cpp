@@ -72,7 +72,9 @@ void perform_actions() {
   for (size_t i = 0; i < g_agent.action_count(); ++i) {
     const Action& a = g_agent.action(i);
     if (a.type == ActionType::RunHealthCheck) g_agent.run_health_check();
-    g_tx_sink = g_tx_sink + static_cast<uint32_t>(a.type) + static_cast<uint32_t>(a.len) + a.payload[0];
+    const size_t topic_len = g_agent.topic(a, g_topic);  // what the MQTT client would send it to
+    g_tx_sink = g_tx_sink + static_cast<uint32_t>(a.type) + static_cast<uint32_t>(a.len) + a.payload[0] +
+                static_cast<uint32_t>(topic_len) + static_cast<uint8_t>(g_topic[0]);
   }
 }
 

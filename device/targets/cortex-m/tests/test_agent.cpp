@@ -141,14 +141,15 @@ void take_actions(Device& d) {
   size_t acks = 0;
   for (size_t i = 0; i < n; ++i) {
     const Action& a = d.actions[i];
+    char topic[kMaxTopicLen];
+    const size_t tl = d.agent->topic(a, topic);
     switch (a.type) {
       case ActionType::Subscribe:
-        if (d.connected) d.broker.subscribe(a.topic);
+        if (d.connected) d.broker.subscribe(topic);
         break;
-      case ActionType::Unsubscribe: d.broker.unsubscribe(a.topic); break;
+      case ActionType::Unsubscribe: d.broker.unsubscribe(topic); break;
       case ActionType::Publish: {
-        const size_t tl = std::strlen(a.topic);
-        if (d.connected && tl > 6 && std::strcmp(a.topic + tl - 6, "/state") == 0) {
+        if (d.connected && tl > 6 && std::strcmp(topic + tl - 6, "/state") == 0) {
           StateReport r;
           if (decode_report(a.data(), a.len, r) == Status::Ok) ++d.broker.reports;
           d.acks[acks++] = a.token;
