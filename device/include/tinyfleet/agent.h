@@ -68,9 +68,9 @@ struct Action {
   bool retain = false;
   uint32_t token = 0;  // Publish of a state report: its seq, to pass back to on_publish_acked()
   uint32_t block = 0;        // ActionTopic::Block: the block index
-  uint8_t digest[32] = {};   // ActionTopic::Meta: the bundle's digest; ActionTopic::Block: the component's SHA-256
+  uint8_t digest[32];   // ActionTopic::Meta: the bundle's digest; ActionTopic::Block: the component's SHA-256
   size_t len = 0;
-  uint8_t payload[kReportLen] = {};     // reports and presence (<= 104 bytes) are copied here
+  uint8_t payload[kReportLen];     // reports and presence (<= 104 bytes) are copied here
   const uint8_t* external = nullptr;    // telemetry: the agent's buffer, valid until the next event
   const uint8_t* data() const { return external != nullptr ? external : payload; }
 };
@@ -145,6 +145,9 @@ class Agent {
   void publish(ActionTopic kind, const uint8_t* data, size_t len, bool retain, uint32_t token);  // QoS 1
   void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);  // or unsubscribe
   void publish_presence(uint8_t status);
+  void encode_presence_now(uint8_t status, uint8_t* out) const;
+  void adopt_attempt();
+  size_t read_running_component(const BundleInfo& running, ComponentType type);
   void apply(AgentEvent event, Outcome outcome, Reason reason, uint32_t d0 = 0, uint32_t d1 = 0);
   void emit_report(AgentState from, AgentState to, AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
   void persist();

@@ -65,9 +65,9 @@ size_t Agent::topic(const Action& a, char* out) const {
   return ok ? std::strlen(out) : 0;
 }
 
-void Agent::will(Action& out) const {
+void Agent::encode_presence_now(uint8_t status, uint8_t* out) const {
   Presence p;
-  p.status = 0;
+  p.status = status;
   p.image_state = running_trial_ ? 2 : 1;
   p.epoch = progress_.epoch;
   p.last_seq = report_seq_;
@@ -76,24 +76,24 @@ void Agent::will(Action& out) const {
   p.bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
   p.security_counter = stored_counter_;
   p.device_time = ports_.clock.unix_seconds();
+  encode_presence(p, out);
+}
+
+void Agent::will(Action& out) const {
   out = Action();
-  out.type = ActionType::Publish;
   out.topic_kind = ActionTopic::Presence;
-  out.qos = 1;
   out.retain = true;
   out.len = kPresenceLen;
-  encode_presence(p, out.payload);
+  encode_presence_now(0, out.payload);
 }
 
 void Agent::publish_presence(uint8_t status) {
   if (!connected_) return;
-  Action w;
-  will(w);
-  Presence p;
-  decode_presence(w.payload, kPresenceLen, p);
-  p.status = status;
-  encode_presence(p, w.payload);
-  publish(ActionTopic::Presence, w.payload, kPresenceLen, true, 0);
+  Action* a = push(ActionType::Publish, ActionTopic::Presence);
+  if (a == nullptr) return;
+  a->retain = true;
+  a->len = kPresenceLen;
+  encode_presence_now(status, a->payload);
 }
 
 // --- reports and transitions ------------------------------------------------------------------------
@@ -157,6 +157,14 @@ void Agent::persist() {
 
 // --- events -----------------------------------------------------------------------------------------
 
+// The update the progress record says was attempted becomes the one this run reports on.
+void Agent::adopt_attempt() {
+  have_current_ = true;
+  current_ = DesiredState();
+  current_.desired_seq = progress_.attempt_desired_seq;
+  std::memcpy(current_.digest, progress_.attempt_digest, 32);
+}
+
 void Agent::on_boot(const BootDecision& d) {
   begin_event();
   booted_ = true;
@@ -178,10 +186,7 @@ void Agent::on_boot(const BootDecision& d) {
     vectors_passed_ = false;
     broker_reached_ = false;
     if (progress_.attempt == AttemptState::TrialPending && attempt_is_running) {
-      have_current_ = true;
-      current_ = DesiredState();
-      current_.desired_seq = progress_.attempt_desired_seq;
-      std::memcpy(current_.digest, progress_.attempt_digest, 32);
+      adopt_attempt();
       current_.total_len = running_.total_len;
     }
   } else if (progress_.attempt == AttemptState::TrialPending && !attempt_is_running) {
@@ -204,12 +209,7 @@ void Agent::on_boot(const BootDecision& d) {
     outcome = Outcome::Reverted;
     reason = Reason::TrialExhausted;
   }
-  if (outcome == Outcome::Reverted && progress_.attempt == AttemptState::Failed) {
-    have_current_ = true;
-    current_ = DesiredState();
-    current_.desired_seq = progress_.attempt_desired_seq;
-    std::memcpy(current_.digest, progress_.attempt_digest, 32);
-  }
+  if (outcome == Outcome::Reverted && progress_.attempt == AttemptState::Failed) adopt_attempt();
   persist();
   load_running_components();
   apply(AgentEvent::Boot, outcome, reason, d0, d1);
@@ -294,6 +294,18 @@ void Agent::on_tick() {
   if (state_ != AgentState::Rebooting) maybe_publish_telemetry(now);
 }
 
+// A component of the running bank read into the prefix buffer: its length, or 0 if absent, too large or unread.
+size_t Agent::read_running_component(const BundleInfo& running, ComponentType type) {
+  const int i = running.find(type);
+  if (i < 0) return 0;
+  const ComponentEntry& e = running.components[i];
+  if (e.length > sizeof(prefix_) || ports_.flash.read(bank_area(running_bank_), e.offset, prefix_, e.length) !=
+                                        Status::Ok) {
+    return 0;
+  }
+  return e.length;
+}
+
 void Agent::load_running_components() {
   reset_in_place(cal_);
   reset_in_place(thresholds_);
@@ -322,20 +334,10 @@ void Agent::load_running_components() {
       active_[i].length = running.components[i].length;
       std::memcpy(active_[i].sha256, running.components[i].sha256, 32);
     }
-    int c = running.find(ComponentType::Calibration);
-    if (c >= 0 && running.components[c].length <= sizeof(prefix_) &&
-        ports_.flash.read(area, running.components[c].offset, prefix_, running.components[c].length) ==
-            Status::Ok &&
-        parse_calibration(prefix_, running.components[c].length, cal_) != Status::Ok) {
-      reset_in_place(cal_);
-    }
-    int t = running.find(ComponentType::Thresholds);
-    if (t >= 0 && running.components[t].length <= sizeof(prefix_) &&
-        ports_.flash.read(area, running.components[t].offset, prefix_, running.components[t].length) ==
-            Status::Ok &&
-        parse_thresholds(prefix_, running.components[t].length, thresholds_) != Status::Ok) {
-      reset_in_place(thresholds_);
-    }
+    size_t len = read_running_component(running, ComponentType::Calibration);
+    if (len != 0 && parse_calibration(prefix_, len, cal_) != Status::Ok) reset_in_place(cal_);
+    len = read_running_component(running, ComponentType::Thresholds);
+    if (len != 0 && parse_thresholds(prefix_, len, thresholds_) != Status::Ok) reset_in_place(thresholds_);
   }
   reset_in_place(info_);
   ring_.reset(cal_);
