@@ -274,6 +274,26 @@ Status parse_prefix(const uint8_t* data, size_t len, BundleInfo& out) {
   return parse_prefix(src, len, out);
 }
 
+namespace {
+
+constexpr uint8_t kAllTypes = ((1u << (kComponentTypeCount + 1)) - 1) & ~1u;  // bits 1..5
+
+// One component table entry, checked against the header.
+Status parse_entry(const uint8_t* e, const BundleHeader& h, ComponentEntry& c) {
+  if (e[0] < 1 || e[0] > kComponentTypeCount) return Status::MalformedTable;
+  if (e[1] != 0 || load_u16le(e + 2) != 0 || load_u32le(e + 12) != 0) return Status::MalformedTable;
+  if (!version_field_ok(e + 16)) return Status::MalformedTable;
+  c.type = static_cast<ComponentType>(e[0]);
+  c.offset = load_u32le(e + 4);
+  c.length = load_u32le(e + 8);
+  if (c.offset % 16 != 0 || c.offset < h.payload_offset) return Status::OutOfRange;
+  if (c.length == 0 || static_cast<uint64_t>(c.offset) + c.length > h.total_len) return Status::OutOfRange;
+  std::memcpy(c.sha256, e + 48, 32);
+  return Status::Ok;
+}
+
+}  // namespace
+
 Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
   const uint8_t* p = nullptr;
   const uint32_t head = static_cast<uint32_t>(len < kHeaderLen ? len : kHeaderLen);
@@ -288,51 +308,36 @@ Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
 
   out.component_count = h.component_count;
   const uint32_t table = kHeaderLen + h.manifest_len;
+  uint8_t seen = 0;
+  bool duplicate = false;  // reported after every entry passed its own checks
   for (uint8_t i = 0; i < h.component_count; ++i) {
     const uint8_t* e = nullptr;
     if ((s = src.view(table + kEntryLen * i, kEntryLen, e)) != Status::Ok) return s;
-    ComponentEntry& c = out.components[i];
-    if (e[0] < 1 || e[0] > kComponentTypeCount) return Status::MalformedTable;
-    if (e[1] != 0 || load_u16le(e + 2) != 0 || load_u32le(e + 12) != 0) return Status::MalformedTable;
-    if (!version_field_ok(e + 16)) return Status::MalformedTable;
-    c.type = static_cast<ComponentType>(e[0]);
-    c.offset = load_u32le(e + 4);
-    c.length = load_u32le(e + 8);
-    if (c.offset % 16 != 0 || c.offset < h.payload_offset) return Status::OutOfRange;
-    if (c.length == 0 || static_cast<uint64_t>(c.offset) + c.length > h.total_len) return Status::OutOfRange;
-    std::memcpy(c.sha256, e + 48, 32);
-  }
-  uint8_t seen = 0;
-  for (uint8_t i = 0; i < h.component_count; ++i) {
-    uint8_t bit = static_cast<uint8_t>(1u << static_cast<uint8_t>(out.components[i].type));
-    if (seen & bit) return Status::DuplicateComponent;
+    if ((s = parse_entry(e, h, out.components[i])) != Status::Ok) return s;
+    const uint8_t bit = static_cast<uint8_t>(1u << e[0]);
+    duplicate |= (seen & bit) != 0;
     seen = static_cast<uint8_t>(seen | bit);
   }
-  // Overlaps: payloads sorted by offset (insertion sort of at most 8 indices).
-  uint8_t order[TINYFLEET_MAX_COMPONENTS];
+  if (duplicate) return Status::DuplicateComponent;
+  // Payloads are non-empty: they are disjoint exactly when no two of them intersect.
   for (uint8_t i = 0; i < h.component_count; ++i) {
-    uint8_t j = i;
-    while (j > 0 && out.components[order[j - 1]].offset > out.components[i].offset) {
-      order[j] = order[j - 1];
-      --j;
+    const ComponentEntry& a = out.components[i];
+    for (uint8_t j = 0; j < i; ++j) {
+      const ComponentEntry& b = out.components[j];
+      if (a.offset < b.end() && b.offset < a.end()) return Status::OverlappingComponents;
     }
-    order[j] = i;
   }
-  for (uint8_t i = 1; i < h.component_count; ++i)
-    if (out.components[order[i]].offset < out.components[order[i - 1]].end()) return Status::OverlappingComponents;
-  for (uint8_t t = 1; t <= kComponentTypeCount; ++t)
-    if (!(seen & (1u << t))) return Status::MissingComponent;
+  if (seen != kAllTypes) return Status::MissingComponent;
 
   const uint8_t* sb = nullptr;
   if ((s = src.view(h.signed_len, kSignatureBlockLen, sb)) != Status::Ok) return s;
   SignatureBlock& sig = out.signature;
   sig.algorithm = sb[0];
   sig.signature_len = load_u16le(sb + 2);
-  if (sig.algorithm != 1) return Status::BadSignature;
-  if (sb[1] != 0 || sig.signature_len < 8 || sig.signature_len > kMaxSignatureLen) return Status::BadSignature;
-  for (uint32_t i = 84; i < kSignatureBlockLen; ++i)
-    if (sb[i] != 0) return Status::BadSignature;
-  for (uint32_t i = 12u + sig.signature_len; i < 84; ++i)
+  if (sig.algorithm != 1 || sb[1] != 0 || sig.signature_len < 8 || sig.signature_len > kMaxSignatureLen)
+    return Status::BadSignature;
+  // The signature's zero padding and the reserved bytes after it.
+  for (uint32_t i = 12u + sig.signature_len; i < kSignatureBlockLen; ++i)
     if (sb[i] != 0) return Status::BadSignature;
   std::memcpy(sig.key_id, sb + 4, kKeyIdLen);
   std::memcpy(sig.signature, sb + 12, kMaxSignatureLen);
