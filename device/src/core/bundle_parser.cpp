@@ -164,6 +164,13 @@ uint32_t TensorContract::nbytes() const {
   return static_cast<uint32_t>(n);
 }
 
+BundleInfo::BundleInfo() {
+  // Every member is zero but the component types (Firmware): one memset, and the member-by-member
+  // initialisation before it, which it overwrites, is dropped by the compiler.
+  std::memset(static_cast<void*>(this), 0, sizeof *this);
+  for (ComponentEntry& c : components) c.type = ComponentType::Firmware;
+}
+
 int BundleInfo::find(ComponentType type) const {
   for (uint8_t i = 0; i < component_count; ++i)
     if (components[i].type == type) return i;
