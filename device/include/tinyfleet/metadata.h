@@ -35,6 +35,8 @@ struct ImageDescriptor {
 };
 
 struct MetadataRecord {
+  // Out of line: each user calls it rather than copying a 92-byte default image of its own.
+  MetadataRecord();
   uint32_t seq = 0;
   BootState state = BootState::Confirmed;
   uint8_t confirmed_bank = 0;

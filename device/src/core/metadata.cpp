@@ -25,6 +25,8 @@ void decode_image(const uint8_t* p, ImageDescriptor& img) {
 }
 }  // namespace
 
+MetadataRecord::MetadataRecord() = default;
+
 void encode_metadata(const MetadataRecord& rec, uint8_t out[kMetadataRecordLen]) {
   std::memset(out, 0, kMetadataRecordLen);
   store_u32le(out, kMagic);
