@@ -270,6 +270,8 @@ Status decode_report(const uint8_t* p, size_t len, StateReport& out) {
 
 // --- TFPR -----------------------------------------------------------------------------------------
 
+Presence::Presence() = default;
+
 void encode_presence(const Presence& in, uint8_t out[kPresenceLen]) {
   std::memset(out, 0, kPresenceLen);
   std::memcpy(out, "TFPR", 4);
