@@ -20,10 +20,11 @@ enum class Kind : uint8_t { Id, Class, Str255, Str32, U32, U64, Pct, DType, Quan
 // (kNotKept: checked only, see Manifest).
 struct FieldSpec {
   uint8_t tag;  // every known tag is below 0x100
-  Kind kind;
-  bool required;
+  Kind kind : 7;
+  bool required : 1;
   uint16_t at;
 };
+static_assert(sizeof(FieldSpec) == 4, "a table row is one word");
 constexpr uint16_t kNotKept = 0xFFFF;
 constexpr uint16_t kInput = offsetof(Manifest, input);
 constexpr uint16_t kOutput = offsetof(Manifest, output);
