@@ -61,7 +61,8 @@ class MetadataStore {
   Status store(MetadataRecord& rec);
 
  private:
-  Status read_copy(FlashArea area, MetadataRecord& out, bool& valid);
+  // Reads both copies into `copies`; `newest` is the index of the newest valid one, or -1.
+  Status read_copies(uint8_t (&copies)[2][kMetadataRecordLen], int& newest);
   Flash& flash_;
 };
 
