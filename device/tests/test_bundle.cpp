@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "mbedtls_crypto.h"
@@ -66,6 +67,24 @@ TEST(BundleParser, ParsesEveryFieldOfAValidBundle) {
   EXPECT_EQ(info.header.total_len, b.size());
   EXPECT_EQ(check_signature(info, b.data(), f.crypto, f.policy), Status::Ok);
   EXPECT_EQ(check_policy(info, f.policy), Status::Ok);
+}
+
+// BundleInfo's constructor zeroes the whole object and sets the component types: that is its members' own
+// defaults only while those are all zero but ComponentEntry::type. This fails when one of them changes.
+template <typename T>
+void expect_default_bytes(const T& actual) {
+  alignas(T) unsigned char want[sizeof(T)] = {};
+  new (want) T();
+  EXPECT_EQ(std::memcmp(want, &actual, sizeof(T)), 0);
+}
+
+TEST(BundleParser, DefaultBundleInfoHoldsItsMembersDefaults) {
+  BundleInfo info;
+  expect_default_bytes(info.header);
+  expect_default_bytes(info.manifest);
+  EXPECT_EQ(info.component_count, 0);
+  for (const ComponentEntry& c : info.components) expect_default_bytes(c);
+  expect_default_bytes(info.signature);
 }
 
 TEST(BundleParser, NeedsMoreBytesUntilThePrefixIsComplete) {

@@ -27,7 +27,7 @@ std::string render() {
   out << "```mermaid\nstateDiagram-v2\n    [*] --> POWERON\n";
   for (size_t i = 0; i < n; ++i) {
     out << "    " << state_name(t[i].from) << " --> " << state_name(t[i].to) << ": " << event_name(t[i].event)
-        << " / " << t[i].label << "\n";
+        << " / " << transition_label(t[i]) << "\n";
   }
   out << "    REBOOTING --> [*]\n```\n";
   return out.str();

@@ -40,6 +40,8 @@ class BootMetadata {
   MetadataStore& store() { return store_; }
 
  private:
+  // A trial ends: confirmed (its bank becomes the confirmed one) or reverted.
+  Status end_trial(bool confirmed);
   MetadataStore store_;
 };
 

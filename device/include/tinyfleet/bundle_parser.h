@@ -85,6 +85,8 @@ struct SignatureBlock {
 
 // Everything the metadata prefix [0, payload_offset) says, structurally checked.
 struct BundleInfo {
+  // Out of line: the image holds one copy of this 768-byte initialisation, not one per user.
+  BundleInfo();
   BundleHeader header;
   Manifest manifest;
   uint8_t component_count = 0;

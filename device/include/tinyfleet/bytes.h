@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <type_traits>
 
@@ -22,26 +23,38 @@ struct ByteView {
   size_t size = 0;
 };
 
-inline uint16_t load_u16le(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] | (p[1] << 8));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+// A little-endian field is the value's own bytes: a fixed-size memcpy, which the compiler makes one load or
+// store (unaligned where the target allows it) instead of a loop of byte accesses or a call.
+template <typename T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
-inline uint32_t load_u32le(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
-         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+template <typename T>
+inline void store_le(uint8_t* p, T v) {
+  std::memcpy(p, &v, sizeof v);
 }
-inline uint64_t load_u64le(const uint8_t* p) {
-  return static_cast<uint64_t>(load_u32le(p)) | (static_cast<uint64_t>(load_u32le(p + 4)) << 32);
+#else
+template <typename T>
+inline T load_le(const uint8_t* p) {
+  T v = 0;
+  for (size_t i = sizeof v; i-- > 0;) v = static_cast<T>((v << 8) | p[i]);
+  return v;
 }
-inline void store_u16le(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v);
-  p[1] = static_cast<uint8_t>(v >> 8);
+template <typename T>
+inline void store_le(uint8_t* p, T v) {
+  for (size_t i = 0; i < sizeof v; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
-inline void store_u32le(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-inline void store_u64le(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
+#endif
+
+inline uint16_t load_u16le(const uint8_t* p) { return load_le<uint16_t>(p); }
+inline uint32_t load_u32le(const uint8_t* p) { return load_le<uint32_t>(p); }
+inline uint64_t load_u64le(const uint8_t* p) { return load_le<uint64_t>(p); }
+inline void store_u16le(uint8_t* p, uint16_t v) { store_le(p, v); }
+inline void store_u32le(uint8_t* p, uint32_t v) { store_le(p, v); }
+inline void store_u64le(uint8_t* p, uint64_t v) { store_le(p, v); }
 
 constexpr uint32_t align_up(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }
 

@@ -35,6 +35,8 @@ struct ImageDescriptor {
 };
 
 struct MetadataRecord {
+  // Out of line: each user calls it rather than copying a 92-byte default image of its own.
+  MetadataRecord();
   uint32_t seq = 0;
   BootState state = BootState::Confirmed;
   uint8_t confirmed_bank = 0;
@@ -59,7 +61,8 @@ class MetadataStore {
   Status store(MetadataRecord& rec);
 
  private:
-  Status read_copy(FlashArea area, MetadataRecord& out, bool& valid);
+  // Reads both copies into `copies`; `newest` is the index of the newest valid one, or -1.
+  Status read_copies(uint8_t (&copies)[2][kMetadataRecordLen], int& newest);
   Flash& flash_;
 };
 

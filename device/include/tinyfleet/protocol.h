@@ -123,6 +123,7 @@ Status decode_report(const uint8_t* data, size_t len, StateReport& out);
 
 // --- TFPR -----------------------------------------------------------------------------------------
 struct Presence {
+  Presence();  // out of line: users call it instead of each copying a default image
   uint8_t status = 0;  // 0 offline (will), 1 online, 2 rebooting
   uint8_t image_state = 1;
   uint32_t epoch = 0;

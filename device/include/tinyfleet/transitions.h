@@ -53,19 +53,24 @@ enum class Outcome : uint8_t {
   Fail,           // HealthResult/Tick: trial reverted, reboot requested
 };
 
+// Five bytes a row. The diagram labels live apart (transition_label): the agent never reads them, so they
+// stay out of a device image.
 struct Transition {
   AgentState from;
   AgentEvent event;
   Outcome outcome;
   AgentState to;
-  bool report;        // publish a TFSR state report for it
-  const char* label;  // diagram edge label
+  bool report;  // publish a TFSR state report for it
 };
 
 // The table, in diagram order.
 const Transition* transitions(size_t& count);
 // The row for (from, event, outcome), or nullptr (the event is ignored in that state).
 const Transition* find_transition(AgentState from, AgentEvent event, Outcome outcome);
+// The diagram edge label of a row of transitions().
+const char* transition_label(const Transition& row);
+// The diagram edge label of a row of transitions().
+const char* transition_label(const Transition& row);
 
 const char* state_name(AgentState s);
 const char* event_name(AgentEvent e);

@@ -66,27 +66,24 @@ Status BootMetadata::install_trial(uint8_t bank, const ImageDescriptor& image) {
   return store_.store(rec);
 }
 
-Status BootMetadata::confirm() {
-  MetadataRecord rec;
-  Status s = store_.load(rec);
-  if (s != Status::Ok) return s;
-  if (rec.state != BootState::Trial) return Status::InvalidState;
-  const uint8_t old = rec.confirmed_bank;
-  rec.state = BootState::Confirmed;
-  rec.confirmed_bank = rec.trial_bank;
-  rec.trial_bank = old;
-  rec.boot_attempts = 0;
-  if (rec.images[rec.confirmed_bank].security_counter > rec.security_counter)
-    rec.security_counter = rec.images[rec.confirmed_bank].security_counter;
-  return store_.store(rec);
-}
+Status BootMetadata::confirm() { return end_trial(true); }
 
-Status BootMetadata::revert() {
+Status BootMetadata::revert() { return end_trial(false); }
+
+Status BootMetadata::end_trial(bool confirmed) {
   MetadataRecord rec;
   Status s = store_.load(rec);
   if (s != Status::Ok) return s;
   if (rec.state != BootState::Trial) return Status::InvalidState;
   rec.state = BootState::Reverted;
+  if (confirmed) {
+    const uint8_t old = rec.confirmed_bank;
+    rec.state = BootState::Confirmed;
+    rec.confirmed_bank = rec.trial_bank;
+    rec.trial_bank = old;
+    if (rec.images[rec.confirmed_bank].security_counter > rec.security_counter)
+      rec.security_counter = rec.images[rec.confirmed_bank].security_counter;
+  }
   rec.boot_attempts = 0;
   return store_.store(rec);
 }

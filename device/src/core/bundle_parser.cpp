@@ -3,7 +3,7 @@
 // order, then the table entry by entry, duplicates, overlaps, missing types, and the signature block.
 #include "tinyfleet/bundle_parser.h"
 
-#include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "tinyfleet/bytes.h"
@@ -16,23 +16,51 @@ constexpr uint16_t kCriticalBit = 0x8000;
 
 enum class Kind : uint8_t { Id, Class, Str255, Str32, U32, U64, Pct, DType, Quant, Shape, Digest };
 
+// A manifest field: its tag, value kind, whether it is required, and where its value goes in Manifest
+// (kNotKept: checked only, see Manifest).
 struct FieldSpec {
-  uint16_t tag;
-  Kind kind;
-  bool required;
+  uint8_t tag;  // every known tag is below 0x100
+  Kind kind : 7;
+  bool required : 1;
+  uint16_t at;
 };
+static_assert(sizeof(FieldSpec) == 4, "a table row is one word");
+constexpr uint16_t kNotKept = 0xFFFF;
+constexpr uint16_t kInput = offsetof(Manifest, input);
+constexpr uint16_t kOutput = offsetof(Manifest, output);
+constexpr uint16_t kScale = offsetof(TensorContract, scale);
+constexpr uint16_t kDType = offsetof(TensorContract, dtype);
+// store_value() writes a Quant as two words from `scale` on, and a Shape's words from `shape` on.
+static_assert(offsetof(TensorContract, zero_point) == kScale + 4, "zero_point follows scale");
+static_assert(offsetof(TensorContract, shape) == 0, "shape leads TensorContract");
 
 constexpr FieldSpec kFields[] = {
-    {0x0001, Kind::Id, true},      {0x0002, Kind::Class, true},   {0x0003, Kind::Id, false},
-    {0x0004, Kind::U32, true},     {0x0005, Kind::U64, true},     {0x0006, Kind::U64, false},
-    {0x0007, Kind::Id, false},     {0x0010, Kind::Str255, false}, {0x0011, Kind::Pct, true},
-    {0x0012, Kind::U32, true},     {0x0013, Kind::U32, true},     {0x0020, Kind::Shape, true},
-    {0x0021, Kind::DType, true},   {0x0022, Kind::Quant, true},   {0x0023, Kind::Shape, true},
-    {0x0024, Kind::DType, true},   {0x0025, Kind::Quant, true},   {0x0026, Kind::Str32, true},
-    {0x0027, Kind::U32, true},     {0x0030, Kind::Digest, false}, {0x0031, Kind::Id, false},
-    {0x0032, Kind::Digest, true},
+    {0x01, Kind::Id, true, offsetof(Manifest, bundle_id)},
+    {0x02, Kind::Class, true, offsetof(Manifest, hardware_class)},
+    {0x03, Kind::Id, false, offsetof(Manifest, device_scope)},
+    {0x04, Kind::U32, true, offsetof(Manifest, security_counter)},
+    {0x05, Kind::U64, true, offsetof(Manifest, created)},
+    {0x06, Kind::U64, false, offsetof(Manifest, expires)},  // and has_expires
+    {0x07, Kind::Id, false, kNotKept},
+    {0x10, Kind::Str255, false, kNotKept},
+    {0x11, Kind::Pct, true, offsetof(Manifest, min_battery_pct)},
+    {0x12, Kind::U32, true, offsetof(Manifest, max_latency_ms)},
+    {0x13, Kind::U32, true, offsetof(Manifest, peak_ram_bytes)},
+    {0x20, Kind::Shape, true, kInput},
+    {0x21, Kind::DType, true, kInput + kDType},
+    {0x22, Kind::Quant, true, kInput + kScale},
+    {0x23, Kind::Shape, true, kOutput},
+    {0x24, Kind::DType, true, kOutput + kDType},
+    {0x25, Kind::Quant, true, kOutput + kScale},
+    {0x26, Kind::Str32, true, offsetof(Manifest, feature_extractor_version)},
+    {0x27, Kind::U32, true, offsetof(Manifest, arena_bytes)},
+    {0x30, Kind::Digest, false, kNotKept},
+    {0x31, Kind::Id, false, kNotKept},
+    {0x32, Kind::Digest, true, kNotKept},
 };
 constexpr size_t kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
+constexpr size_t kExpiresField = 5;
+static_assert(kFields[kExpiresField].tag == 0x06, "expires");
 // Longest value check_value() accepts (Str255).
 constexpr uint16_t kMaxFieldLen = 255;
 
@@ -55,81 +83,62 @@ bool id_char(uint8_t c) {
 
 bool class_char(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
 
+// Value length range of each Kind, in Kind order.
+struct LenRange {
+  uint8_t min, max;
+};
+constexpr LenRange kLen[] = {{1, 64}, {1, 32}, {1, 255}, {1, 32}, {4, 4}, {8, 8},
+                             {1, 1},  {1, 1},  {8, 8},   {4, 24}, {32, 32}};
+static_assert(sizeof(kLen) / sizeof(kLen[0]) == static_cast<size_t>(Kind::Digest) + 1, "a range per Kind");
+
 bool check_value(Kind kind, const uint8_t* v, uint16_t n) {
+  const LenRange r = kLen[static_cast<uint8_t>(kind)];
+  if (n < r.min || n > r.max) return false;
   switch (kind) {
-    case Kind::U32: return n == 4;
-    case Kind::U64: return n == 8;
-    case Kind::Pct: return n == 1 && v[0] <= 100;
-    case Kind::DType: return n == 1 && v[0] >= 1 && v[0] <= 4;
-    case Kind::Digest: return n == 32;
-    case Kind::Quant: {
-      if (n != 8) return false;
-      uint32_t bits = load_u32le(v);
-      float scale;
-      std::memcpy(&scale, &bits, 4);
-      return std::isfinite(scale) && scale > 0.0f;
-    }
-    case Kind::Shape: {
-      if (n % 4 != 0 || n < 4 || n > 24) return false;
+    case Kind::Pct: return v[0] <= 100;
+    case Kind::DType: return v[0] >= 1 && v[0] <= 4;
+    // scale > 0 and finite: as bits, sign clear and between +0 and +infinity exclusive.
+    case Kind::Quant: return load_u32le(v) - 1u < 0x7F7FFFFFu;
+    case Kind::Shape:
+      if (n % 4 != 0) return false;
       for (uint16_t i = 0; i < n; i += 4)
         if (load_u32le(v + i) == 0) return false;
       return true;
-    }
-    case Kind::Id: {
-      if (n < 1 || n > 64 || !printable(v, n)) return false;
+    case Kind::Id:
       for (uint16_t i = 0; i < n; ++i)
         if (!id_char(v[i])) return false;
       return true;
-    }
-    case Kind::Class: {
-      if (n < 1 || n > 32 || !printable(v, n)) return false;
+    case Kind::Class:
       for (uint16_t i = 0; i < n; ++i)
         if (!class_char(v[i])) return false;
       return true;
-    }
-    case Kind::Str255: return n >= 1 && n <= 255 && printable(v, n);
-    case Kind::Str32: return n >= 1 && n <= 32 && printable(v, n);
+    case Kind::Str255:
+    case Kind::Str32: return printable(v, n);
+    default: return true;  // U32, U64, Digest: any bytes
   }
-  return false;
 }
 
-void copy_str(char* dst, size_t cap, const uint8_t* v, uint16_t n) {
-  size_t k = n < cap - 1 ? n : cap - 1;
-  std::memcpy(dst, v, k);
-  dst[k] = '\0';
-}
-
-void store_tensor_shape(TensorContract& t, const uint8_t* v, uint16_t n) {
-  t.rank = static_cast<uint8_t>(n / 4);
-  for (uint8_t i = 0; i < t.rank; ++i) t.shape[i] = load_u32le(v + 4 * i);
-}
-
-void store_quant(TensorContract& t, const uint8_t* v) {
-  uint32_t bits = load_u32le(v);
-  std::memcpy(&t.scale, &bits, 4);
-  t.zero_point = static_cast<int32_t>(load_u32le(v + 4));
-}
-
-void store_field(Manifest& m, uint16_t tag, const uint8_t* v, uint16_t n) {
-  switch (tag) {
-    case 0x0001: copy_str(m.bundle_id, sizeof m.bundle_id, v, n); break;
-    case 0x0002: copy_str(m.hardware_class, sizeof m.hardware_class, v, n); break;
-    case 0x0003: copy_str(m.device_scope, sizeof m.device_scope, v, n); break;
-    case 0x0004: m.security_counter = load_u32le(v); break;
-    case 0x0005: m.created = load_u64le(v); break;
-    case 0x0006: m.expires = load_u64le(v); m.has_expires = true; break;
-    case 0x0011: m.min_battery_pct = v[0]; break;
-    case 0x0012: m.max_latency_ms = load_u32le(v); break;
-    case 0x0013: m.peak_ram_bytes = load_u32le(v); break;
-    case 0x0020: store_tensor_shape(m.input, v, n); break;
-    case 0x0021: m.input.dtype = v[0]; break;
-    case 0x0022: store_quant(m.input, v); break;
-    case 0x0023: store_tensor_shape(m.output, v, n); break;
-    case 0x0024: m.output.dtype = v[0]; break;
-    case 0x0025: store_quant(m.output, v); break;
-    case 0x0026: copy_str(m.feature_extractor_version, sizeof m.feature_extractor_version, v, n); break;
-    case 0x0027: m.arena_bytes = load_u32le(v); break;
-    default: break;  // checked, not kept (see Manifest)
+// A checked value into its Manifest member at `dst`. Integers are decoded, not copied, so the member holds
+// the value on a host of any byte order.
+void store_value(uint8_t* dst, Kind kind, const uint8_t* v, uint16_t n) {
+  switch (kind) {
+    case Kind::Pct:
+    case Kind::DType: *dst = v[0]; return;
+    case Kind::U64: {
+      const uint64_t x = load_u64le(v);
+      std::memcpy(dst, &x, 8);
+      return;
+    }
+    case Kind::Shape: dst[offsetof(TensorContract, rank)] = static_cast<uint8_t>(n / 4); [[fallthrough]];
+    case Kind::U32:
+    case Kind::Quant:  // f32 scale bits, then i32 zero_point
+      for (uint16_t i = 0; i < n; i += 4) {
+        const uint32_t w = load_u32le(v + i);
+        std::memcpy(dst + i, &w, 4);
+      }
+      return;
+    default:  // a string: checked shorter than its member, which reset_in_place() zeroed (the NUL)
+      std::memcpy(dst, v, n);
   }
 }
 
@@ -154,6 +163,13 @@ uint32_t TensorContract::nbytes() const {
     if (n > 0xFFFFFFFFull) return 0xFFFFFFFFu;
   }
   return static_cast<uint32_t>(n);
+}
+
+BundleInfo::BundleInfo() {
+  // Every member is zero but the component types (Firmware): one memset, and the member-by-member
+  // initialisation before it, which it overwrites, is dropped by the compiler.
+  std::memset(static_cast<void*>(this), 0, sizeof *this);
+  for (ComponentEntry& c : components) c.type = ComponentType::Firmware;
 }
 
 int BundleInfo::find(ComponentType type) const {
@@ -235,7 +251,8 @@ Status parse_manifest_at(PrefixSource& src, uint32_t base, size_t len, Manifest&
     if ((s = src.view(value_at, n, p)) != Status::Ok) return s;
     if (!check_value(f->kind, p, n)) return Status::MalformedManifest;
     seen[f - kFields] = true;
-    store_field(out, tag, p, n);
+    if (f->at != kNotKept) store_value(reinterpret_cast<uint8_t*>(&out) + f->at, f->kind, p, n);
+    if (f == &kFields[kExpiresField]) out.has_expires = true;
   }
   for (size_t i = 0; i < kFieldCount; ++i)
     if (kFields[i].required && !seen[i]) return Status::MalformedManifest;
@@ -265,6 +282,26 @@ Status parse_prefix(const uint8_t* data, size_t len, BundleInfo& out) {
   return parse_prefix(src, len, out);
 }
 
+namespace {
+
+constexpr uint8_t kAllTypes = ((1u << (kComponentTypeCount + 1)) - 1) & ~1u;  // bits 1..5
+
+// One component table entry, checked against the header.
+Status parse_entry(const uint8_t* e, const BundleHeader& h, ComponentEntry& c) {
+  if (e[0] < 1 || e[0] > kComponentTypeCount) return Status::MalformedTable;
+  if (e[1] != 0 || load_u16le(e + 2) != 0 || load_u32le(e + 12) != 0) return Status::MalformedTable;
+  if (!version_field_ok(e + 16)) return Status::MalformedTable;
+  c.type = static_cast<ComponentType>(e[0]);
+  c.offset = load_u32le(e + 4);
+  c.length = load_u32le(e + 8);
+  if (c.offset % 16 != 0 || c.offset < h.payload_offset) return Status::OutOfRange;
+  if (c.length == 0 || static_cast<uint64_t>(c.offset) + c.length > h.total_len) return Status::OutOfRange;
+  std::memcpy(c.sha256, e + 48, 32);
+  return Status::Ok;
+}
+
+}  // namespace
+
 Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
   const uint8_t* p = nullptr;
   const uint32_t head = static_cast<uint32_t>(len < kHeaderLen ? len : kHeaderLen);
@@ -279,51 +316,36 @@ Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
 
   out.component_count = h.component_count;
   const uint32_t table = kHeaderLen + h.manifest_len;
+  uint8_t seen = 0;
+  bool duplicate = false;  // reported after every entry passed its own checks
   for (uint8_t i = 0; i < h.component_count; ++i) {
     const uint8_t* e = nullptr;
     if ((s = src.view(table + kEntryLen * i, kEntryLen, e)) != Status::Ok) return s;
-    ComponentEntry& c = out.components[i];
-    if (e[0] < 1 || e[0] > kComponentTypeCount) return Status::MalformedTable;
-    if (e[1] != 0 || load_u16le(e + 2) != 0 || load_u32le(e + 12) != 0) return Status::MalformedTable;
-    if (!version_field_ok(e + 16)) return Status::MalformedTable;
-    c.type = static_cast<ComponentType>(e[0]);
-    c.offset = load_u32le(e + 4);
-    c.length = load_u32le(e + 8);
-    if (c.offset % 16 != 0 || c.offset < h.payload_offset) return Status::OutOfRange;
-    if (c.length == 0 || static_cast<uint64_t>(c.offset) + c.length > h.total_len) return Status::OutOfRange;
-    std::memcpy(c.sha256, e + 48, 32);
-  }
-  uint8_t seen = 0;
-  for (uint8_t i = 0; i < h.component_count; ++i) {
-    uint8_t bit = static_cast<uint8_t>(1u << static_cast<uint8_t>(out.components[i].type));
-    if (seen & bit) return Status::DuplicateComponent;
+    if ((s = parse_entry(e, h, out.components[i])) != Status::Ok) return s;
+    const uint8_t bit = static_cast<uint8_t>(1u << e[0]);
+    duplicate |= (seen & bit) != 0;
     seen = static_cast<uint8_t>(seen | bit);
   }
-  // Overlaps: payloads sorted by offset (insertion sort of at most 8 indices).
-  uint8_t order[TINYFLEET_MAX_COMPONENTS];
+  if (duplicate) return Status::DuplicateComponent;
+  // Payloads are non-empty: they are disjoint exactly when no two of them intersect.
   for (uint8_t i = 0; i < h.component_count; ++i) {
-    uint8_t j = i;
-    while (j > 0 && out.components[order[j - 1]].offset > out.components[i].offset) {
-      order[j] = order[j - 1];
-      --j;
+    const ComponentEntry& a = out.components[i];
+    for (uint8_t j = 0; j < i; ++j) {
+      const ComponentEntry& b = out.components[j];
+      if (a.offset < b.end() && b.offset < a.end()) return Status::OverlappingComponents;
     }
-    order[j] = i;
   }
-  for (uint8_t i = 1; i < h.component_count; ++i)
-    if (out.components[order[i]].offset < out.components[order[i - 1]].end()) return Status::OverlappingComponents;
-  for (uint8_t t = 1; t <= kComponentTypeCount; ++t)
-    if (!(seen & (1u << t))) return Status::MissingComponent;
+  if (seen != kAllTypes) return Status::MissingComponent;
 
   const uint8_t* sb = nullptr;
   if ((s = src.view(h.signed_len, kSignatureBlockLen, sb)) != Status::Ok) return s;
   SignatureBlock& sig = out.signature;
   sig.algorithm = sb[0];
   sig.signature_len = load_u16le(sb + 2);
-  if (sig.algorithm != 1) return Status::BadSignature;
-  if (sb[1] != 0 || sig.signature_len < 8 || sig.signature_len > kMaxSignatureLen) return Status::BadSignature;
-  for (uint32_t i = 84; i < kSignatureBlockLen; ++i)
-    if (sb[i] != 0) return Status::BadSignature;
-  for (uint32_t i = 12u + sig.signature_len; i < 84; ++i)
+  if (sig.algorithm != 1 || sb[1] != 0 || sig.signature_len < 8 || sig.signature_len > kMaxSignatureLen)
+    return Status::BadSignature;
+  // The signature's zero padding and the reserved bytes after it.
+  for (uint32_t i = 12u + sig.signature_len; i < kSignatureBlockLen; ++i)
     if (sb[i] != 0) return Status::BadSignature;
   std::memcpy(sig.key_id, sb + 4, kKeyIdLen);
   std::memcpy(sig.signature, sb + 12, kMaxSignatureLen);

@@ -25,6 +25,8 @@ void decode_image(const uint8_t* p, ImageDescriptor& img) {
 }
 }  // namespace
 
+MetadataRecord::MetadataRecord() = default;
+
 void encode_metadata(const MetadataRecord& rec, uint8_t out[kMetadataRecordLen]) {
   std::memset(out, 0, kMetadataRecordLen);
   store_u32le(out, kMagic);
@@ -39,15 +41,24 @@ void encode_metadata(const MetadataRecord& rec, uint8_t out[kMetadataRecordLen])
   store_u32le(out + kCrcOffset, crc32_ieee(out, kCrcOffset));
 }
 
-Status decode_metadata(const uint8_t* in, size_t len, MetadataRecord& out) {
-  if (len < kMetadataRecordLen) return Status::NotFound;
-  if (load_u32le(in) != kMagic || in[4] != kFormat) return Status::NotFound;
-  if (load_u32le(in + kCrcOffset) != crc32_ieee(in, kCrcOffset)) return Status::NotFound;
-  if (in[5] < 1 || in[5] > 3 || in[6] > 1 || in[7] > 1 || in[6] == in[7]) return Status::NotFound;
+namespace {
+
+// Every check decode_metadata() makes: a copy is valid exactly when this holds.
+bool metadata_valid(const uint8_t* in) {
+  if (load_u32le(in) != kMagic || in[4] != kFormat) return false;
+  if (load_u32le(in + kCrcOffset) != crc32_ieee(in, kCrcOffset)) return false;
+  if (in[5] < 1 || in[5] > 3 || in[6] > 1 || in[7] > 1 || in[6] == in[7]) return false;
   // Reserved bytes must be zero: one record, one encoding (found by fuzz_metadata).
-  if (in[13] != 0 || in[14] != 0 || in[15] != 0) return Status::NotFound;
+  if (in[13] != 0 || in[14] != 0 || in[15] != 0) return false;
   for (uint32_t i = 100; i < kCrcOffset; ++i)
-    if (in[i] != 0) return Status::NotFound;
+    if (in[i] != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+Status decode_metadata(const uint8_t* in, size_t len, MetadataRecord& out) {
+  if (len < kMetadataRecordLen || !metadata_valid(in)) return Status::NotFound;
   out.state = static_cast<BootState>(in[5]);
   out.confirmed_bank = in[6];
   out.trial_bank = in[7];
@@ -58,50 +69,47 @@ Status decode_metadata(const uint8_t* in, size_t len, MetadataRecord& out) {
   return Status::Ok;
 }
 
-Status MetadataStore::read_copy(FlashArea area, MetadataRecord& out, bool& valid) {
-  uint8_t buf[kMetadataRecordLen];
-  valid = false;
-  Status s = flash_.read(area, 0, buf, sizeof buf);
+Status MetadataStore::read_copies(uint8_t (&copies)[2][kMetadataRecordLen], int& newest) {
+  newest = -1;
+  Status s = flash_.read(FlashArea::Meta0, 0, copies[0], kMetadataRecordLen);
+  if (s == Status::Ok) s = flash_.read(FlashArea::Meta1, 0, copies[1], kMetadataRecordLen);
   if (s != Status::Ok) return s;
-  valid = decode_metadata(buf, sizeof buf, out) == Status::Ok;
+  const bool va = metadata_valid(copies[0]);
+  const bool vb = metadata_valid(copies[1]);
+  if (va && (!vb || load_u32le(copies[0] + 8) >= load_u32le(copies[1] + 8))) {
+    newest = 0;
+  } else if (vb) {
+    newest = 1;
+  }
   return Status::Ok;
 }
 
 Status MetadataStore::load(MetadataRecord& out) {
-  MetadataRecord a, b;
-  bool va = false, vb = false;
-  Status s = read_copy(FlashArea::Meta0, a, va);
-  if (s == Status::Ok) s = read_copy(FlashArea::Meta1, b, vb);
+  uint8_t copies[2][kMetadataRecordLen];
+  int newest = -1;
+  Status s = read_copies(copies, newest);
   if (s != Status::Ok) return s;
-  if (!va && !vb) return Status::NotFound;
-  out = (va && (!vb || a.seq >= b.seq)) ? a : b;
-  return Status::Ok;
+  if (newest < 0) return Status::NotFound;
+  return decode_metadata(copies[newest], kMetadataRecordLen, out);
 }
 
 Status MetadataStore::store(MetadataRecord& rec) {
-  MetadataRecord a, b;
-  bool va = false, vb = false;
-  Status s = read_copy(FlashArea::Meta0, a, va);
-  if (s == Status::Ok) s = read_copy(FlashArea::Meta1, b, vb);
+  uint8_t copies[2][kMetadataRecordLen];
+  int newest = -1;
+  Status s = read_copies(copies, newest);
   if (s != Status::Ok) return s;
   // Overwrite the copy that does not hold the newest valid record.
-  FlashArea target = FlashArea::Meta0;
-  uint32_t newest = 0;
-  if (va && (!vb || a.seq >= b.seq)) {
-    target = FlashArea::Meta1;
-    newest = a.seq;
-  } else if (vb) {
-    newest = b.seq;
-  }
+  const FlashArea target = newest == 0 ? FlashArea::Meta1 : FlashArea::Meta0;
+  const uint32_t newest_seq = newest < 0 ? 0 : load_u32le(copies[newest] + 8);
   FlashGeometry g = flash_.geometry(target);
   if (g.size < kMetadataRecordLen || g.sector_size == 0 || kMetadataRecordLen % g.write_align != 0)
     return Status::InvalidArgument;
-  rec.seq = newest + 1;
-  uint8_t buf[kMetadataRecordLen];
+  rec.seq = newest_seq + 1;
+  uint8_t* buf = copies[0];
   encode_metadata(rec, buf);
   s = flash_.erase(target, 0, align_up(kMetadataRecordLen, g.sector_size));
   if (s != Status::Ok) return s;
-  return flash_.write(target, 0, buf, sizeof buf);
+  return flash_.write(target, 0, buf, kMetadataRecordLen);
 }
 
 }  // namespace tinyfleet

@@ -32,14 +32,12 @@ bool put(char* out, size_t& pos, const char* s) { return put(out, pos, s, std::s
 
 bool put_u32(char* out, size_t& pos, uint32_t v) {
   char digits[10];
-  size_t n = 0;
+  size_t first = sizeof digits;  // written from the last digit back
   do {
-    digits[n++] = static_cast<char>('0' + v % 10);
+    digits[--first] = static_cast<char>('0' + v % 10);
     v /= 10;
   } while (v != 0);
-  char rev[10];
-  for (size_t i = 0; i < n; ++i) rev[i] = digits[n - 1 - i];
-  return put(out, pos, rev, n);
+  return put(out, pos, digits + first, sizeof digits - first);
 }
 
 bool id_char(char c, bool first) {
@@ -269,6 +267,8 @@ Status decode_report(const uint8_t* p, size_t len, StateReport& out) {
 }
 
 // --- TFPR -----------------------------------------------------------------------------------------
+
+Presence::Presence() = default;
 
 void encode_presence(const Presence& in, uint8_t out[kPresenceLen]) {
   std::memset(out, 0, kPresenceLen);

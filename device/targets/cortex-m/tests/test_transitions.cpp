@@ -14,7 +14,7 @@ void test_transitions_rows_are_unique_and_found() {
   for (size_t i = 0; i < n; ++i) {
     // find_transition returns this very row: no earlier row has the same (state, event, outcome).
     TT_EXPECT(find_transition(rows[i].from, rows[i].event, rows[i].outcome) == &rows[i]);
-    TT_EXPECT(rows[i].label != nullptr && rows[i].label[0] != '\0');
+    TT_EXPECT(transition_label(rows[i]) != nullptr && transition_label(rows[i])[0] != '\0');
   }
 }
 
