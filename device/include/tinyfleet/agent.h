@@ -61,17 +61,18 @@ enum class ActionType : uint8_t { Subscribe, Unsubscribe, Publish, RunHealthChec
 // DeviceTopic's order. An action keeps what its topic is made of, not the text: Agent::topic() renders it.
 enum class ActionTopic : uint8_t { Desired, State, Telemetry, Presence, Meta, Block, None };
 
+// Filled by the agent (action(), will()); a trivial type, so the queue costs the constructor nothing.
 struct Action {
-  ActionType type = ActionType::Publish;
-  ActionTopic topic_kind = ActionTopic::None;
-  uint8_t qos = 1;
-  bool retain = false;
-  uint32_t token = 0;  // Publish of a state report: its seq, to pass back to on_publish_acked()
-  uint32_t block = 0;        // ActionTopic::Block: the block index
-  uint8_t digest[32];   // ActionTopic::Meta: the bundle's digest; ActionTopic::Block: the component's SHA-256
-  size_t len = 0;
-  uint8_t payload[kReportLen];     // reports and presence (<= 104 bytes) are copied here
-  const uint8_t* external = nullptr;    // telemetry: the agent's buffer, valid until the next event
+  ActionType type;
+  ActionTopic topic_kind;
+  uint8_t qos;
+  bool retain;
+  uint32_t token;            // Publish of a state report: its seq, to pass back to on_publish_acked()
+  uint32_t block;            // ActionTopic::Block: the block index
+  uint8_t digest[32];        // ActionTopic::Meta: the bundle's digest; ActionTopic::Block: the component's SHA-256
+  size_t len;
+  uint8_t payload[kReportLen];  // reports and presence (<= 104 bytes) are copied here
+  const uint8_t* external;      // telemetry: the agent's buffer, valid until the next event
   const uint8_t* data() const { return external != nullptr ? external : payload; }
 };
 
@@ -220,10 +221,10 @@ class Agent {
   // The running bundle's table (parsed at boot from the verified running bank): where unchanged
   // components are copied from, and where its health vectors lie. Only these words are kept, not the
   // whole BundleInfo (the update's info_ is the parse's scratch at boot).
-  struct RunningComponent {
-    uint32_t offset = 0;
-    uint32_t length = 0;
-    uint8_t sha256[32] = {};
+  struct RunningComponent {  // read only below active_count_
+    uint32_t offset;
+    uint32_t length;
+    uint8_t sha256[32];
   };
   RunningComponent active_[TINYFLEET_MAX_COMPONENTS];
   uint8_t active_count_ = 0;

@@ -81,7 +81,9 @@ void Agent::encode_presence_now(uint8_t status, uint8_t* out) const {
 
 void Agent::will(Action& out) const {
   out = Action();
+  out.type = ActionType::Publish;
   out.topic_kind = ActionTopic::Presence;
+  out.qos = 1;
   out.retain = true;
   out.len = kPresenceLen;
   encode_presence_now(0, out.payload);
@@ -126,18 +128,9 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   r.device_time = ports_.clock.unix_seconds();
 
   // Queue until acknowledged; when full, the oldest is dropped (the server sees a gap in seq).
-  QueuedReport* slot = nullptr;
+  QueuedReport* slot = &reports_[0];  // the first free slot, else the oldest report
   for (QueuedReport& q : reports_) {
-    if (!q.used) {
-      slot = &q;
-      break;
-    }
-  }
-  if (slot == nullptr) {
-    slot = &reports_[0];
-    for (QueuedReport& q : reports_) {
-      if (q.seq < slot->seq) slot = &q;
-    }
+    if (slot->used && (!q.used || q.seq < slot->seq)) slot = &q;
   }
   slot->used = true;
   slot->seq = r.seq;
@@ -160,7 +153,7 @@ void Agent::persist() {
 // The update the progress record says was attempted becomes the one this run reports on.
 void Agent::adopt_attempt() {
   have_current_ = true;
-  current_ = DesiredState();
+  reset_in_place(current_);
   current_.desired_seq = progress_.attempt_desired_seq;
   std::memcpy(current_.digest, progress_.attempt_digest, 32);
 }
