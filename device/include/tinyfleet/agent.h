@@ -206,8 +206,8 @@ class Agent {
   // calibration, thresholds) and for the health vectors during a trial, when no update is in progress.
   uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE > kHealthScratchLen ? TINYFLEET_PREFIX_BUFFER_SIZE
                                                                    : kHealthScratchLen];
-  uint32_t block_base_[TINYFLEET_MAX_COMPONENTS] = {};
-  uint8_t hash_failures_[TINYFLEET_MAX_COMPONENTS] = {};
+  uint32_t block_base_[TINYFLEET_MAX_COMPONENTS];     // set by start_download before any use
+  uint8_t hash_failures_[TINYFLEET_MAX_COMPONENTS];  // likewise
   uint32_t total_blocks_ = 0;
   InFlight inflight_[TINYFLEET_BLOCK_WINDOW];
   uint32_t deferred_since_ms_ = 0;

@@ -1,11 +1,19 @@
 #include "stm32l4_boot.h"
 
 #include "stm32l4_regs.h"
+#include "tinyfleet/bytes.h"
 
 namespace tinyfleet::stm32l4 {
 namespace {
 
 constexpr uint32_t kMemrmp = 0x40010000u;
+constexpr uint32_t kHandoffMagic = 0x48424654u;  // "TFBH" little-endian
+
+uint32_t handoff_crc(const uint32_t words[3]) {
+  uint8_t bytes[12];
+  for (int i = 0; i < 3; ++i) store_u32le(bytes + 4 * i, words[i]);
+  return crc32_ieee(bytes, sizeof bytes);
+}
 constexpr uint32_t kApb2enr = 0x40021000u + 0x60;
 
 #if defined(__arm__)
@@ -80,6 +88,32 @@ Status prepare_boot(BootSelector& selector, const BootConfig& config, Bus& bus, 
     return Status::InvalidArgument;
   }
   if (decision.trial) iwdg_start(bus, watchdog);
+  write_boot_handoff(bus, decision);
+  return Status::Ok;
+}
+
+void write_boot_handoff(Bus& bus, const BootDecision& decision) {
+  const uint32_t words[3] = {kHandoffMagic,
+                             decision.bank | (decision.trial ? 1u : 0u) << 8 | (decision.reverted ? 1u : 0u) << 16,
+                             decision.record.seq};
+  for (uint32_t i = 0; i < 3; ++i) bus.write32(kBootHandoffAddr + 4 * i, words[i]);
+  bus.write32(kBootHandoffAddr + 12, handoff_crc(words));
+}
+
+Status take_boot_decision(Bus& bus, MetadataStore& store, BootDecision& out) {
+  uint32_t words[3];
+  for (uint32_t i = 0; i < 3; ++i) words[i] = bus.read32(kBootHandoffAddr + 4 * i);
+  const bool intact = words[0] == kHandoffMagic && bus.read32(kBootHandoffAddr + 12) == handoff_crc(words) &&
+                      (words[1] & ~0x010101u) == 0;
+  bus.write32(kBootHandoffAddr, 0);  // consumed: a later start without the bootloader finds none
+  if (!intact) return Status::NotFound;
+  out = BootDecision{};
+  const Status s = store.load(out.record);
+  if (s != Status::Ok) return s;
+  if (out.record.seq != words[2]) return Status::NotFound;
+  out.bank = static_cast<uint8_t>(words[1] & 1u);
+  out.trial = (words[1] >> 8 & 1u) != 0;
+  out.reverted = (words[1] >> 16 & 1u) != 0;
   return Status::Ok;
 }
 

@@ -6,7 +6,8 @@
 //      table;
 //   3. for a trial boot, start the independent watchdog (it cannot be stopped): a trial image that hangs
 //      is reset, and the next select() counts that attempt, so a trial that never confirms is reverted;
-//   4. start the firmware component in place.
+//   4. leave the decision for the firmware in the boot handoff (the last 16 bytes of SRAM1) and start the
+//      firmware component in place.
 // The firmware therefore always runs at the same addresses, whichever bank holds it: it is linked for
 // 0x08000000 + 18 pages (36 KiB) + its offset in the bundle, which must be a multiple of 512 (VTOR).
 // Option-byte bank swap (BFB2) is not used: the metadata alone decides, as on every other port.
@@ -33,6 +34,16 @@ Status prepare_boot(BootSelector& selector, const BootConfig& config, Bus& bus, 
 
 // Steps 1-4 on the MCU. Returns only if nothing can be started (the status of prepare_boot).
 Status boot_selected_image(BootSelector& selector, const BootConfig& config);
+
+// The boot handoff, so the firmware's agent gets the bootloader's decision without selecting again (a
+// second select() would count a trial attempt twice and link the verifier into the firmware). Four words
+// at kBootHandoffAddr: magic "TFBH", bank | trial << 8 | reverted << 16, the metadata record's seq as the
+// bootloader left it, and the CRC-32 of the first three.
+void write_boot_handoff(Bus& bus, const BootDecision& decision);
+// In the firmware: Ok with the decision (its record loaded from `store`), consumed (the magic is cleared);
+// NotFound if there is no intact handoff (cold SRAM, started without the bootloader) or the metadata is no
+// longer the record it names; a flash error from `store`.
+Status take_boot_decision(Bus& bus, MetadataStore& store, BootDecision& out);
 
 void map_bank_at_zero(Bus& bus, uint8_t bank);
 void iwdg_start(Bus& bus, const IwdgSetting& setting);

@@ -33,6 +33,11 @@ constexpr uint32_t kImageFirstPage = 18;
 constexpr uint32_t kImagePages = kPagesPerBank - kImageFirstPage;
 constexpr uint32_t kImageSize = kImagePages * kPageSize;
 
+// The boot handoff: the last 16 bytes of SRAM1, outside both images' RAM (runtime/stm32l476rg*.ld end RAM
+// 16 bytes early), kept across the reset into the firmware.
+constexpr uint32_t kSram1End = 0x20000000u + 96u * 1024u;
+constexpr uint32_t kBootHandoffAddr = kSram1End - 16u;
+
 // Where a byte of an area lives: physical bank (0 or 1), page in that bank, offset in the page, and how many
 // bytes from there on stay in the same page.
 struct Location {

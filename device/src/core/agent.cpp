@@ -698,7 +698,7 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   reason = resume ? Reason::Resumed : Reason::None;
   d0 = blocks_present();
   d1 = total_blocks_;
-  if (blocks_present() == total_blocks_) {
+  if (d0 == total_blocks_) {
     Outcome o = finish_image(reason);
     return o == Outcome::Staged ? o : Outcome::Refused;
   }
@@ -795,12 +795,13 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
   }
   // Blocks written since the last record are fetched again after a reboot (their bytes are not erased:
   // the bank writer erases and reports them), so checkpointing less often trades refetches for wear.
-  if (++unsaved_blocks_ >= cfg_.checkpoint_every_blocks || component_complete(c)) {
+  const bool complete = component_complete(c);
+  if (++unsaved_blocks_ >= cfg_.checkpoint_every_blocks || complete) {
     persist();
     unsaved_blocks_ = 0;
   }
 
-  if (component_complete(c)) {
+  if (complete) {
     s = writer_.verify_component(c);
     if (s == Status::Ok) {
       apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, block_count(e.length));

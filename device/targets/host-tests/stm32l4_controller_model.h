@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -34,6 +35,7 @@ class FlashController final : public Bus {
     if (a == reg::kFlash + 0x14) return cr_;
     if (a == reg::kFlash + 0x00) return acr_;
     if (a == 0x40010000u) return memrmp_;
+    if (a >= 0x20000000u && a < kSram1End) return sram_[a];
     return 0;
   }
 
@@ -51,6 +53,10 @@ class FlashController final : public Bus {
     if (a == reg::kFlash + 0x14) return control(v);
     if (a == 0x40010000u) {
       memrmp_ = v;
+      return;
+    }
+    if (a >= 0x20000000u && a < kSram1End) {
+      sram_[a] = v;
       return;
     }
     if (a == reg::kIwdg + 0x00) {
@@ -74,6 +80,7 @@ class FlashController final : public Bus {
   void poke(uint8_t bank, uint32_t page, uint32_t off, uint8_t v) { array_[bank * kBankSize + page * kPageSize + off] = v; }
   bool locked() const { return (cr_ & reg::CR_LOCK) != 0; }
   bool fb_mode() const { return (memrmp_ & reg::MEMRMP_FB_MODE) != 0; }
+  void poke_sram(uint32_t a, uint32_t v) { sram_[a] = v; }
   std::vector<uint32_t> iwdg_keys;  // writes to IWDG_KR, in order
   uint32_t iwdg_pr = 0, iwdg_rlr = 0;
   uint32_t programs = 0, erases = 0, cache_resets = 0;
@@ -150,6 +157,7 @@ class FlashController final : public Bus {
   std::vector<uint8_t> array_;
   std::set<std::pair<uint8_t, uint32_t>> protected_;
   uint32_t sr_ = 0, cr_ = reg::CR_LOCK, acr_ = reg::ACR_DCEN | reg::ACR_ICEN, memrmp_ = 0;
+  std::map<uint32_t, uint32_t> sram_;  // SRAM1 words written (the boot handoff); 0 where never written
   int key_state_ = 0;
   bool key_error_ = false;
   bool have_first_ = false;

@@ -175,3 +175,81 @@ TEST(Stm32l4Boot, TrialWhoseFirmwareCannotRunInPlaceStartsNothing) {
   ASSERT_EQ(boot.store().load(rec), Status::Ok);
   EXPECT_EQ(rec.boot_attempts, 1);  // the attempt was counted before anything ran
 }
+
+namespace {
+
+// Both banks hold the test vectors' bundle; bank 0 confirmed, bank 1 installed as the trial.
+struct TrialBoard {
+  stm32model::FlashController hw;
+  Stm32l4Flash flash{hw};
+  host::MbedtlsCrypto crypto;
+  BundleInfo info;
+  BankWriter writer{flash, crypto};
+  BootSelector boot{flash, crypto, 2};
+
+  void install() {
+    std::ifstream f(std::string(TINYFLEET_VECTORS_DIR) + "/valid-stm32l4.tfb", std::ios::binary);
+    ASSERT_TRUE(f);
+    std::vector<uint8_t> bundle((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(parse_prefix(bundle.data(), bundle.size(), info), Status::Ok);
+    ImageDescriptor desc;
+    for (uint8_t bank : {0, 1}) {
+      ASSERT_EQ(writer.begin(bank, info, bundle.data()), Status::Ok);
+      for (uint8_t i = 0; i < info.component_count; ++i) {
+        const ComponentEntry& c = info.components[i];
+        ASSERT_EQ(writer.write(c.offset, bundle.data() + c.offset, c.length), Status::Ok);
+      }
+      ASSERT_EQ(writer.finish(desc), Status::Ok);
+    }
+    ASSERT_EQ(boot.provision(0, desc), Status::Ok);
+    ASSERT_EQ(boot.install_trial(1, desc), Status::Ok);
+  }
+};
+
+}  // namespace
+
+TEST(Stm32l4Boot, TheFirmwareTakesTheBootloadersDecisionOnce) {
+  static TrialBoard b;
+  b.install();
+  BootDecision chosen;
+  ASSERT_EQ(b.boot.select(chosen), Status::Ok);  // what the bootloader decided: the trial, attempt 1
+  ASSERT_TRUE(chosen.trial);
+  write_boot_handoff(b.hw, chosen);
+
+  MetadataStore store(b.flash);
+  BootDecision got;
+  ASSERT_EQ(take_boot_decision(b.hw, store, got), Status::Ok);
+  EXPECT_EQ(got.bank, 1);
+  EXPECT_TRUE(got.trial);
+  EXPECT_FALSE(got.reverted);
+  EXPECT_EQ(got.record.seq, chosen.record.seq);
+  EXPECT_EQ(got.record.boot_attempts, 1);  // counted once, by the bootloader
+  EXPECT_EQ(take_boot_decision(b.hw, store, got), Status::NotFound);  // consumed
+
+  // The trial runs out of attempts: the bootloader reverts it and says so.
+  ASSERT_EQ(b.boot.select(chosen), Status::Ok);
+  ASSERT_EQ(b.boot.select(chosen), Status::Ok);
+  ASSERT_TRUE(chosen.reverted);
+  write_boot_handoff(b.hw, chosen);
+  ASSERT_EQ(take_boot_decision(b.hw, store, got), Status::Ok);
+  EXPECT_EQ(got.bank, 0);
+  EXPECT_FALSE(got.trial);
+  EXPECT_TRUE(got.reverted);
+}
+
+TEST(Stm32l4Boot, ADamagedOrStaleHandoffIsNoDecision) {
+  static TrialBoard b;
+  b.install();
+  MetadataStore store(b.flash);
+  BootDecision chosen, got;
+  EXPECT_EQ(take_boot_decision(b.hw, store, got), Status::NotFound);  // cold SRAM: nothing written
+
+  ASSERT_EQ(b.boot.select(chosen), Status::Ok);
+  write_boot_handoff(b.hw, chosen);
+  b.hw.poke_sram(kBootHandoffAddr + 4, b.hw.read32(kBootHandoffAddr + 4) ^ 1u);  // bank bit flipped
+  EXPECT_EQ(take_boot_decision(b.hw, store, got), Status::NotFound);
+
+  write_boot_handoff(b.hw, chosen);
+  ASSERT_EQ(b.boot.select(chosen), Status::Ok);  // the metadata moved on after the handoff was written
+  EXPECT_EQ(take_boot_decision(b.hw, store, got), Status::NotFound);
+}

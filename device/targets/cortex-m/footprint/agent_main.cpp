@@ -45,7 +45,7 @@ host::MbedtlsCrypto g_crypto;
 CycleClock g_clock;
 MainsPower g_power;
 NoModel g_model;
-BootSelector g_boot(g_flash, g_crypto);
+MetadataStore g_metadata(g_flash);  // boot selection is the bootloader's: its decision comes in the handoff
 TrustedKey g_key;
 
 AgentConfig config() {
@@ -84,7 +84,7 @@ int main() {
   cortexm::mbedtls_pool_init();
   g_agent.attach_sample_ring(g_ring, sizeof g_ring / sizeof g_ring[0]);
   BootDecision decision;
-  if (g_boot.select(decision) == Status::Ok) g_agent.on_boot(decision);
+  if (stm32l4::take_boot_decision(g_bus, g_metadata, decision) == Status::Ok) g_agent.on_boot(decision);
   perform_actions();
   for (;;) {
     const uint32_t n = g_rx_len < sizeof g_payload ? g_rx_len : static_cast<uint32_t>(sizeof g_payload);
