@@ -13,6 +13,7 @@ import hashlib
 import json
 import queue
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.mqtt import codec
 
-from .server.srv_mqtt_client import TestClient
+from .server.srv_mqtt_client import Received, TestClient
 
 SAMPLE = Path(__file__).resolve().parents[1] / "models" / "sample"
 DEVICE = "dev-0042"
@@ -346,6 +347,7 @@ class MqttShell:
         self.tokens: dict[int, int] = {}
         self.client: mqtt.Client | None = None
         self.rebooting = False
+        self.gone = threading.Event()
 
     def connect(self) -> None:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE, protocol=mqtt.MQTTv5)
@@ -355,13 +357,18 @@ class MqttShell:
         c.on_connect = lambda *_a: self.events.put(("up", None))
         c.on_message = lambda _c, _u, m: self.events.put(("message", (m.topic, bytes(m.payload))))
         c.on_publish = lambda _c, _u, mid, _rc, _p: self.events.put(("puback", mid))
+        c.on_disconnect = lambda *_a: self.gone.set()
+        self.gone.clear()
         c.connect("127.0.0.1", self.port, keepalive=30, clean_start=True)
         c.loop_start()
         self.client = c
 
     def disconnect(self) -> None:
+        """A clean DISCONNECT (no will): paho's network thread must send it before the loop stops, else the
+        broker sees the socket vanish and publishes the will."""
         if self.client is not None:
             self.client.disconnect()
+            self.gone.wait(5)
             self.client.loop_stop()
             self.client = None
 
@@ -441,12 +448,14 @@ def test_update_through_a_real_mosquitto_with_the_servers_acls(model: bytes, tmp
         assert presence[-1].status == 1 and presence[-1].running_digest == digest
 
         # The will: the broker announces the device offline when it vanishes without a DISCONNECT.
+        def is_offline(m: Received) -> bool:
+            return m.topic.endswith("/presence") and codec.decode_presence(m.payload).status == 0
+
         assert shell.client is not None
+        earlier = len(server.wait_for(is_offline, timeout=0))  # a will from before the reboot is not this one
         shell.client._sock.close()  # type: ignore[union-attr]  # noqa: SLF001  (a power cut, not a goodbye)
-        offline = server.wait_for(
-            lambda m: m.topic.endswith("/presence") and codec.decode_presence(m.payload).status == 0, timeout=90
-        )
-        assert offline and codec.decode_presence(offline[-1].payload).running_digest == digest
+        offline = server.wait_for(is_offline, timeout=90, count=earlier + 1)
+        assert len(offline) > earlier and codec.decode_presence(offline[-1].payload).running_digest == digest
     finally:
         shell.disconnect()
         server.close()
