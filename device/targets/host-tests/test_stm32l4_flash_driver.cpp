@@ -143,39 +143,6 @@ TEST(Stm32l4Boot, BankMappingAndWatchdogSequence) {
   EXPECT_EQ(hw.iwdg_keys.back(), 0xAAAAu);
 }
 
-TEST(Stm32l4Boot, TrialWhoseFirmwareCannotRunInPlaceStartsNothing) {
-  std::ifstream f(std::string(TINYFLEET_VECTORS_DIR) + "/valid-stm32l4.tfb", std::ios::binary);
-  ASSERT_TRUE(f);
-  std::vector<uint8_t> bundle((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  stm32model::FlashController hw;
-  Stm32l4Flash flash(hw);
-  host::MbedtlsCrypto crypto;
-  static BundleInfo info;
-  ASSERT_EQ(parse_prefix(bundle.data(), bundle.size(), info), Status::Ok);
-  static BankWriter writer(flash, crypto);
-  ImageDescriptor desc;
-  for (uint8_t bank : {0, 1}) {
-    ASSERT_EQ(writer.begin(bank, info, bundle.data()), Status::Ok);
-    for (uint8_t i = 0; i < info.component_count; ++i) {
-      const ComponentEntry& c = info.components[i];
-      ASSERT_EQ(writer.write(c.offset, bundle.data() + c.offset, c.length), Status::Ok);
-    }
-    ASSERT_EQ(writer.finish(desc), Status::Ok);
-  }
-  static BootSelector boot(flash, crypto);
-  ASSERT_EQ(boot.provision(0, desc), Status::Ok);
-  ASSERT_EQ(boot.install_trial(1, desc), Status::Ok);
-  uint32_t vector_table = 1;
-  // tests/vectors' firmware is not a program (offset 848, not 512-aligned): refused before the watchdog.
-  EXPECT_EQ(prepare_boot(boot, BootConfig{}, hw, vector_table), Status::InvalidArgument);
-  EXPECT_EQ(vector_table, 0u);
-  EXPECT_FALSE(hw.fb_mode());      // mapping back to bank 1
-  EXPECT_TRUE(hw.iwdg_keys.empty());  // no watchdog started
-  MetadataRecord rec;
-  ASSERT_EQ(boot.store().load(rec), Status::Ok);
-  EXPECT_EQ(rec.boot_attempts, 1);  // the attempt was counted before anything ran
-}
-
 namespace {
 
 // Both banks hold the test vectors' bundle; bank 0 confirmed, bank 1 installed as the trial.
@@ -207,6 +174,26 @@ struct TrialBoard {
 };
 
 }  // namespace
+
+TEST(Stm32l4Boot, TrialWhoseFirmwareCannotRunInPlaceStartsNothing) {
+  static TrialBoard b;
+  b.install();
+  auto& hw = b.hw;
+  auto& boot = b.boot;
+  uint32_t vector_table = 1;
+  // tests/vectors' firmware is not a program (offset 848, not 512-aligned): refused before the watchdog.
+  EXPECT_EQ(prepare_boot(boot, BootConfig{}, hw, vector_table), Status::InvalidArgument);
+  EXPECT_EQ(vector_table, 0u);
+  EXPECT_FALSE(hw.fb_mode());      // mapping back to bank 1
+  EXPECT_TRUE(hw.iwdg_keys.empty());  // no watchdog started
+  MetadataRecord rec;
+  ASSERT_EQ(boot.store().load(rec), Status::Ok);
+  EXPECT_EQ(rec.boot_attempts, 1);  // the attempt was counted before anything ran
+  MetadataStore store(b.flash);
+  BootDecision none;
+  EXPECT_EQ(take_boot_decision(hw, store, none), Status::NotFound);  // and no decision handed over
+}
+
 
 TEST(Stm32l4Boot, TheFirmwareTakesTheBootloadersDecisionOnce) {
   static TrialBoard b;
