@@ -495,6 +495,7 @@ def main() -> None:
         "sizeof": type_sizes,
         "mbedtls_pool_bytes": pool,
         "core_static_ram_bytes": core_ram,
+        "core_static_ram_without_prefix_buffer_bytes": core_ram - type_sizes.get("PrefixBuffer", 0),
         "stack": {"core": stack_core, "with_ports": stack_ports, "through_a_port": stack_via,
                   "bootloader": stack_boot},
         "stack_cycles_cut": sorted(f"{a} -> {b}" for a, b in model.cycles | boot_model.cycles),
@@ -554,7 +555,8 @@ def write_doc(path: Path, r: dict, report: str) -> None:
         f"`DriftWindow` ({sizes.get('DriftWindow', '?')} B), `BundleInfo` ({sizes.get('BundleInfo', '?')} B). "
         "The agent has no separate block buffer: the MQTT client's receive buffer (one 4116-byte TFBK "
         "message) is the application's and is not counted, nor is the calibrated-sample ring's storage "
-        "(the application's feature window; 4096 B in this image's application part) |"
+        "(the application's feature window; 4096 B in this image's application part). Even without the prefix "
+        f"buffer the agent takes {r['core_static_ram_without_prefix_buffer_bytes']} B |"
     )
     body = f"""
 Output of `device/targets/footprint.sh` at {source_state()} (written by
@@ -605,7 +607,8 @@ def print_report(r: dict) -> None:
     print("  largest core functions and tables: " + ", ".join(f"{k} {v}" for k, v in r["largest_core_sections"]))
     print("  sizeof on the target: " + ", ".join(f"{k} {v}" for k, v in r["sizeof"].items()))
     print(f"  mbedTLS static pool (crypto port): {r['mbedtls_pool_bytes']} B")
-    print(f"  core static RAM (core data + bss + agent object): {r['core_static_ram_bytes']} B")
+    print(f"  core static RAM (core data + bss + agent object): {r['core_static_ram_bytes']} B; without the prefix "
+          f"buffer (the update's signed meta): {r['core_static_ram_without_prefix_buffer_bytes']} B")
     print(row(f"bootloader {r['bootloader']['file']}", r["bootloader"]))
     print("\nworst-case stack (-fstack-usage frames over the -fcallgraph-info call graph):")
     for key, what in (("core", "core alone (indirect port calls not counted)"),
