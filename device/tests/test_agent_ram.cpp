@@ -23,10 +23,10 @@ TEST(AgentRam, ObjectsArePinnedToTheByte) {
               sizeof(Action) * TINYFLEET_ACTION_QUEUE, sizeof(BundleInfo), sizeof(DriftWindow),
               sizeof(ProgressRecord),
               sizeof(Thresholds), sizeof(Calibration), sizeof(HealthChecker));
-  EXPECT_EQ(sizeof(Agent), 13256u);
+  EXPECT_EQ(sizeof(Agent), 12488u);
   EXPECT_EQ(sizeof(Thresholds), 258u);
   EXPECT_EQ(sizeof(BootMetadata), 8u);  // the agent holds no boot verifier buffers
-  EXPECT_EQ(sizeof(Action), 168u);
+  EXPECT_EQ(sizeof(Action), 136u);
   EXPECT_EQ(sizeof(SampleRing), 40u);
   EXPECT_EQ(sizeof(DriftWindow), 1088u);
   EXPECT_EQ(sizeof(HealthChecker), 3072u);

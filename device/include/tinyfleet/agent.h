@@ -69,10 +69,12 @@ struct Action {
   bool retain;
   uint32_t token;            // Publish of a state report: its seq, to pass back to on_publish_acked()
   uint32_t block;            // ActionTopic::Block: the block index
-  uint8_t digest[32];        // ActionTopic::Meta: the bundle's digest; ActionTopic::Block: the component's SHA-256
   size_t len;
-  uint8_t payload[kReportLen];  // reports and presence (<= 104 bytes) are copied here
-  const uint8_t* external;      // telemetry: the agent's buffer, valid until the next event
+  union {                         // a subscription names a digest, a publish carries a payload: never both
+    uint8_t digest[32];           // ActionTopic::Meta: the bundle's digest; Block: the component's SHA-256
+    uint8_t payload[kReportLen];  // Publish: reports and presence (<= 104 bytes) are copied here
+  };
+  const uint8_t* external;        // telemetry: the agent's buffer, valid until the next event
   const uint8_t* data() const { return external != nullptr ? external : payload; }
 };
 
@@ -135,17 +137,20 @@ class Agent {
     uint8_t component = 0;
     uint32_t block = 0;
   };
+  // A report as encoded, less its running_digest (bytes 56..87 of docs/device-protocol.md "State report"):
+  // that is the running image's for every report of this boot, and is put back when it is sent.
+  static constexpr size_t kRunningDigestAt = 56;
   struct QueuedReport {
     bool used = false;
     uint32_t seq = 0;
-    uint8_t bytes[kReportLen];
+    uint8_t bytes[kReportLen - 32];
   };
 
   void begin_event();
   Action* push(ActionType type, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);
-  void publish(ActionTopic kind, const uint8_t* data, size_t len, bool retain, uint32_t token);  // QoS 1
   void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);  // or unsubscribe
   void publish_presence(uint8_t status);
+  void publish_report(const QueuedReport& q);
   void encode_presence_now(uint8_t status, uint8_t* out) const;
   void adopt_attempt();
   size_t read_running_component(const BundleInfo& running, ComponentType type);

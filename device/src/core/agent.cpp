@@ -40,15 +40,6 @@ Action* Agent::push(ActionType type, ActionTopic kind, const uint8_t* digest, ui
   return a;
 }
 
-void Agent::publish(ActionTopic kind, const uint8_t* data, size_t len, bool retain, uint32_t token) {
-  Action* a = push(ActionType::Publish, kind);
-  if (a == nullptr) return;
-  a->retain = retain;
-  a->token = token;
-  a->len = len;
-  std::memcpy(a->payload, data, len);
-}
-
 void Agent::subscribe(bool on, ActionTopic kind, const uint8_t* digest, uint32_t block) {
   push(on ? ActionType::Subscribe : ActionType::Unsubscribe, kind, digest, block);
 }
@@ -134,8 +125,21 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   }
   slot->used = true;
   slot->seq = r.seq;
-  encode_report(r, slot->bytes);
-  if (connected_) publish(ActionTopic::State, slot->bytes, kReportLen, false, r.seq);
+  uint8_t full[kReportLen];
+  encode_report(r, full);
+  std::memcpy(slot->bytes, full, kRunningDigestAt);
+  std::memcpy(slot->bytes + kRunningDigestAt, full + kRunningDigestAt + 32, kReportLen - kRunningDigestAt - 32);
+  if (connected_) publish_report(*slot);
+}
+
+void Agent::publish_report(const QueuedReport& q) {
+  Action* a = push(ActionType::Publish, ActionTopic::State);
+  if (a == nullptr) return;
+  a->token = q.seq;
+  a->len = kReportLen;
+  std::memcpy(a->payload, q.bytes, kRunningDigestAt);
+  std::memcpy(a->payload + kRunningDigestAt, running_.prefix_sha256, 32);
+  std::memcpy(a->payload + kRunningDigestAt + 32, q.bytes + kRunningDigestAt, kReportLen - kRunningDigestAt - 32);
 }
 
 uint32_t Agent::pending_reports() const {
@@ -223,7 +227,7 @@ void Agent::on_connection_up() {
       if (q.used && q.seq > last && (next == nullptr || q.seq < next->seq)) next = &q;
     }
     if (next == nullptr) break;
-    publish(ActionTopic::State, next->bytes, kReportLen, false, next->seq);
+    publish_report(*next);
     last = next->seq;
   }
   if (state_ == AgentState::Checking && have_current_) {
