@@ -75,6 +75,10 @@ inline void load_fields(void* out, const uint8_t* in, const WireField* fields, s
   copy_fields(const_cast<uint8_t*>(in), static_cast<uint8_t*>(out), fields, count, false);
 }
 
+// A record's start: `len` zero bytes, then the 4-byte magic and format 1 over the first five, then each field.
+void encode_record(uint8_t* out, size_t len, const char* magic, const void* in, const WireField* fields,
+                   size_t count);
+
 // Constant-time comparison (digests).
 bool bytes_equal_ct(const uint8_t* a, const uint8_t* b, size_t n);
 

@@ -31,6 +31,14 @@ void copy_fields(uint8_t* wire, uint8_t* host, const WireField* fields, size_t c
   }
 }
 
+void encode_record(uint8_t* out, size_t len, const char* magic, const void* in, const WireField* fields,
+                   size_t count) {
+  std::memset(out, 0, len);
+  std::memcpy(out, magic, 4);
+  out[4] = 1;
+  store_fields(out, in, fields, count);
+}
+
 // Bitwise CRC-32: no 1 KiB table in RAM or flash; metadata records are 112 bytes.
 uint32_t crc32_ieee(const uint8_t* data, size_t len, uint32_t crc) {
   crc = ~crc;

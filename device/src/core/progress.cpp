@@ -7,7 +7,7 @@
 
 namespace tinyfleet {
 namespace {
-constexpr uint8_t kMagic[4] = {'T', 'F', 'A', 'P'};
+constexpr char kMagic[] = "TFAP";
 }
 
 static_assert(TINYFLEET_MAX_BLOCKS <= 65535, "download_blocks is stored as u16");
@@ -32,10 +32,7 @@ constexpr size_t kFieldCount = sizeof kFields / sizeof kFields[0];
 }  // namespace
 
 void encode_progress(const ProgressRecord& r, uint8_t out[kProgressRecordLen]) {
-  std::memset(out, 0, kProgressRecordLen);
-  std::memcpy(out, kMagic, 4);
-  out[4] = 1;
-  store_fields(out, &r, kFields, kFieldCount);
+  encode_record(out, kProgressRecordLen, kMagic, &r, kFields, kFieldCount);
   out[56] = static_cast<uint8_t>((r.downloading ? 1 : 0) | (r.attempt_reported ? 2 : 0));
   store_u16le(out + 58, static_cast<uint16_t>(r.download_blocks));
   std::memcpy(out + 104, r.bitmap, kBitmapBytes);
