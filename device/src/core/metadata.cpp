@@ -33,12 +33,7 @@ constexpr WireField kFields[] = {
 constexpr size_t kFieldCount = sizeof kFields / sizeof kFields[0];
 }  // namespace
 
-MetadataRecord::MetadataRecord() {
-  // All zero but state and trial_bank: one memset, which makes the member-by-member zeroing dead.
-  std::memset(static_cast<void*>(this), 0, sizeof *this);
-  state = BootState::Confirmed;
-  trial_bank = 1;
-}
+MetadataRecord::MetadataRecord() = default;
 
 void encode_metadata(const MetadataRecord& rec, uint8_t out[kMetadataRecordLen]) {
   encode_record(out, kMetadataRecordLen, "TFMD", &rec, kFields, kFieldCount);  // format 1 = kFormat

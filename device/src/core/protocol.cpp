@@ -252,7 +252,6 @@ Status decode_report(const uint8_t* p, size_t len, StateReport& out) {
 // --- TFPR -----------------------------------------------------------------------------------------
 
 Presence::Presence() {
-  // Every member is zero but image_state: one memset, which makes the member-by-member zeroing dead.
   std::memset(static_cast<void*>(this), 0, sizeof *this);
   image_state = 1;
 }
