@@ -126,15 +126,15 @@ Status ProgressStore::store(ProgressRecord& rec) {
   uint32_t newest_seq = 0;
   Status s = newest_copy(newest, newest_seq);
   if (s != Status::Ok) return s;
-  const int target = newest == 0 ? 1 : 0;
+  const uint32_t at = copy_offset(newest == 0 ? 1 : 0);
   rec.seq = newest_seq + 1;
   FlashGeometry g = flash_.geometry(FlashArea::Scratch);
   uint32_t len = align_up(kProgressRecordLen, g.write_align);
-  s = flash_.erase(FlashArea::Scratch, copy_offset(target), align_up(len, g.sector_size));
+  s = flash_.erase(FlashArea::Scratch, at, align_up(len, g.sector_size));
   if (s != Status::Ok) return s;
   std::memset(buf_, g.erased_value, sizeof(buf_));
   encode_progress(rec, buf_);
-  return flash_.write(FlashArea::Scratch, copy_offset(target), buf_, len);
+  return flash_.write(FlashArea::Scratch, at, buf_, len);
 }
 
 }  // namespace tinyfleet

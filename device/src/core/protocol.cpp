@@ -140,6 +140,7 @@ bool block_topic(char* out, const uint8_t sha256[32], uint32_t index) {
 
 ParsedTopic parse_topic(const char* topic, size_t len, const char* device_id) {
   ParsedTopic r;
+  std::memset(static_cast<void*>(&r), 0, sizeof r);  // its defaults: cheaper than copying a default image
   static const char kBundles[] = "fleet/bundles/";
   static const char kBlobs[] = "fleet/blobs/";
   const size_t nb = sizeof(kBundles) - 1;
