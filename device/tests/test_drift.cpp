@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <random>
 #include <vector>
 
@@ -188,4 +189,12 @@ TEST(Drift, AgentPublishesCalibratedStatisticsNotSamples) {
   ASSERT_EQ(broker.telemetry.size(), 2u);
   EXPECT_EQ(load_u32le(broker.telemetry[1].data() + 12), 2u);
   EXPECT_EQ(load_u32le(broker.telemetry[1].data() + 28), 0u);
+}
+
+// reset() zeroes the whole window with one memset: that is its members' defaults only while they are all zero.
+TEST(Drift, DefaultWindowIsAllZeroBytes) {
+  alignas(DriftWindow) unsigned char built[sizeof(DriftWindow)] = {};
+  new (built) DriftWindow();
+  const unsigned char zero[sizeof(DriftWindow)] = {};
+  EXPECT_EQ(std::memcmp(built, zero, sizeof zero), 0);
 }

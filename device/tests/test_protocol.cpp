@@ -193,3 +193,16 @@ TEST(Protocol, ReasonCodesOfBundleVerdictsFollowTheErrorsTable) {
   EXPECT_EQ(reason_from_status(Status::FlashNotErased), Reason::FlashError);
   EXPECT_EQ(reason_from_status(Status::Ok), Reason::None);
 }
+
+TEST(Protocol, DefaultPresenceIsZeroButImageStateOne) {
+  const Presence p;
+  EXPECT_EQ(p.status, 0);
+  EXPECT_EQ(p.image_state, 1);
+  EXPECT_EQ(p.epoch, 0u);
+  EXPECT_EQ(p.last_seq, 0u);
+  for (uint8_t b : p.running_digest) EXPECT_EQ(b, 0);
+  for (char c : p.hardware_class) EXPECT_EQ(c, 0);
+  EXPECT_EQ(p.bank_size, 0u);
+  EXPECT_EQ(p.security_counter, 0u);
+  EXPECT_EQ(p.device_time, 0u);
+}

@@ -50,6 +50,14 @@ class BankWriter {
   uint8_t bank() const { return bank_; }
 
  private:
+  friend Status verify_bank_image(Flash& flash, Crypto& crypto, uint8_t bank, const ImageDescriptor& image,
+                                  uint8_t* window, size_t window_len, BundleInfo& info);
+  // SHA-256 of flash bytes [offset, offset + len) of `area`, read through `chunk`, against `expected`: Ok,
+  // HashMismatch or the failed flash operation's status. With `copy_to`, each chunk is also written to its
+  // bank from copy_offset on.
+  static Status hash_flash(Flash& flash, Crypto& crypto, Sha256Context& ctx, FlashArea area, uint32_t offset,
+                           uint32_t len, uint8_t* chunk, size_t chunk_len, const uint8_t expected[32],
+                           BankWriter* copy_to, uint32_t copy_offset);
   Status write_aligned(uint32_t offset, const uint8_t* data, size_t len);
   Status ensure_erased(uint32_t offset, size_t len, uint32_t* lo, uint32_t* hi);
   Status component_at(uint32_t offset, size_t len, int& index) const;

@@ -58,6 +58,27 @@ inline void store_u64le(uint8_t* p, uint64_t v) { store_le(p, v); }
 
 constexpr uint32_t align_up(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }
 
+// One field of a fixed-layout record: `size` bytes at `wire` in the message, the value at `host` in the
+// struct. Sizes 2, 4 and 8 are little-endian numbers of that size; any other size is bytes as they are.
+// Encoders and decoders walk a table of these instead of a load and store per field.
+struct WireField {
+  uint8_t wire;
+  uint8_t host;
+  uint8_t size;
+};
+// Copies each field from the struct at `host` to the message at `wire` (to_wire), or back.
+void copy_fields(uint8_t* wire, uint8_t* host, const WireField* fields, size_t count, bool to_wire);
+inline void store_fields(uint8_t* out, const void* in, const WireField* fields, size_t count) {
+  copy_fields(out, static_cast<uint8_t*>(const_cast<void*>(in)), fields, count, true);
+}
+inline void load_fields(void* out, const uint8_t* in, const WireField* fields, size_t count) {
+  copy_fields(const_cast<uint8_t*>(in), static_cast<uint8_t*>(out), fields, count, false);
+}
+
+// A record's start: `len` zero bytes, then the 4-byte magic and format 1 over the first five, then each field.
+void encode_record(uint8_t* out, size_t len, const char* magic, const void* in, const WireField* fields,
+                   size_t count);
+
 // Constant-time comparison (digests).
 bool bytes_equal_ct(const uint8_t* a, const uint8_t* b, size_t n);
 

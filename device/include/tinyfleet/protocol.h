@@ -123,16 +123,18 @@ Status decode_report(const uint8_t* data, size_t len, StateReport& out);
 
 // --- TFPR -----------------------------------------------------------------------------------------
 struct Presence {
-  Presence();  // out of line: users call it instead of each copying a default image
-  uint8_t status = 0;  // 0 offline (will), 1 online, 2 rebooting
-  uint8_t image_state = 1;
-  uint32_t epoch = 0;
-  uint32_t last_seq = 0;
-  uint8_t running_digest[32] = {};
-  char hardware_class[33] = {};
-  uint32_t bank_size = 0;
-  uint32_t security_counter = 0;
-  uint64_t device_time = 0;
+  // Every member zero but image_state, 1. Out of line (users call it instead of each copying a default
+  // image) and one memset: the defaults live there, not in member initialisers.
+  Presence();
+  uint8_t status;  // 0 offline (will), 1 online, 2 rebooting
+  uint8_t image_state;
+  uint32_t epoch;
+  uint32_t last_seq;
+  uint8_t running_digest[32];
+  char hardware_class[33];
+  uint32_t bank_size;
+  uint32_t security_counter;
+  uint64_t device_time;
 };
 void encode_presence(const Presence& in, uint8_t out[kPresenceLen]);
 Status decode_presence(const uint8_t* data, size_t len, Presence& out);

@@ -13,26 +13,6 @@ bool granularity_ok(const FlashGeometry& g) {
          g.sector_size >= 16 && g.sector_size % 16 == 0;
 }
 
-// SHA-256 of flash bytes [offset, offset + len) of an area, read through `chunk`.
-Status hash_flash(Flash& flash, Crypto& crypto, FlashArea area, uint32_t offset, uint32_t len, uint8_t* chunk,
-                  size_t chunk_len, uint8_t out[32]) {
-  Sha256Context ctx;
-  crypto.sha256_start(ctx);
-  while (len > 0) {
-    uint32_t n = len < chunk_len ? len : static_cast<uint32_t>(chunk_len);
-    Status s = flash.read(area, offset, chunk, n);
-    if (s != Status::Ok) {
-      crypto.sha256_finish(ctx, out);
-      return s;
-    }
-    crypto.sha256_update(ctx, chunk, n);
-    offset += n;
-    len -= n;
-  }
-  crypto.sha256_finish(ctx, out);
-  return Status::Ok;
-}
-
 }  // namespace
 
 Status BankWriter::resume(uint8_t bank, const BundleInfo& info, const uint8_t* prefix) {
@@ -41,7 +21,7 @@ Status BankWriter::resume(uint8_t bank, const BundleInfo& info, const uint8_t* p
   if (!granularity_ok(g)) return Status::InvalidArgument;
   if (info.header.total_len > g.size) return Status::BundleTooLarge;
   bank_ = bank;
-  geo_ = g;
+  std::memcpy(static_cast<void*>(&geo_), &g, sizeof g);  // one call: a struct assignment here compiles to a copy loop
   info_ = &info;
   prefix_ = prefix;
   return Status::Ok;
@@ -68,6 +48,28 @@ Status BankWriter::component_at(uint32_t offset, size_t len, int& index) const {
     }
   }
   return Status::InvalidArgument;
+}
+
+Status BankWriter::hash_flash(Flash& flash, Crypto& crypto, Sha256Context& ctx, FlashArea area, uint32_t offset,
+                              uint32_t len, uint8_t* chunk, size_t chunk_len, const uint8_t expected[32],
+                              BankWriter* copy_to, uint32_t copy_offset) {
+  crypto.sha256_start(ctx);
+  uint8_t digest[32];
+  for (uint32_t done = 0; done < len;) {
+    const uint32_t n = len - done < chunk_len ? len - done : static_cast<uint32_t>(chunk_len);
+    Status s = flash.read(area, offset + done, chunk, n);
+    if (s == Status::Ok) {
+      crypto.sha256_update(ctx, chunk, n);
+      if (copy_to != nullptr) s = copy_to->write_aligned(copy_offset + done, chunk, n);
+    }
+    if (s != Status::Ok) {
+      crypto.sha256_finish(ctx, digest);
+      return s;
+    }
+    done += n;
+  }
+  crypto.sha256_finish(ctx, digest);
+  return bytes_equal_ct(digest, expected, 32) ? Status::Ok : Status::HashMismatch;
 }
 
 Status BankWriter::ensure_erased(uint32_t offset, size_t len, uint32_t* lo, uint32_t* hi) {
@@ -155,34 +157,15 @@ Status BankWriter::copy_component(uint8_t index, uint8_t src_bank, uint32_t src_
   // chunks already copied into a shared sector. The wiped range (neighbours' bytes included) is reported.
   Status s = ensure_erased(c.offset, align_up(c.length, geo_.write_align), erased_lo, erased_hi);
   if (s != Status::Ok) return s;
-  crypto_.sha256_start(sha_);
-  for (uint32_t done = 0; done < c.length;) {
-    uint32_t n = c.length - done < sizeof chunk_ ? c.length - done : static_cast<uint32_t>(sizeof chunk_);
-    s = flash_.read(src, src_offset + done, chunk_, n);
-    if (s == Status::Ok) {
-      crypto_.sha256_update(sha_, chunk_, n);
-      s = write_aligned(c.offset + done, chunk_, n);
-    }
-    if (s != Status::Ok) {
-      uint8_t discard[32];
-      crypto_.sha256_finish(sha_, discard);
-      return s;
-    }
-    done += n;
-  }
-  uint8_t digest[32];
-  crypto_.sha256_finish(sha_, digest);
-  return bytes_equal_ct(digest, c.sha256, 32) ? Status::Ok : Status::HashMismatch;
+  return hash_flash(flash_, crypto_, sha_, src, src_offset, c.length, chunk_, sizeof chunk_, c.sha256, this, c.offset);
 }
 
 Status BankWriter::verify_component(uint8_t index) {
   if (info_ == nullptr) return Status::InvalidState;
   if (index >= info_->component_count) return Status::InvalidArgument;
   const ComponentEntry& c = info_->components[index];
-  uint8_t digest[32];
-  Status s = hash_flash(flash_, crypto_, bank_area(bank_), c.offset, c.length, chunk_, sizeof chunk_, digest);
-  if (s != Status::Ok) return s;
-  return bytes_equal_ct(digest, c.sha256, 32) ? Status::Ok : Status::HashMismatch;
+  return hash_flash(flash_, crypto_, sha_, bank_area(bank_), c.offset, c.length, chunk_, sizeof chunk_, c.sha256,
+                    nullptr, 0);
 }
 
 Status BankWriter::finish(ImageDescriptor& out) {
@@ -219,18 +202,16 @@ Status verify_bank_image(Flash& flash, Crypto& crypto, uint8_t bank, const Image
   if (info.header.total_len != image.total_len) return Status::NoValidImage;
   const uint32_t poff = info.header.payload_offset;
   // The prefix is hashed from flash, then parsed from flash: both through the window, never whole in RAM.
-  uint8_t digest[32];
-  s = hash_flash(flash, crypto, area, 0, poff, window, window_len, digest);
+  Sha256Context ctx;
+  s = BankWriter::hash_flash(flash, crypto, ctx, area, 0, poff, window, window_len, image.prefix_sha256, nullptr, 0);
   if (s != Status::Ok) return s;
-  if (!bytes_equal_ct(digest, image.prefix_sha256, 32)) return Status::HashMismatch;
   PrefixSource src(flash, area, window, window_len);
   s = parse_prefix(src, poff, info);
   if (s != Status::Ok) return s;
   for (uint8_t i = 0; i < info.component_count; ++i) {
     const ComponentEntry& c = info.components[i];
-    s = hash_flash(flash, crypto, area, c.offset, c.length, window, window_len, digest);
+    s = BankWriter::hash_flash(flash, crypto, ctx, area, c.offset, c.length, window, window_len, c.sha256, nullptr, 0);
     if (s != Status::Ok) return s;
-    if (!bytes_equal_ct(digest, c.sha256, 32)) return Status::HashMismatch;
   }
   return Status::Ok;
 }

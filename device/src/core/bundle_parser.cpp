@@ -137,7 +137,7 @@ void store_value(uint8_t* dst, Kind kind, const uint8_t* v, uint16_t n) {
         std::memcpy(dst + i, &w, 4);
       }
       return;
-    default:  // a string: checked shorter than its member, which reset_in_place() zeroed (the NUL)
+    default:  // a string: checked shorter than its member, which parse_manifest_at() zeroed (the NUL)
       std::memcpy(dst, v, n);
   }
 }
@@ -232,7 +232,8 @@ Status parse_manifest_at(PrefixSource& src, uint32_t base, size_t len, Manifest&
     last = tag;
   }
   // Pass 2: each value in tag order, unknown critical tags, then the required ones, then expires > created.
-  reset_in_place(out);
+  // Every Manifest member defaults to zero: one memset (reset_in_place() zeroes, then zeroes members again).
+  std::memset(static_cast<void*>(&out), 0, sizeof out);
   bool seen[kFieldCount] = {};
   for (pos = 0; pos < len;) {
     if ((s = src.view(static_cast<uint32_t>(base + pos), 4, p)) != Status::Ok) return s;

@@ -21,7 +21,7 @@ uint32_t latency_bucket_max(uint32_t bucket) {
 }
 
 void DriftWindow::reset(uint16_t channel_count, uint64_t start_unix) {
-  reset_in_place(*this);
+  std::memset(static_cast<void*>(this), 0, sizeof *this);  // every member defaults to zero
   channels_ = channel_count > kMaxChannels ? kMaxChannels : channel_count;
   start_unix_ = start_unix;
 }

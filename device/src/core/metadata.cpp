@@ -1,5 +1,6 @@
 #include "tinyfleet/metadata.h"
 
+#include <cstddef>
 #include <cstring>
 
 #include "tinyfleet/bytes.h"
@@ -10,34 +11,32 @@ namespace {
 constexpr uint32_t kMagic = 0x444D4654;  // "TFMD"
 constexpr uint8_t kFormat = 1;
 constexpr uint32_t kCrcOffset = 108;
-constexpr uint32_t kImageOffset[2] = {20, 60};
 
-void encode_image(const ImageDescriptor& img, uint8_t* p) {
-  store_u32le(p, img.total_len);
-  store_u32le(p + 4, img.security_counter);
-  std::memcpy(p + 8, img.prefix_sha256, 32);
-}
-
-void decode_image(const uint8_t* p, ImageDescriptor& img) {
-  img.total_len = load_u32le(p);
-  img.security_counter = load_u32le(p + 4);
-  std::memcpy(img.prefix_sha256, p + 8, 32);
-}
+#define FIELD(wire, member) \
+  WireField { wire, offsetof(MetadataRecord, member), sizeof(MetadataRecord::member) }
+// Every field after the magic and format; offsets 13-15 and 100-107 are reserved (zero).
+constexpr WireField kFields[] = {
+    FIELD(5, state),
+    FIELD(6, confirmed_bank),
+    FIELD(7, trial_bank),
+    FIELD(8, seq),
+    FIELD(12, boot_attempts),
+    FIELD(16, security_counter),
+    FIELD(20, images[0].total_len),
+    FIELD(24, images[0].security_counter),
+    FIELD(28, images[0].prefix_sha256),
+    FIELD(60, images[1].total_len),
+    FIELD(64, images[1].security_counter),
+    FIELD(68, images[1].prefix_sha256),
+};
+#undef FIELD
+constexpr size_t kFieldCount = sizeof kFields / sizeof kFields[0];
 }  // namespace
 
 MetadataRecord::MetadataRecord() = default;
 
 void encode_metadata(const MetadataRecord& rec, uint8_t out[kMetadataRecordLen]) {
-  std::memset(out, 0, kMetadataRecordLen);
-  store_u32le(out, kMagic);
-  out[4] = kFormat;
-  out[5] = static_cast<uint8_t>(rec.state);
-  out[6] = rec.confirmed_bank;
-  out[7] = rec.trial_bank;
-  store_u32le(out + 8, rec.seq);
-  out[12] = rec.boot_attempts;
-  store_u32le(out + 16, rec.security_counter);
-  for (int i = 0; i < 2; ++i) encode_image(rec.images[i], out + kImageOffset[i]);
+  encode_record(out, kMetadataRecordLen, "TFMD", &rec, kFields, kFieldCount);  // format 1 = kFormat
   store_u32le(out + kCrcOffset, crc32_ieee(out, kCrcOffset));
 }
 
@@ -59,13 +58,7 @@ bool metadata_valid(const uint8_t* in) {
 
 Status decode_metadata(const uint8_t* in, size_t len, MetadataRecord& out) {
   if (len < kMetadataRecordLen || !metadata_valid(in)) return Status::NotFound;
-  out.state = static_cast<BootState>(in[5]);
-  out.confirmed_bank = in[6];
-  out.trial_bank = in[7];
-  out.seq = load_u32le(in + 8);
-  out.boot_attempts = in[12];
-  out.security_counter = load_u32le(in + 16);
-  for (int i = 0; i < 2; ++i) decode_image(in + kImageOffset[i], out.images[i]);
+  load_fields(&out, in, kFields, kFieldCount);
   return Status::Ok;
 }
 

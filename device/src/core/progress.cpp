@@ -1,12 +1,13 @@
 #include "tinyfleet/progress.h"
 
+#include <cstddef>
 #include <cstring>
 
 #include "tinyfleet/bytes.h"
 
 namespace tinyfleet {
 namespace {
-constexpr uint8_t kMagic[4] = {'T', 'F', 'A', 'P'};
+constexpr char kMagic[] = "TFAP";
 }
 
 static_assert(TINYFLEET_MAX_BLOCKS <= 65535, "download_blocks is stored as u16");
@@ -16,24 +17,24 @@ static_assert(TINYFLEET_MAX_BLOCKS <= 65535, "download_blocks is stored as u16")
 // 56 u8 flags (bit 0 downloading, bit 1 attempt_reported), 57 u8 download_bank, 58 u16 download_blocks, 60 u32 download_desired_seq,
 // 64 download_digest[32], 96 u32 attempt_detail0, 100 u32 attempt_detail1, 104 bitmap[kBitmapBytes],
 // then u32 CRC-32 of everything before it.
+namespace {
+#define FIELD(wire, member) \
+  WireField { wire, offsetof(ProgressRecord, member), sizeof(ProgressRecord::member) }
+// Every field but the flags byte, download_blocks (u32 in memory, u16 on the wire) and the bitmap.
+constexpr WireField kFields[] = {
+    FIELD(5, attempt),          FIELD(6, attempt_reason),        FIELD(8, seq),
+    FIELD(12, epoch),           FIELD(16, highest_desired_seq),  FIELD(20, attempt_desired_seq),
+    FIELD(24, attempt_digest),  FIELD(57, download_bank),        FIELD(60, download_desired_seq),
+    FIELD(64, download_digest), FIELD(96, attempt_detail0),      FIELD(100, attempt_detail1),
+};
+#undef FIELD
+constexpr size_t kFieldCount = sizeof kFields / sizeof kFields[0];
+}  // namespace
+
 void encode_progress(const ProgressRecord& r, uint8_t out[kProgressRecordLen]) {
-  std::memset(out, 0, kProgressRecordLen);
-  std::memcpy(out, kMagic, 4);
-  out[4] = 1;
-  out[5] = static_cast<uint8_t>(r.attempt);
-  store_u16le(out + 6, r.attempt_reason);
-  store_u32le(out + 8, r.seq);
-  store_u32le(out + 12, r.epoch);
-  store_u32le(out + 16, r.highest_desired_seq);
-  store_u32le(out + 20, r.attempt_desired_seq);
-  std::memcpy(out + 24, r.attempt_digest, 32);
+  encode_record(out, kProgressRecordLen, kMagic, &r, kFields, kFieldCount);
   out[56] = static_cast<uint8_t>((r.downloading ? 1 : 0) | (r.attempt_reported ? 2 : 0));
-  out[57] = r.download_bank;
   store_u16le(out + 58, static_cast<uint16_t>(r.download_blocks));
-  store_u32le(out + 60, r.download_desired_seq);
-  std::memcpy(out + 64, r.download_digest, 32);
-  store_u32le(out + 96, r.attempt_detail0);
-  store_u32le(out + 100, r.attempt_detail1);
   std::memcpy(out + 104, r.bitmap, kBitmapBytes);
   store_u32le(out + 104 + kBitmapBytes, crc32_ieee(out, 104 + kBitmapBytes));
 }
@@ -52,21 +53,10 @@ bool progress_valid(const uint8_t* in, size_t len) {
 
 Status decode_progress(const uint8_t* in, size_t len, ProgressRecord& r) {
   if (!progress_valid(in, len)) return Status::NotFound;
-  r.attempt = static_cast<AttemptState>(in[5]);
-  r.attempt_reason = load_u16le(in + 6);
-  r.seq = load_u32le(in + 8);
-  r.epoch = load_u32le(in + 12);
-  r.highest_desired_seq = load_u32le(in + 16);
-  r.attempt_desired_seq = load_u32le(in + 20);
-  std::memcpy(r.attempt_digest, in + 24, 32);
+  load_fields(&r, in, kFields, kFieldCount);
   r.downloading = (in[56] & 1) != 0;
   r.attempt_reported = (in[56] & 2) != 0;
-  r.download_bank = in[57];
   r.download_blocks = load_u16le(in + 58);
-  r.download_desired_seq = load_u32le(in + 60);
-  std::memcpy(r.download_digest, in + 64, 32);
-  r.attempt_detail0 = load_u32le(in + 96);
-  r.attempt_detail1 = load_u32le(in + 100);
   std::memcpy(r.bitmap, in + 104, kBitmapBytes);
   return Status::Ok;
 }
@@ -136,15 +126,15 @@ Status ProgressStore::store(ProgressRecord& rec) {
   uint32_t newest_seq = 0;
   Status s = newest_copy(newest, newest_seq);
   if (s != Status::Ok) return s;
-  const int target = newest == 0 ? 1 : 0;
+  const uint32_t at = copy_offset(newest == 0 ? 1 : 0);
   rec.seq = newest_seq + 1;
   FlashGeometry g = flash_.geometry(FlashArea::Scratch);
   uint32_t len = align_up(kProgressRecordLen, g.write_align);
-  s = flash_.erase(FlashArea::Scratch, copy_offset(target), align_up(len, g.sector_size));
+  s = flash_.erase(FlashArea::Scratch, at, align_up(len, g.sector_size));
   if (s != Status::Ok) return s;
   std::memset(buf_, g.erased_value, sizeof(buf_));
   encode_progress(rec, buf_);
-  return flash_.write(FlashArea::Scratch, copy_offset(target), buf_, len);
+  return flash_.write(FlashArea::Scratch, at, buf_, len);
 }
 
 }  // namespace tinyfleet

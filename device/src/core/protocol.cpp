@@ -1,5 +1,6 @@
 #include "tinyfleet/protocol.h"
 
+#include <cstddef>
 #include <cstring>
 
 #include "tinyfleet/bytes.h"
@@ -139,6 +140,7 @@ bool block_topic(char* out, const uint8_t sha256[32], uint32_t index) {
 
 ParsedTopic parse_topic(const char* topic, size_t len, const char* device_id) {
   ParsedTopic r;
+  std::memset(static_cast<void*>(&r), 0, sizeof r);  // its defaults: cheaper than copying a default image
   static const char kBundles[] = "fleet/bundles/";
   static const char kBlobs[] = "fleet/blobs/";
   const size_t nb = sizeof(kBundles) - 1;
@@ -166,29 +168,27 @@ ParsedTopic parse_topic(const char* topic, size_t len, const char* device_id) {
 
 // --- TFDS -----------------------------------------------------------------------------------------
 
+namespace {
+#define FIELD(wire, member) \
+  WireField { wire, offsetof(DesiredState, member), sizeof(DesiredState::member) }
+constexpr WireField kDesiredFields[] = {
+    FIELD(5, flags), FIELD(8, desired_seq), FIELD(12, digest), FIELD(44, total_len), FIELD(52, rollback_digest),
+};
+#undef FIELD
+}  // namespace
+
 Status decode_desired(const uint8_t* p, size_t len, DesiredState& out) {
   if (len != kDesiredLen || !has_magic(p, "TFDS", 1)) return Status::MalformedMessage;
   if ((p[5] & ~kDesiredRollback) != 0 || !all_zero(p + 6, 2) || !all_zero(p + 49, 3)) return Status::MalformedMessage;
   if (p[48] != kBlockSizeLog2) return Status::MalformedMessage;
-  out.flags = p[5];
-  out.desired_seq = load_u32le(p + 8);
-  if (out.desired_seq == 0) return Status::MalformedMessage;
-  std::memcpy(out.digest, p + 12, 32);
-  out.total_len = load_u32le(p + 44);
-  std::memcpy(out.rollback_digest, p + 52, 32);
+  if (load_u32le(p + 8) == 0) return Status::MalformedMessage;  // desired_seq
+  load_fields(&out, p, kDesiredFields, sizeof kDesiredFields / sizeof kDesiredFields[0]);
   return Status::Ok;
 }
 
 void encode_desired(const DesiredState& in, uint8_t out[kDesiredLen]) {
-  std::memset(out, 0, kDesiredLen);
-  std::memcpy(out, "TFDS", 4);
-  out[4] = 1;
-  out[5] = in.flags;
-  store_u32le(out + 8, in.desired_seq);
-  std::memcpy(out + 12, in.digest, 32);
-  store_u32le(out + 44, in.total_len);
+  encode_record(out, kDesiredLen, "TFDS", &in, kDesiredFields, sizeof kDesiredFields / sizeof kDesiredFields[0]);
   out[48] = kBlockSizeLog2;
-  std::memcpy(out + 52, in.rollback_digest, 32);
 }
 
 // --- TFBK -----------------------------------------------------------------------------------------
@@ -218,9 +218,7 @@ Status decode_block(const uint8_t* p, size_t len, BlockHeader& out, const uint8_
 size_t encode_block(uint32_t index, uint32_t component_len, const uint8_t* data, size_t data_len, uint8_t* out,
                     size_t out_cap) {
   if (out_cap < kBlockHeaderLen + data_len) return 0;
-  std::memset(out, 0, kBlockHeaderLen);
-  std::memcpy(out, "TFBK", 4);
-  out[4] = 1;
+  encode_record(out, kBlockHeaderLen, "TFBK", nullptr, nullptr, 0);
   out[5] = kBlockSizeLog2;
   store_u32le(out + 8, index);
   store_u32le(out + 12, component_len);
@@ -231,73 +229,56 @@ size_t encode_block(uint32_t index, uint32_t component_len, const uint8_t* data,
 
 // --- TFSR -----------------------------------------------------------------------------------------
 
+namespace {
+#define FIELD(wire, member) \
+  WireField { wire, offsetof(StateReport, member), sizeof(StateReport::member) }
+constexpr WireField kReportFields[] = {
+    FIELD(5, from_state),       FIELD(6, to_state),        FIELD(7, event),          FIELD(8, epoch),
+    FIELD(12, seq),             FIELD(16, reason),         FIELD(20, desired_seq),   FIELD(24, target_digest),
+    FIELD(56, running_digest),  FIELD(88, detail0),        FIELD(92, detail1),       FIELD(96, device_time),
+};
+#undef FIELD
+}  // namespace
+
 void encode_report(const StateReport& in, uint8_t out[kReportLen]) {
-  std::memset(out, 0, kReportLen);
-  std::memcpy(out, "TFSR", 4);
-  out[4] = 1;
-  out[5] = in.from_state;
-  out[6] = in.to_state;
-  out[7] = in.event;
-  store_u32le(out + 8, in.epoch);
-  store_u32le(out + 12, in.seq);
-  store_u16le(out + 16, in.reason);
-  store_u32le(out + 20, in.desired_seq);
-  std::memcpy(out + 24, in.target_digest, 32);
-  std::memcpy(out + 56, in.running_digest, 32);
-  store_u32le(out + 88, in.detail0);
-  store_u32le(out + 92, in.detail1);
-  store_u64le(out + 96, in.device_time);
+  encode_record(out, kReportLen, "TFSR", &in, kReportFields, sizeof kReportFields / sizeof kReportFields[0]);
 }
 
 Status decode_report(const uint8_t* p, size_t len, StateReport& out) {
   if (len != kReportLen || !has_magic(p, "TFSR", 1) || !all_zero(p + 18, 2)) return Status::MalformedMessage;
-  out.from_state = p[5];
-  out.to_state = p[6];
-  out.event = p[7];
-  out.epoch = load_u32le(p + 8);
-  out.seq = load_u32le(p + 12);
-  out.reason = load_u16le(p + 16);
-  out.desired_seq = load_u32le(p + 20);
-  std::memcpy(out.target_digest, p + 24, 32);
-  std::memcpy(out.running_digest, p + 56, 32);
-  out.detail0 = load_u32le(p + 88);
-  out.detail1 = load_u32le(p + 92);
-  out.device_time = load_u64le(p + 96);
+  load_fields(&out, p, kReportFields, sizeof kReportFields / sizeof kReportFields[0]);
   return Status::Ok;
 }
 
 // --- TFPR -----------------------------------------------------------------------------------------
 
-Presence::Presence() = default;
+Presence::Presence() {
+  std::memset(static_cast<void*>(this), 0, sizeof *this);
+  image_state = 1;
+}
+
+namespace {
+#define FIELD(wire, member) \
+  WireField { wire, offsetof(Presence, member), sizeof(Presence::member) }
+// All but hardware_class: up to 32 characters on the wire, NUL-terminated in memory.
+constexpr WireField kPresenceFields[] = {
+    FIELD(5, status),          FIELD(6, image_state),  FIELD(8, epoch),
+    FIELD(12, last_seq),       FIELD(16, running_digest), FIELD(80, bank_size),
+    FIELD(84, security_counter), FIELD(88, device_time),
+};
+#undef FIELD
+}  // namespace
 
 void encode_presence(const Presence& in, uint8_t out[kPresenceLen]) {
-  std::memset(out, 0, kPresenceLen);
-  std::memcpy(out, "TFPR", 4);
-  out[4] = 1;
-  out[5] = in.status;
-  out[6] = in.image_state;
-  store_u32le(out + 8, in.epoch);
-  store_u32le(out + 12, in.last_seq);
-  std::memcpy(out + 16, in.running_digest, 32);
-  size_t n = strnlen(in.hardware_class, 32);
-  std::memcpy(out + 48, in.hardware_class, n);
-  store_u32le(out + 80, in.bank_size);
-  store_u32le(out + 84, in.security_counter);
-  store_u64le(out + 88, in.device_time);
+  encode_record(out, kPresenceLen, "TFPR", &in, kPresenceFields, sizeof kPresenceFields / sizeof kPresenceFields[0]);
+  std::memcpy(out + 48, in.hardware_class, strnlen(in.hardware_class, 32));
 }
 
 Status decode_presence(const uint8_t* p, size_t len, Presence& out) {
   if (len != kPresenceLen || !has_magic(p, "TFPR", 1) || p[7] != 0 || p[5] > 2) return Status::MalformedMessage;
-  out.status = p[5];
-  out.image_state = p[6];
-  out.epoch = load_u32le(p + 8);
-  out.last_seq = load_u32le(p + 12);
-  std::memcpy(out.running_digest, p + 16, 32);
+  load_fields(&out, p, kPresenceFields, sizeof kPresenceFields / sizeof kPresenceFields[0]);
   std::memcpy(out.hardware_class, p + 48, 32);
   out.hardware_class[32] = '\0';
-  out.bank_size = load_u32le(p + 80);
-  out.security_counter = load_u32le(p + 84);
-  out.device_time = load_u64le(p + 88);
   return Status::Ok;
 }
 
