@@ -281,4 +281,41 @@ void battery(uint8_t pct) {
   xSemaphoreGive(g_lock);
 }
 
+void attach_sample_ring(int16_t* storage, uint32_t samples) {
+  if (g_agent == nullptr) return;
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  g_agent->attach_sample_ring(storage, samples);
+  xSemaphoreGive(g_lock);
+}
+
+void samples(const int16_t* raw, uint32_t frames) {
+  if (g_agent == nullptr) return;
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  g_agent->on_samples(raw, frames);
+  xSemaphoreGive(g_lock);
+}
+
+bool latest_frames(int16_t* out, uint32_t frames) {
+  if (g_agent == nullptr) return false;
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  const bool ok = g_agent->latest_frames(out, frames);
+  xSemaphoreGive(g_lock);
+  return ok;
+}
+
+Decision inference(const uint8_t* output, size_t len, uint32_t latency_us) {
+  if (g_agent == nullptr) return Decision{};
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  const Decision d = g_agent->on_inference(output, len, latency_us);
+  xSemaphoreGive(g_lock);
+  return d;
+}
+
+void temperature(int16_t temp_q8) {
+  if (g_agent == nullptr) return;
+  xSemaphoreTake(g_lock, portMAX_DELAY);
+  g_agent->on_temperature(temp_q8);
+  xSemaphoreGive(g_lock);
+}
+
 }  // namespace tinyfleet::esp32s3

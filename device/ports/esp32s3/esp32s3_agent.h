@@ -30,4 +30,15 @@ esp_err_t start(const Config& config);
 // The application's battery gauge reading (0..100); mains-powered devices never call it (100 % assumed).
 void battery(uint8_t pct);
 
+// The inference path, for the application's sensing task once start() returned ESP_OK (each call takes the
+// agent's lock; docs/device-agent.md): the calibrated-sample ring's storage (once), raw frames calibrated
+// and counted in the telemetry window, the latest calibrated frames for the feature extractor, a model
+// output decided by the bundle's thresholds, and the sensor temperature (Q8 degrees C). The agent publishes
+// the telemetry window from its tick.
+void attach_sample_ring(int16_t* storage, uint32_t samples);
+void samples(const int16_t* raw, uint32_t frames);
+bool latest_frames(int16_t* out, uint32_t frames);
+Decision inference(const uint8_t* output, size_t len, uint32_t latency_us);
+void temperature(int16_t temp_q8);
+
 }  // namespace tinyfleet::esp32s3
