@@ -1,0 +1,17 @@
+// Stand-in for ESP-IDF v5's esp_system.h: declares only what device/ports/esp32s3 uses, with the names and
+// signatures of ESP-IDF v5's documentation and headers, so that the port's use of tinyfleet's API and its
+// C++ are compiled on the host (device/targets/host-tests/CMakeLists.txt). It says nothing about the real
+// ESP-IDF: nothing here is built or run against it.
+#pragma once
+
+#include "esp_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void esp_restart(void) __attribute__((__noreturn__));
+
+#ifdef __cplusplus
+}
+#endif
