@@ -12,10 +12,10 @@ mbedtls=$repo/build/third_party/mbedtls
 bash "$repo/device/targets/fetch-mbedtls.sh" "$mbedtls"
 cmake -S "$repo/device/targets/cortex-m" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel \
   -DCMAKE_TOOLCHAIN_FILE="$repo/device/cmake/arm-none-eabi.cmake" -DTINYFLEET_MBEDTLS_DIR="$mbedtls" >/dev/null
-cmake --build "$build" -j2 --target footprint_agent stm32l4_bootloader footprint_sizes 2>&1 \
-  | grep -vE '^\[ *[0-9]+%\]|Memory region|^ +(FLASH|RAM):' || true
-test -f "$build/footprint_agent.elf" -a -f "$build/stm32l4_bootloader.elf" || {
+# A failed build must not leave the last build's images to be measured.
+if ! cmake --build "$build" -j2 --target footprint_agent stm32l4_bootloader footprint_sizes 2>&1 \
+  | { grep -vE '^\[ *[0-9]+%\]|Memory region|^ +(FLASH|RAM):' || true; }; then
   echo "footprint: build failed" >&2
   exit 2
-}
+fi
 python3 "$repo/bench/footprint.py" "$build" --json "$repo/bench/results/footprint.json"

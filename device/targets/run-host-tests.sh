@@ -7,5 +7,5 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$repo/build/port-host-tests}
 cmake -S "$repo/device/targets/host-tests" -B "$build" -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$build" -j2 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
+cmake --build "$build" -j2 2>&1 | { grep -vE '^\[ *[0-9]+%\]' || true; }
 ctest --test-dir "$build" --output-on-failure

@@ -16,7 +16,7 @@ done
 bash "$repo/device/targets/fetch-mbedtls.sh" "$mbedtls"
 cmake -S "$repo/device/targets/cortex-m" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel \
   -DCMAKE_TOOLCHAIN_FILE="$repo/device/cmake/arm-none-eabi.cmake" -DTINYFLEET_MBEDTLS_DIR="$mbedtls" >/dev/null
-cmake --build "$build" -j2 --target core_tests 2>&1 | grep -vE '^\[ *[0-9]+%\]|Memory region|^ +(FLASH|RAM):' || true
+cmake --build "$build" -j2 --target core_tests 2>&1 | { grep -vE '^\[ *[0-9]+%\]|Memory region|^ +(FLASH|RAM):' || true; }
 test -f "$build/core_tests.elf" || { echo "run-qemu-tests: build failed" >&2; exit 2; }
 
 log=$build/core_tests.log
