@@ -98,6 +98,13 @@ TEST(Protocol, DesiredStateLayout) {
   d.desired_seq = 0;
   encode_desired(d, b);
   EXPECT_EQ(decode_desired(b, kDesiredLen, back), Status::MalformedMessage);
+  // A refused message leaves `out` as it was (the agent decodes straight into its latest desired state).
+  uint8_t before[sizeof back];
+  std::memcpy(before, &back, sizeof back);
+  EXPECT_EQ(broken(5, 2), Status::MalformedMessage);
+  EXPECT_EQ(broken(48, 13), Status::MalformedMessage);
+  EXPECT_EQ(decode_desired(b, kDesiredLen, back), Status::MalformedMessage);
+  EXPECT_EQ(std::memcmp(before, &back, sizeof back), 0);
 }
 
 TEST(Protocol, BlocksAndTheLastBlockSize) {

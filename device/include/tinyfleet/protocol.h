@@ -83,7 +83,8 @@ struct DesiredState {
   uint8_t rollback_digest[32] = {};
 };
 constexpr uint8_t kDesiredRollback = 0x01;
-// Ok, or MalformedMessage (length, magic, version, flags, reserved, desired_seq 0, block size).
+// Ok (every member of out written), or MalformedMessage (length, magic, version, flags, reserved,
+// desired_seq 0, block size) with out untouched.
 Status decode_desired(const uint8_t* data, size_t len, DesiredState& out);
 void encode_desired(const DesiredState& in, uint8_t out[kDesiredLen]);
 

@@ -451,12 +451,10 @@ void Agent::handle_desired(const uint8_t* payload, size_t len) {
     have_desired_ = false;
     return;
   }
-  DesiredState d;
-  if (decode_desired(payload, len, d) != Status::Ok) {
+  if (decode_desired(payload, len, latest_) != Status::Ok) {  // latest_ is untouched then
     apply(AgentEvent::Desired, Outcome::Stale, Reason::BadDesired);
     return;
   }
-  latest_ = d;
   have_desired_ = true;
   if (state_ == AgentState::Trial || state_ == AgentState::Rebooting) return;  // after the trial resolves
   evaluate_desired();
