@@ -89,6 +89,11 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         console.print(f"   {len(drift['cohort'])} sensors aged; the server flagged {len(drift['flagged'])}; "
                       f"{sum(1 for r in cal_rollouts if r['state'] == 'completed')} calibration-only rollouts "
                       "completed")  # fmt: skip
+        for label, ids in (("flagged but not aged", sorted(set(drift["flagged"]) - set(drift["cohort"]))),
+                           ("aged but not flagged", sorted(set(drift["cohort"]) - set(drift["flagged"])))):  # fmt: skip
+            for k in ids:
+                console.print(f"   {label}: {k}, score {drift['reference'].get(k, '-')} -> "
+                              f"{drift['drifted'].get(k, '-')} (the flag is a rise of more than {runner.DRIFT_RISE})")
         falls = [drift["drifted"][k] - drift["after"].get(k, drift["drifted"][k]) for k in drift["flagged"]]
         if falls:
             console.print(f"   drift score fell by {min(falls):.2f} .. {max(falls):.2f} "
