@@ -92,8 +92,10 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         for label, ids in (("flagged but not aged", sorted(set(drift["flagged"]) - set(drift["cohort"]))),
                            ("aged but not flagged", sorted(set(drift["cohort"]) - set(drift["flagged"])))):  # fmt: skip
             for k in ids:
-                console.print(f"   {label}: {k}, score {drift['reference'].get(k, '-')} -> "
-                              f"{drift['drifted'].get(k, '-')} (the flag is a rise of more than {runner.DRIFT_RISE})")
+                ref, now = drift["every_device_for_check"][k]
+                console.print(f"   {label}: {k}, score {ref if ref is None else round(ref, 3)} -> "
+                              f"{now if now is None else round(now, 3)} (the flag: a rise of more than "
+                              f"{runner.DRIFT_RISE})")  # fmt: skip
         falls = [drift["drifted"][k] - drift["after"].get(k, drift["drifted"][k]) for k in drift["flagged"]]
         if falls:
             console.print(f"   drift score fell by {min(falls):.2f} .. {max(falls):.2f} "

@@ -177,6 +177,7 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
         "drifted": {k: round(drifted[k], 3) for k in flagged},
         "after": {k: round(after[k], 3) for k in flagged if k in after},
         "before_for_check": {k: drifted[k] for k in flagged},
+        "every_device_for_check": {k: (reference.get(k), drifted.get(k)) for k in sorted(world.ids)},
         "after_for_check": {k: after[k] for k in flagged if k in after},
     }
     return rollouts, drift, allowed
