@@ -6,7 +6,7 @@
    temperature band, to completion.
 3. vibration-1.2.0, whose firmware blows the latency budget on the device, is halted in its canary stage and
    its canary devices are rolled back to 1.1.0.
-4. A quarter of the sensors age; the server's drift scores flag them; each gets a calibration-only bundle
+4. A quarter of the sensors age; their input means move, which flags them; each gets a calibration-only bundle
    (same firmware and model, the server's proposed offsets) and its drift score falls.
 5. A summary with the figures, and the invariants of simulator/chaos/invariants.py checked on the end state.
 """
@@ -86,16 +86,19 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         t = time.monotonic()
         cal_rollouts, drift, allowed = await runner.drift_episode(world, setups, GOOD, timeout_s=300)
         figures["drift_s"] = round(time.monotonic() - t, 1)
-        console.print(f"   {len(drift['cohort'])} sensors aged; the server flagged {len(drift['flagged'])}; "
+        console.print(f"   {len(drift['cohort'])} sensors aged; {len(drift['flagged'])} flagged (input mean moved); "
                       f"{sum(1 for r in cal_rollouts if r['state'] == 'completed')} calibration-only rollouts "
                       "completed")  # fmt: skip
+        if drift["shift"]:
+            console.print(f"   input mean moved {min(drift['shift'].values())} .. {max(drift['shift'].values())} "
+                          f"reference standard deviations on the flagged devices, at most "
+                          f"{drift['healthy_shift_max']} on the others")  # fmt: skip
         for label, ids in (("flagged but not aged", sorted(set(drift["flagged"]) - set(drift["cohort"]))),
                            ("aged but not flagged", sorted(set(drift["cohort"]) - set(drift["flagged"])))):  # fmt: skip
             for k in ids:
-                ref, now = drift["every_device_for_check"][k]
-                console.print(f"   {label}: {k}, score {ref if ref is None else round(ref, 3)} -> "
-                              f"{now if now is None else round(now, 3)} (the flag: a rise of more than "
-                              f"{runner.DRIFT_RISE})")  # fmt: skip
+                _ref, _now, moved = drift["every_device_for_check"][k]
+                console.print(f"   {label}: {k}, input mean moved {moved if moved is None else round(moved, 2)} "
+                              f"reference standard deviations (the flag: more than {runner.SHIFT_LIMIT})")  # fmt: skip
         falls = [drift["drifted"][k] - drift["after"].get(k, drift["drifted"][k]) for k in drift["flagged"]]
         if falls:
             console.print(f"   drift score fell by {min(falls):.2f} .. {max(falls):.2f} "

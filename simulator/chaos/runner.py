@@ -5,7 +5,7 @@ are attached to the devices before they boot; the scenario's release is rolled o
 stages 10 % -> 50 % -> 100 % (stratified by temperature band); a world event (broker or server restart) strikes
 while the canary stage runs. Once every rollout has ended the run waits for the server's view to converge,
 then checks the invariants. `drift` instead ages a quarter of the sensors and answers with per-device
-calibration-only bundles for the devices the server's drift scores flag.
+calibration-only bundles for the devices whose input mean moved (drift_episode).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.world import BASE, World, tolerant
 
-DRIFT_RISE = 0.3  # an operator's rule: recalibrate a device whose drift score rose this much since the reference
+# An operator's rule: recalibrate a device whose input mean moved, on some channel, by more than this many of
+# its own reference window's standard deviations (the server's score is scaled by the population's spread).
+SHIFT_LIMIT = 1.0
 AGEING_YEARS = 2.0
 AGEING_SIMULATED_S = 120.0
 SENSOR_STREAM = 0xD81F7  # the drift episode's sensor noise stream, one per device seed
@@ -112,33 +114,47 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float) -> list[d
     return out
 
 
-async def _scores(world: World) -> dict[str, float]:
+Channels = list[tuple[float, float]]  # per channel: the window's mean and standard deviation (calibrated)
+
+
+async def _views(world: World) -> dict[str, tuple[float, Channels]]:
+    """Per device: the server's drift score and its newest window's channels (GET /api/v1/drift)."""
     assert world.api is not None
-    return {d["device_id"]: float(d["score"]) for d in await world.api.drift() if d["device_id"] in world.ids}
+    return {d["device_id"]: (float(d["score"]), [(float(c["mean"]), float(c["std"])) for c in d["channels"]])
+            for d in await world.api.drift() if d["device_id"] in world.ids}  # fmt: skip
 
 
-async def _fresh_scores(world: World, windows: int = 2, settle_s: float = 15.0) -> dict[str, float]:
-    """Drift scores after `windows` more telemetry periods, so every device reported on its current state.
+def mean_shift(reference: Channels, now: Channels) -> float:
+    """The largest per-channel move of the window mean since the reference window, in that window's own
+    standard deviations (floored at 1/256 of a unit, as the server floors spreads)."""
+    return max((abs(m1 - m0) / max(s0, 1 / 256) for (m0, s0), (m1, _) in zip(reference, now, strict=False)),
+               default=0.0)  # fmt: skip
+
+
+async def _fresh_views(world: World, windows: int = 2, settle_s: float = 15.0) -> dict[str, tuple[float, Channels]]:
+    """Drift scores and windows after `windows` more telemetry periods, so every device reported on its
+    current state.
 
     Called with simulated time held (`Fleet.held`): once `run_for` returns, devices send nothing new, and the
-    scores are read once three polls a second apart agree, i.e. once the server has ingested every window in
+    views are read once three polls a second apart agree, i.e. once the server has ingested every window in
     flight. Reading while time ran on made the scores depend on how busy the machine was."""
     await world.fleet.run_for(windows * world.config.telemetry_period_s + 2)
     deadline = asyncio.get_running_loop().time() + settle_s
-    polls = [await _scores(world)]
+    polls = [await _views(world)]
     while asyncio.get_running_loop().time() < deadline and not (len(polls) >= 3 and polls[-1] == polls[-3]):
         await asyncio.sleep(0.5)
-        polls.append(await _scores(world))
+        polls.append(await _views(world))
     return polls[-1]
 
 
 async def drift_episode(world: World, setups: dict[str, Any], base: Release,
                         timeout_s: float) -> tuple[list, dict, dict]:  # fmt: skip
-    """Age the sensors `setups` marks, flag the devices whose drift score rose, and give each a per-device
-    calibration-only bundle on top of `base` (the release they run): rollouts, drift figures, allowed bundles.
+    """Age the sensors `setups` marks, flag the devices whose input mean moved (`mean_shift` > SHIFT_LIMIT),
+    and give each a per-device calibration-only bundle on top of `base` (the release they run): rollouts,
+    drift figures, allowed bundles.
 
     Up to the flagging, simulated time is held and moved by the episode alone, from a telemetry boundary on
-    which every sensor restarts its noise stream: the scores that decide the flags follow from the seed."""
+    which every sensor restarts its noise stream: the windows that decide the flags follow from the seed."""
     assert world.api is not None
     fleet, period_ms = world.fleet, world.config.telemetry_period_s * 1000
     cohort = {dev_id for dev_id, s in setups.items() if s.ageing_offset_per_year is not None}
@@ -146,14 +162,17 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
         await fleet.run_for(-fleet.clock.ms % period_ms / 1000)
         for d in fleet.devices:
             d.restart_sensing(SENSOR_STREAM)
-        reference = await _fresh_scores(world)
+        ref_views = await _fresh_views(world)
         for dev_id in cohort:  # the sensors age AGEING_YEARS within AGEING_SIMULATED_S, then stay that old
             d = world.device(dev_id)
             d.profile = sensors.aged(d.profile, setups[dev_id].ageing_offset_per_year, 0.0)
             d.age(AGEING_YEARS, AGEING_SIMULATED_S)
         await fleet.run_for(AGEING_SIMULATED_S)
-        drifted = await _fresh_scores(world)
-    flagged = sorted(k for k, v in drifted.items() if v - reference.get(k, v) > DRIFT_RISE)
+        drifted_views = await _fresh_views(world)
+    reference = {k: v[0] for k, v in ref_views.items()}
+    drifted = {k: v[0] for k, v in drifted_views.items()}
+    shift = {k: mean_shift(ref_views[k][1], v[1]) for k, v in drifted_views.items() if k in ref_views}
+    flagged = sorted(k for k, v in shift.items() if v > SHIFT_LIMIT)
     rids, allowed = {}, {}
     for dev_id in flagged:
         d = world.device(dev_id)
@@ -165,7 +184,7 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
         rids[dev_id] = await world.rollout(release, d.hw, [{"percent": 100}], target=target)
     final = await world.wait_rollouts(list(rids.values()), timeout_s) if rids else {}
     async with fleet.held():
-        after = await _fresh_scores(world)
+        after = {k: v[0] for k, v in (await _fresh_views(world)).items()}
     rollouts = [{"id": rid, "device": dev_id, "bundle": next(iter(allowed[dev_id])),
                  "state": final[rid]["rollout"]["state"], "counts": final[rid]["counts"]}
                 for dev_id, rid in rids.items()]  # fmt: skip
@@ -175,9 +194,11 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
         "reference": {k: round(reference[k], 3) for k in flagged if k in reference},
         "reference_range": [round(min(reference.values()), 3), round(max(reference.values()), 3)] if reference else [],
         "drifted": {k: round(drifted[k], 3) for k in flagged},
+        "shift": {k: round(shift[k], 2) for k in flagged},
+        "healthy_shift_max": round(max((v for k, v in shift.items() if k not in cohort), default=0.0), 3),
         "after": {k: round(after[k], 3) for k in flagged if k in after},
         "before_for_check": {k: drifted[k] for k in flagged},
-        "every_device_for_check": {k: (reference.get(k), drifted.get(k)) for k in sorted(world.ids)},
+        "every_device_for_check": {k: (reference.get(k), drifted.get(k), shift.get(k)) for k in sorted(world.ids)},
         "after_for_check": {k: after[k] for k in flagged if k in after},
     }
     return rollouts, drift, allowed

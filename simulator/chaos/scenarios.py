@@ -111,6 +111,6 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("server-restart", "the server (and its broker) stops and starts again in the middle of the "
                  "rollout", GOOD, Expect.COMPLETED, WorldEvent.SERVER_RESTART),
         Scenario("drift", "a quarter of the sensors age (offsets drift away from the baseline); the devices "
-                 "the server's drift scores flag get a calibration-only bundle", GOOD, Expect.COMPLETED),
+                 "whose input mean moved get a calibration-only bundle", GOOD, Expect.COMPLETED),
     )
 }  # fmt: skip
