@@ -54,6 +54,15 @@ def device_drift(channels: list[tuple[int, int]], baselines: list[Baseline]) -> 
     return (max((c.score for c in per), default=0.0), per)
 
 
+def mean_shift(reference: list[tuple[float, float]], window: list[tuple[float, float]]) -> float:
+    """How far a device's input moved since its own reference window: the largest per-channel move of the
+    window mean, in the reference window's standard deviations (floored at 1/256 of a unit). Pairs are (mean,
+    std) in calibrated units. Unlike the score it needs no population baseline: a healthy device stays within
+    a few tenths, a sensor whose offset moved goes far past 1."""
+    return max((abs(m - m0) / max(s0, FLOOR) for (m0, s0), (m, _) in zip(reference, window, strict=False)),
+               default=0.0)  # fmt: skip
+
+
 def propose_calibration(channels: list[tuple[int, int]], baselines: list[Baseline]) -> list[Baseline]:
     """New offset and gain per channel that map the observed input back onto the baseline statistics.
 

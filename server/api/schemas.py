@@ -251,6 +251,13 @@ class DriftPublic(_Out):
     score: float
     alert: bool
     channels: list[dict[str, float]]
+    reference: list[dict[str, float]] = Field(
+        description="The device's first telemetry window on this bundle, per channel: mean and std (calibrated)"
+    )
+    shift: float = Field(
+        description="Largest per-channel move of the newest window's mean since the reference window, in the "
+        "reference window's standard deviations (above 1: the sensor's input changed)"
+    )
 
 
 class CalibrationProposal(BaseModel):

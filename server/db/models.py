@@ -158,3 +158,7 @@ class DriftScore(SQLModel, table=True):
     score: float
     alert: bool = False
     channels: list[dict[str, float]] = _json(list)
+    # The device's first window on this bundle, per channel {mean, std}, and the newest window's mean_shift
+    # from it (server/drift.py).
+    reference: list[dict[str, float]] = _json(list)
+    shift: float = 0.0

@@ -24,7 +24,7 @@ from tinyfleet.server.db.models import (
     TelemetryAggregate,
     TelemetryRecord,
 )
-from tinyfleet.server.drift import Baseline, device_drift
+from tinyfleet.server.drift import Baseline, device_drift, mean_shift, observed_std_q8
 from tinyfleet.server.mqtt.codec import (
     HEALTH_FAILURES,
     REASONS,
@@ -276,7 +276,12 @@ def _update_drift(
         if not baselines or not t.channels or not t.sample_count:
             continue
         score, per = device_drift([(c.mean_q8, c.var_q8) for c in t.channels], baselines)
-        ds = scores.get(dev_id) or DriftScore(device_id=dev_id, bundle_id=ref, computed_at=now, score=score)
+        window = [(c.mean_q8 / 256, observed_std_q8(c.var_q8) / 256) for c in t.channels]
+        ds = scores.get(dev_id)
+        if ds is None or ds.bundle_id != ref or len(ds.reference) != len(window):  # a new reference window
+            ds = ds or DriftScore(device_id=dev_id, bundle_id=ref, computed_at=now, score=score)
+            ds.reference = [{"mean": m, "std": s} for m, s in window]
+        ds.shift = mean_shift([(r["mean"], r["std"]) for r in ds.reference], window)
         ds.bundle_id, ds.computed_at, ds.score, ds.alert = ref, now, score, score > threshold
         ds.channels = [
             {"mean": c.mean, "std": c.std, "base_mean": c.base_mean, "base_std": c.base_std, "score": c.score,

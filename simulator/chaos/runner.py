@@ -27,7 +27,8 @@ from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.world import BASE, World, tolerant
 
 # An operator's rule: recalibrate a device whose input mean moved, on some channel, by more than this many of
-# its own reference window's standard deviations (the server's score is scaled by the population's spread).
+# its own reference window's standard deviations (the server's `shift`; its score is scaled by the whole
+# population's spread, docs/operations.md "Drift").
 SHIFT_LIMIT = 1.0
 AGEING_YEARS = 2.0
 AGEING_SIMULATED_S = 120.0
@@ -114,25 +115,15 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float) -> list[d
     return out
 
 
-Channels = list[tuple[float, float]]  # per channel: the window's mean and standard deviation (calibrated)
-
-
-async def _views(world: World) -> dict[str, tuple[float, Channels]]:
-    """Per device: the server's drift score and its newest window's channels (GET /api/v1/drift)."""
+async def _views(world: World) -> dict[str, tuple[float, float]]:
+    """Per device: the server's drift score and shift (GET /api/v1/drift)."""
     assert world.api is not None
-    return {d["device_id"]: (float(d["score"]), [(float(c["mean"]), float(c["std"])) for c in d["channels"]])
+    return {d["device_id"]: (float(d["score"]), float(d["shift"]))
             for d in await world.api.drift() if d["device_id"] in world.ids}  # fmt: skip
 
 
-def mean_shift(reference: Channels, now: Channels) -> float:
-    """The largest per-channel move of the window mean since the reference window, in that window's own
-    standard deviations (floored at 1/256 of a unit, as the server floors spreads)."""
-    return max((abs(m1 - m0) / max(s0, 1 / 256) for (m0, s0), (m1, _) in zip(reference, now, strict=False)),
-               default=0.0)  # fmt: skip
-
-
-async def _fresh_views(world: World, windows: int = 2, settle_s: float = 15.0) -> dict[str, tuple[float, Channels]]:
-    """Drift scores and windows after `windows` more telemetry periods, so every device reported on its
+async def _fresh_views(world: World, windows: int = 2, settle_s: float = 15.0) -> dict[str, tuple[float, float]]:
+    """Drift scores and shifts after `windows` more telemetry periods, so every device reported on its
     current state.
 
     Called with simulated time held (`Fleet.held`): once `run_for` returns, devices send nothing new, and the
@@ -149,7 +140,7 @@ async def _fresh_views(world: World, windows: int = 2, settle_s: float = 15.0) -
 
 async def drift_episode(world: World, setups: dict[str, Any], base: Release,
                         timeout_s: float) -> tuple[list, dict, dict]:  # fmt: skip
-    """Age the sensors `setups` marks, flag the devices whose input mean moved (`mean_shift` > SHIFT_LIMIT),
+    """Age the sensors `setups` marks, flag the devices whose input mean moved (the server's shift > SHIFT_LIMIT),
     and give each a per-device calibration-only bundle on top of `base` (the release they run): rollouts,
     drift figures, allowed bundles.
 
@@ -171,7 +162,7 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
         drifted_views = await _fresh_views(world)
     reference = {k: v[0] for k, v in ref_views.items()}
     drifted = {k: v[0] for k, v in drifted_views.items()}
-    shift = {k: mean_shift(ref_views[k][1], v[1]) for k, v in drifted_views.items() if k in ref_views}
+    shift = {k: v[1] for k, v in drifted_views.items()}
     flagged = sorted(k for k, v in shift.items() if v > SHIFT_LIMIT)
     rids, allowed = {}, {}
     for dev_id in flagged:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from tinyfleet.bundles.components import ChannelCalibration
-from tinyfleet.server.drift import Baseline, device_drift, propose_calibration
+from tinyfleet.server.drift import Baseline, device_drift, mean_shift, propose_calibration
 
 
 def window_stats(xs: list[int]) -> tuple[int, int]:
@@ -41,3 +41,11 @@ def test_proposed_calibration_brings_drifted_sensor_back_to_baseline() -> None:
     fixed = ChannelCalibration(new.offset, new.gain_q16, new.mean_q8, new.std_q8)
     after = window_stats([fixed.apply(r) for r in raw])
     assert device_drift([after], [base])[0] < 0.05
+
+
+def test_mean_shift_is_in_the_reference_windows_own_spread() -> None:
+    reference = [(10.0, 2.0), (-5.0, 0.5), (0.0, 0.0)]
+    assert mean_shift(reference, [(11.0, 9.0), (-5.0, 0.5), (0.0, 3.0)]) == 0.5  # spread changes do not count
+    assert mean_shift(reference, [(10.0, 2.0), (-6.0, 0.5), (0.0, 0.0)]) == 2.0  # the largest channel's move
+    assert mean_shift(reference, [(10.0, 2.0), (-5.0, 0.5), (1 / 256, 0.0)]) == 1.0  # zero spread floored at 1/256
+    assert mean_shift([], []) == 0.0

@@ -115,6 +115,34 @@ def test_telemetry_aggregates_drift_and_retention(engine: Engine) -> None:
         assert s.get(TelemetryAggregate, ("d1", "new")).windows == 2
 
 
+def test_drift_shift_is_measured_from_the_devices_first_window_on_its_bundle(engine: Engine) -> None:
+    from tinyfleet.server.db.models import DriftScore
+
+    _seed(engine)
+    res = IngestResult()
+
+    def window(seq: int, mean_q8: int, var_q8: int, running: bytes = NEW) -> None:
+        t = Telemetry(1, seq, 0, 60, 100, 50, 5, 0, 0, 0, 0, 0, 0, running, HIST, (ChannelStats(mean_q8, var_q8),))
+        with Session(engine) as s:
+            apply_telemetry(s, "d1", t, float(seq), 1.0, res)
+            s.commit()
+
+    def drift() -> DriftScore:
+        with Session(engine) as s:
+            ds = s.get(DriftScore, "d1")
+            assert ds is not None
+            return ds
+
+    window(1, 512, 256 * 4)  # mean 2, std 2: the reference
+    assert (drift().reference, drift().shift) == ([{"mean": 2.0, "std": 2.0}], 0.0)
+    window(2, 512 + 256, 256 * 9)  # mean 3 (std 3): half a reference std
+    assert drift().shift == 0.5 and drift().reference == [{"mean": 2.0, "std": 2.0}]
+    window(3, 512 - 6 * 256, 256 * 4)  # mean -4
+    assert drift().shift == 3.0
+    window(4, 10 * 256, 256 * 1, running=OLD)  # another bundle: its first window is the new reference
+    assert (drift().bundle_id, drift().reference, drift().shift) == ("old", [{"mean": 10.0, "std": 1.0}], 0.0)
+
+
 def test_cohorts_sum_devices_by_bundle_and_tags(engine: Engine) -> None:
     from tinyfleet.server.services.cohorts import cohorts
 

@@ -7,7 +7,6 @@ import pytest
 
 from tinyfleet.simulator import descriptor, sensors, signals
 from tinyfleet.simulator.battery import Battery
-from tinyfleet.simulator.chaos.runner import mean_shift
 from tinyfleet.simulator.descriptor import Descriptor, DescriptorError
 from tinyfleet.simulator.flash import BANK1, FlashLayout, PowerCut, SparseNorFlash
 from tinyfleet.simulator.fleet import FleetSpec, SpecError, apportion, parse_mix, parse_tags, plan_devices
@@ -120,10 +119,3 @@ def test_network_faults_are_seeded() -> None:
     quiet = NetFaults(NetProfile(), np.random.default_rng(1))
     assert all(quiet.inbound() == (Fate.DELIVER, 0) for _ in range(50)) and not quiet.duplicate_publish()
 
-
-def test_mean_shift_is_in_the_reference_windows_own_spread() -> None:
-    reference = [(10.0, 2.0), (-5.0, 0.5), (0.0, 0.0)]
-    assert mean_shift(reference, [(11.0, 9.0), (-5.0, 0.5), (0.0, 3.0)]) == 0.5  # spread changes do not count
-    assert mean_shift(reference, [(10.0, 2.0), (-6.0, 0.5), (0.0, 0.0)]) == 2.0  # the largest channel's move
-    assert mean_shift(reference, [(10.0, 2.0), (-5.0, 0.5), (1 / 256, 0.0)]) == 1.0  # zero spread floored at 1/256
-    assert mean_shift([], []) == 0.0
