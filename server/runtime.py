@@ -128,7 +128,8 @@ class FleetRuntime:
 
         self.ingest = IngestWorker(
             self.engine, ack=lambda item: self._ack(item), metrics=self.metrics,
-            drift_threshold=s.drift_alert_threshold, on_outcome=lambda: self.rollouts.poke(),
+            drift_threshold=s.drift_alert_threshold, shift_threshold=s.drift_shift_threshold,
+            on_outcome=lambda: self.rollouts.poke(),
         )  # fmt: skip
         self.guard = RetainedGuard(
             topics.server_marker(s.broker_username),

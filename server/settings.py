@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     engine_interval_s: float = Field(default=1.0, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     drift_alert_threshold: float = Field(default=1.0, gt=0)
+    drift_shift_threshold: float = Field(default=1.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

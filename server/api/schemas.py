@@ -258,6 +258,7 @@ class DriftPublic(_Out):
         description="Largest per-channel move of the newest window's mean since the reference window, in the "
         "reference window's standard deviations (above 1: the sensor's input changed)"
     )
+    shift_alert: bool = Field(description="shift above the server's drift_shift_threshold")
 
 
 class CalibrationProposal(BaseModel):

@@ -162,3 +162,4 @@ class DriftScore(SQLModel, table=True):
     # from it (server/drift.py).
     reference: list[dict[str, float]] = _json(list)
     shift: float = 0.0
+    shift_alert: bool = False

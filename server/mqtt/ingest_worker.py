@@ -46,6 +46,7 @@ class IngestWorker:
         ack: Callable[[Incoming], None],
         metrics: Metrics,
         drift_threshold: float,
+        shift_threshold: float = 1.0,
         on_outcome: Callable[[], None] = lambda: None,
         max_batch: int = 500,
         max_wait_s: float = 0.05,
@@ -55,6 +56,7 @@ class IngestWorker:
     ) -> None:
         self.engine, self.ack, self.metrics = engine, ack, metrics
         self.drift_threshold = drift_threshold
+        self.shift_threshold = shift_threshold
         self.on_outcome = on_outcome
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self.clock = clock
@@ -172,7 +174,7 @@ class IngestWorker:
                 except ProtocolError as exc:
                     self.metrics.malformed.labels(kind).inc()
                     log.warning("dropped %s from %s: %s", kind, dev, exc)
-            apply_telemetry_batch(s, telemetry, now, self.drift_threshold, res)
+            apply_telemetry_batch(s, telemetry, now, self.drift_threshold, res, self.shift_threshold)
             s.commit()
         for item in batch:
             self.ack(item)

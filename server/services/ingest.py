@@ -148,13 +148,15 @@ def _baselines(bundle: Bundle | None) -> list[Baseline]:
 
 
 def apply_telemetry(
-    session: Session, device_id: str, t: Telemetry, now: float, drift_threshold: float, res: IngestResult
+    session: Session, device_id: str, t: Telemetry, now: float, drift_threshold: float, res: IngestResult,
+    shift_threshold: float = 1.0,
 ) -> None:
-    apply_telemetry_batch(session, [(device_id, t)], now, drift_threshold, res)
+    apply_telemetry_batch(session, [(device_id, t)], now, drift_threshold, res, shift_threshold)
 
 
 def apply_telemetry_batch(
-    session: Session, items: list[tuple[str, Telemetry]], now: float, drift_threshold: float, res: IngestResult
+    session: Session, items: list[tuple[str, Telemetry]], now: float, drift_threshold: float, res: IngestResult,
+    shift_threshold: float = 1.0,
 ) -> None:
     """Store a batch of telemetry windows with a fixed number of queries, whatever the batch size: one read
     each for devices, known duplicates, bundles, aggregates and drift scores, then one bulk insert."""
@@ -238,7 +240,7 @@ def apply_telemetry_batch(
             session.add(agg)
     for dev_id in latest:
         session.add(devs[dev_id])
-    _update_drift(session, latest, {b.bundle_id: b for b in by_digest.values()}, now, drift_threshold)
+    _update_drift(session, latest, {b.bundle_id: b for b in by_digest.values()}, now, drift_threshold, shift_threshold)
 
 
 def _accumulate(agg: TelemetryAggregate, t: Telemetry, now: float) -> None:
@@ -266,6 +268,7 @@ def _update_drift(
     bundles: dict[str, Bundle],
     now: float,
     threshold: float,
+    shift_threshold: float,
 ) -> None:
     """Drift of each device's newest window in the batch against its bundle's calibration baseline."""
     scores = {
@@ -282,6 +285,7 @@ def _update_drift(
             ds = ds or DriftScore(device_id=dev_id, bundle_id=ref, computed_at=now, score=score)
             ds.reference = [{"mean": m, "std": s} for m, s in window]
         ds.shift = mean_shift([(r["mean"], r["std"]) for r in ds.reference], window)
+        ds.shift_alert = ds.shift > shift_threshold
         ds.bundle_id, ds.computed_at, ds.score, ds.alert = ref, now, score, score > threshold
         ds.channels = [
             {"mean": c.mean, "std": c.std, "base_mean": c.base_mean, "base_std": c.base_std, "score": c.score,

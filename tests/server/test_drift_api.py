@@ -31,6 +31,15 @@ def test_drifted_sensor_alerts_and_gets_a_calibration_proposal(fleet: Fleet) -> 
         assert wait_until(lambda: http.get("/api/v1/drift", params={"alert_only": "true"}).json() != [])
         (d,) = http.get("/api/v1/drift", params={"alert_only": "true"}).json()
         assert d["device_id"] == "s1" and d["bundle_id"] == "cal-1" and abs(d["score"] - 2.0) < 1e-6
+        # its first window is its reference: no shift yet; a second window 30 units further moves it 1.5 stds
+        assert d["reference"] == [{"mean": 140.0, "std": 20.0}, {"mean": 0.0, "std": 10.0}] and d["shift"] == 0.0
+        assert http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json() == []
+        dev.telemetry(100, 3, (0,) * 15 + (100,), [(170 * 256, 400 * 256), (0, 100 * 256)])
+        assert wait_until(lambda: http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json() != [])
+        (d,) = http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json()
+        assert d["shift"] == 1.5 and d["shift_alert"] and d["reference"][0] == {"mean": 140.0, "std": 20.0}
+        dev.telemetry(100, 3, (0,) * 15 + (100,), [(140 * 256, 400 * 256), (0, 100 * 256)])  # back again
+        assert wait_until(lambda: http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json() == [])
         (cohort,) = http.get("/api/v1/cohorts", params={"by": "site"}).json()
         assert cohort["cohort"] == {"site": "a"} and cohort["drift_alerts"] == 1 and cohort["alarm_rate"] == 0.03
         p = http.get("/api/v1/drift/s1/calibration-proposal").json()

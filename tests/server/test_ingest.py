@@ -137,10 +137,12 @@ def test_drift_shift_is_measured_from_the_devices_first_window_on_its_bundle(eng
     assert (drift().reference, drift().shift) == ([{"mean": 2.0, "std": 2.0}], 0.0)
     window(2, 512 + 256, 256 * 9)  # mean 3 (std 3): half a reference std
     assert drift().shift == 0.5 and drift().reference == [{"mean": 2.0, "std": 2.0}]
+    assert not drift().shift_alert
     window(3, 512 - 6 * 256, 256 * 4)  # mean -4
-    assert drift().shift == 3.0
+    assert drift().shift == 3.0 and drift().shift_alert  # above drift_shift_threshold (1.0 by default)
     window(4, 10 * 256, 256 * 1, running=OLD)  # another bundle: its first window is the new reference
     assert (drift().bundle_id, drift().reference, drift().shift) == ("old", [{"mean": 10.0, "std": 1.0}], 0.0)
+    assert not drift().shift_alert
 
 
 def test_cohorts_sum_devices_by_bundle_and_tags(engine: Engine) -> None:

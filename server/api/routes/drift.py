@@ -25,10 +25,16 @@ router = APIRouter(prefix="/drift", tags=["drift"], responses=ERRORS)
 
 
 @router.get("", response_model=list[DriftPublic])
-def list_drift(session: SessionDep, _who: Viewer, alert_only: bool = False) -> list[DriftPublic]:
+def list_drift(
+    session: SessionDep, _who: Viewer, alert_only: bool = False, shift_alert_only: bool = False
+) -> list[DriftPublic]:
+    """Every device's drift; `alert_only`: its score is above drift_alert_threshold; `shift_alert_only`: its
+    shift from its own reference window is above drift_shift_threshold (docs/operations.md, "Drift")."""
     q = select(DriftScore)
     if alert_only:
         q = q.where(DriftScore.alert == True)  # noqa: E712  (SQL expression)
+    if shift_alert_only:
+        q = q.where(DriftScore.shift_alert == True)  # noqa: E712  (SQL expression)
     return [DriftPublic.model_validate(d) for d in session.exec(q.order_by(col(DriftScore.score).desc()))]
 
 

@@ -20,9 +20,11 @@ def upgrade() -> None:
     with op.batch_alter_table("driftscore", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reference", sa.JSON(), nullable=False, server_default="[]"))
         batch_op.add_column(sa.Column("shift", sa.Float(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("shift_alert", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("driftscore", schema=None) as batch_op:
+        batch_op.drop_column("shift_alert")
         batch_op.drop_column("shift")
         batch_op.drop_column("reference")
