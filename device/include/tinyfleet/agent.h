@@ -140,10 +140,11 @@ class Agent {
   // A report as encoded, less its running_digest (bytes 56..87 of docs/device-protocol.md "State report"):
   // that is the running image's for every report of this boot, and is put back when it is sent.
   static constexpr size_t kRunningDigestAt = 56;
+  static constexpr size_t kAfterRunningDigest = kRunningDigestAt + 32;
   struct QueuedReport {
     bool used = false;
     uint32_t seq = 0;
-    uint8_t bytes[kReportLen - 32];
+    uint8_t bytes[kReportLen - 32];  // [0, 56) and [88, 104) of the report
   };
 
   void begin_event();

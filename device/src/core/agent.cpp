@@ -128,7 +128,7 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   uint8_t full[kReportLen];
   encode_report(r, full);
   std::memcpy(slot->bytes, full, kRunningDigestAt);
-  std::memcpy(slot->bytes + kRunningDigestAt, full + kRunningDigestAt + 32, kReportLen - kRunningDigestAt - 32);
+  std::memcpy(slot->bytes + kRunningDigestAt, full + kAfterRunningDigest, kReportLen - kAfterRunningDigest);
   if (connected_) publish_report(*slot);
 }
 
@@ -139,7 +139,7 @@ void Agent::publish_report(const QueuedReport& q) {
   a->len = kReportLen;
   std::memcpy(a->payload, q.bytes, kRunningDigestAt);
   std::memcpy(a->payload + kRunningDigestAt, running_.prefix_sha256, 32);
-  std::memcpy(a->payload + kRunningDigestAt + 32, q.bytes + kRunningDigestAt, kReportLen - kRunningDigestAt - 32);
+  std::memcpy(a->payload + kAfterRunningDigest, q.bytes + kRunningDigestAt, kReportLen - kAfterRunningDigest);
 }
 
 uint32_t Agent::pending_reports() const {
