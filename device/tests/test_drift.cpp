@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "agent_harness.h"
@@ -197,4 +200,55 @@ TEST(Drift, DefaultWindowIsAllZeroBytes) {
   new (built) DriftWindow();
   const unsigned char zero[sizeof(DriftWindow)] = {};
   EXPECT_EQ(std::memcmp(built, zero, sizeof zero), 0);
+}
+
+// What an exact (uint32) histogram gives: the largest value of the bucket holding the ceil(0.99 n)-th latency.
+static uint32_t exact_p99(const std::vector<std::pair<uint32_t, uint32_t>>& latency_counts) {
+  std::vector<uint64_t> hist(kLatencyBuckets, 0);
+  uint64_t n = 0;
+  for (const auto& lc : latency_counts) {
+    hist[latency_bucket(lc.first)] += lc.second;
+    n += lc.second;
+  }
+  if (n == 0) return 0;
+  const uint64_t rank = (n * 99 + 99) / 100;
+  uint64_t seen = 0;
+  for (uint32_t b = 0; b < kLatencyBuckets; ++b) {
+    seen += hist[b];
+    if (seen >= rank) return latency_bucket_max(b);
+  }
+  return latency_bucket_max(kLatencyBuckets - 1);
+}
+
+// The histogram is uint16 and saturates: 200,000 inferences at 1000 µs and a tail at 40000 µs just over and
+// just under 1%, the tail first, last or spread through the window: p99 as an exact histogram gives it.
+TEST(Drift, SaturatedLatencyBucketsKeepP99Exact) {
+  const uint32_t bulk = 200000;
+  const uint32_t over = (bulk + 98) / 99 + 5;  // tail / (bulk + tail) just over 1%
+  const uint32_t under = bulk / 99 - 20;       // just under 1%
+  for (uint32_t tail : {over, under}) {
+    for (int order = 0; order < 3; ++order) {  // tail first, tail last, spread
+      DriftWindow w;
+      w.reset(1, 0);
+      const uint32_t n = bulk + tail;
+      for (uint32_t i = 0; i < n; ++i) {
+        bool slow = false;
+        if (order == 0) slow = i < tail;
+        if (order == 1) slow = i >= bulk;
+        if (order == 2) slow = (static_cast<uint64_t>(i) + 1) * tail / n > static_cast<uint64_t>(i) * tail / n;
+        w.add_inference(Decision{0, false, 200}, slow ? 40000 : 1000);
+      }
+      const uint32_t expected = exact_p99({{1000, bulk}, {40000, tail}});
+      EXPECT_EQ(w.latency_p99_us(), expected) << "tail " << tail << " order " << order;
+      EXPECT_EQ(w.inference_count(), n);
+      uint8_t digest[32] = {};
+      uint8_t buf[kMaxTelemetryLen];
+      w.encode(buf, 1, 1, 60, digest);
+      EXPECT_EQ(load_u32le(buf + 32), n);  // inference_count on the wire stays exact
+      EXPECT_EQ(load_u32le(buf + 44), expected);
+      EXPECT_EQ(load_u32le(buf + 48), 40000u);  // latency_max stays exact
+    }
+  }
+  EXPECT_EQ(exact_p99({{1000, bulk}, {40000, over}}), latency_bucket_max(latency_bucket(40000)));
+  EXPECT_EQ(exact_p99({{1000, bulk}, {40000, under}}), latency_bucket_max(latency_bucket(1000)));
 }

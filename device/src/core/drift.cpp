@@ -40,7 +40,8 @@ void DriftWindow::add_inference(const Decision& d, uint32_t latency_us) {
   if (d.winner < 0) ++uncertain_;
   if (d.alarm) ++alarms_;
   ++confidence_hist_[d.confidence >> 4];
-  ++latency_hist_[latency_bucket(latency_us)];
+  uint16_t& bucket = latency_hist_[latency_bucket(latency_us)];
+  if (bucket != UINT16_MAX) ++bucket;
   if (latency_us > latency_max_) latency_max_ = latency_us;
 }
 
@@ -65,13 +66,14 @@ ChannelStats DriftWindow::channel(uint16_t c) const {
 
 uint32_t DriftWindow::latency_p99_us() const {
   if (inferences_ == 0) return 0;
-  const uint64_t rank = (static_cast<uint64_t>(inferences_) * 99 + 99) / 100;  // ceil(0.99 n)
-  uint64_t seen = 0;
-  for (uint32_t b = 0; b < kLatencyBuckets; ++b) {
-    seen += latency_hist_[b];
-    if (seen >= rank) return latency_bucket_max(b);
+  const uint64_t n = inferences_;
+  const uint64_t above_allowed = n - (n * 99 + 99) / 100;  // n - ceil(0.99 n) may lie above the p99's bucket
+  uint64_t above = 0;
+  for (uint32_t b = kLatencyBuckets; b-- > 0;) {
+    above += latency_hist_[b];
+    if (above > above_allowed) return latency_bucket_max(b);
   }
-  return latency_bucket_max(kLatencyBuckets - 1);
+  return latency_bucket_max(0);
 }
 
 size_t DriftWindow::encode(uint8_t* out, uint32_t epoch, uint32_t window_seq, uint32_t window_len_s,
