@@ -150,12 +150,13 @@ const char* action_name(ActionType t) {
 ActionTuple to_tuple(const Agent& agent, const Action& a) {
   char topic[kMaxTopicLen];
   agent.topic(a, topic);
-  return {action_name(a.type), topic, nb::bytes(reinterpret_cast<const char*>(a.data()), a.len), a.qos, a.retain,
+  return {action_name(a.type), topic, nb::bytes(reinterpret_cast<const char*>(a.payload), a.len), a.qos, a.retain,
           a.token};
 }
 
-// One emulated device: platform + crypto + (optionally) C++ flash + the agent.
-class Device {
+// One emulated device: platform + crypto + (optionally) C++ flash + the agent. The agent's actions are
+// collected while an event runs and returned from the call as tuples.
+class Device final : public ActionSink {
  public:
   Device(const std::string& device_id, const std::string& hardware_class, const std::vector<nb::bytes>& keys,
          nb::object platform, std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>> flash_layout,
@@ -215,7 +216,7 @@ class Device {
     auto sel = std::make_unique<BootSelector>(flash(), crypto_, static_cast<uint8_t>(max_trial_boots_));
     BootDecision d;
     check(sel->select(d), "boot selection");
-    agent_ = std::make_unique<Agent>(cfg_, AgentPorts{flash(), crypto_, platform_, platform_, platform_});
+    agent_ = std::make_unique<Agent>(cfg_, AgentPorts{flash(), crypto_, platform_, platform_, platform_, *this});
     agent_->attach_sample_ring(samples_.data(), static_cast<uint32_t>(samples_.size()));
     agent_->on_boot(d);
     return drain();
@@ -262,10 +263,13 @@ class Device {
 
   ActionTuple will() {
     need();
+    uint8_t payload[kPresenceLen];
     Action a;
-    agent_->will(a);
+    agent_->will(payload, a);
     return to_tuple(*agent_, a);
   }
+
+  void perform(const Action& a) override { pending_.push_back(to_tuple(*agent_, a)); }
   std::string state() { need(); return state_name(agent_->state()); }
   nb::bytes running_digest() { need(); return nb::bytes(reinterpret_cast<const char*>(agent_->running_digest()), 32); }
   uint32_t blocks_fetched() { need(); return agent_->blocks_fetched(); }
@@ -283,9 +287,9 @@ class Device {
     if (s != Status::Ok) throw nb::value_error((std::string(what) + " failed: " + status_name(s)).c_str());
   }
   std::vector<ActionTuple> drain() {
-    platform_.rethrow();
     std::vector<ActionTuple> out;
-    for (size_t i = 0; i < agent_->action_count(); ++i) out.push_back(to_tuple(*agent_, agent_->action(i)));
+    out.swap(pending_);
+    platform_.rethrow();
     return out;
   }
 
@@ -299,6 +303,7 @@ class Device {
   std::unique_ptr<host::FlashEmulator> emulator_;
   AgentConfig cfg_;
   std::unique_ptr<Agent> agent_;
+  std::vector<ActionTuple> pending_;  // the actions of the event running now
   std::array<int16_t, 2048> samples_{};  // the calibrated-sample ring (the simulator's window is 256 x 3)
 };
 

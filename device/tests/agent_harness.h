@@ -116,7 +116,7 @@ class Broker {
   std::vector<tinyfleet::StateReport> reports_with(tinyfleet::Reason r) const;
 };
 
-class Device {
+class Device final : public tinyfleet::ActionSink {
  public:
   explicit Device(const tinyfleet::host::FlashLayout& layout, uint32_t max_trial_boots = 3);
   Device();
@@ -152,11 +152,13 @@ class Device {
   void battery(uint8_t pct);
   tinyfleet::AgentState state() const { return agent->state(); }
 
-  // Perform the actions of the last event, then deliver queued messages until quiet.
+  // What the agent does during an event: a subscription delivers retained messages to the inbox, a report is
+  // acknowledged after the event (auto_ack), a reboot or health check is done by pump().
+  void perform(const tinyfleet::Action& a) override;
+  // After an event: acknowledge, run a requested health check, deliver queued messages until quiet.
   void pump();
 
  private:
-  void take_actions();
   std::deque<std::pair<std::string, Bytes>> inbox_;
   std::vector<uint32_t> acks_;
   bool health_due_ = false;
@@ -262,7 +264,7 @@ inline void Device::boot() {
     s = sel.select(d);
   }
   if (s != tinyfleet::Status::Ok) throw std::runtime_error("no bootable image");
-  agent = std::make_unique<tinyfleet::Agent>(cfg, tinyfleet::AgentPorts{flash, crypto, power, clock, inference});
+  agent = std::make_unique<tinyfleet::Agent>(cfg, tinyfleet::AgentPorts{flash, crypto, power, clock, inference, *this});
   agent->attach_sample_ring(samples.data(), static_cast<uint32_t>(samples.size()));
   agent->on_boot(d);
   pump();
@@ -295,68 +297,59 @@ inline void Device::battery(uint8_t pct) {
   pump();
 }
 
-inline void Device::take_actions() {
+inline void Device::perform(const tinyfleet::Action& a) {
   using tinyfleet::ActionType;
-  // The queue is sized for the worst event; an overflow is a bug the tests must catch.
-  if (agent->dropped_actions() != 0) throw std::runtime_error("agent action queue overflowed");
-  // Copy first: the next call into the agent clears its queue.
-  std::vector<tinyfleet::Action> acts;
-  for (size_t i = 0; i < agent->action_count(); ++i) acts.push_back(agent->action(i));
-  for (const auto& a : acts) {
-    char buf[tinyfleet::kMaxTopicLen];
-    const std::string t(buf, agent->topic(a, buf));  // renders from the copy: later events do not change it
-    switch (a.type) {
-      case ActionType::Subscribe:
-        if (broker == nullptr || !connected) break;
-        broker->subscriptions.insert(t);
-        broker->subscribe_log.push_back(t);
-        if (auto it = broker->retained.find(t); it != broker->retained.end()) {
-          inbox_.emplace_back(t, it->second);
-        }
-        break;
-      case ActionType::Unsubscribe:
-        if (broker != nullptr) broker->subscriptions.erase(t);
-        break;
-      case ActionType::Publish: {
-        if (broker == nullptr || !connected) break;
-        if (t.size() > 6 && t.compare(t.size() - 6, 6, "/state") == 0) {
-          tinyfleet::StateReport r;
-          if (tinyfleet::decode_report(a.data(), a.len, r) == tinyfleet::Status::Ok) broker->reports.push_back(r);
-          if (broker->auto_ack) acks_.push_back(a.token);
-        } else if (t.size() > 9 && t.compare(t.size() - 9, 9, "/presence") == 0) {
-          tinyfleet::Presence p;
-          if (tinyfleet::decode_presence(a.data(), a.len, p) == tinyfleet::Status::Ok) broker->presence.push_back(p);
-          broker->retained[t] = Bytes(a.data(), a.data() + a.len);
-        } else if (t.size() > 10 && t.compare(t.size() - 10, 10, "/telemetry") == 0) {
-          broker->telemetry.push_back(Bytes(a.data(), a.data() + a.len));
-        }
-        break;
+  if (!flash.powered()) return;  // the event goes on after a power cut, but a dead device sends nothing
+  char buf[tinyfleet::kMaxTopicLen];
+  const std::string t(buf, agent->topic(a, buf));
+  switch (a.type) {
+    case ActionType::Subscribe:
+      if (broker == nullptr || !connected) break;
+      broker->subscriptions.insert(t);
+      broker->subscribe_log.push_back(t);
+      if (auto it = broker->retained.find(t); it != broker->retained.end()) {
+        inbox_.emplace_back(t, it->second);
       }
-      case ActionType::RunHealthCheck:
-        health_due_ = true;
-        break;
-      case ActionType::Reboot:
-        reboot_requested = true;
-        break;
+      break;
+    case ActionType::Unsubscribe:
+      if (broker != nullptr) broker->subscriptions.erase(t);
+      break;
+    case ActionType::Publish: {
+      if (broker == nullptr || !connected) break;
+      if (t.size() > 6 && t.compare(t.size() - 6, 6, "/state") == 0) {
+        tinyfleet::StateReport r;
+        if (tinyfleet::decode_report(a.payload, a.len, r) == tinyfleet::Status::Ok) broker->reports.push_back(r);
+        if (broker->auto_ack) acks_.push_back(a.token);
+      } else if (t.size() > 9 && t.compare(t.size() - 9, 9, "/presence") == 0) {
+        tinyfleet::Presence p;
+        if (tinyfleet::decode_presence(a.payload, a.len, p) == tinyfleet::Status::Ok) broker->presence.push_back(p);
+        broker->retained[t] = Bytes(a.payload, a.payload + a.len);
+      } else if (t.size() > 10 && t.compare(t.size() - 10, 10, "/telemetry") == 0) {
+        broker->telemetry.push_back(Bytes(a.payload, a.payload + a.len));
+      }
+      break;
     }
+    case ActionType::RunHealthCheck:
+      health_due_ = true;
+      break;
+    case ActionType::Reboot:
+      reboot_requested = true;
+      break;
   }
 }
 
 inline void Device::pump() {
-  take_actions();
   for (;;) {
     if (!acks_.empty()) {  // PUBACKs are flushed even before a reboot
       uint32_t t = acks_.front();
       acks_.erase(acks_.begin());
       agent->on_publish_acked(t);
-      take_actions();
       continue;
     }
     if (reboot_requested) return;
     if (health_due_ && run_health) {
       health_due_ = false;
       agent->run_health_check();
-      take_actions();
       continue;
     }
     if (inbox_.empty() || !connected) return;
@@ -377,7 +370,6 @@ inline void Device::pump() {
     for (int i = 0; i < copies && !reboot_requested; ++i) {
       agent->on_message(topic.data(), topic.size(), payload.data(), payload.size());
       if (!flash.powered()) return;  // power cut mid-event: the device is dead until boot()
-      take_actions();
     }
   }
 }

@@ -3,10 +3,11 @@
 // Theory of operation. The platform shell owns the MQTT connection and the clock of events. It calls one
 // on_*() method per event (boot, message, connection up/down, publish acknowledged, tick, battery reading,
 // health result); the agent decides the outcome, looks up the row of the transition table
-// (transitions.h) and queues actions (subscribe, unsubscribe, publish, run health check, reboot) that the
-// shell performs in order before the next event. Flash, crypto, power, clock and inference are used through
-// the ports, synchronously. Every buffer is a member (an Agent is placed statically by the platform), except
-// the calibrated-sample ring, whose size is the application's feature window (attach_sample_ring).
+// (transitions.h) and hands each action it decides (subscribe, unsubscribe, publish, run health check,
+// reboot) to the shell's ActionSink, in order, during the event. Flash, crypto, power, clock and inference
+// are used through the ports, synchronously. Every buffer is a member (an Agent is placed statically by the
+// platform), except the calibrated-sample ring, whose size is the application's feature window
+// (attach_sample_ring), and the stack buffers an action's payload is encoded into.
 #pragma once
 
 #include <cstddef>
@@ -29,9 +30,6 @@
 #ifndef TINYFLEET_REPORT_RING
 #define TINYFLEET_REPORT_RING 8
 #endif
-#ifndef TINYFLEET_ACTION_QUEUE
-#define TINYFLEET_ACTION_QUEUE 16
-#endif
 
 namespace tinyfleet {
 
@@ -47,42 +45,51 @@ struct AgentConfig {
   uint16_t checkpoint_every_blocks = 1;  // download bitmap persisted every N blocks (and per component)
 };
 
+enum class ActionType : uint8_t { Subscribe, Unsubscribe, Publish, RunHealthCheck, Reboot };
+
+// The topic an action names (docs/device-protocol.md, "Topics"): the first four are the device's own, in
+// DeviceTopic's order. An action carries what its topic is made of, not the text: Agent::topic() renders it.
+enum class ActionTopic : uint8_t { Desired, State, Telemetry, Presence, Meta, Block, None };
+
+// One thing the shell must do. Its pointers are valid only during ActionSink::perform(): a shell that acts
+// later copies what it needs (the rendered topic, the payload), as an MQTT client's outbox does anyway.
+struct Action {
+  ActionType type;
+  ActionTopic topic_kind;
+  uint8_t qos;
+  bool retain;
+  uint32_t token;          // Publish of a state report: its seq, to pass back to on_publish_acked()
+  uint32_t block;          // ActionTopic::Block: the block index
+  const uint8_t* digest;   // ActionTopic::Meta: the bundle's digest; Block: the component's SHA-256 (32 bytes)
+  const uint8_t* payload;  // Publish: len bytes
+  size_t len;
+};
+
+// The shell's half of an event. The agent calls perform() once per action, in order, while the event runs;
+// perform() must not call back into the agent. Subscribe, Unsubscribe and Publish go to the MQTT client
+// (which copies topic and payload); RunHealthCheck and Reboot are noted and done after the event returns.
+class ActionSink {
+ public:
+  virtual void perform(const Action& a) = 0;
+
+ protected:
+  ~ActionSink() = default;
+};
+
 struct AgentPorts {
   Flash& flash;
   Crypto& crypto;
   Power& power;
   Clock& clock;
   Inference& inference;
-};
-
-enum class ActionType : uint8_t { Subscribe, Unsubscribe, Publish, RunHealthCheck, Reboot };
-
-// The topic an action names (docs/device-protocol.md, "Topics"): the first four are the device's own, in
-// DeviceTopic's order. An action keeps what its topic is made of, not the text: Agent::topic() renders it.
-enum class ActionTopic : uint8_t { Desired, State, Telemetry, Presence, Meta, Block, None };
-
-// Filled by the agent (action(), will()); a trivial type, so the queue costs the constructor nothing.
-struct Action {
-  ActionType type;
-  ActionTopic topic_kind;
-  uint8_t qos;
-  bool retain;
-  uint32_t token;            // Publish of a state report: its seq, to pass back to on_publish_acked()
-  uint32_t block;            // ActionTopic::Block: the block index
-  size_t len;
-  union {                         // a subscription names a digest, a publish carries a payload: never both
-    uint8_t digest[32];           // ActionTopic::Meta: the bundle's digest; Block: the component's SHA-256
-    uint8_t payload[kReportLen];  // Publish: reports and presence (<= 104 bytes) are copied here
-  };
-  const uint8_t* external;        // telemetry: the agent's buffer, valid until the next event
-  const uint8_t* data() const { return external != nullptr ? external : payload; }
+  ActionSink& actions;
 };
 
 class Agent {
  public:
   Agent(const AgentConfig& cfg, const AgentPorts& ports);
 
-  // --- events (each clears the action queue first) ---
+  // --- events (each hands its actions to ports.actions before it returns) ---
   // After boot selection (the bootloader, or BootSelector::select on host/sim) chose `decision`.
   void on_boot(const BootDecision& decision);
   void on_message(const char* topic, size_t topic_len, const uint8_t* payload, size_t len);
@@ -96,13 +103,9 @@ class Agent {
   // (what the shell does on ActionType::RunHealthCheck).
   void run_health_check();
 
-  // --- actions queued by the last event ---
-  size_t action_count() const { return action_count_; }
-  const Action& action(size_t i) const { return actions_[i]; }
   // An action's topic, written to out[kMaxTopicLen] for this device; its length (0: the action has none).
-  // It depends on the action alone (and the device id), so a copied action renders after later events too.
+  // Valid while the action is (during perform()).
   size_t topic(const Action& a, char* out) const;
-  size_t dropped_actions() const { return dropped_actions_; }
 
   // --- inference path (not update-cycle events: no transitions, no reports) ---
   // The application's storage for the calibrated frames latest_frames() returns: `samples` int16 slots
@@ -119,8 +122,9 @@ class Agent {
   const Calibration& calibration() const { return cal_; }
   const DriftWindow& drift() const { return drift_; }
 
-  // The will to register at connect: presence, status offline.
-  void will(Action& out) const;
+  // The will to register at connect: presence, status offline, encoded into payload (out.payload points
+  // there).
+  void will(uint8_t payload[kPresenceLen], Action& out) const;
 
   // --- observation (tests, simulator) ---
   AgentState state() const { return state_; }
@@ -142,19 +146,19 @@ class Agent {
   static constexpr size_t kRunningDigestAt = 56;
   static constexpr size_t kAfterRunningDigest = kRunningDigestAt + 32;
   struct QueuedReport {
-    bool used = false;
-    uint32_t seq = 0;
+    uint32_t seq = 0;  // 0: a free slot (a boot's reports count from 1)
     uint8_t bytes[kReportLen - 32];  // [0, 56) and [88, 104) of the report
   };
 
-  void begin_event();
-  Action* push(ActionType type, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);
+  void signal(ActionType type);  // RunHealthCheck or Reboot
   void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);  // or unsubscribe
+  void publish(ActionTopic kind, const uint8_t* payload, size_t len, uint8_t qos, bool retain, uint32_t token);
   void publish_presence(uint8_t status);
   void publish_report(const QueuedReport& q);
   void encode_presence_now(uint8_t status, uint8_t* out) const;
   void adopt_attempt();
   size_t read_running_component(const BundleInfo& running, ComponentType type);
+  bool running_component_sha256(uint8_t index, uint8_t out[32]);
   void apply(AgentEvent event, Outcome outcome, Reason reason, uint32_t d0 = 0, uint32_t d1 = 0);
   void emit_report(AgentState from, AgentState to, AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
   void persist();
@@ -225,14 +229,15 @@ class Agent {
   bool broker_reached_ = false;
 
   // The running bundle's table (parsed at boot from the verified running bank): where unchanged
-  // components are copied from, and where its health vectors lie. Only these words are kept, not the
-  // whole BundleInfo (the update's info_ is the parse's scratch at boot).
+  // components are copied from, and where its health vectors lie. Only offsets and lengths are kept, not
+  // the whole BundleInfo (the update's info_ is the parse's scratch at boot); a component's SHA-256 is read
+  // from the running bank's table when an update is compared with it (running_component_sha256).
   struct RunningComponent {  // read only below active_count_
     uint32_t offset;
     uint32_t length;
-    uint8_t sha256[32];
   };
   RunningComponent active_[TINYFLEET_MAX_COMPONENTS];
+  uint32_t active_table_ = 0;  // offset of the running bank's component table
   uint8_t active_count_ = 0;
   HealthContract active_health_;
   bool active_known_ = false;
@@ -245,17 +250,12 @@ class Agent {
   DriftWindow drift_;
   uint32_t window_ms_ = 0;
   uint32_t window_seq_ = 0;
-  uint8_t telemetry_buf_[kMaxTelemetryLen];
 
   uint32_t blocks_fetched_ = 0;
   uint32_t bad_blocks_ = 0;
 
   uint32_t report_seq_ = 0;
   QueuedReport reports_[TINYFLEET_REPORT_RING];
-
-  Action actions_[TINYFLEET_ACTION_QUEUE];
-  size_t action_count_ = 0;
-  size_t dropped_actions_ = 0;
 };
 
 }  // namespace tinyfleet

@@ -15,6 +15,7 @@ namespace tinyfleet {
 constexpr uint8_t kBundleMagic[8] = {0x89, 0x54, 0x46, 0x42, 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr uint32_t kHeaderLen = 32;
 constexpr uint32_t kEntryLen = 80;
+constexpr uint32_t kEntrySha256At = 48;  // an entry's sha256, from the entry's start
 constexpr uint32_t kSignatureBlockLen = 96;
 constexpr uint32_t kMaxSignatureLen = 72;
 constexpr uint32_t kKeyIdLen = 8;

@@ -62,10 +62,11 @@ class ProgressStore {
  private:
   uint32_t copy_offset(int copy) const;
   uint32_t copy_span() const;
-  Status peek_copy(int copy, bool& valid, uint32_t& seq);
-  Status newest_copy(int& newest, uint32_t& newest_seq);
+  // buf: kProgressRecordLen bytes of the caller's stack (the record is encoded there only while it is read
+  // or written, so it costs no static RAM).
+  Status peek_copy(int copy, uint8_t* buf, bool& valid, uint32_t& seq);
+  Status newest_copy(uint8_t* buf, int& newest, uint32_t& newest_seq);
   Flash& flash_;
-  uint8_t buf_[kProgressRecordLen + 16];
 };
 
 }  // namespace tinyfleet

@@ -65,8 +65,16 @@ struct Pending {
   uint32_t token = 0;
 };
 Pending g_pending[TINYFLEET_REPORT_RING * 2];
-Action g_actions[TINYFLEET_ACTION_QUEUE];
 char g_topic[kMaxTopicLen];  // the action being performed (esp-mqtt copies it)
+
+// The agent's actions go to esp-mqtt while the event runs (it copies topic and payload); a health check
+// and a reboot wait for the event to return (after_event).
+class EspMqttSink final : public ActionSink {
+ public:
+  bool health_due = false;
+  void perform(const Action& a) override;
+};
+EspMqttSink g_sink;
 
 uint8_t g_prefix[TINYFLEET_PREFIX_BUFFER_SIZE];
 BundleInfo g_info;
@@ -95,40 +103,39 @@ void reboot_now() {
   esp_restart();
 }
 
-void perform_actions() {
-  for (int round = 0; round < 4; ++round) {  // a health check queues actions of its own
-    const size_t n = g_agent->action_count();
-    for (size_t i = 0; i < n; ++i) g_actions[i] = g_agent->action(i);  // the next call clears the queue
-    bool health_due = false;
-    for (size_t i = 0; i < n; ++i) {
-      const Action& a = g_actions[i];
-      const bool mqtt = g_client != nullptr;  // before the client exists (on_boot) MQTT actions are dropped
-      g_agent->topic(a, g_topic);
-      switch (a.type) {
-        case ActionType::Subscribe:
-          if (mqtt) esp_mqtt_client_subscribe(g_client, g_topic, a.qos);
-          break;
-        case ActionType::Unsubscribe:
-          if (mqtt) esp_mqtt_client_unsubscribe(g_client, g_topic);
-          break;
-        case ActionType::Publish: {
-          if (!mqtt) break;
-          const int id = esp_mqtt_client_publish(g_client, g_topic, reinterpret_cast<const char*>(a.data()),
-                                                 static_cast<int>(a.len), a.qos, a.retain ? 1 : 0);
-          if (a.token != 0 && id > 0) {
-            for (Pending& p : g_pending) {
-              if (p.msg_id == 0) {
-                p = {id, a.token};
-                break;
-              }
-            }
+void EspMqttSink::perform(const Action& a) {
+  const bool mqtt = g_client != nullptr;  // before the client exists (on_boot) MQTT actions are dropped
+  g_agent->topic(a, g_topic);
+  switch (a.type) {
+    case ActionType::Subscribe:
+      if (mqtt) esp_mqtt_client_subscribe(g_client, g_topic, a.qos);
+      break;
+    case ActionType::Unsubscribe:
+      if (mqtt) esp_mqtt_client_unsubscribe(g_client, g_topic);
+      break;
+    case ActionType::Publish: {
+      if (!mqtt) break;
+      const int id = esp_mqtt_client_publish(g_client, g_topic, reinterpret_cast<const char*>(a.payload),
+                                             static_cast<int>(a.len), a.qos, a.retain ? 1 : 0);
+      if (a.token != 0 && id > 0) {
+        for (Pending& p : g_pending) {
+          if (p.msg_id == 0) {
+            p = {id, a.token};
+            break;
           }
-          break;
         }
-        case ActionType::RunHealthCheck: health_due = true; break;
-        case ActionType::Reboot: g_power.reboot_requested = true; break;
       }
+      break;
     }
+    case ActionType::RunHealthCheck: health_due = true; break;
+    case ActionType::Reboot: g_power.reboot_requested = true; break;
+  }
+}
+
+// What the agent asked for outside its event: marking the app valid once confirmed, a reboot, a health
+// check (whose result is an event of its own).
+void after_event() {
+  for (int round = 0; round < 4; ++round) {
     if (g_app_pending) {
       MetadataRecord rec;
       if (MetadataStore(g_flash).load(rec) == Status::Ok && should_mark_valid(rec.state, true) &&
@@ -137,7 +144,8 @@ void perform_actions() {
       }
     }
     if (g_power.reboot_requested) reboot_now();
-    if (!health_due) return;
+    if (!g_sink.health_due) return;
+    g_sink.health_due = false;
     g_agent->run_health_check();
   }
 }
@@ -156,7 +164,7 @@ void on_data(const esp_mqtt_event_t* e) {
   std::memcpy(g_rx + e->current_data_offset, e->data, static_cast<size_t>(e->data_len));
   if (e->current_data_offset + e->data_len < e->total_data_len) return;  // more fragments follow
   g_agent->on_message(g_rx_topic, g_rx_topic_len, g_rx, static_cast<size_t>(e->total_data_len));
-  perform_actions();
+  after_event();
 }
 
 void on_mqtt_event(void*, esp_event_base_t, int32_t event_id, void* event_data) {
@@ -165,12 +173,12 @@ void on_mqtt_event(void*, esp_event_base_t, int32_t event_id, void* event_data) 
   switch (static_cast<esp_mqtt_event_id_t>(event_id)) {
     case MQTT_EVENT_CONNECTED:
       g_agent->on_connection_up();
-      perform_actions();
+      after_event();
       break;
     case MQTT_EVENT_DISCONNECTED:
       for (Pending& p : g_pending) p = Pending{};
       g_agent->on_connection_down();
-      perform_actions();
+      after_event();
       break;
     case MQTT_EVENT_DATA: on_data(e); break;
     case MQTT_EVENT_PUBLISHED:
@@ -179,7 +187,7 @@ void on_mqtt_event(void*, esp_event_base_t, int32_t event_id, void* event_data) 
           const uint32_t token = p.token;
           p = Pending{};
           g_agent->on_publish_acked(token);
-          perform_actions();
+          after_event();
           break;
         }
       }
@@ -194,7 +202,7 @@ void tick_task(void*) {
     vTaskDelay(pdMS_TO_TICKS(g_tick_ms));
     xSemaphoreTake(g_lock, portMAX_DELAY);
     g_agent->on_tick();
-    perform_actions();
+    after_event();
     xSemaphoreGive(g_lock);
   }
 }
@@ -234,18 +242,19 @@ esp_err_t start(const Config& config) {
   g_agent_cfg.hardware_class = config.hardware_class;
   g_agent_cfg.keys = config.keys;
   g_agent_cfg.key_count = config.key_count;
-  g_agent = new (g_agent_storage) Agent(g_agent_cfg, AgentPorts{g_flash, g_crypto, g_power, g_clock, *config.inference});
+  g_agent = new (g_agent_storage) Agent(g_agent_cfg, AgentPorts{g_flash, g_crypto, g_power, g_clock, *config.inference, g_sink});
 
   // The agent starts from the boot decision before the client exists; its presence (the last will) then
   // describes the image that runs.
   xSemaphoreTake(g_lock, portMAX_DELAY);
   g_agent->on_boot(decision);
-  perform_actions();
+  after_event();
   xSemaphoreGive(g_lock);
 
   static Action will;
+  static uint8_t will_payload[kPresenceLen];
   static char will_topic[kMaxTopicLen];
-  g_agent->will(will);
+  g_agent->will(will_payload, will);
   g_agent->topic(will, will_topic);
   esp_mqtt_client_config_t mc = {};
   mc.broker.address.uri = config.broker_uri;
@@ -254,7 +263,7 @@ esp_err_t start(const Config& config) {
   mc.credentials.client_id = config.device_id;
   mc.credentials.authentication.password = config.password;
   mc.session.last_will.topic = will_topic;
-  mc.session.last_will.msg = reinterpret_cast<const char*>(will.data());
+  mc.session.last_will.msg = reinterpret_cast<const char*>(will.payload);
   mc.session.last_will.msg_len = static_cast<int>(will.len);
   mc.session.last_will.qos = will.qos;
   mc.session.last_will.retain = will.retain ? 1 : 0;
@@ -277,7 +286,7 @@ void battery(uint8_t pct) {
   xSemaphoreTake(g_lock, portMAX_DELAY);
   g_power.pct = pct;
   g_agent->on_battery(pct);
-  perform_actions();
+  after_event();
   xSemaphoreGive(g_lock);
 }
 

@@ -20,28 +20,34 @@ Agent::Agent(const AgentConfig& cfg, const AgentPorts& ports)
 
 // --- actions ----------------------------------------------------------------------------------------
 
-void Agent::begin_event() { action_count_ = 0; }
-
-Action* Agent::push(ActionType type, ActionTopic kind, const uint8_t* digest, uint32_t block) {
-  if (action_count_ >= TINYFLEET_ACTION_QUEUE) {
-    ++dropped_actions_;
-    return nullptr;
-  }
-  Action* a = &actions_[action_count_++];
-  a->type = type;
-  a->topic_kind = kind;
-  a->block = block;
-  if (digest != nullptr) std::memcpy(a->digest, digest, 32);
-  a->qos = 1;
-  a->retain = false;
-  a->token = 0;
-  a->len = 0;
-  a->external = nullptr;
-  return a;
+void Agent::signal(ActionType type) {
+  Action a{};
+  a.type = type;
+  a.topic_kind = ActionTopic::None;
+  ports_.actions.perform(a);
 }
 
 void Agent::subscribe(bool on, ActionTopic kind, const uint8_t* digest, uint32_t block) {
-  push(on ? ActionType::Subscribe : ActionType::Unsubscribe, kind, digest, block);
+  Action a{};
+  a.type = on ? ActionType::Subscribe : ActionType::Unsubscribe;
+  a.topic_kind = kind;
+  a.qos = 1;
+  a.digest = digest;
+  a.block = block;
+  ports_.actions.perform(a);
+}
+
+void Agent::publish(ActionTopic kind, const uint8_t* payload, size_t len, uint8_t qos, bool retain,
+                    uint32_t token) {
+  Action a{};
+  a.type = ActionType::Publish;
+  a.topic_kind = kind;
+  a.qos = qos;
+  a.retain = retain;
+  a.token = token;
+  a.payload = payload;
+  a.len = len;
+  ports_.actions.perform(a);
 }
 
 size_t Agent::topic(const Action& a, char* out) const {
@@ -70,23 +76,22 @@ void Agent::encode_presence_now(uint8_t status, uint8_t* out) const {
   encode_presence(p, out);
 }
 
-void Agent::will(Action& out) const {
-  out = Action();
+void Agent::will(uint8_t payload[kPresenceLen], Action& out) const {
+  out = Action{};
   out.type = ActionType::Publish;
   out.topic_kind = ActionTopic::Presence;
   out.qos = 1;
   out.retain = true;
+  out.payload = payload;
   out.len = kPresenceLen;
-  encode_presence_now(0, out.payload);
+  encode_presence_now(0, payload);
 }
 
 void Agent::publish_presence(uint8_t status) {
   if (!connected_) return;
-  Action* a = push(ActionType::Publish, ActionTopic::Presence);
-  if (a == nullptr) return;
-  a->retain = true;
-  a->len = kPresenceLen;
-  encode_presence_now(status, a->payload);
+  uint8_t payload[kPresenceLen];
+  encode_presence_now(status, payload);
+  publish(ActionTopic::Presence, payload, kPresenceLen, 1, true, 0);
 }
 
 // --- reports and transitions ------------------------------------------------------------------------
@@ -121,9 +126,8 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   // Queue until acknowledged; when full, the oldest is dropped (the server sees a gap in seq).
   QueuedReport* slot = &reports_[0];  // the first free slot, else the oldest report
   for (QueuedReport& q : reports_) {
-    if (slot->used && (!q.used || q.seq < slot->seq)) slot = &q;
+    if (slot->seq != 0 && (q.seq == 0 || q.seq < slot->seq)) slot = &q;
   }
-  slot->used = true;
   slot->seq = r.seq;
   uint8_t full[kReportLen];
   encode_report(r, full);
@@ -133,18 +137,16 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
 }
 
 void Agent::publish_report(const QueuedReport& q) {
-  Action* a = push(ActionType::Publish, ActionTopic::State);
-  if (a == nullptr) return;
-  a->token = q.seq;
-  a->len = kReportLen;
-  std::memcpy(a->payload, q.bytes, kRunningDigestAt);
-  std::memcpy(a->payload + kRunningDigestAt, running_.prefix_sha256, 32);
-  std::memcpy(a->payload + kAfterRunningDigest, q.bytes + kRunningDigestAt, kReportLen - kAfterRunningDigest);
+  uint8_t payload[kReportLen];
+  std::memcpy(payload, q.bytes, kRunningDigestAt);
+  std::memcpy(payload + kRunningDigestAt, running_.prefix_sha256, 32);
+  std::memcpy(payload + kAfterRunningDigest, q.bytes + kRunningDigestAt, kReportLen - kAfterRunningDigest);
+  publish(ActionTopic::State, payload, kReportLen, 1, false, q.seq);
 }
 
 uint32_t Agent::pending_reports() const {
   uint32_t n = 0;
-  for (const QueuedReport& q : reports_) n += q.used ? 1 : 0;
+  for (const QueuedReport& q : reports_) n += q.seq != 0 ? 1 : 0;
   return n;
 }
 
@@ -163,7 +165,6 @@ void Agent::adopt_attempt() {
 }
 
 void Agent::on_boot(const BootDecision& d) {
-  begin_event();
   booted_ = true;
   running_bank_ = d.bank;
   running_trial_ = d.trial;
@@ -211,11 +212,10 @@ void Agent::on_boot(const BootDecision& d) {
   load_running_components();
   apply(AgentEvent::Boot, outcome, reason, d0, d1);
   if (outcome == Outcome::Reverted) have_current_ = false;
-  if (state_ == AgentState::Trial) push(ActionType::RunHealthCheck, ActionTopic::None);
+  if (state_ == AgentState::Trial) signal(ActionType::RunHealthCheck);
 }
 
 void Agent::on_connection_up() {
-  begin_event();
   connected_ = true;
   publish_presence(1);
   subscribe(true, ActionTopic::Desired);
@@ -224,7 +224,7 @@ void Agent::on_connection_up() {
   for (;;) {
     const QueuedReport* next = nullptr;
     for (const QueuedReport& q : reports_) {
-      if (q.used && q.seq > last && (next == nullptr || q.seq < next->seq)) next = &q;
+      if (q.seq > last && (next == nullptr || q.seq < next->seq)) next = &q;
     }
     if (next == nullptr) break;
     publish_report(*next);
@@ -241,20 +241,17 @@ void Agent::on_connection_up() {
 }
 
 void Agent::on_connection_down() {
-  begin_event();
   connected_ = false;
   for (InFlight& f : inflight_) f.used = false;  // clean start: the broker forgets our subscriptions
 }
 
 void Agent::on_publish_acked(uint32_t token) {
-  begin_event();
   for (QueuedReport& q : reports_) {
-    if (q.used && q.seq == token) q.used = false;
+    if (q.seq != 0 && q.seq == token) q.seq = 0;
   }
 }
 
 void Agent::on_message(const char* topic, size_t topic_len, const uint8_t* payload, size_t len) {
-  begin_event();
   if (!booted_) return;
   ParsedTopic t = parse_topic(topic, topic_len, cfg_.device_id);
   switch (t.kind) {
@@ -275,7 +272,6 @@ void Agent::on_message(const char* topic, size_t topic_len, const uint8_t* paylo
 }
 
 void Agent::on_tick() {
-  begin_event();
   const uint32_t now = ports_.clock.monotonic_ms();
   if (state_ == AgentState::Deferred && now - deferred_since_ms_ >= cfg_.battery_retry_ms) {
     deferred_since_ms_ = now;
@@ -326,10 +322,10 @@ void Agent::load_running_components() {
     output_dtype_ = running.manifest.output.dtype;
     active_health_ = health_contract(running);
     active_count_ = running.component_count;
+    active_table_ = kHeaderLen + running.header.manifest_len;
     for (uint8_t i = 0; i < active_count_; ++i) {
       active_[i].offset = running.components[i].offset;
       active_[i].length = running.components[i].length;
-      std::memcpy(active_[i].sha256, running.components[i].sha256, 32);
     }
     size_t len = read_running_component(running, ComponentType::Calibration);
     if (len != 0 && parse_calibration(prefix_, len, cal_) != Status::Ok) reset_in_place(cal_);
@@ -341,6 +337,13 @@ void Agent::load_running_components() {
   drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
   window_ms_ = ports_.clock.monotonic_ms();
   window_seq_ = 0;
+}
+
+// A running component's SHA-256 from the running bank's table (verified at boot: the bank is not written
+// while it runs).
+bool Agent::running_component_sha256(uint8_t index, uint8_t out[32]) {
+  return ports_.flash.read(bank_area(running_bank_), active_table_ + kEntryLen * index + kEntrySha256At, out, 32) ==
+         Status::Ok;
 }
 
 void Agent::attach_sample_ring(int16_t* storage, uint32_t samples) {
@@ -366,32 +369,24 @@ Decision Agent::on_inference(const uint8_t* output, size_t len, uint32_t latency
 void Agent::maybe_publish_telemetry(uint32_t now_ms) {
   const uint32_t elapsed = now_ms - window_ms_;
   if (!connected_ || (elapsed < cfg_.telemetry_period_s * 1000u && !drift_.full())) return;
-  const size_t len = drift_.encode(telemetry_buf_, progress_.epoch, ++window_seq_, elapsed / 1000,
-                                   running_.prefix_sha256);
-  Action* a = push(ActionType::Publish, ActionTopic::Telemetry);
-  if (a != nullptr) {
-    a->qos = 0;
-    a->len = len;
-    a->external = telemetry_buf_;
-  }
+  uint8_t payload[kMaxTelemetryLen];
+  const size_t len = drift_.encode(payload, progress_.epoch, ++window_seq_, elapsed / 1000, running_.prefix_sha256);
+  publish(ActionTopic::Telemetry, payload, len, 0, false, 0);
   drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
   window_ms_ = now_ms;
 }
 
 void Agent::on_battery(uint8_t pct) {
-  begin_event();
   if (state_ == AgentState::Deferred && pct >= info_.manifest.min_battery_pct) {
     try_start_download(AgentEvent::Battery, pct);
   }
 }
 
 void Agent::on_health_result(const HealthOutcome& result) {
-  begin_event();
   handle_health(result);
 }
 
 void Agent::run_health_check() {
-  begin_event();
   if (state_ != AgentState::Trial) return;
   HealthOutcome result;  // HealthInference until the vectors ran
   if (active_known_) {
@@ -441,7 +436,7 @@ void Agent::fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1
 
 void Agent::request_reboot() {
   publish_presence(2);
-  push(ActionType::Reboot, ActionTopic::None);
+  signal(ActionType::Reboot);
 }
 
 // --- desired state ----------------------------------------------------------------------------------
@@ -679,7 +674,11 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
     const ComponentEntry& want = info_.components[c];
     for (uint8_t a = 0; a < active_count_; ++a) {
       const RunningComponent& have = active_[a];
-      if (have.length != want.length || !digest_eq(have.sha256, want.sha256)) continue;
+      uint8_t have_sha256[32];
+      if (have.length != want.length || !running_component_sha256(a, have_sha256) ||
+          !digest_eq(have_sha256, want.sha256)) {
+        continue;
+      }
       uint32_t lo = 0, hi = 0;
       const Status copied = writer_.copy_component(c, running_bank_, have.offset, &lo, &hi);
       if (lo < hi) clear_range(lo, hi);  // neighbours' blocks in a wiped shared sector are fetched again

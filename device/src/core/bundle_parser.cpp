@@ -297,7 +297,7 @@ Status parse_entry(const uint8_t* e, const BundleHeader& h, ComponentEntry& c) {
   c.length = load_u32le(e + 8);
   if (c.offset % 16 != 0 || c.offset < h.payload_offset) return Status::OutOfRange;
   if (c.length == 0 || static_cast<uint64_t>(c.offset) + c.length > h.total_len) return Status::OutOfRange;
-  std::memcpy(c.sha256, e + 48, 32);
+  std::memcpy(c.sha256, e + kEntrySha256At, 32);
   return Status::Ok;
 }
 

@@ -72,27 +72,27 @@ uint32_t ProgressStore::copy_offset(int copy) const { return copy == 0 ? 0 : cop
 bool ProgressStore::available() const {
   FlashGeometry g = flash_.geometry(FlashArea::Scratch);
   return copy_span() >= align_up(kProgressRecordLen, g.write_align == 0 ? 1 : g.write_align) &&
-         g.write_align <= 16;
+         g.write_align <= TINYFLEET_MAX_WRITE_ALIGN;
 }
 
-// Whether a copy is valid, and its seq, read through buf_ without a ProgressRecord on the stack.
-Status ProgressStore::peek_copy(int copy, bool& valid, uint32_t& seq) {
+// Whether a copy is valid, and its seq, read through buf without a ProgressRecord on the stack.
+Status ProgressStore::peek_copy(int copy, uint8_t* buf, bool& valid, uint32_t& seq) {
   valid = false;
   seq = 0;
-  Status s = flash_.read(FlashArea::Scratch, copy_offset(copy), buf_, kProgressRecordLen);
+  Status s = flash_.read(FlashArea::Scratch, copy_offset(copy), buf, kProgressRecordLen);
   if (s != Status::Ok) return s;
-  valid = progress_valid(buf_, kProgressRecordLen);
-  if (valid) seq = load_u32le(buf_ + 8);
+  valid = progress_valid(buf, kProgressRecordLen);
+  if (valid) seq = load_u32le(buf + 8);
   return Status::Ok;
 }
 
 // The newest valid copy (by wrapping seq) and its seq, or -1 if neither is valid.
-Status ProgressStore::newest_copy(int& newest, uint32_t& newest_seq) {
+Status ProgressStore::newest_copy(uint8_t* buf, int& newest, uint32_t& newest_seq) {
   bool va = false, vb = false;
   uint32_t sa = 0, sb = 0;
-  Status s = peek_copy(0, va, sa);
+  Status s = peek_copy(0, buf, va, sa);
   if (s != Status::Ok) return s;
-  s = peek_copy(1, vb, sb);
+  s = peek_copy(1, buf, vb, sb);
   if (s != Status::Ok) return s;
   // Sequence numbers compare by wrapping difference (a record is written at most every block).
   if (va && (!vb || static_cast<int32_t>(sa - sb) > 0)) {
@@ -110,21 +110,23 @@ Status ProgressStore::newest_copy(int& newest, uint32_t& newest_seq) {
 
 Status ProgressStore::load(ProgressRecord& out) {
   if (!available()) return Status::NotFound;
+  uint8_t buf[kProgressRecordLen];
   int newest = -1;
   uint32_t seq = 0;
-  Status s = newest_copy(newest, seq);
+  Status s = newest_copy(buf, newest, seq);
   if (s != Status::Ok) return s;
   if (newest < 0) return Status::NotFound;
-  s = flash_.read(FlashArea::Scratch, copy_offset(newest), buf_, kProgressRecordLen);
+  s = flash_.read(FlashArea::Scratch, copy_offset(newest), buf, kProgressRecordLen);
   if (s != Status::Ok) return s;
-  return decode_progress(buf_, kProgressRecordLen, out);
+  return decode_progress(buf, kProgressRecordLen, out);
 }
 
 Status ProgressStore::store(ProgressRecord& rec) {
   if (!available()) return Status::NotFound;
+  uint8_t buf[kProgressRecordLen + TINYFLEET_MAX_WRITE_ALIGN];  // the record, padded to the write granularity
   int newest = -1;
   uint32_t newest_seq = 0;
-  Status s = newest_copy(newest, newest_seq);
+  Status s = newest_copy(buf, newest, newest_seq);
   if (s != Status::Ok) return s;
   const uint32_t at = copy_offset(newest == 0 ? 1 : 0);
   rec.seq = newest_seq + 1;
@@ -132,9 +134,9 @@ Status ProgressStore::store(ProgressRecord& rec) {
   uint32_t len = align_up(kProgressRecordLen, g.write_align);
   s = flash_.erase(FlashArea::Scratch, at, align_up(len, g.sector_size));
   if (s != Status::Ok) return s;
-  std::memset(buf_, g.erased_value, sizeof(buf_));
-  encode_progress(rec, buf_);
-  return flash_.write(FlashArea::Scratch, at, buf_, len);
+  std::memset(buf, g.erased_value, sizeof(buf));
+  encode_progress(rec, buf);
+  return flash_.write(FlashArea::Scratch, at, buf, len);
 }
 
 }  // namespace tinyfleet

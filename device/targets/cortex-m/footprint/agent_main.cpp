@@ -45,6 +45,28 @@ host::MbedtlsCrypto g_crypto;
 CycleClock g_clock;
 MainsPower g_power;
 NoModel g_model;
+Agent& agent();
+
+// Stand-in for the MQTT client's transmit side: what it would send (topic and payload) folded into a
+// volatile word; a health check or reboot is noted for after the event, as ActionSink asks.
+volatile uint32_t g_tx_sink;
+char g_tx_topic[kMaxTopicLen];
+class MqttStandIn final : public ActionSink {
+ public:
+  bool health_due = false;
+  bool reboot_due = false;
+  void perform(const Action& a) override {
+    if (a.type == ActionType::RunHealthCheck) health_due = true;
+    if (a.type == ActionType::Reboot) reboot_due = true;
+    const size_t topic_len = agent().topic(a, g_tx_topic);
+    uint32_t folded = 0;
+    for (size_t i = 0; i < a.len; ++i) folded += a.payload[i];
+    g_tx_sink = g_tx_sink + static_cast<uint32_t>(a.type) + folded + static_cast<uint32_t>(topic_len) +
+                static_cast<uint8_t>(g_tx_topic[0]) + a.qos + a.token;
+  }
+};
+MqttStandIn g_mqtt;
+
 MetadataStore g_metadata(g_flash);  // boot selection is the bootloader's: its decision comes in the handoff
 TrustedKey g_key;
 
@@ -56,26 +78,25 @@ AgentConfig config() {
   c.key_count = 1;
   return c;
 }
-Agent g_agent(config(), AgentPorts{g_flash, g_crypto, g_power, g_clock, g_model});
+Agent g_agent(config(), AgentPorts{g_flash, g_crypto, g_power, g_clock, g_model, g_mqtt});
+Agent& agent() { return g_agent; }
 
-// Stand-in for the MQTT client's receive buffer and the transmit side.
+// Stand-in for the MQTT client's receive buffer.
 volatile uint8_t g_rx[kBlockHeaderLen + kBlockSize];
 volatile uint32_t g_rx_len;
 volatile char g_rx_topic[kMaxTopicLen];
-volatile uint32_t g_tx_sink;
 uint8_t g_payload[kBlockHeaderLen + kBlockSize];
 char g_topic[kMaxTopicLen];
 int16_t g_samples[64];
 int16_t g_ring[2048];  // the application's calibrated-sample ring (its feature window: 2048 samples)
 
-void perform_actions() {
-  for (size_t i = 0; i < g_agent.action_count(); ++i) {
-    const Action& a = g_agent.action(i);
-    if (a.type == ActionType::RunHealthCheck) g_agent.run_health_check();
-    const size_t topic_len = g_agent.topic(a, g_topic);  // what the MQTT client would send it to
-    g_tx_sink = g_tx_sink + static_cast<uint32_t>(a.type) + static_cast<uint32_t>(a.len) + a.payload[0] +
-                static_cast<uint32_t>(topic_len) + static_cast<uint8_t>(g_topic[0]);
+// After each event: what the agent asked to be done outside it.
+void after_event() {
+  while (g_mqtt.health_due && !g_mqtt.reboot_due) {
+    g_mqtt.health_due = false;
+    g_agent.run_health_check();
   }
+  if (g_mqtt.reboot_due) g_power.request_reboot();
 }
 
 }  // namespace
@@ -85,7 +106,7 @@ int main() {
   g_agent.attach_sample_ring(g_ring, sizeof g_ring / sizeof g_ring[0]);
   BootDecision decision;
   if (stm32l4::take_boot_decision(g_bus, g_metadata, decision) == Status::Ok) g_agent.on_boot(decision);
-  perform_actions();
+  after_event();
   for (;;) {
     const uint32_t n = g_rx_len < sizeof g_payload ? g_rx_len : static_cast<uint32_t>(sizeof g_payload);
     for (uint32_t i = 0; i < n; ++i) g_payload[i] = g_rx[i];
@@ -108,7 +129,7 @@ int main() {
         break;
       default: g_agent.on_tick(); break;
     }
-    perform_actions();
+    after_event();
     stm32l4::iwdg_refresh(g_bus);
   }
 }
