@@ -63,22 +63,27 @@ def mean_shift(reference: list[tuple[float, float]], window: list[tuple[float, f
                default=0.0)  # fmt: skip
 
 
-def propose_calibration(channels: list[tuple[int, int]], baselines: list[Baseline]) -> list[Baseline]:
-    """New offset and gain per channel that map the observed input back onto the baseline statistics.
+def propose_calibration(
+    channels: list[tuple[int, int]], baselines: list[Baseline], targets: list[tuple[float, float]] | None = None
+) -> list[Baseline]:
+    """New offset and gain per channel that map the observed input onto target statistics: per channel
+    (mean, std) in calibrated units, by default the bundle's baseline (mu0, sigma0).
 
     Calibrated x = (raw - offset) * g. Observed mean mu and spread sigma give the raw statistics; the new
-    gain g' = g * sigma0 / sigma and offset' = E[raw] - mu0 / g' restore (mu0, sigma0). Baselines stay.
+    gain g' = g * sigma_t / sigma and offset' = E[raw] - mu_t / g' restore (mu_t, sigma_t). A channel whose
+    spread or target spread is below 1/256 of a unit keeps its gain. Baselines stay.
     """
+    if targets is None:
+        targets = [(b.mean_q8 / 256, b.std_q8 / 256) for b in baselines]
     out: list[Baseline] = []
-    for (mean_q8, var_q8), b in zip(channels, baselines, strict=False):
+    for (mean_q8, var_q8), b, (mu_t, sigma_t) in zip(channels, baselines, targets, strict=False):
         g = b.gain_q16 / 65536
         mu, sigma = mean_q8 / 256, observed_std_q8(var_q8) / 256
-        mu0, sigma0 = b.mean_q8 / 256, b.std_q8 / 256
-        g_new = g * (sigma0 / sigma) if sigma > FLOOR and sigma0 > FLOOR else g
+        g_new = g * (sigma_t / sigma) if sigma > FLOOR and sigma_t > FLOOR else g
         raw_mean = mu / g + b.offset
         out.append(
             Baseline(
-                offset=round(raw_mean - mu0 / g_new),
+                offset=round(raw_mean - mu_t / g_new),
                 gain_q16=max(1, min(2**31 - 1, round(g_new * 65536))),
                 mean_q8=b.mean_q8,
                 std_q8=b.std_q8,

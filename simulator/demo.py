@@ -7,7 +7,7 @@
 3. vibration-1.2.0, whose firmware blows the latency budget on the device, is halted in its canary stage and
    its canary devices are rolled back to 1.1.0.
 4. A quarter of the sensors age; their input means move, which flags them; each gets a calibration-only bundle
-   (same firmware and model, the server's proposed offsets) and its drift score falls.
+   (same firmware and model, the server's proposed calibration) and its drift score falls back.
 5. A summary with the figures, and the invariants of simulator/chaos/invariants.py checked on the end state.
 """
 

@@ -261,11 +261,19 @@ class DriftPublic(_Out):
     shift_alert: bool = Field(description="shift above the server's drift_shift_threshold")
 
 
+CalibrationTarget = Literal["reference", "baseline"]
+
+
 class CalibrationProposal(BaseModel):
     device_id: str
     base_bundle: str
     security_counter: int = Field(description="The base bundle's counter + 1")
     drift_score: float
+    against: CalibrationTarget = Field(
+        description="reference: back to the device's own first window on the bundle; baseline: onto the "
+        "bundle's validation baseline"
+    )
+    target: list[dict[str, float]] = Field(description="Per channel, the calibrated {mean, std} restored")
     calibration: dict[str, Any] = Field(description="Calibration JSON for `fleetctl bundle build --calibration`")
     note: str
 
@@ -328,3 +336,4 @@ class CalibrationBundleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bundle_id: str = Field(min_length=1, max_length=64, description="Id of the new calibration-only bundle")
     per_device: bool = Field(default=True, description="Scope the bundle to this device (device_scope)")
+    against: CalibrationTarget = Field(default="reference", description="As the calibration proposal's `against`")

@@ -18,7 +18,7 @@ from typing import Any
 
 from tinyfleet.bundles.components import Calibration
 from tinyfleet.server.mqtt import codec
-from tinyfleet.simulator import releases, sensors
+from tinyfleet.simulator import sensors
 from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RolloutFacts, Violation, check
 from tinyfleet.simulator.chaos.scenarios import STAGES, Expect, Scenario, WorldEvent
 from tinyfleet.simulator.device import SimDevice
@@ -195,13 +195,11 @@ async def drift_episode(world: World, setups: dict[str, Any], base: Release,
 
 
 def calibration_release(d: SimDevice, proposal: dict[str, Any], base: Release) -> Release:
-    """`base` with the server's proposed offsets and the device's current gains (docs/simulator.md, "drift"),
-    scoped to that one device, security counter + 1 as the proposal says."""
-    current = base.calibration or releases.sample_calibration()
-    proposed = Calibration.from_json(proposal["calibration"])
-    channels = tuple(replace(c, offset=p.offset) for c, p in zip(current.channels, proposed.channels, strict=True))
+    """`base` with the server's proposed calibration (offsets and gains that bring the device's input back to
+    its own reference window, docs/simulator.md "Drift, precisely"), scoped to that one device, security
+    counter + 1 as the proposal says."""
     return replace(base, bundle_id=f"{base.bundle_id}-cal-{d.id}", counter=base.counter + 1,
-                   calibration=Calibration(current.sample_rate_hz, channels), calibration_version=f"cal-{d.id}",
+                   calibration=Calibration.from_json(proposal["calibration"]), calibration_version=f"cal-{d.id}",
                    device_scope=d.id)  # fmt: skip
 
 

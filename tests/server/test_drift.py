@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from tinyfleet.bundles.components import ChannelCalibration
@@ -41,6 +42,26 @@ def test_proposed_calibration_brings_drifted_sensor_back_to_baseline() -> None:
     fixed = ChannelCalibration(new.offset, new.gain_q16, new.mean_q8, new.std_q8)
     after = window_stats([fixed.apply(r) for r in raw])
     assert device_drift([after], [base])[0] < 0.05
+
+
+def test_proposal_against_the_devices_own_reference_corrects_only_what_changed() -> None:
+    """One device's input spreads far less than the validation population's: mapped onto the baseline its
+    gain would grow by the ratio of the two; mapped onto its own reference window only the ageing is undone."""
+    rng = random.Random(3)
+    cal = ChannelCalibration(offset=0, gain_q16=65536, baseline_mean_q8=0, baseline_std_q8=400 * 256)
+    base = Baseline(cal.offset, cal.gain_q16, cal.baseline_mean_q8, cal.baseline_std_q8)
+    healthy = [round(rng.gauss(300, 20)) for _ in range(30000)]
+    ref_mean_q8, ref_var_q8 = window_stats([cal.apply(r) for r in healthy])
+    reference = (ref_mean_q8 / 256, math.sqrt(ref_var_q8 * 256) / 256)
+    aged = [r + 150 for r in healthy]  # the sensor's offset moved 150 counts
+    drifted = window_stats([cal.apply(r) for r in aged])
+    (own,) = propose_calibration([drifted], [base], [reference])
+    assert abs(own.offset - 150) <= 1 and abs(own.gain_q16 - 65536) <= 66  # offset undone, gain within 0.1 %
+    fixed = ChannelCalibration(own.offset, own.gain_q16, own.mean_q8, own.std_q8)
+    mean_q8, var_q8 = window_stats([fixed.apply(r) for r in aged])
+    assert abs(mean_q8 - ref_mean_q8) <= 256 and abs(var_q8 - ref_var_q8) <= ref_var_q8 // 50
+    (pop,) = propose_calibration([drifted], [base])  # onto the population's baseline: gain x ~20
+    assert 19 < pop.gain_q16 / 65536 < 21
 
 
 def test_mean_shift_is_in_the_reference_windows_own_spread() -> None:

@@ -38,12 +38,20 @@ def test_drifted_sensor_alerts_and_gets_a_calibration_proposal(fleet: Fleet) -> 
         assert wait_until(lambda: http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json() != [])
         (d,) = http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json()
         assert d["shift"] == 1.5 and d["shift_alert"] and d["reference"][0] == {"mean": 140.0, "std": 20.0}
+        # by default the proposal undoes what changed since the reference window: 30 more units of offset on
+        # channel 0, channel 1 (offset 5, unchanged input) as it was
+        p = http.get("/api/v1/drift/s1/calibration-proposal").json()
+        assert p["against"] == "reference" and p["target"] == [{"mean": 140.0, "std": 20.0}, {"mean": 0.0, "std": 10.0}]
+        assert [(c["offset"], c["gain_q16"]) for c in p["calibration"]["channels"]] == [(30, 65536), (5, 65536)]
+        r = http.get("/api/v1/drift/s1/calibration-proposal", params={"against": "population"})
+        assert r.status_code == 422 and "against" in r.json()["detail"]
         dev.telemetry(100, 3, (0,) * 15 + (100,), [(140 * 256, 400 * 256), (0, 100 * 256)])  # back again
         assert wait_until(lambda: http.get("/api/v1/drift", params={"shift_alert_only": "true"}).json() == [])
         (cohort,) = http.get("/api/v1/cohorts", params={"by": "site"}).json()
         assert cohort["cohort"] == {"site": "a"} and cohort["drift_alerts"] == 1 and cohort["alarm_rate"] == 0.03
-        p = http.get("/api/v1/drift/s1/calibration-proposal").json()
-        assert p["base_bundle"] == "cal-1" and p["security_counter"] == 5
+        # against the bundle's baseline: raw mean 140 must land on the baseline mean 100
+        p = http.get("/api/v1/drift/s1/calibration-proposal", params={"against": "baseline"}).json()
+        assert p["base_bundle"] == "cal-1" and p["security_counter"] == 5 and p["against"] == "baseline"
         ch0 = p["calibration"]["channels"][0]
         # raw mean 140 (offset 0, gain 1) must land on the baseline mean 100: offset 40, same gain, same baseline
         assert (ch0["offset"], ch0["gain_q16"], ch0["baseline_mean_q8"]) == (40, 65536, 100 * 256)
@@ -56,7 +64,7 @@ def test_drifted_sensor_alerts_and_gets_a_calibration_proposal(fleet: Fleet) -> 
         assert http.get("/api/v1/drift/nobody/calibration-proposal").status_code == 404
 
         # the calibration-only bundle, built and signed by the server, rolled out to the drifted device
-        r = http.post("/api/v1/drift/s1/calibration-bundle", json={"bundle_id": "cal-1-s1"})
+        r = http.post("/api/v1/drift/s1/calibration-bundle", json={"bundle_id": "cal-1-s1", "against": "baseline"})
         assert r.status_code == 201, r.text
         new = r.json()
         base = {c["type"]: c["sha256"] for c in http.get("/api/v1/bundles/cal-1").json()["components"]}

@@ -11,6 +11,7 @@ from tinyfleet.server.api.schemas import (
     BundleDetail,
     CalibrationBundleCreate,
     CalibrationProposal,
+    CalibrationTarget,
     ChannelSummary,
     CohortPublic,
     DriftPublic,
@@ -45,7 +46,7 @@ def calibration_bundle(
     """Build the proposed calibration-only bundle (same firmware and model, new calibration, counter + 1),
     signed with the server's signing key, and store it; roll it out like any bundle."""
     with audit.audited(session, who.name, "bundle.calibration", body.bundle_id) as detail:
-        proposal = calibration_proposal(device_id, session, who)
+        proposal = calibration_proposal(device_id, session, who, against=body.against)
         base = bundles.get(session, proposal.base_bundle)
         data = bundle_builder.calibration_only(
             bundles.read_bytes(rt.settings.bundle_dir, base),
@@ -62,10 +63,17 @@ def calibration_bundle(
 
 
 @router.get("/{device_id}/calibration-proposal", response_model=CalibrationProposal)
-def calibration_proposal(device_id: str, session: SessionDep, _who: Viewer) -> CalibrationProposal:
+def calibration_proposal(
+    device_id: str,
+    session: SessionDep,
+    _who: Viewer,
+    against: Annotated[CalibrationTarget, Query(description="reference (default) or baseline")] = "reference",
+) -> CalibrationProposal:
     """A calibration-only bundle's calibration: same firmware and model, new offsets and gains that map the
-    device's observed input back onto its bundle's baseline. Build and sign it with `fleetctl bundle build`
-    (security counter + 1), upload it and roll it out like any bundle."""
+    device's newest window back onto its own reference window (its first on the bundle: what changed on this
+    device since) or, with `against=baseline`, onto the bundle's validation baseline (docs/operations.md,
+    "Drift"). Build and sign it with `fleetctl bundle build` (security counter + 1), upload it and roll it out
+    like any bundle."""
     ds = session.get(DriftScore, device_id)
     if ds is None:
         raise NotFound(f"no drift score for device {device_id!r} (no telemetry on a known bundle yet)")
@@ -75,12 +83,20 @@ def calibration_proposal(device_id: str, session: SessionDep, _who: Viewer) -> C
     cal = bundle.manifest["calibration"]
     bases = [Baseline(c["offset"], c["gain_q16"], c["baseline_mean_q8"], c["baseline_std_q8"]) for c in cal["channels"]]
     observed = [(int(c["mean_q8"]), int(c["var_q8"])) for c in ds.channels]
-    new = propose_calibration(observed, bases)
+    if against == "reference":
+        target = [(r["mean"], r["std"]) for r in ds.reference][: len(observed)]
+        if len(target) < len(observed):
+            raise Conflict(f"device {device_id!r} has no reference window on {ds.bundle_id}: use against=baseline")
+    else:
+        target = [(b.mean_q8 / 256, b.std_q8 / 256) for b in bases][: len(observed)]
+    new = propose_calibration(observed, bases, target)
     return CalibrationProposal(
         device_id=device_id,
         base_bundle=bundle.bundle_id,
         security_counter=bundle.security_counter + 1,
         drift_score=ds.score,
+        against=against,
+        target=[{"mean": m, "std": s} for m, s in target],
         calibration={
             "sample_rate_hz": cal["sample_rate_hz"],
             "channels": [
@@ -89,7 +105,9 @@ def calibration_proposal(device_id: str, session: SessionDep, _who: Viewer) -> C
             ]
             + cal["channels"][len(new) :],
         },  # fmt: skip
-        note=f"observed on {ds.bundle_id}; --device-scope {device_id} makes it a per-device calibration bundle",
+        note=f"observed on {ds.bundle_id}, mapped onto the device's "
+        + ("reference window (its first on the bundle)" if against == "reference" else "bundle's baseline")
+        + f"; --device-scope {device_id} makes it a per-device calibration bundle",
     )
 
 
