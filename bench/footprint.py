@@ -558,7 +558,10 @@ def write_doc(path: Path, r: dict, report: str) -> None:
         f"docs/device-agent.md (\"RAM\"), the largest after the prefix buffer: `BundleInfo` "
         f"({sizes.get('BundleInfo', '?')} B), `DriftWindow` ({sizes.get('DriftWindow', '?')} B), the report queue. "
         "Not counted either: the MQTT client's buffers and the calibrated-sample ring's storage (the "
-        "application's feature window; 4096 B in this image's application part) |"
+        "application's feature window; 4096 B in this image's application part) |\n"
+        f"| (no goal) all of the agent's static RAM, the download buffer included | {r['core_static_ram_bytes']} B | "
+        "| the goal above is read as excluding the prefix buffer, the agent's one download buffer; it is also "
+        "borrowed as boot scratch and for the trial health check's tensors when no download runs |"
     )
     body = f"""
 Output of `device/targets/footprint.sh` at {source_state()} (written by

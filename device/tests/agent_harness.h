@@ -340,6 +340,7 @@ inline void Device::perform(const tinyfleet::Action& a) {
 
 inline void Device::pump() {
   for (;;) {
+    if (!flash.powered()) return;  // the power was cut during the last event: the device is dead until boot()
     if (!acks_.empty()) {  // PUBACKs are flushed even before a reboot
       uint32_t t = acks_.front();
       acks_.erase(acks_.begin());

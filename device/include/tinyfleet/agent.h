@@ -66,8 +66,9 @@ struct Action {
 };
 
 // The shell's half of an event. The agent calls perform() once per action, in order, while the event runs;
-// perform() must not call back into the agent. Subscribe, Unsubscribe and Publish go to the MQTT client
-// (which copies topic and payload); RunHealthCheck and Reboot are noted and done after the event returns.
+// perform() must not call the agent's events (on_*(), run_health_check()), only topic() to render the
+// action's topic. Subscribe, Unsubscribe and Publish go to the MQTT client (which copies topic and payload);
+// RunHealthCheck and Reboot are noted and done after the event returns.
 class ActionSink {
  public:
   virtual void perform(const Action& a) = 0;

@@ -54,8 +54,8 @@ class DriftWindow {
   uint32_t uncertain_ = 0;
   uint32_t latency_max_ = 0;
   // uint16, saturating at 65535 (352 B less RAM than uint32). latency_p99_us() counts down from the top
-  // bucket against the exact inferences_, so only the top 1% must be counted exactly: the p99 is exact up
-  // to 6,553,500 inferences per window (1% of them fit one bucket), and no higher than exact beyond that.
+  // bucket against the exact inferences_, so only the top 1% must be counted exactly: the p99 is exact below
+  // 6,553,500 inferences per window (1% of them fit one bucket), and no higher than exact beyond that.
   uint16_t latency_hist_[kLatencyBuckets] = {};
   uint32_t confidence_hist_[kTelemetryBins] = {};
   int16_t temp_min_ = 0;

@@ -49,7 +49,11 @@ esp_mqtt_client_handle_t g_client = nullptr;
 StaticSemaphore_t g_lock_storage;
 SemaphoreHandle_t g_lock = nullptr;
 StaticTask_t g_tick_tcb;
-StackType_t g_tick_stack[4096];
+// Both tasks that run agent events (this one and esp-mqtt's) publish from inside them, so a task's stack holds
+// the agent's deepest event (1,732 B with mbedTLS on Cortex-M, docs/footprint.md; Xtensa's windowed frames
+// are larger) with esp-mqtt's publish and its TLS write beneath it. Not measured on Xtensa: sized with room.
+constexpr int kAgentTaskStack = 10240;
+StackType_t g_tick_stack[kAgentTaskStack];
 uint32_t g_tick_ms = 1000;
 bool g_app_pending = false;  // the running app is a trial in otadata's terms, not yet marked valid
 
@@ -148,6 +152,7 @@ void after_event() {
     g_sink.health_due = false;
     g_agent->run_health_check();
   }
+  g_sink.health_due = false;  // a check that asks for another forever is not run after an unrelated event
 }
 
 void on_data(const esp_mqtt_event_t* e) {
@@ -271,6 +276,7 @@ esp_err_t start(const Config& config) {
   mc.session.protocol_ver = MQTT_PROTOCOL_V_5;
 #endif
   mc.buffer.size = static_cast<int>(kBlockHeaderLen + kBlockSize + kMaxTopicLen + 16);  // one TFBK per event
+  mc.task.stack_size = kAgentTaskStack;
   g_client = esp_mqtt_client_init(&mc);
   if (g_client == nullptr) return ESP_FAIL;
   esp_mqtt_client_register_event(g_client, MQTT_EVENT_ANY, on_mqtt_event, nullptr);

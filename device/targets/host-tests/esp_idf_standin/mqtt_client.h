@@ -75,6 +75,10 @@ typedef struct esp_mqtt_client_config_t {
     } last_will;
     esp_mqtt_protocol_ver_t protocol_ver;
   } session;
+  struct task_t {
+    int priority;
+    int stack_size;
+  } task;
   struct buffer_t {
     int size;
   } buffer;
