@@ -479,6 +479,7 @@ def main() -> None:
 
     core_flash = core["text"] + core["data"]
     core_ram = core["data"] + core["bss"] + agent_obj
+    core_ram_less_download = core_ram - type_sizes.get("PrefixBuffer", 0)  # the prefix buffer: the download buffer
     result = {
         "compiler": compiler,
         "flags": "-mcpu=cortex-m4 -mthumb -mfloat-abi=soft -Os -ffunction-sections -fdata-sections "
@@ -496,7 +497,7 @@ def main() -> None:
         "mbedtls_pool_bytes": pool,
         "core_static_ram_bytes": core_ram,
         "download_buffer_bytes": type_sizes.get("PrefixBuffer", 0),
-        "core_static_ram_excluding_download_buffer_bytes": core_ram - type_sizes.get("PrefixBuffer", 0),
+        "core_static_ram_excluding_download_buffer_bytes": core_ram_less_download,
         "stack": {"core": stack_core, "with_ports": stack_ports, "through_a_port": stack_via,
                   "bootloader": stack_boot},
         "stack_cycles_cut": sorted(f"{a} -> {b}" for a, b in model.cycles | boot_model.cycles),
@@ -504,7 +505,7 @@ def main() -> None:
         "bootloader": {"file": boot_elf.name, **boot},
         "goals": {
             "core_flash_bytes": [core_flash, CORE_FLASH_GOAL],
-            "static_ram_excl_download_buf": [core_ram - type_sizes.get("PrefixBuffer", 0), CORE_RAM_GOAL],
+            "static_ram_excl_download_buf": [core_ram_less_download, CORE_RAM_GOAL],
             "stack_bytes": [stack_core["bytes"], STACK_GOAL],
         },
     }

@@ -63,6 +63,11 @@ def mean_shift(reference: list[tuple[float, float]], window: list[tuple[float, f
                default=0.0)  # fmt: skip
 
 
+def baseline_targets(baselines: list[Baseline]) -> list[tuple[float, float]]:
+    """The bundle's baseline per channel as (mean, std) in calibrated units."""
+    return [(b.mean_q8 / 256, b.std_q8 / 256) for b in baselines]
+
+
 def propose_calibration(
     channels: list[tuple[int, int]], baselines: list[Baseline], targets: list[tuple[float, float]] | None = None
 ) -> list[Baseline]:
@@ -74,7 +79,7 @@ def propose_calibration(
     spread or target spread is below 1/256 of a unit keeps its gain. Baselines stay.
     """
     if targets is None:
-        targets = [(b.mean_q8 / 256, b.std_q8 / 256) for b in baselines]
+        targets = baseline_targets(baselines)
     out: list[Baseline] = []
     for (mean_q8, var_q8), b, (mu_t, sigma_t) in zip(channels, baselines, targets, strict=False):
         g = b.gain_q16 / 65536

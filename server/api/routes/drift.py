@@ -17,7 +17,7 @@ from tinyfleet.server.api.schemas import (
     DriftPublic,
 )
 from tinyfleet.server.db.models import Bundle, DriftScore
-from tinyfleet.server.drift import Baseline, propose_calibration
+from tinyfleet.server.drift import Baseline, baseline_targets, propose_calibration
 from tinyfleet.server.services import audit, bundle_builder, bundles
 from tinyfleet.server.services.cohorts import cohorts
 from tinyfleet.server.services.errors import Conflict, NotFound
@@ -88,7 +88,7 @@ def calibration_proposal(
         if len(target) < len(observed):
             raise Conflict(f"device {device_id!r} has no reference window on {ds.bundle_id}: use against=baseline")
     else:
-        target = [(b.mean_q8 / 256, b.std_q8 / 256) for b in bases][: len(observed)]
+        target = baseline_targets(bases)[: len(observed)]
     new = propose_calibration(observed, bases, target)
     return CalibrationProposal(
         device_id=device_id,
