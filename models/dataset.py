@@ -1,6 +1,6 @@
 """The sample models' synthetic data sets, reproducible from their seeds (numpy only).
 
-Every window is one (fault, environment stratum) cell drawn from `simulator/signals.py` with its own
+Every window is one (fault, environment stratum) cell drawn from `src/tinyfleet/simulator/signals.py` with its own
 generator `default_rng([seed, index])`, so a window does not depend on how many came before it. Both sets
 cover every cell in turn: 4 conditions x 18 strata (3 temperature bands x 2 noise levels x 3 mountings).
 Usable from the TensorFlow venv and the project venv alike: it loads its two siblings by path.
@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-_ROOT = Path(__file__).resolve().parents[1]
+_SRC = Path(__file__).resolve().parents[1] / "src" / "tinyfleet"
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -31,8 +31,8 @@ def _load(name: str, path: Path) -> ModuleType:
     return mod
 
 
-signals = _load("_tinyfleet_signals", _ROOT / "simulator" / "signals.py")
-features = _load("_tinyfleet_features", _ROOT / "bundles" / "features.py")
+signals = _load("_tinyfleet_signals", _SRC / "simulator" / "signals.py")
+features = _load("_tinyfleet_features", _SRC / "bundles" / "features.py")
 
 TRAIN_SEED = 20261125
 VAL_SEED = 20261126

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def key(inputs: dict[str, Path]) -> Path:
 
 def test_bundle_larger_than_the_bank_is_refused(fleetctl, inputs, key, tmp_path: Path) -> None:
     profiles = tmp_path / "tiny.toml"
-    stm = (Path(__file__).resolve().parents[2] / "bundles" / "data" / "hardware_profiles.toml").read_text()
+    stm = resources.files("tinyfleet.bundles").joinpath("data", "hardware_profiles.toml").read_text()
     section = stm[stm.index("[stm32l4]") :].split("\n\n")[0]
     section = section.replace("[stm32l4]", "[tinybank]").replace("bank_bytes = 524288", "bank_bytes = 40960")
     profiles.write_text(section.replace("model_flash_bytes = 262144", "model_flash_bytes = 20480"))

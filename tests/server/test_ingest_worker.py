@@ -71,7 +71,7 @@ def test_a_database_outage_holds_the_batch_unacknowledged_until_it_is_stored(db:
         items = [_report("d1", 1, 11), _report("d2", 1, 12)]
         for item in items:
             worker.submit(item)
-        # the transient retries (server/db/retry.py) run out, then the worker waits instead of dropping
+        # the transient retries (src/tinyfleet/server/db/retry.py) run out, then the worker waits instead of dropping
         assert _until(lambda: metrics.ingest_waits._value.get() >= 2), "the worker never waited for the database"
         assert acked == [] and _stored(engine) == []
         locker.execute("COMMIT")

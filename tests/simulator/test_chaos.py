@@ -1,6 +1,6 @@
 """Every chaos scenario at a small size (50 devices, fixed seed) against a real fleet-server and Mosquitto.
 
-Each run must end with every invariant holding (simulator/chaos/invariants.py); the assertions below also
+Each run must end with every invariant holding (src/tinyfleet/simulator/chaos/invariants.py); the assertions below also
 check that the scenario's faults really happened, so a scenario that silently stopped injecting them fails.
 """
 

@@ -1,5 +1,5 @@
-// Bundle metadata parser. Check order and verdicts mirror the Python reference (bundles/format.py,
-// bundles/manifest.py): header fields, then the whole TLV structure, then each manifest value in tag
+// Bundle metadata parser. Check order and verdicts mirror the Python reference (src/tinyfleet/bundles/format.py,
+// src/tinyfleet/bundles/manifest.py): header fields, then the whole TLV structure, then each manifest value in tag
 // order, then the table entry by entry, duplicates, overlaps, missing types, and the signature block.
 #include "tinyfleet/bundle_parser.h"
 
