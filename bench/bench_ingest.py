@@ -35,8 +35,8 @@ from sqlmodel import Session  # noqa: E402
 from bench.common import write_result  # noqa: E402
 from tests.server.srv_bundles import make_bundle, write_public_key  # noqa: E402
 from tinyfleet.bundles import generate_private_key  # noqa: E402
+from tinyfleet.protocol.records import ChannelStats, Telemetry  # noqa: E402
 from tinyfleet.server.db.engine import normalize_url  # noqa: E402
-from tinyfleet.server.mqtt.codec import ChannelStats, Telemetry  # noqa: E402
 from tinyfleet.server.runtime import FleetRuntime  # noqa: E402
 from tinyfleet.server.services import bundles, devices  # noqa: E402
 from tinyfleet.server.settings import Settings  # noqa: E402

@@ -33,9 +33,10 @@ from tinyfleet.bundles.format import Bundle, parse_meta
 from tinyfleet.bundles.gate.tflm_run import arena_used
 from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from tinyfleet.bundles.signing import generate_private_key, public_der
+from tinyfleet.protocol import records
+from tinyfleet.protocol.codes import STATE_NAMES
 from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.broker.passwords import hash_password
-from tinyfleet.server.mqtt import codec
 
 from ..server.srv_mqtt_client import Received, TestClient
 
@@ -119,9 +120,9 @@ class Broker:
         self.retained: dict[str, bytes] = {}
         self.subs: set[str] = set()
         self.subscribed: list[str] = []
-        self.reports: list[codec.StateReport] = []
-        self.telemetry: list[codec.Telemetry] = []
-        self.presence: list[codec.Presence] = []
+        self.reports: list[records.StateReport] = []
+        self.telemetry: list[records.Telemetry] = []
+        self.presence: list[records.Presence] = []
 
 
 class Session:
@@ -145,12 +146,12 @@ class Session:
                 self.broker.subs.discard(topic)
             elif kind == "publish" and self.connected:
                 if topic.endswith("/state"):
-                    self.broker.reports.append(codec.decode_report(payload))
+                    self.broker.reports.append(records.decode_report(payload))
                     acks.append(token)
                 elif topic.endswith("/telemetry"):
-                    self.broker.telemetry.append(codec.decode_telemetry(payload))
+                    self.broker.telemetry.append(records.decode_telemetry(payload))
                 elif topic.endswith("/presence"):
-                    self.broker.presence.append(codec.decode_presence(payload))
+                    self.broker.presence.append(records.decode_presence(payload))
                 if retain:
                     self.broker.retained[topic] = payload
             elif kind == "run_health_check":
@@ -229,11 +230,11 @@ def publish(broker: Broker, bundle: bytes, desired_seq: int) -> tuple[bytes, Bun
     poff = struct.unpack_from("<I", bundle, 20)[0]
     for c in meta.components:
         payload = bundle[c.offset : c.offset + c.length]
-        for n in range(codec.block_count(c.length)):
-            broker.retained[f"fleet/blobs/{c.sha256.hex()}/b/{n}"] = codec.encode_block(n, payload)
+        for n in range(records.block_count(c.length)):
+            broker.retained[f"fleet/blobs/{c.sha256.hex()}/b/{n}"] = records.encode_block(n, payload)
     digest = hashlib.sha256(bundle[:poff]).digest()
     broker.retained[f"fleet/bundles/{digest.hex()}/meta"] = bundle[:poff]
-    broker.retained[f"fleet/{DEVICE}/desired"] = codec.encode_desired(desired_seq, digest, len(bundle))
+    broker.retained[f"fleet/{DEVICE}/desired"] = records.encode_desired(desired_seq, digest, len(bundle))
     return digest, meta
 
 
@@ -264,7 +265,7 @@ def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     digest, meta = publish(broker, new, desired_seq=7)
     s.connect()
     assert s.rebooting, [r.reason_name for r in broker.reports]
-    states = [(codec.STATES[r.from_state], codec.STATES[r.to_state], r.reason_name) for r in broker.reports]
+    states = [(STATE_NAMES[r.from_state], STATE_NAMES[r.to_state], r.reason_name) for r in broker.reports]
     assert ("IDLE", "CHECKING", "None") in states
     assert ("CHECKING", "DOWNLOADING", "None") in states
     assert states[-1] == ("DOWNLOADING", "REBOOTING", "Staged")
@@ -272,7 +273,7 @@ def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     # Unchanged components (model, thresholds, health vectors) were copied from the active bank; only the
     # firmware and the calibration were fetched, each block once.
     fetched = [t for t in broker.subscribed if t.startswith("fleet/blobs/")]
-    changed = {c.sha256.hex(): codec.block_count(c.length) for c in meta.components if c.type in (1, 4)}
+    changed = {c.sha256.hex(): records.block_count(c.length) for c in meta.components if c.type in (1, 4)}
     assert sorted(fetched) == sorted(f"fleet/blobs/{h}/b/{n}" for h, k in changed.items() for n in range(k))
     assert dev.blocks_fetched == sum(changed.values())
     assert (platform.writes > 0) == (flash == "python")
@@ -424,13 +425,13 @@ def test_update_through_a_real_mosquitto_with_the_servers_acls(model: bytes, tmp
         for topic, payload in mem.retained.items():
             server.publish(topic, payload, retain=True)
 
-        def reports() -> list[codec.StateReport]:
-            return [codec.decode_report(m.payload) for m in server.messages if m.topic.endswith("/state")]
+        def reports() -> list[records.StateReport]:
+            return [records.decode_report(m.payload) for m in server.messages if m.topic.endswith("/state")]
 
         dev.boot()
         shell.connect()
         shell.run(lambda: False)  # until the staged image asks for a reboot
-        staged = server.wait_for(lambda m: m.topic.endswith("/state") and codec.decode_report(m.payload).reason == 98)
+        staged = server.wait_for(lambda m: m.topic.endswith("/state") and records.decode_report(m.payload).reason == 98)
         assert staged, [r.reason_name for r in reports()]
         shell.disconnect()
 
@@ -442,20 +443,20 @@ def test_update_through_a_real_mosquitto_with_the_servers_acls(model: bytes, tmp
         shell.perform(actions)
         shell.run(lambda: dev.state == "IDLE")
         assert dev.running_digest == digest
-        got = server.wait_for(lambda m: m.topic.endswith("/state") and codec.decode_report(m.payload).reason == 99)
+        got = server.wait_for(lambda m: m.topic.endswith("/state") and records.decode_report(m.payload).reason == 99)
         assert got, [r.reason_name for r in reports()]
-        presence = [codec.decode_presence(m.payload) for m in server.messages if m.topic.endswith("/presence")]
+        presence = [records.decode_presence(m.payload) for m in server.messages if m.topic.endswith("/presence")]
         assert presence[-1].status == 1 and presence[-1].running_digest == digest
 
         # The will: the broker announces the device offline when it vanishes without a DISCONNECT.
         def is_offline(m: Received) -> bool:
-            return m.topic.endswith("/presence") and codec.decode_presence(m.payload).status == 0
+            return m.topic.endswith("/presence") and records.decode_presence(m.payload).status == 0
 
         assert shell.client is not None
         earlier = len(server.wait_for(is_offline, timeout=0))  # a will from before the reboot is not this one
         shell.client._sock.close()  # type: ignore[union-attr]  # noqa: SLF001  (a power cut, not a goodbye)
         offline = server.wait_for(is_offline, timeout=90, count=earlier + 1)
-        assert len(offline) > earlier and codec.decode_presence(offline[-1].payload).running_digest == digest
+        assert len(offline) > earlier and records.decode_presence(offline[-1].payload).running_digest == digest
     finally:
         shell.disconnect()
         server.close()

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tinyfleet.bundles import TrustedKeys, VerifyPolicy, parse_bundle, verify_bundle
 from tinyfleet.bundles.format import parse_meta
-from tinyfleet.server.mqtt.codec import (
+from tinyfleet.protocol.records import (
     ChannelStats,
     Presence,
     StateReport,

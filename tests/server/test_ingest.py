@@ -7,10 +7,10 @@ import hashlib
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
+from tinyfleet.protocol.records import ChannelStats, Presence, StateReport, Telemetry
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.models import Bundle, Device, DeviceReport, Rollout, RolloutDevice, TelemetryAggregate
 from tinyfleet.server.db.models import TelemetryRecord as TR
-from tinyfleet.server.mqtt.codec import ChannelStats, Presence, StateReport, Telemetry
 from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry
 from tinyfleet.server.services.retention import purge_telemetry
 

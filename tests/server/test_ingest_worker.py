@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, select
 
+from tinyfleet.protocol import topics
+from tinyfleet.protocol.records import StateReport
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.models import Device, DeviceReport
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt import topics
-from tinyfleet.server.mqtt.codec import StateReport
 from tinyfleet.server.mqtt.ingest_worker import IngestWorker
 from tinyfleet.server.mqtt.link import Incoming
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlmodel import Session, func, select
 
+from tinyfleet.protocol.records import ChannelStats, Telemetry
 from tinyfleet.server.db.models import TelemetryRecord
-from tinyfleet.server.mqtt.codec import ChannelStats, Telemetry
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services import devices
 from tinyfleet.server.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tinyfleet.bundles.components import ComponentType
 from tinyfleet.bundles.format import parse_bundle
-from tinyfleet.server.mqtt import codec
+from tinyfleet.protocol import records
 from tinyfleet.simulator import releases
 from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.world import BASE, World
@@ -41,7 +41,7 @@ async def test_twenty_devices_complete_a_staged_rollout(world20: World) -> None:
         assert reasons[-2:] == ["Staged", "Confirmed"] or reasons[-1] == "Confirmed", reasons
         # Only the firmware changed: the model, thresholds, calibration and vectors were copied bank to bank.
         fw = parse_bundle(new).component(ComponentType.FIRMWARE)
-        want = {f"fleet/blobs/{fw.sha256.hex()}/b/{n}" for n in range(codec.block_count(fw.length))}
+        want = {f"fleet/blobs/{fw.sha256.hex()}/b/{n}" for n in range(records.block_count(fw.length))}
         assert d.log.block_topics == want
         view = await w.api.device(d.id)  # type: ignore[union-attr]
         assert (view["running_bundle"], view["state"], view["online"]) == (bundle_id(V2, d.hw), "IDLE", True)

@@ -16,12 +16,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from tinyfleet.bundles import TrustedKeys, load_private_key
+from tinyfleet.protocol import topics
 from tinyfleet.server.broker.config import render_acl, render_password_file
 from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt import topics
 from tinyfleet.server.mqtt.ingest_worker import IngestWorker
 from tinyfleet.server.mqtt.link import Incoming, MqttLink
 from tinyfleet.server.mqtt.publisher import Publisher

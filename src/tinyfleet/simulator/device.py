@@ -24,7 +24,8 @@ import numpy as np
 
 from tinyfleet import _agent
 from tinyfleet.bundles import features  # the reference feature extractor vib-window-v1 (docs/models.md)
-from tinyfleet.server.mqtt import codec
+from tinyfleet.protocol import records
+from tinyfleet.protocol.codes import AgentState
 from tinyfleet.simulator import sensors
 from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.clock import SimClock
@@ -36,7 +37,7 @@ from tinyfleet.simulator.platform import SimPlatform
 
 OFF_AFTER_CUT_MS = 3000
 MAX_CRASH_LOOP = 12
-ACTIVE_STATES = ("CHECKING", "DEFERRED", "DOWNLOADING")
+ACTIVE_STATES = (AgentState.CHECKING.name, AgentState.DEFERRED.name, AgentState.DOWNLOADING.name)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Chaos:
 
 @dataclass
 class DeviceLog:
-    reports: dict[tuple[int, int], codec.StateReport] = field(default_factory=dict)
+    reports: dict[tuple[int, int], records.StateReport] = field(default_factory=dict)
     acked_reports: set[tuple[int, int]] = field(default_factory=set)  # the broker PUBACKed these
     boots: int = 0
     crashes: int = 0
@@ -254,7 +255,7 @@ class SimDevice:
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool, token: int) -> None:
         assert self.link is not None
         if topic.endswith("/state"):
-            r = codec.decode_report(payload)
+            r = records.decode_report(payload)
             self.log.reports[(r.epoch, r.seq)] = r
         elif topic.endswith("/telemetry"):
             self.log.telemetry += 1
@@ -342,7 +343,7 @@ class SimDevice:
         if now >= self.next_sense_ms:
             self.next_sense_ms = now + int(self.config.sense_period_s * 1000)
             self.sense()
-        if self.agent.state == "DEFERRED":
+        if self.agent.state == AgentState.DEFERRED.name:
             self._run(self.agent.on_battery, self.platform.battery.pct())
         self._run(self.agent.on_tick)
 

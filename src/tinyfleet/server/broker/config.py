@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from tinyfleet.server.mqtt import topics
+from tinyfleet.protocol import topics
 
 
 def render_conf(

@@ -23,16 +23,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session
 
-from tinyfleet.server.db.retry import retry_transient
-from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt import topics
-from tinyfleet.server.mqtt.codec import (
+from tinyfleet.protocol import topics
+from tinyfleet.protocol.records import (
     ProtocolError,
     Telemetry,
     decode_presence,
     decode_report,
     decode_telemetry,
 )
+from tinyfleet.server.db.retry import retry_transient
+from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.mqtt.link import Incoming
 from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry_batch
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from tinyfleet.bundles import parse_bundle
+from tinyfleet.protocol import topics
+from tinyfleet.protocol.records import block_count, encode_block, encode_desired
 from tinyfleet.server.db.models import Bundle, Device
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt import topics
-from tinyfleet.server.mqtt.codec import block_count, encode_block, encode_desired
 from tinyfleet.server.mqtt.link import MqttLink
 from tinyfleet.server.services.bundles import read_bytes
 

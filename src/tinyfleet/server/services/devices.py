@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 from sqlmodel import Session, col, select
 
+from tinyfleet.protocol.topics import DEVICE_ID_RE
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import Device, DeviceReport, Rollout, RolloutDevice
-from tinyfleet.server.mqtt.topics import DEVICE_ID_RE
 from tinyfleet.server.services import credential_sync
 from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound

@@ -14,6 +14,15 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
+from tinyfleet.protocol.codes import REASON_NAMES, AgentState, Reason
+from tinyfleet.protocol.records import (
+    HEALTH_FAILURES,
+    IMAGE_STATES,
+    ZERO_DIGEST,
+    Presence,
+    StateReport,
+    Telemetry,
+)
 from tinyfleet.server.db.models import (
     Bundle,
     Device,
@@ -25,18 +34,6 @@ from tinyfleet.server.db.models import (
     TelemetryRecord,
 )
 from tinyfleet.server.drift import Baseline, device_drift, mean_shift, observed_std_q8
-from tinyfleet.server.mqtt.codec import (
-    HEALTH_FAILURES,
-    REASONS,
-    ZERO_DIGEST,
-    Presence,
-    StateReport,
-    Telemetry,
-)
-
-IDLE, FAILED = 1, 7
-PREVIOUSLY_FAILED = 41
-IMAGE_STATES = {1: "confirmed", 2: "trial"}
 
 
 @dataclass
@@ -70,7 +67,7 @@ def apply_report(session: Session, device_id: str, r: StateReport, now: float, r
     if dup is not None:
         res.duplicates += 1
         return
-    reason = REASONS.get(r.reason, f"Reason{r.reason}") if r.reason else None
+    reason = REASON_NAMES.get(r.reason, f"Reason{r.reason}") if r.reason else None
     session.add(
         DeviceReport(
             device_id=device_id,
@@ -129,10 +126,10 @@ def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, 
     bundle = session.get(Bundle, ro.bundle_id)
     assert bundle is not None
     target = bytes.fromhex(bundle.digest)
-    if r.to_state == IDLE and r.running_digest == target:
-        rd.status, rd.reason = "succeeded", REASONS.get(r.reason)
-    elif r.to_state == FAILED or r.reason in HEALTH_FAILURES or r.reason == PREVIOUSLY_FAILED:
-        rd.status, rd.reason = "failed", REASONS.get(r.reason, f"Reason{r.reason}")
+    if r.to_state == AgentState.IDLE and r.running_digest == target:
+        rd.status, rd.reason = "succeeded", REASON_NAMES.get(r.reason)
+    elif r.to_state == AgentState.FAILED or r.reason in HEALTH_FAILURES or r.reason == Reason.PreviouslyFailed:
+        rd.status, rd.reason = "failed", REASON_NAMES.get(r.reason, f"Reason{r.reason}")
     else:
         return
     rd.finished_at = now

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyfleet.bundles.components import Calibration
-from tinyfleet.server.mqtt import codec
+from tinyfleet.protocol import records
 from tinyfleet.simulator import sensors
 from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RolloutFacts, Violation, check
 from tinyfleet.simulator.chaos.scenarios import STAGES, Expect, Scenario, WorldEvent
@@ -225,7 +225,7 @@ async def converge(world: World, timeout_s: float) -> bool:
 def _own(d: SimDevice) -> tuple[str | None, str | None]:
     running = d.platform.image.bundle_id if d.platform.image is not None and not d.log.bricked else None
     last = max(d.log.reports) if d.log.reports else None
-    return running, codec.STATES[d.log.reports[last].to_state] if last else None
+    return running, records.STATE_NAMES[d.log.reports[last].to_state] if last else None
 
 
 def _unsettled(d: SimDevice, view: dict[str, Any] | None) -> str | None:

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from tinyfleet.server.mqtt.codec import (
+from tinyfleet.protocol.records import (
     ChannelStats,
     Presence,
     ProtocolError,

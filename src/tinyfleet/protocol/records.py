@@ -11,46 +11,18 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from tinyfleet.protocol.codes import REASON_NAMES, STATE_NAMES, Reason
+
 BLOCK_SIZE_LOG2 = 12
 BLOCK_SIZE = 1 << BLOCK_SIZE_LOG2
 HIST_BINS = 16
 NO_TEMP = -32768
 ZERO_DIGEST = bytes(32)
 
-STATES = {
-    0: "POWERON",
-    1: "IDLE",
-    2: "CHECKING",
-    3: "DEFERRED",
-    4: "DOWNLOADING",
-    5: "REBOOTING",
-    6: "TRIAL",
-    7: "FAILED",
-}
-EVENTS = {
-    1: "Boot",
-    2: "Desired",
-    3: "Meta",
-    4: "Block",
-    5: "ConnectionUp",
-    6: "ConnectionDown",
-    7: "Tick",
-    8: "Battery",
-    9: "HealthResult",
-}
-REASONS = {
-    0: "None", 1: "BadMagic", 2: "UnsupportedVersion", 3: "MalformedHeader", 4: "Truncated", 5: "OutOfRange",
-    6: "Oversize", 7: "MalformedManifest", 8: "MalformedTable", 9: "OverlappingComponents",
-    10: "DuplicateComponent", 11: "MissingComponent", 12: "UnknownKeyId", 13: "BadSignature",
-    14: "WrongHardwareClass", 15: "WrongDevice", 16: "Expired", 17: "CounterTooLow", 18: "HashMismatch",
-    32: "BadDesired", 33: "StaleDesired", 34: "UpToDate", 35: "Superseded", 36: "MetaMismatch", 37: "TooLarge",
-    38: "BatteryLow", 39: "BadBlock", 40: "FlashError", 41: "PreviouslyFailed", 64: "HealthOutputMismatch",
-    65: "HealthLatency", 66: "HealthRam", 67: "HealthBrokerTimeout", 68: "HealthInference", 69: "TrialExhausted",
-    96: "Resumed", 97: "ComponentReady", 98: "Staged", 99: "Confirmed",
-}  # fmt: skip
-# A device that reports one of these for an update has reverted it: the install failed.
-HEALTH_FAILURES = frozenset(range(64, 70))
-REPORTED_PRESENCE = {0: "offline", 1: "online", 2: "rebooting"}
+# A device that reports one of these for an update has reverted it: the install failed (64..95: health check).
+HEALTH_FAILURES = frozenset(r for r in Reason if 64 <= r < 96)
+REPORTED_PRESENCE = {0: "offline", 1: "online", 2: "rebooting"}  # TFPR status
+IMAGE_STATES = {1: "confirmed", 2: "trial"}  # TFPR image_state
 
 
 class ProtocolError(ValueError):
@@ -155,11 +127,11 @@ class StateReport:
 
     @property
     def reason_name(self) -> str:
-        return REASONS.get(self.reason, f"Reason{self.reason}")
+        return REASON_NAMES.get(self.reason, f"Reason{self.reason}")
 
     @property
     def to_state_name(self) -> str:
-        return STATES.get(self.to_state, f"State{self.to_state}")
+        return STATE_NAMES.get(self.to_state, f"State{self.to_state}")
 
     def encode(self) -> bytes:
         return (
@@ -177,8 +149,8 @@ def decode_report(data: bytes) -> StateReport:
     fs, ts, ev, epoch, seq, reason, reserved, dseq = struct.unpack_from("<BBBIIHHI", data, 5)
     if reserved:
         raise ProtocolError("state report: reserved bytes are not zero")
-    if fs not in STATES or ts not in STATES:
-        raise ProtocolError(f"state report: unknown state code {fs if fs not in STATES else ts}")
+    if fs not in STATE_NAMES or ts not in STATE_NAMES:
+        raise ProtocolError(f"state report: unknown state code {fs if fs not in STATE_NAMES else ts}")
     d0, d1, t = struct.unpack_from("<IIq", data, 88)
     return StateReport(fs, ts, ev, epoch, seq, reason, dseq, bytes(data[24:56]), bytes(data[56:88]), d0, d1, t)
 
