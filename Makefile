@@ -41,6 +41,8 @@ venv: deps $(STAMP)
 lint: venv
 	@echo "== ruff"
 	@$(VENV)/bin/ruff check .
+	@echo "== import floors (lint-imports: no module imports a floor above its own)"
+	@$(VENV)/bin/lint-imports --no-cache
 
 test-python: venv
 	@echo "== pytest"

@@ -32,8 +32,8 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from bench.common import RESULTS, write_result  # noqa: E402
-from tinyfleet.server.broker.manager import EmbeddedBroker  # noqa: E402
 from tinyfleet.server.broker.passwords import hash_password  # noqa: E402
+from tinyfleet.server.workers.broker_process import EmbeddedBroker  # noqa: E402
 from tinyfleet.simulator.chaos.scenarios import GOOD, STAGES  # noqa: E402
 from tinyfleet.simulator.fleet import FleetSpec  # noqa: E402
 from tinyfleet.simulator.releases import bundle_id  # noqa: E402

@@ -35,8 +35,8 @@ from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContrac
 from tinyfleet.bundles.signing import generate_private_key, public_der
 from tinyfleet.protocol import records
 from tinyfleet.protocol.codes import STATE_NAMES
-from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.broker.passwords import hash_password
+from tinyfleet.server.workers.broker_process import EmbeddedBroker
 
 from ..server.srv_mqtt_client import Received, TestClient
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from tinyfleet.bundles import TrustedKeys
-from tinyfleet.server.broker.manager import free_port
+from tinyfleet.server.workers.broker_process import free_port
 
 from .srv_device import ScriptedDevice
 

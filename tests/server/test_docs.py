@@ -29,3 +29,10 @@ def test_rollout_state_diagram_is_generated_from_the_table() -> None:
 
     block = DOC.split("<!-- BEGIN GENERATED ROLLOUT STATES -->")[1].split("<!-- END GENERATED ROLLOUT STATES -->")[0]
     assert block.strip() == f"```mermaid\n{mermaid()}\n```"
+
+
+def test_device_state_diagram_is_generated_from_the_table() -> None:
+    from tinyfleet.server.rollouts.device_states import mermaid
+
+    block = DOC.split("<!-- BEGIN GENERATED DEVICE STATES -->")[1].split("<!-- END GENERATED DEVICE STATES -->")[0]
+    assert block.strip() == f"```mermaid\n{mermaid()}\n```"

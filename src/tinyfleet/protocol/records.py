@@ -19,8 +19,17 @@ HIST_BINS = 16
 NO_TEMP = -32768
 ZERO_DIGEST = bytes(32)
 
-# A device that reports one of these for an update has reverted it: the install failed (64..95: health check).
-HEALTH_FAILURES = frozenset(r for r in Reason if 64 <= r < 96)
+# A device that reports one of these for an update has reverted it: the install failed.
+HEALTH_FAILURES = frozenset(
+    {
+        Reason.HealthOutputMismatch,
+        Reason.HealthLatency,
+        Reason.HealthRam,
+        Reason.HealthBrokerTimeout,
+        Reason.HealthInference,
+        Reason.TrialExhausted,
+    }
+)
 REPORTED_PRESENCE = {0: "offline", 1: "online", 2: "rebooting"}  # TFPR status
 IMAGE_STATES = {1: "confirmed", 2: "trial"}  # TFPR image_state
 

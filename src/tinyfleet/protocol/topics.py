@@ -33,7 +33,7 @@ def blob_block(sha256: str, index: int) -> str:
 
 
 def server_marker(server_user: str) -> str:
-    """The server's own retained marker (mqtt/retained_guard.py). `_server` can never be a device id."""
+    """The server's own retained marker (server/workers/retained_guard.py). `_server` can never be a device id."""
     return f"{ROOT}/_server/{server_user}/marker"
 
 

@@ -47,10 +47,10 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
     import uvicorn
 
     from tinyfleet.server.api.app import create_app
-    from tinyfleet.server.broker.manager import BrokerError
     from tinyfleet.server.logs import configure
-    from tinyfleet.server.mqtt.link import LinkError
     from tinyfleet.server.runtime import FleetRuntime
+    from tinyfleet.server.workers.broker_process import BrokerError
+    from tinyfleet.server.workers.mqtt_link import LinkError
 
     settings = _settings()
     configure(log_level)

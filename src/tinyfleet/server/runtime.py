@@ -18,19 +18,19 @@ from sqlmodel import Session
 from tinyfleet.bundles import TrustedKeys, load_private_key
 from tinyfleet.protocol import topics
 from tinyfleet.server.broker.config import render_acl, render_password_file
-from tinyfleet.server.broker.manager import EmbeddedBroker
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt.ingest_worker import IngestWorker
-from tinyfleet.server.mqtt.link import Incoming, MqttLink
-from tinyfleet.server.mqtt.publisher import Publisher
-from tinyfleet.server.mqtt.retained_guard import RetainedGuard
-from tinyfleet.server.rollouts.engine import RolloutEngine
-from tinyfleet.server.rollouts.leader import LeaderLock
 from tinyfleet.server.services import devices, retention, tokens
 from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
 from tinyfleet.server.settings import Settings
+from tinyfleet.server.workers.broker_process import EmbeddedBroker
+from tinyfleet.server.workers.ingest_worker import IngestWorker
+from tinyfleet.server.workers.leader import LeaderLock
+from tinyfleet.server.workers.mqtt_link import Incoming, MqttLink
+from tinyfleet.server.workers.publisher import Publisher
+from tinyfleet.server.workers.retained_guard import RetainedGuard
+from tinyfleet.server.workers.rollout_engine import RolloutEngine
 
 log = logging.getLogger("tinyfleet.server")
 
@@ -94,6 +94,7 @@ class FleetRuntime:
         self.rollouts: RolloutEngine = RolloutEngine(
             self.engine,
             None,
+            bundle_dir=settings.bundle_dir,
             interval_s=settings.engine_interval_s,
             housekeeping=self._purge_telemetry,
             leader=LeaderLock(self.engine),
@@ -152,7 +153,7 @@ class FleetRuntime:
             [share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL, self.guard.topic]
         )
         self.ingest.start()
-        self.publisher = Publisher(self.link, s.bundle_dir, self.metrics, after_publish=self.guard.stamp)
+        self.publisher = Publisher(self.link, self.metrics, after_publish=self.guard.stamp)
         self.rollouts.publisher = self.publisher
         self._republish()
         self.rollouts.start()

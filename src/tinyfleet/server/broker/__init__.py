@@ -1,1 +1,2 @@
-"""The embedded Mosquitto: configuration, credentials, ACLs, process."""
+"""The broker's files, pure: Mosquitto configuration, password file and ACL rendering, password hashing. The process
+that runs them is workers/broker_process.py."""

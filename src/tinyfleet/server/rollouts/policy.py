@@ -3,7 +3,8 @@
 Theory of operation. A rollout targets N devices and walks through stages; stage i covers the first
 `ceil(N * percent_i / 100)` devices (cumulative). Each call to `decide` looks at one snapshot and returns
 what to do now; the engine applies the actions, persists them, and calls again later. Nothing here
-reads a clock, a database or a broker, so every rule is tested directly (tests/server/test_policy.py).
+reads a clock, a database or a broker, so every rule is tested directly (tests/server/rollouts/test_policy.py).
+A device's own outcome (installed, failed, rolled back) follows the table in device_states.py.
 
 Order of checks on a running rollout, first match wins:
 1. devices assigned longer than `install_timeout_s` without an outcome are marked failed;
@@ -28,8 +29,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tinyfleet.server.rollouts.device_states import ROLLBACK_FROM, DeviceStatus
+
 RolloutState = Literal["running", "paused", "halted", "completed", "aborted"]
-DeviceStatus = Literal["pending", "assigned", "succeeded", "failed", "rolled_back"]
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def _halt(view: RolloutView, reason: str) -> list[Action]:
     actions: list[Action] = [Halt(reason)]
     if view.rollback_on_halt:
         # failed devices reverted on their own; their desired state still goes back so it names what they run
-        touched = tuple(d.device_id for d in view.devices if d.status in ("assigned", "succeeded", "failed"))
+        touched = tuple(d.device_id for d in view.devices if d.status in ROLLBACK_FROM)
         if touched:
             actions.append(RollBack(touched))
     return actions

@@ -13,6 +13,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 INITIAL = "running"
 TERMINAL = frozenset({"halted", "completed", "aborted"})
+# A rollout that may still touch devices: every state an event leaves. The one definition of "active".
+ACTIVE: tuple[str, ...] = tuple(dict.fromkeys(s for (s, _e) in TRANSITIONS))
 
 
 def next_state(state: str, event: str) -> str | None:

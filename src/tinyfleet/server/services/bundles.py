@@ -16,6 +16,7 @@ from tinyfleet.bundles.components import Calibration, Thresholds
 from tinyfleet.bundles.errors import ComponentFormatError
 from tinyfleet.bundles.inspect import describe
 from tinyfleet.server.db.models import Bundle, Device, Rollout
+from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -174,7 +175,7 @@ def in_use_by(session: Session, bundle_id: str) -> str | None:
     if dev is not None:
         return f"device {dev} has it as desired state"
     ro = session.exec(
-        select(Rollout.id).where(Rollout.bundle_id == bundle_id, col(Rollout.state).in_(("running", "paused")))
+        select(Rollout.id).where(Rollout.bundle_id == bundle_id, col(Rollout.state).in_(ACTIVE))
     ).first()
     if ro is not None:
         return f"rollout {ro} is active"

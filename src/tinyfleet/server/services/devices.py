@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from tinyfleet.protocol.topics import DEVICE_ID_RE
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import Device, DeviceReport, Rollout, RolloutDevice
+from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services import credential_sync
 from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
@@ -18,7 +19,6 @@ from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
 CLASS_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 TAG_KEY_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
-ACTIVE_ROLLOUT_STATES = ("running", "paused")
 
 
 def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, str]) -> None:
@@ -118,7 +118,7 @@ def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
     active = session.exec(
         select(Rollout.id)
         .join(RolloutDevice, col(RolloutDevice.rollout_id) == col(Rollout.id))
-        .where(RolloutDevice.device_id == device_id, col(Rollout.state).in_(ACTIVE_ROLLOUT_STATES))
+        .where(RolloutDevice.device_id == device_id, col(Rollout.state).in_(ACTIVE))
     ).first()
     if active is not None:
         raise Conflict(f"device {device_id!r} is in active rollout {active}; abort it or wait for it to end")

@@ -14,9 +14,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from tinyfleet.protocol.codes import REASON_NAMES, AgentState, Reason
+from tinyfleet.protocol.codes import REASON_NAMES
 from tinyfleet.protocol.records import (
-    HEALTH_FAILURES,
     IMAGE_STATES,
     ZERO_DIGEST,
     Presence,
@@ -34,6 +33,9 @@ from tinyfleet.server.db.models import (
     TelemetryRecord,
 )
 from tinyfleet.server.drift import Baseline, device_drift, mean_shift, observed_std_q8
+from tinyfleet.server.rollouts import device_states
+from tinyfleet.server.rollouts.states import ACTIVE
+from tinyfleet.server.services.rollouts import set_status
 
 
 @dataclass
@@ -111,7 +113,7 @@ def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutD
         .where(
             RolloutDevice.device_id == dev.id,
             RolloutDevice.status == "assigned",
-            col(Rollout.state).in_(("running", "paused")),
+            col(Rollout.state).in_(ACTIVE),
         )
     ).first()
 
@@ -121,18 +123,11 @@ def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, 
     if row is None:
         return
     rd, ro = row
-    if rd.desired_seq is None or r.desired_seq != rd.desired_seq:
-        return  # about another desired state (an older one, or a rollback)
     bundle = session.get(Bundle, ro.bundle_id)
     assert bundle is not None
-    target = bytes.fromhex(bundle.digest)
-    if r.to_state == AgentState.IDLE and r.running_digest == target:
-        rd.status, rd.reason = "succeeded", REASON_NAMES.get(r.reason)
-    elif r.to_state == AgentState.FAILED or r.reason in HEALTH_FAILURES or r.reason == Reason.PreviouslyFailed:
-        rd.status, rd.reason = "failed", REASON_NAMES.get(r.reason, f"Reason{r.reason}")
-    else:
+    outcome = device_states.report_event(r, rd.desired_seq, bytes.fromhex(bundle.digest))
+    if outcome is None or not set_status(rd, outcome[0], outcome[1], now):
         return
-    rd.finished_at = now
     session.add(rd)
     res.outcomes.append((dev.id, ro.id or 0, rd.status))
 

@@ -10,11 +10,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import Bundle, Device, Rollout, RolloutDevice
-from tinyfleet.server.rollouts import states
+from tinyfleet.server.rollouts import device_states, states
 from tinyfleet.server.rollouts.policy import BehaviourGate, InstallGate, Stage
+from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
-
-ACTIVE = ("running", "paused")
 
 
 def stage_from_json(obj: Mapping[str, Any]) -> Stage:
@@ -144,6 +143,17 @@ def create(
     session.commit()
     session.refresh(ro)
     return ro, excluded
+
+
+def set_status(rd: RolloutDevice, event: device_states.Event, reason: str | None, now: float) -> bool:
+    """Apply a device event from the table; False (nothing changed) when the table has no such move."""
+    to = device_states.next_status(rd.status, event)
+    if to is None:
+        return False
+    rd.status, rd.reason = to, reason
+    if to != "assigned":
+        rd.finished_at = rd.finished_at or now
+    return True
 
 
 def get(session: Session, rollout_id: int) -> Rollout:

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from tinyfleet.bundles import Deployment
 from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import ERRORS, BundleBuild, BundleDetail, BundlePublic, BundleRetired
-from tinyfleet.server.services import audit, bundle_builder, bundles
+from tinyfleet.server.services import audit, bundle_builder, bundles, publishing
 from tinyfleet.server.services.errors import BadRequest, Conflict
 
 router = APIRouter(prefix="/bundles", tags=["bundles"], responses=ERRORS)
@@ -91,7 +91,7 @@ def publish_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Ope
             raise Conflict(f"bundle {bundle_id!r} is retired")
         if rt.publisher is None:
             raise Conflict("the server is not connected to the broker")
-        detail["blocks"] = rt.publisher.publish_bundle(session, row)
+        detail["blocks"] = publishing.publish_bundle(session, rt.publisher, rt.settings.bundle_dir, row)
         session.commit()
     return BundlePublic.model_validate(row)
 
@@ -108,7 +108,7 @@ def retire_bundle(bundle_id: str, rt: RuntimeDep, session: SessionDep, who: Oper
             raise Conflict(f"bundle {bundle_id!r} is in use: {why}")
         if rt.publisher is None:
             raise Conflict("the server is not connected to the broker")
-        cleared = rt.publisher.retire_bundle(session, row)
+        cleared = publishing.retire_bundle(session, rt.publisher, row)
         session.commit()
         detail["blocks_cleared"] = cleared
     return BundleRetired(bundle=BundlePublic.model_validate(row), blocks_cleared=cleared)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,11 +17,9 @@ from tinyfleet.server.api.schemas import (
     CohortPublic,
     DriftPublic,
 )
-from tinyfleet.server.db.models import Bundle, DriftScore
-from tinyfleet.server.drift import Baseline, baseline_targets, propose_calibration
-from tinyfleet.server.services import audit, bundle_builder, bundles
+from tinyfleet.server.db.models import DriftScore
+from tinyfleet.server.services import audit, bundle_builder, bundles, calibration
 from tinyfleet.server.services.cohorts import cohorts
-from tinyfleet.server.services.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/drift", tags=["drift"], responses=ERRORS)
 
@@ -46,7 +45,7 @@ def calibration_bundle(
     """Build the proposed calibration-only bundle (same firmware and model, new calibration, counter + 1),
     signed with the server's signing key, and store it; roll it out like any bundle."""
     with audit.audited(session, who.name, "bundle.calibration", body.bundle_id) as detail:
-        proposal = calibration_proposal(device_id, session, who, against=body.against)
+        proposal = calibration.propose(session, device_id, body.against)
         base = bundles.get(session, proposal.base_bundle)
         data = bundle_builder.calibration_only(
             bundles.read_bytes(rt.settings.bundle_dir, base),
@@ -74,41 +73,7 @@ def calibration_proposal(
     device since) or, with `against=baseline`, onto the bundle's validation baseline (docs/operations.md,
     "Drift"). Build and sign it with `fleetctl bundle build` (security counter + 1), upload it and roll it out
     like any bundle."""
-    ds = session.get(DriftScore, device_id)
-    if ds is None:
-        raise NotFound(f"no drift score for device {device_id!r} (no telemetry on a known bundle yet)")
-    bundle = session.get(Bundle, ds.bundle_id)
-    if bundle is None:
-        raise Conflict(f"device {device_id!r} runs a bundle this server does not hold")
-    cal = bundle.manifest["calibration"]
-    bases = [Baseline(c["offset"], c["gain_q16"], c["baseline_mean_q8"], c["baseline_std_q8"]) for c in cal["channels"]]
-    observed = [(int(c["mean_q8"]), int(c["var_q8"])) for c in ds.channels]
-    if against == "reference":
-        target = [(r["mean"], r["std"]) for r in ds.reference][: len(observed)]
-        if len(target) < len(observed):
-            raise Conflict(f"device {device_id!r} has no reference window on {ds.bundle_id}: use against=baseline")
-    else:
-        target = baseline_targets(bases)[: len(observed)]
-    new = propose_calibration(observed, bases, target)
-    return CalibrationProposal(
-        device_id=device_id,
-        base_bundle=bundle.bundle_id,
-        security_counter=bundle.security_counter + 1,
-        drift_score=ds.score,
-        against=against,
-        target=[{"mean": m, "std": s} for m, s in target],
-        calibration={
-            "sample_rate_hz": cal["sample_rate_hz"],
-            "channels": [
-                {"offset": b.offset, "gain_q16": b.gain_q16, "baseline_mean_q8": b.mean_q8, "baseline_std_q8": b.std_q8}
-                for b in new
-            ]
-            + cal["channels"][len(new) :],
-        },  # fmt: skip
-        note=f"observed on {ds.bundle_id}, mapped onto the device's "
-        + ("reference window (its first on the bundle)" if against == "reference" else "bundle's baseline")
-        + f"; --device-scope {device_id} makes it a per-device calibration bundle",
-    )
+    return CalibrationProposal.model_validate(asdict(calibration.propose(session, device_id, against)))
 
 
 cohort_router = APIRouter(prefix="/cohorts", tags=["drift"], responses=ERRORS)

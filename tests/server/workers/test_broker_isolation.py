@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tinyfleet.server.broker import probe
 from tinyfleet.server.broker.config import render_acl
-from tinyfleet.server.broker.manager import PROBE_USER, EmbeddedBroker
 from tinyfleet.server.broker.passwords import check_password, hash_password
+from tinyfleet.server.workers import broker_probe as probe
+from tinyfleet.server.workers.broker_process import PROBE_USER, EmbeddedBroker
 
-from .srv_mqtt_client import TestClient
+from ..srv_mqtt_client import TestClient
 
 SERVER_PW = "server-secret"
 

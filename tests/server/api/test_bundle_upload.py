@@ -12,9 +12,9 @@ from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
 
-from .srv_bundles import make_bundle, write_public_key
+from ..srv_bundles import make_bundle, write_public_key
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = (ROOT / "models/sample/vibration_int8.tflite").read_bytes()
 CONTRACT = ModelContract(
     input=TensorSpec((1, 256, 3), DType.INT8, 0.0078125, 0),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .srv_bundles import make_bundle
-from .srv_fleet import Fleet, wait_until
-from .srv_mqtt_client import TestClient as MqttClient
+from ..srv_bundles import make_bundle
+from ..srv_fleet import Fleet, wait_until
+from ..srv_mqtt_client import TestClient as MqttClient
 
 
 @pytest.fixture

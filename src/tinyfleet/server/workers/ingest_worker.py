@@ -33,8 +33,8 @@ from tinyfleet.protocol.records import (
 )
 from tinyfleet.server.db.retry import retry_transient
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt.link import Incoming
 from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry_batch
+from tinyfleet.server.workers.mqtt_link import Incoming
 
 log = logging.getLogger("tinyfleet.server.ingest")
 

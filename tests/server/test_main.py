@@ -54,7 +54,7 @@ def test_fleetctl_server_commands_fail_with_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["devices", "list"], env={"TINYFLEET_TOKEN": ""})
     assert r.exit_code == 2 and "no operator token" in r.output
-    from tinyfleet.server.broker.manager import free_port
+    from tinyfleet.server.workers.broker_process import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     r = runner.invoke(app, ["rollout", "list", "--server", url, "--token", "t"])

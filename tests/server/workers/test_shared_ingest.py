@@ -12,8 +12,8 @@ from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services import devices
 from tinyfleet.server.settings import Settings
 
-from .srv_fleet import wait_until
-from .srv_mqtt_client import TestClient as MqttClient
+from ..srv_fleet import wait_until
+from ..srv_mqtt_client import TestClient as MqttClient
 
 
 def test_two_replicas_share_the_stream(tmp_path: Path, db_url: str) -> None:

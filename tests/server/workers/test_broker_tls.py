@@ -20,7 +20,7 @@ from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
 
-from .srv_fleet import wait_until
+from ..srv_fleet import wait_until
 
 TOKEN = "tls-admin"
 

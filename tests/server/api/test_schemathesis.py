@@ -22,7 +22,7 @@ from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
 
-from .srv_bundles import make_bundle, write_public_key
+from ..srv_bundles import make_bundle, write_public_key
 
 TOKEN = "schemathesis-admin"
 _state: dict[str, object] = {}

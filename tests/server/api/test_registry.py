@@ -12,7 +12,7 @@ from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
 
-from .srv_mqtt_client import TestClient as MqttClient
+from ..srv_mqtt_client import TestClient as MqttClient
 
 ADMIN = "admin-secret-token"
 

@@ -9,8 +9,8 @@ import pytest
 from tinyfleet.bundles import Calibration
 from tinyfleet.bundles.components import ChannelCalibration
 
-from .srv_bundles import CAL, make_bundle
-from .srv_fleet import Fleet, wait_until
+from ..srv_bundles import CAL, make_bundle
+from ..srv_fleet import Fleet, wait_until
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from tinyfleet.protocol.records import StateReport
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.models import Device, DeviceReport
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.mqtt.ingest_worker import IngestWorker
-from tinyfleet.server.mqtt.link import Incoming
+from tinyfleet.server.workers.ingest_worker import IngestWorker
+from tinyfleet.server.workers.mqtt_link import Incoming
 
 RUNNING = hashlib.sha256(b"running").digest()
 

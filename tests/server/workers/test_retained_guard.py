@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tinyfleet.server.mqtt.retained_guard import RetainedGuard
+from tinyfleet.server.workers.retained_guard import RetainedGuard
 
 
 class Recorder:

@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
-from tinyfleet.server.rollouts.leader import LeaderLock
+from tinyfleet.server.workers.leader import LeaderLock
 
 
 def test_only_one_replica_leads_until_it_goes(engine: Engine, db_url: str) -> None:

@@ -21,9 +21,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tinyfleet.server.broker import probe
 from tinyfleet.server.broker.config import render_acl, render_conf, render_password_file
 from tinyfleet.server.broker.passwords import hash_password, new_password
+from tinyfleet.server.workers import broker_probe as probe
 
 log = logging.getLogger("tinyfleet.server.broker")
 

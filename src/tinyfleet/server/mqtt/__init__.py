@@ -1,1 +1,0 @@
-"""MQTT: topic names, publishing, ingest."""

@@ -1,0 +1,181 @@
+"""A rollout's steps as transactions: read one rollout's snapshot, ask the pure decision (rollouts/policy.py),
+apply its actions, and hand back the devices whose desired state changed, to be published after the commit.
+
+Each device's outcome changes only through rollouts/device_states.py: the event and the reason come from
+there, the new status from its table.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlmodel import Session
+
+from tinyfleet.server.db.models import Bundle, Device, DriftScore, Rollout, RolloutDevice, TelemetryAggregate
+from tinyfleet.server.rollouts import device_states, policy, states
+from tinyfleet.server.services import rollouts as rollout_records
+from tinyfleet.server.services.errors import Conflict
+from tinyfleet.server.services.publishing import Outbox, publish_bundle
+
+log = logging.getLogger("tinyfleet.server.engine")
+
+
+def _behaviour(agg: TelemetryAggregate | None) -> policy.Behaviour | None:
+    if agg is None:
+        return None
+    return policy.Behaviour(agg.inferences, agg.alarms, tuple(agg.confidence_hist))
+
+
+def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
+    assert ro.id is not None
+    views = []
+    for rd in rollout_records.devices_of(session, ro.id):
+        base = session.get(TelemetryAggregate, (rd.device_id, rd.previous_bundle)) if rd.previous_bundle else None
+        after = session.get(TelemetryAggregate, (rd.device_id, ro.bundle_id))
+        ds = session.get(DriftScore, rd.device_id)
+        views.append(
+            policy.DeviceView(
+                device_id=rd.device_id,
+                stratum=rd.stratum,
+                status=rd.status,  # type: ignore[arg-type]
+                stage=rd.stage,
+                assigned_at=rd.assigned_at,
+                finished_at=rd.finished_at,
+                baseline=_behaviour(base),
+                after=_behaviour(after),
+                drift=ds.score if ds is not None and ds.bundle_id == ro.bundle_id else None,
+            )
+        )
+    return policy.RolloutView(
+        rollout_id=ro.id,
+        state=ro.state,  # type: ignore[arg-type]
+        stage_index=ro.stage_index,
+        stages=tuple(rollout_records.stage_from_json(s) for s in ro.stages),
+        devices=tuple(views),
+        rollback_on_halt=ro.rollback_on_halt,
+    )
+
+
+class Steps:
+    """The rollout engine's transactions. `outbox` None: nothing is published (tests, a replica without MQTT)."""
+
+    def __init__(self, outbox: Outbox | None, bundle_dir: Path | None) -> None:
+        self.outbox, self.bundle_dir = outbox, bundle_dir
+
+    def round(self, s: Session, rollout_id: int, now: float) -> tuple[list[policy.Action], list[str]]:
+        """One decision and its effects, committed; -> (actions, devices whose desired state to publish)."""
+        ro = s.get(Rollout, rollout_id)
+        if ro is None or ro.state != "running":
+            return [], []
+        actions = policy.decide(build_view(s, ro), now)
+        if not actions:
+            return [], []
+        to_publish = self._apply(s, ro, actions, now)
+        s.commit()
+        return actions, to_publish
+
+    def _publish_bundle(self, s: Session, bundle: Bundle) -> None:
+        if self.outbox is not None:
+            assert self.bundle_dir is not None, "an engine that publishes needs the bundle directory"
+            publish_bundle(s, self.outbox, self.bundle_dir, bundle)
+
+    def _apply(self, s: Session, ro: Rollout, actions: list[policy.Action], now: float) -> list[str]:
+        assert ro.id is not None
+        rds = {rd.device_id: rd for rd in rollout_records.devices_of(s, ro.id)}
+        bundle = s.get(Bundle, ro.bundle_id)
+        assert bundle is not None
+        publish: list[str] = []
+        waiting = None
+        for a in actions:
+            if isinstance(a, policy.Assign):
+                self._publish_bundle(s, bundle)
+                for dev_id in a.device_ids:
+                    publish += self._assign(s, rds[dev_id], bundle, a.stage, now)
+                log.info("rollout %d stage %d: assigned %s", ro.id, a.stage + 1, ", ".join(a.device_ids))
+            elif isinstance(a, policy.MarkFailed):
+                if rollout_records.set_status(rds[a.device_id], device_states.TIMED_OUT, a.reason, now):
+                    s.add(rds[a.device_id])
+            elif isinstance(a, policy.Advance):
+                ro.stage_index, ro.stage_started_at = a.to_stage, now
+                log.info("rollout %d advances to stage %d", ro.id, a.to_stage + 1)
+            elif isinstance(a, policy.Complete):
+                ro.state, ro.reason = states.TRANSITIONS[("running", "complete")], None
+                log.info("rollout %d completed", ro.id)
+            elif isinstance(a, policy.Halt):
+                ro.state, ro.reason = states.TRANSITIONS[("running", "halt")], a.reason
+                log.warning("rollout %d halted: %s", ro.id, a.reason)
+            elif isinstance(a, policy.RollBack):
+                for dev_id in a.device_ids:
+                    publish += self._roll_back(s, rds[dev_id], now, bundle)
+            elif isinstance(a, policy.Wait):
+                waiting = a.reason
+        ro.waiting_for = waiting
+        ro.updated_at = now
+        s.add(ro)
+        return publish
+
+    def _assign(self, s: Session, rd: RolloutDevice, bundle: Bundle, stage: int, now: float) -> list[str]:
+        dev = s.get(Device, rd.device_id)
+        assert dev is not None
+        rd.stage, rd.assigned_at = stage, now
+        prev = s.get(Bundle, dev.running_bundle) if dev.running_bundle else None
+        rd.previous_bundle = prev.bundle_id if prev is not None else dev.running_bundle
+        event, reason = device_states.assign_event(dev.running_digest, bundle.digest)
+        rollout_records.set_status(rd, event, reason, now)
+        s.add(rd)
+        if event == "already_running":
+            return []
+        dev.desired_seq += 1
+        dev.desired_bundle = bundle.bundle_id
+        dev.desired_rollback = False
+        dev.rollback_bundle = prev.bundle_id if prev is not None else None
+        rd.desired_seq = dev.desired_seq
+        s.add(dev)
+        return [dev.id]
+
+    def _roll_back(self, s: Session, rd: RolloutDevice, now: float, new: Bundle) -> list[str]:
+        dev = s.get(Device, rd.device_id)
+        assert dev is not None
+        prev = s.get(Bundle, rd.previous_bundle) if rd.previous_bundle else None
+        plan = device_states.plan_rollback(
+            rd.status,
+            device_states.PreviousBundle(prev.bundle_id, prev.security_counter, prev.status == "retired")
+            if prev is not None
+            else None,
+            dev.security_counter,
+            new.security_counter,
+        )
+        if plan.event is None:
+            rd.reason = plan.reason
+            s.add(rd)
+            return []
+        if plan.desired is not None:
+            assert prev is not None
+            self._publish_bundle(s, prev)
+        dev.desired_bundle, dev.desired_rollback = plan.desired, plan.desired is not None
+        dev.desired_seq += 1
+        dev.rollback_bundle = None
+        rollout_records.set_status(rd, plan.event, plan.reason, now)
+        s.add(dev)
+        s.add(rd)
+        return [dev.id]
+
+    def abort(self, s: Session, rollout_id: int, actor: str, rollback: bool, now: float) -> tuple[Rollout, list[str]]:
+        """The operator's abort, committed; -> (rollout, devices whose desired state to publish)."""
+        ro = rollout_records.get(s, rollout_id)
+        to = states.next_state(ro.state, "abort")
+        if to is None:
+            allowed = ", ".join(states.sources("abort"))
+            raise Conflict(f"rollout {rollout_id} is {ro.state}; cannot abort it (only when {allowed})")
+        ro.state, ro.reason, ro.updated_at = to, f"aborted by {actor}", now
+        publish: list[str] = []
+        if rollback:
+            new = s.get(Bundle, ro.bundle_id)
+            assert new is not None
+            for rd in rollout_records.devices_of(s, rollout_id):
+                if rd.status in device_states.ROLLBACK_FROM:
+                    publish += self._roll_back(s, rd, now, new)
+        s.add(ro)
+        s.commit()
+        return ro, publish
