@@ -13,7 +13,9 @@ from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger("tinyfleet.server.leader")
 
-_TRY = text("SELECT pg_try_advisory_lock(hashtext('tinyfleet-rollout-engine:' || current_schema()))")
+_KEY = "hashtext('tinyfleet-rollout-engine:' || current_schema())"
+_TRY = text(f"SELECT pg_try_advisory_lock({_KEY})")
+_UNLOCK = text(f"SELECT pg_advisory_unlock({_KEY})")
 
 
 class LeaderLock:
@@ -43,6 +45,13 @@ class LeaderLock:
 
     def release(self) -> None:
         if self._conn is not None:
+            # Unlock first: a closed connection frees the lock only once its backend has exited, after this
+            # returns, so another replica asking at once would still find it taken.
+            try:
+                self._conn.execute(_UNLOCK)
+                self._conn.commit()
+            except Exception:  # the connection is gone already, and the lock with it
+                pass
             # invalidate, not just close: a pooled connection would keep the session-level lock
             self._conn.invalidate()
             self._conn.close()
