@@ -33,7 +33,7 @@ from tinyfleet.bundles.format import Bundle, parse_meta
 from tinyfleet.bundles.gate.tflm_run import arena_used
 from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from tinyfleet.bundles.signing import generate_private_key, public_der
-from tinyfleet.protocol import records
+from tinyfleet.protocol import records, topics
 from tinyfleet.protocol.codes import STATE_NAMES
 from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.workers.broker_process import EmbeddedBroker
@@ -234,7 +234,7 @@ def publish(broker: Broker, bundle: bytes, desired_seq: int) -> tuple[bytes, Bun
             broker.retained[f"fleet/blobs/{c.sha256.hex()}/b/{n}"] = records.encode_block(n, payload)
     digest = hashlib.sha256(bundle[:poff]).digest()
     broker.retained[f"fleet/bundles/{digest.hex()}/meta"] = bundle[:poff]
-    broker.retained[f"fleet/{DEVICE}/desired"] = records.encode_desired(desired_seq, digest, len(bundle))
+    broker.retained[topics.desired(DEVICE)] = records.encode_desired(desired_seq, digest, len(bundle))
     return digest, meta
 
 
@@ -418,8 +418,8 @@ def test_update_through_a_real_mosquitto_with_the_servers_acls(model: bytes, tmp
     shell = MqttShell(dev, broker.port, "device-pw")
     try:
         assert server.wait_connected()
-        server.subscribe(f"fleet/{DEVICE}/state")
-        server.subscribe(f"fleet/{DEVICE}/presence")
+        server.subscribe(topics.state(DEVICE))
+        server.subscribe(topics.presence(DEVICE))
         mem = Broker()
         digest, _ = publish(mem, new, desired_seq=3)
         for topic, payload in mem.retained.items():

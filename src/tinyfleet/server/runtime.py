@@ -53,7 +53,7 @@ class ExportedCredentialSink:
     def sync(self, device_hashes: Mapping[str, str]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "passwords").write_text(render_password_file(device_hashes))
-        (self.directory / "acl").write_text(render_acl(self.server_users, device_hashes.keys()))
+        (self.directory / "acl").write_text(render_acl(self.server_users))
 
 
 class FleetRuntime:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from sqlmodel import Session, col, select
 
-from tinyfleet.protocol.topics import DEVICE_ID_RE
+from tinyfleet.protocol import topics
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import Device, DeviceReport, Rollout, RolloutDevice
 from tinyfleet.server.rollouts.states import ACTIVE
@@ -16,22 +16,22 @@ from tinyfleet.server.services import credential_sync
 from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
 
-CLASS_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
-TAG_KEY_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
-TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
+CLASS_RE = re.compile(r"[a-z0-9_-]{1,32}")
+TAG_KEY_RE = re.compile(r"[a-z0-9_-]{1,32}")
+TAG_VALUE_RE = re.compile(r"[A-Za-z0-9._:+-]{1,64}")
 
 
 def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, str]) -> None:
-    if not DEVICE_ID_RE.match(device_id):
-        raise BadRequest(f"device id {device_id!r} must be 1-64 of A-Z a-z 0-9 . _ : - (starting alphanumeric)")
-    if not CLASS_RE.match(hardware_class):
+    if not topics.valid_device_id(device_id):
+        raise BadRequest(f"device id {device_id!r} must be {topics.DEVICE_ID_RULE}")
+    if not CLASS_RE.fullmatch(hardware_class):
         raise BadRequest(f"hardware class {hardware_class!r} must be 1-32 of a-z 0-9 _ -")
     if len(tags) > 16:
         raise BadRequest(f"{len(tags)} tags; at most 16 are allowed")
     for k, v in tags.items():
-        if not TAG_KEY_RE.match(k):
+        if not TAG_KEY_RE.fullmatch(k):
             raise BadRequest(f"tag name {k!r} must be 1-32 of a-z 0-9 _ -")
-        if not isinstance(v, str) or not TAG_VALUE_RE.match(v):
+        if not isinstance(v, str) or not TAG_VALUE_RE.fullmatch(v):
             raise BadRequest(f"tag {k}={v!r}: value must be 1-64 of A-Z a-z 0-9 . _ : + -")
 
 

@@ -120,7 +120,7 @@ class EmbeddedBroker:
             entries[user] = self._server_hash
         entries[PROBE_USER] = hash_password(self._probe_password)
         _write_atomic(self.password_file, render_password_file(entries))
-        _write_atomic(self.acl_file, render_acl(self.server_users, device_hashes.keys()))
+        _write_atomic(self.acl_file, render_acl(self.server_users))
 
     def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
         self.persistence_dir.mkdir(parents=True, exist_ok=True)
