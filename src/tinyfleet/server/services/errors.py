@@ -33,3 +33,9 @@ class Conflict(ServiceError):
 
 class Unprocessable(ServiceError):
     status_code = 422
+
+
+class Unavailable(ServiceError):
+    """A part the server depends on (the broker) failed; the request changed nothing and may be retried."""
+
+    status_code = 503
