@@ -155,3 +155,14 @@ def test_device_reports_list_what_the_server_stored(tmp_path) -> None:
             assert http.get("/api/v1/devices/nope/reports", headers=h).status_code == 404
     finally:
         rt.stop()
+
+
+def test_the_last_admin_token_cannot_be_revoked(api) -> None:
+    http, _ = api
+    r = http.delete("/api/v1/tokens/bootstrap-admin")
+    assert r.status_code == 409 and "last admin token" in r.json()["detail"]
+    second = _token(http, "root-2", "admin")
+    assert http.delete("/api/v1/tokens/bootstrap-admin").status_code == 200
+    as_second = {"Authorization": f"Bearer {second}"}
+    assert http.delete("/api/v1/tokens/root-2", headers=as_second).status_code == 409
+    assert http.get("/api/v1/tokens", headers=as_second).status_code == 200  # still locked in, not out

@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import OperatorToken
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
@@ -65,9 +65,18 @@ def revoke(session: Session, name: str) -> OperatorToken:
     row = session.exec(select(OperatorToken).where(OperatorToken.name == name)).first()
     if row is None:
         raise NotFound(f"no token named {name!r}")
+    if row.revoked_at is None and row.role == "admin" and _live_admins(session) == 1:
+        raise Conflict(f"token {name!r} is the last admin token: create another admin token before revoking it")
     if row.revoked_at is None:
         row.revoked_at = time.time()
         session.add(row)
         session.commit()
         session.refresh(row)
     return row
+
+
+def _live_admins(session: Session) -> int:
+    rows = session.exec(
+        select(OperatorToken.id).where(OperatorToken.role == "admin", col(OperatorToken.revoked_at).is_(None))
+    )
+    return len(rows.all())
