@@ -68,6 +68,16 @@ def _refuse(rt: FleetRuntime, request: Request, actor: str, exc: ServiceError) -
     refused_before_route(rt, request.method, _route_template(request), request.url.path, actor, exc)
 
 
+def authenticate_header(rt: FleetRuntime, authorization: str) -> Principal | None:
+    """The principal of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    with Session(rt.engine) as session:
+        row = tokens.authenticate(session, token.strip())
+    return Principal(row.name, row.role) if row is not None else None
+
+
 def current_principal(
     rt: RuntimeDep, request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:

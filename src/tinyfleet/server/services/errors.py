@@ -31,6 +31,10 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class TooLarge(ServiceError):
+    status_code = 413
+
+
 class Unprocessable(ServiceError):
     status_code = 422
 
