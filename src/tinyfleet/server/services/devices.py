@@ -6,7 +6,6 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import NoReturn
 
 from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, col, select
@@ -64,15 +63,20 @@ def sync_credentials(session: Session, sink: CredentialSink) -> None:
         raise Unavailable(f"the broker did not take the credentials: {exc}") from exc
 
 
-def _undo(session: Session, sink: CredentialSink, undo: Callable[[], None], failure: Unavailable) -> NoReturn:
-    """The broker refused a committed change: put the database back, bring the broker in line with it again
-    (best effort: the next change retries), and report that nothing changed."""
-    session.rollback()
-    undo()
+def _commit_at_broker(session: Session, sink: CredentialSink, undo: Callable[[], None]) -> None:
+    """Commit a credential change and return once the broker holds it. When the broker does not take it, put
+    the database back with `undo`, bring the broker in line with it again (best effort: the next change
+    retries), and raise Unavailable saying that nothing changed."""
     session.commit()
-    with contextlib.suppress(Unavailable):
+    try:
         sync_credentials(session, sink)
-    raise Unavailable(f"{failure.message}; nothing was changed, try again") from failure
+    except Unavailable as failure:
+        session.rollback()
+        undo()
+        session.commit()
+        with contextlib.suppress(Unavailable):
+            sync_credentials(session, sink)
+        raise Unavailable(f"{failure.message}; nothing was changed, try again") from failure
 
 
 def provision(
@@ -92,11 +96,7 @@ def provision(
         broker_password_hash=hash_password(password),
     )
     session.add(dev)
-    session.commit()
-    try:
-        sync_credentials(session, sink)
-    except Unavailable as failure:
-        _undo(session, sink, lambda: _remove_rows(session, device_id), failure)
+    _commit_at_broker(session, sink, lambda: _remove_rows(session, device_id))
     session.refresh(dev)
     return dev, password
 
@@ -109,11 +109,7 @@ def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> t
     password = new_password()
     dev.broker_password_hash = hash_password(password)
     session.add(dev)
-    session.commit()
-    try:
-        sync_credentials(session, sink)
-    except Unavailable as failure:
-        _undo(session, sink, lambda: _set_hash(session, device_id, old), failure)
+    _commit_at_broker(session, sink, lambda: _set_hash(session, device_id, old))
     session.refresh(dev)
     return dev, password
 
@@ -167,11 +163,7 @@ def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
     old = dev.broker_password_hash
     dev.broker_password_hash = hash_password(new_password())  # a password nobody holds: locked out
     session.add(dev)
-    session.commit()
-    try:
-        sync_credentials(session, sink)
-    except Unavailable as failure:
-        _undo(session, sink, lambda: _set_hash(session, device_id, old), failure)
+    _commit_at_broker(session, sink, lambda: _set_hash(session, device_id, old))
     _remove_rows(session, device_id)
     _leave_active_rollouts(session, device_id, time.time())
     session.commit()
