@@ -29,7 +29,7 @@ from tflite_micro import runtime
 from tinyfleet import _agent
 from tinyfleet.bundles.builder import build_bundle
 from tinyfleet.bundles.components import Calibration, ComponentType, HealthVectors, Thresholds
-from tinyfleet.bundles.format import Bundle, parse_meta
+from tinyfleet.bundles.format import Bundle, bundle_digest, parse_meta
 from tinyfleet.bundles.gate.tflm_run import arena_used
 from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from tinyfleet.bundles.signing import generate_private_key, public_der
@@ -232,7 +232,7 @@ def publish(broker: Broker, bundle: bytes, desired_seq: int) -> tuple[bytes, Bun
         payload = bundle[c.offset : c.offset + c.length]
         for n in range(records.block_count(c.length)):
             broker.retained[f"fleet/blobs/{c.sha256.hex()}/b/{n}"] = records.encode_block(n, payload)
-    digest = hashlib.sha256(bundle[:poff]).digest()
+    digest = bundle_digest(bundle)
     broker.retained[f"fleet/bundles/{digest.hex()}/meta"] = bundle[:poff]
     broker.retained[topics.desired(DEVICE)] = records.encode_desired(desired_seq, digest, len(bundle))
     return digest, meta
@@ -259,7 +259,7 @@ def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     s = Session(dev, broker)
     s.boot()
     assert dev.state == "IDLE"
-    assert dev.running_digest == hashlib.sha256(old[: struct.unpack_from("<I", old, 20)[0]]).digest()
+    assert dev.running_digest == bundle_digest(old)
     assert dev.channel_count == 3
 
     digest, meta = publish(broker, new, desired_seq=7)

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tinyfleet.bundles import TrustedKeys, VerifyPolicy, parse_bundle, verify_bundle
-from tinyfleet.bundles.format import parse_meta
+from tinyfleet.bundles.format import bundle_digest, parse_meta
 from tinyfleet.protocol import topics
 from tinyfleet.protocol.records import (
     ChannelStats,
@@ -85,7 +85,7 @@ class ScriptedDevice:
 
     @property
     def running_digest(self) -> bytes:
-        return hashlib.sha256(parse_meta(self.running).meta_bytes).digest() if self.running else Z
+        return bundle_digest(self.running) if self.running else Z
 
     def _presence(self, status: int) -> bytes:
         now = int(time.time())

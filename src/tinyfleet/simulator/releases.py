@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tinyfleet.bundles.builder import build_bundle
 from tinyfleet.bundles.components import Calibration, ComponentType, HealthVectors, Thresholds
-from tinyfleet.bundles.format import parse_meta
+from tinyfleet.bundles.format import bundle_digest
 from tinyfleet.bundles.gate import GateReport, load_validation_set, validate_model
 from tinyfleet.bundles.manifest import Deployment, Manifest, ModelContract, Provenance
 from tinyfleet.bundles.profiles import load_profile
@@ -106,7 +106,7 @@ def bundle_id(release: Release, hw: str) -> str:
 
 
 def digest(bundle: bytes) -> bytes:
-    return hashlib.sha256(parse_meta(bundle).meta_bytes).digest()
+    return bundle_digest(bundle)
 
 
 def with_calibration(release: Release, cal: Calibration, bundle_id: str, counter: int, version: str) -> Release:
