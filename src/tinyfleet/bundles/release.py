@@ -1,8 +1,10 @@
 """Making a release: the model gate, then a signed bundle that fits its hardware profile.
 
-One path for `fleetctl bundle build` and the server's build-from-parts and calibration-only bundles, so the
-rules (a failing gate signs nothing, golden vectors become the health-check component, the profile's bank
-size and firmware offset) hold the same everywhere.
+`build_for_profile` is the one way a bundle for a device is built: `fleetctl bundle build`, the server's
+build-from-parts and calibration-only bundles and the simulator's releases all end there, so the profile's
+firmware offset and bank size hold the same everywhere. `build_release` gates the model first (a failing gate
+signs nothing) and `release_contents` turns the parts and the gate's report into a manifest and components
+(golden vectors become the health-check component).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .gate import GateReport, validate_model
 from .gate.datasets import FloatReference, ValidationSet
 from .manifest import Deployment, Manifest, ModelContract, Provenance
 from .profiles import HardwareProfile
+
+Components = dict[ComponentType, tuple[str, bytes]]  # type -> (version string, payload)
 
 
 class ReleaseError(ValueError):
@@ -69,6 +73,15 @@ def build_release(
     report = validate_model(parts.model, profile, parts.deployment, val=val, float_ref=float_ref)
     if not report.passed:
         raise GateRefused(report)
+    manifest, components = release_contents(parts, report, profile, now=now)
+    return build_for_profile(manifest, components, key, profile), report
+
+
+def release_contents(
+    parts: ReleaseParts, report: GateReport, profile: HardwareProfile, *, now: int | None = None
+) -> tuple[Manifest, Components]:
+    """The manifest and components of a release whose model passed the gate with `report`: the manifest
+    carries the contract the gate measured, the golden vectors are the health-check component."""
     if report.golden is None:
         raise ReleaseError("model gate produced no golden vectors; a validation set is required")
     outputs = 1
@@ -100,7 +113,7 @@ def build_release(
         ComponentType.CALIBRATION: (parts.calibration_version, parts.calibration.encode()),
         ComponentType.HEALTH_VECTORS: (parts.model_version, report.golden.encode()),
     }
-    return _sign_for(profile, manifest, components, key), report
+    return manifest, components
 
 
 def recalibrate(
@@ -129,15 +142,14 @@ def recalibrate(
         device_scope=device_scope,
         rollback_target=base.manifest.bundle_id,
     )
-    return _sign_for(profile, manifest, comps, key)
+    return build_for_profile(manifest, comps, key, profile)
 
 
-def _sign_for(
-    profile: HardwareProfile,
-    manifest: Manifest,
-    components: dict[ComponentType, tuple[str, bytes]],
-    key: ec.EllipticCurvePrivateKey,
+def build_for_profile(
+    manifest: Manifest, components: Components, key: ec.EllipticCurvePrivateKey, profile: HardwareProfile
 ) -> bytes:
+    """Sign a bundle for `profile`: the firmware at the profile's `firmware_offset` (for targets that run it in
+    place), and the whole bundle within one OTA bank, or ReleaseError."""
     data = build_bundle(manifest, components, key, firmware_offset=profile.firmware_offset)
     if len(data) > profile.bank_bytes:
         raise ReleaseError(
