@@ -352,14 +352,14 @@ class BundleBuild(_release_in()):  # type: ignore[misc]
         """The release fields as ReleaseParts.from_values takes them (binascii.Error or ValueError when a
         file's base64 is not valid)."""
         values: dict[str, Any] = {}
-        for name, _kind, spec, _default in release_fields():
+        for name, kind, spec, _default in release_fields():
             if spec.api is None:
                 continue
             key, dot, inner = spec.api.partition(".")
             value = getattr(self, key)
             if dot:
                 value = getattr(value, inner)
-                value = b64decode(value, validate=True) if inner == "data_base64" else value
+                value = b64decode(value, validate=True) if kind is bytes else value
             elif isinstance(value, BaseModel):
                 value = value.model_dump()
             values[name] = value
