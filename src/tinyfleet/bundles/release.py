@@ -55,7 +55,7 @@ class ReleaseField:
     parts: Mapping[str, ReleaseField] = field(default_factory=dict)  # a group's fields (Deployment's)
 
 
-_OWN_NAME = "<the field's name>"
+_OWN_NAME = "<the field's name>"  # _field's default `api`: the request key is the field's own name
 
 
 def _field(help: str, flag: str, api: str | None = _OWN_NAME, default: Any = MISSING, **bounds: Any) -> Any:
