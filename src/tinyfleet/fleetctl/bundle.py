@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from collections.abc import Callable
+from inspect import Parameter, Signature, signature
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,9 @@ def _digest_arg(value: str | None, what: str) -> bytes | None:
     return raw
 
 
-# How an option gives a release field of this declared type: the option's type and the reading of its value.
-_FROM_FILE: dict[object, tuple[object, Callable[[Any, str], Any]]] = {
+# Release fields of these declared types are given as a path (or, for a digest, a path or hex): the option's
+# type, and how its value is read.
+_READ: dict[object, tuple[object, Callable[[Any, str], Any]]] = {
     bytes: (Path, read_file),
     Thresholds: (Path, _json_file),
     Calibration: (Path, _json_file),
@@ -62,15 +63,15 @@ _FROM_FILE: dict[object, tuple[object, Callable[[Any, str], Any]]] = {
 }
 
 
-def _option(name: str, kind: object, spec: ReleaseField, default: Any) -> inspect.Parameter:
-    annotation = _FROM_FILE[kind][0] if kind in _FROM_FILE else list[str] if kind == tuple[str, ...] else kind
+def _option(name: str, kind: object, spec: ReleaseField, default: Any) -> Parameter:
+    annotation = _READ[kind][0] if kind in _READ else list[str] if kind == tuple[str, ...] else kind
     if isinstance(default, tuple):
         default = list(default)
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                             default=typer.Option(default, spec.flag, help=spec.help))  # fmt: skip
+    return Parameter(name, Parameter.KEYWORD_ONLY, annotation=annotation,
+                     default=typer.Option(default, spec.flag, help=spec.help))  # fmt: skip
 
 
-def release_options() -> list[inspect.Parameter]:
+def release_options() -> list[Parameter]:
     """`fleetctl bundle build`'s options for the release fields, made from their declaration (ReleaseParts)."""
     params = []
     for name, kind, spec, default in release_fields():
@@ -85,8 +86,8 @@ def _release_values(given: dict[str, Any]) -> dict[str, Any]:
     for name, kind, spec, _default in release_fields():
         if kind is Deployment:
             values[name] = {part: given[part] for part, *_ in deployment_parts()}
-        elif kind in _FROM_FILE and given[name] is not None:
-            values[name] = _FROM_FILE[kind][1](given[name], spec.flag.removeprefix("--"))
+        elif kind in _READ and given[name] is not None:
+            values[name] = _READ[kind][1](given[name], spec.flag.removeprefix("--"))
         else:
             values[name] = given[name]
     return values
@@ -138,8 +139,8 @@ def build(
 
 
 # The release fields' options join the fixed ones: a new release field is an edit of ReleaseParts only.
-_fixed = [p for p in inspect.signature(build, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
-build.__signature__ = inspect.Signature([*_fixed, *release_options()])  # type: ignore[attr-defined]
+_fixed = [p for p in signature(build, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
+build.__signature__ = Signature([*_fixed, *release_options()])  # type: ignore[attr-defined]
 app.command("build")(build)
 
 
