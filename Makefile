@@ -12,7 +12,7 @@ APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto
             gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 # Everything the package build (and its C++ module tinyfleet._agent) is made from: a change reinstalls it.
 PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt \
-              $(shell find device/include device/src device/ports/host device/python -type f 2>/dev/null)
+              $(shell find device/include device/src device/ports/host device/ports/nor device/python -type f 2>/dev/null)
 
 .PHONY: help deps venv lint test test-python test-device test-targets device-fuzz footprint demo bench clean
 
