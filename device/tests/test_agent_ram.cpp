@@ -34,4 +34,5 @@ TEST(AgentRam, ObjectsArePinnedToTheByte) {
   EXPECT_EQ(sizeof(DownloadSession), 856u);  // the update's BundleInfo, block numbering, window, counters
   EXPECT_EQ(sizeof(InferencePath), 1312u);   // calibration, thresholds, sample ring, drift window
   EXPECT_EQ(sizeof(ReportQueue), 612u);      // TINYFLEET_REPORT_RING reports and the boot's seq
+  EXPECT_EQ(sizeof(RunningBundle), 104u);    // offsets and lengths, where the table starts, the health contract
 }

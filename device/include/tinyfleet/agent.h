@@ -11,7 +11,8 @@
 //
 // The agent itself is the update cycle. It delegates to parts with one job each, which decide but perform
 // nothing: a DownloadSession (which blocks to fetch, when to checkpoint, whether to retry a component), a
-// ReportQueue (reports until acknowledged) and an InferencePath (samples, decisions, the telemetry window).
+// RunningBundle (the running bank's table), a ReportQueue (reports until acknowledged) and an InferencePath
+// (samples, decisions, the telemetry window).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,7 @@
 #include "tinyfleet/progress.h"
 #include "tinyfleet/protocol.h"
 #include "tinyfleet/report_queue.h"
+#include "tinyfleet/running_bundle.h"
 #include "tinyfleet/transitions.h"
 
 namespace tinyfleet {
@@ -176,10 +178,7 @@ class Agent {
   void fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
   void request_reboot();
 
-  // The running bundle.
   void load_running_components();
-  size_t read_running_component(const BundleInfo& running, ComponentType type);
-  bool running_component_sha256(uint8_t index, uint8_t out[32]);
   void maybe_publish_telemetry(uint32_t now_ms);
 
   AgentConfig cfg_;
@@ -218,19 +217,7 @@ class Agent {
   bool vectors_passed_ = false;
   bool broker_reached_ = false;
 
-  // The running bundle's table (parsed at boot from the verified running bank): where unchanged
-  // components are copied from, and where its health vectors lie. Only offsets and lengths are kept, not
-  // the whole BundleInfo; a component's SHA-256 is read from the running bank's table when an update is
-  // compared with it (running_component_sha256).
-  struct RunningComponent {  // read only below active_count_
-    uint32_t offset;
-    uint32_t length;
-  };
-  RunningComponent active_[TINYFLEET_MAX_COMPONENTS];
-  uint32_t active_table_ = 0;  // offset of the running bank's component table
-  uint8_t active_count_ = 0;
-  HealthContract active_health_;
-  bool active_known_ = false;
+  RunningBundle running_bundle_;  // the running bank's table, loaded at boot
 
   ReportQueue reports_;
   InferencePath inference_;

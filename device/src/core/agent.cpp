@@ -18,6 +18,9 @@ Agent::Agent(const AgentConfig& cfg, const AgentPorts& ports)
       writer_(ports.flash, ports.crypto),
       store_(ports.flash) {}
 
+// Helpers called from one place are defined `inline`: each is a step with a name, compiled into its caller
+// (one copy of the code: the core's flash budget, docs/footprint.md).
+
 // --- actions ----------------------------------------------------------------------------------------
 
 void Agent::signal(ActionType type) {
@@ -261,63 +264,27 @@ void Agent::on_tick() {
   if (state_ != AgentState::Rebooting) maybe_publish_telemetry(now);
 }
 
-// A component of the running bank read into the prefix buffer: its length, or 0 if absent, too large or unread.
-size_t Agent::read_running_component(const BundleInfo& running, ComponentType type) {
-  const int i = running.find(type);
-  if (i < 0) return 0;
-  const ComponentEntry& e = running.components[i];
-  if (e.length > sizeof(prefix_) || ports_.flash.read(bank_area(running_bank_), e.offset, prefix_, e.length) !=
-                                        Status::Ok) {
-    return 0;
-  }
-  return e.length;
-}
-
-void Agent::load_running_components() {
+inline void Agent::load_running_components() {
   inference_.forget_model();
-  FlashArea area = bank_area(running_bank_);
-  BundleHeader h;
-  uint8_t digest[32];
-  active_known_ = false;
-  active_count_ = 0;
   // The prefix buffer and the download's table are free scratch at boot (no update is in progress). Boot
   // selection verified the running image; its prefix digest is checked again so the table we copy from is
   // the one the metadata names.
-  BundleInfo& running = download_.info();
-  if (running_.total_len != 0 && ports_.flash.read(area, 0, prefix_, kHeaderLen) == Status::Ok &&
-      parse_header(prefix_, kHeaderLen, h) == Status::Ok && h.payload_offset <= sizeof(prefix_) &&
-      ports_.flash.read(area, 0, prefix_, h.payload_offset) == Status::Ok &&
-      parse_prefix(prefix_, h.payload_offset, running) == Status::Ok) {
-    sha256(ports_.crypto, prefix_, h.payload_offset, digest);
-    active_known_ = bytes_equal_ct(digest, running_.prefix_sha256, 32);
-  }
-  if (active_known_) {
-    inference_.set_output_dtype(running.manifest.output.dtype);
-    active_health_ = health_contract(running);
-    active_count_ = running.component_count;
-    active_table_ = kHeaderLen + running.header.manifest_len;
-    for (uint8_t i = 0; i < active_count_; ++i) {
-      active_[i].offset = running.components[i].offset;
-      active_[i].length = running.components[i].length;
-    }
-    size_t len = read_running_component(running, ComponentType::Calibration);
+  BundleInfo& table = download_.info();
+  if (running_bundle_.load(ports_.flash, ports_.crypto, running_bank_, running_, prefix_, sizeof(prefix_), table)) {
+    inference_.set_output_dtype(table.manifest.output.dtype);
+    size_t len = RunningBundle::read_component(ports_.flash, running_bank_, table, ComponentType::Calibration,
+                                               prefix_, sizeof(prefix_));
     if (len != 0) inference_.load_calibration(prefix_, len);
-    len = read_running_component(running, ComponentType::Thresholds);
+    len = RunningBundle::read_component(ports_.flash, running_bank_, table, ComponentType::Thresholds, prefix_,
+                                        sizeof(prefix_));
     if (len != 0) inference_.load_thresholds(prefix_, len);
   }
-  reset_in_place(running);
+  reset_in_place(table);
   const uint64_t unix_s = ports_.clock.unix_seconds();
   inference_.start(unix_s, ports_.clock.monotonic_ms());
 }
 
-// A running component's SHA-256 from the running bank's table (verified at boot: the bank is not written
-// while it runs).
-bool Agent::running_component_sha256(uint8_t index, uint8_t out[32]) {
-  return ports_.flash.read(bank_area(running_bank_), active_table_ + kEntryLen * index + kEntrySha256At, out, 32) ==
-         Status::Ok;
-}
-
-void Agent::maybe_publish_telemetry(uint32_t now_ms) {
+inline void Agent::maybe_publish_telemetry(uint32_t now_ms) {
   if (!connected_) return;
   uint8_t payload[kMaxTelemetryLen];
   const size_t len =
@@ -340,8 +307,9 @@ void Agent::on_health_result(const HealthOutcome& result) {
 void Agent::run_health_check() {
   if (state_ != AgentState::Trial) return;
   HealthOutcome result;  // HealthInference until the vectors ran
-  if (active_known_) {
-    result = run_health_vectors(ports_.flash, bank_area(running_bank_), active_health_, ports_.inference, prefix_);
+  if (running_bundle_.known()) {
+    result = run_health_vectors(ports_.flash, bank_area(running_bank_), running_bundle_.health(), ports_.inference,
+                                prefix_);
   }
   handle_health(result);
 }
@@ -534,7 +502,7 @@ bool Agent::bank_prefix_intact(uint8_t bank) {
 
 // Going back to the bundle the inactive bank still holds (a rollback): verify it in place against the meta
 // just verified (read-only: the prefix buffer and the table stay those of the signed meta), fetch nothing.
-bool Agent::stage_in_place(uint8_t bank) {
+inline bool Agent::stage_in_place(uint8_t bank) {
   ImageDescriptor in_place;
   if (other_.total_len != 0 && digest_eq(other_.prefix_sha256, current_.digest) && bank_prefix_intact(bank) &&
       writer_.resume(bank, download_.info(), prefix_) == Status::Ok && writer_.finish(in_place) == Status::Ok &&
@@ -546,7 +514,7 @@ bool Agent::stage_in_place(uint8_t bank) {
 }
 
 // The bank writer on `bank`: resumed as the progress record left it, or erased for a new download.
-Status Agent::open_bank(uint8_t bank, bool resume) {
+inline Status Agent::open_bank(uint8_t bank, bool resume) {
   const BundleInfo& info = download_.info();
   Status s = resume ? writer_.resume(bank, info, prefix_) : writer_.begin(bank, info, prefix_);
   if (s == Status::Ok && !resume) {
@@ -561,20 +529,20 @@ Status Agent::open_bank(uint8_t bank, bool resume) {
 }
 
 // Unchanged components: copied from the running bank (hash-checked while copying) instead of fetched.
-void Agent::copy_unchanged_components() {
+inline void Agent::copy_unchanged_components() {
   const BundleInfo& info = download_.info();
-  for (uint8_t c = 0; c < info.component_count && active_known_; ++c) {
+  const RunningBundle& have = running_bundle_;
+  for (uint8_t c = 0; c < info.component_count && have.known(); ++c) {
     if (download_.component_complete(progress_.bitmap, c)) continue;
     const ComponentEntry& want = info.components[c];
-    for (uint8_t a = 0; a < active_count_; ++a) {
-      const RunningComponent& have = active_[a];
+    for (uint8_t a = 0; a < have.count(); ++a) {
       uint8_t have_sha256[32];
-      if (have.length != want.length || !running_component_sha256(a, have_sha256) ||
+      if (have.length(a) != want.length || !have.component_sha256(ports_.flash, running_bank_, a, have_sha256) ||
           !digest_eq(have_sha256, want.sha256)) {
         continue;
       }
       uint32_t lo = 0, hi = 0;
-      const Status copied = writer_.copy_component(c, running_bank_, have.offset, &lo, &hi);
+      const Status copied = writer_.copy_component(c, running_bank_, have.offset(a), &lo, &hi);
       // Neighbours' blocks in a wiped shared sector are fetched again.
       if (lo < hi) download_.clear_range(progress_.bitmap, lo, hi);
       if (copied == Status::Ok) download_.set_component(progress_.bitmap, c, true);
@@ -585,7 +553,7 @@ void Agent::copy_unchanged_components() {
 
 // On a resumed bank, bits may be stale (a cut during an erase, or during a copy's erase): only components
 // whose hash checks out now are trusted.
-void Agent::drop_unverified_components() {
+inline void Agent::drop_unverified_components() {
   for (uint8_t c = 0; c < download_.info().component_count; ++c) {
     if (download_.component_complete(progress_.bitmap, c) && writer_.verify_component(c) != Status::Ok) {
       download_.set_component(progress_.bitmap, c, false);
@@ -663,7 +631,7 @@ void Agent::fill_window() {
 }
 
 // A block's bytes into the bank; false (the download failed and is abandoned) if the write failed.
-bool Agent::write_block(uint8_t c, uint32_t index, const uint8_t* data, size_t len) {
+inline bool Agent::write_block(uint8_t c, uint32_t index, const uint8_t* data, size_t len) {
   uint32_t lo = 0, hi = 0;
   const Status s = writer_.write(download_.info().components[c].offset + index * kBlockSize, data, len, &lo, &hi);
   if (s != Status::Ok) {
@@ -677,7 +645,7 @@ bool Agent::write_block(uint8_t c, uint32_t index, const uint8_t* data, size_t l
 }
 
 // A complete component's hash: true if it checks out, or it is fetched again; false if the download failed.
-bool Agent::component_verified(uint8_t c) {
+inline bool Agent::component_verified(uint8_t c) {
   const Status s = writer_.verify_component(c);
   if (s == Status::Ok) {
     const uint32_t blocks = block_count(download_.info().components[c].length);
