@@ -83,4 +83,6 @@ SparseFlash::SparseFlash(const FlashLayout& layout)
 
 SparseFlash::~SparseFlash() = default;
 
+FlashGeometry SparseFlash::geometry(FlashArea area) const { return NorFlash::geometry(area); }
+
 }  // namespace tinyfleet::host

@@ -45,7 +45,10 @@ struct SparseMemory {
 class SparseFlash final : private detail::SparseMemory, public nor::NorFlash {
  public:
   explicit SparseFlash(const FlashLayout& layout);
-  ~SparseFlash();  // out of line: the vtable stays in sparse_flash.cpp (built without RTTI)
+  ~SparseFlash();
+  // Out of line, as the destructor: the vtable stays in sparse_flash.cpp, built without RTTI like the rest
+  // of the port, also when an RTTI user (the nanobind module) holds a SparseFlash.
+  FlashGeometry geometry(FlashArea area) const override;
   size_t bytes_used() const { return storage.bytes_used(); }
 };
 
