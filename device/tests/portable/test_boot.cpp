@@ -36,6 +36,14 @@ BootSelector& fresh_boot(ram::RamFlash& flash) {
   return *new (storage) BootSelector(flash, crypto(), 3);
 }
 
+// A device provisioned with the old image, the update installed as its trial.
+bool trial_installed(ram::RamFlash*& flash, BootSelector*& boot) {
+  flash = &fresh_flash(kL4Like);
+  boot = &fresh_boot(*flash);
+  return provisioned(*flash, *boot) &&
+         TT_EXPECT_STATUS(install_update(*flash, crypto(), *boot, update_image(), kBlock), Status::Ok);
+}
+
 }  // namespace
 
 TT_TEST(Boot, UnprovisionedDeviceHasNoMetadata) {
@@ -67,48 +75,45 @@ TT_TEST(Boot, UpdateConfirmAfterHealthyTrialBoot) {
 }
 
 TT_TEST(Boot, FailedHealthCheckBootsTheOldImageNext) {
-  ram::RamFlash& flash = fresh_flash(kL4Like);
-  BootSelector& boot = fresh_boot(flash);
-  TT_ASSERT(provisioned(flash, boot));
-  TT_ASSERT_STATUS(install_update(flash, crypto(), boot, update_image(), kBlock), Status::Ok);
+  ram::RamFlash* flash;
+  BootSelector* boot;
+  TT_ASSERT(trial_installed(flash, boot));
   BootDecision d;
-  TT_ASSERT_STATUS(boot.select(d), Status::Ok);
+  TT_ASSERT_STATUS(boot->select(d), Status::Ok);
   TT_ASSERT(d.trial);
-  TT_ASSERT_STATUS(boot.revert(), Status::Ok);
-  TT_ASSERT(boots(boot, 0, false, d));
+  TT_ASSERT_STATUS(boot->revert(), Status::Ok);
+  TT_ASSERT(boots(*boot, 0, false, d));
   TT_EXPECT(d.record.state == BootState::Reverted);
   TT_EXPECT_EQ(d.record.security_counter, old_image().info.manifest.security_counter);
-  TT_EXPECT(bank_holds(flash, 0, old_image()));
+  TT_EXPECT(bank_holds(*flash, 0, old_image()));
 }
 
 TT_TEST(Boot, TrialThatNeverConfirmsIsRevertedAfterNBoots) {
-  ram::RamFlash& flash = fresh_flash(kL4Like);
-  BootSelector& boot = fresh_boot(flash);
-  TT_ASSERT(provisioned(flash, boot));
-  TT_ASSERT_STATUS(install_update(flash, crypto(), boot, update_image(), kBlock), Status::Ok);
+  ram::RamFlash* flash;
+  BootSelector* boot;
+  TT_ASSERT(trial_installed(flash, boot));
   BootDecision d;
   for (uint8_t i = 1; i <= 3; ++i) {
-    TT_ASSERT(boots(boot, 1, true, d));
+    TT_ASSERT(boots(*boot, 1, true, d));
     TT_EXPECT_EQ(d.record.boot_attempts, i);
   }
-  TT_ASSERT(boots(boot, 0, false, d));
+  TT_ASSERT(boots(*boot, 0, false, d));
   TT_EXPECT(d.reverted);
-  TT_ASSERT(boots(boot, 0, false, d));  // and it stays reverted
+  TT_ASSERT(boots(*boot, 0, false, d));  // and it stays reverted
   TT_EXPECT(!d.reverted);
   TT_EXPECT(d.record.state == BootState::Reverted);
 }
 
 TT_TEST(Boot, CorruptedTrialIsRevertedAndCorruptedConfirmedNeverBoots) {
-  ram::RamFlash& flash = fresh_flash(kL4Like);
-  BootSelector& boot = fresh_boot(flash);
-  TT_ASSERT(provisioned(flash, boot));
-  TT_ASSERT_STATUS(install_update(flash, crypto(), boot, update_image(), kBlock), Status::Ok);
+  ram::RamFlash* flash;
+  BootSelector* boot;
+  TT_ASSERT(trial_installed(flash, boot));
   const BundleInfo& ni = update_image().info;
-  flash.flip_bit(FlashArea::Bank1, ni.components[ni.component_count - 1].offset + 3, 6);
+  flash->flip_bit(FlashArea::Bank1, ni.components[ni.component_count - 1].offset + 3, 6);
   BootDecision d;
-  TT_ASSERT_STATUS(boot.select(d), Status::Ok);
+  TT_ASSERT_STATUS(boot->select(d), Status::Ok);
   TT_EXPECT(d.reverted);
   TT_EXPECT_EQ(d.bank, 0);
-  flash.flip_bit(FlashArea::Bank0, old_image().info.components[0].offset, 0);
-  TT_EXPECT_STATUS(boot.select(d), Status::NoValidImage);
+  flash->flip_bit(FlashArea::Bank0, old_image().info.components[0].offset, 0);
+  TT_EXPECT_STATUS(boot->select(d), Status::NoValidImage);
 }
