@@ -336,7 +336,6 @@ class PyNorFlash {
   }
   void disarm() { flash_.disarm(); }
   bool armed() const { return flash_.armed(); }
-  bool powered() const { return flash_.powered(); }
   void power_on() { flash_.power_on(); }
   uint64_t op_count() const { return flash_.op_count(); }
   size_t bytes_used() const { return flash_.bytes_used(); }
@@ -394,12 +393,11 @@ NB_MODULE(_agent, m) {
            "The bytes, or None if the range is out of bounds or the power is off.")
       .def("write", &PyNorFlash::write, nb::arg("area"), nb::arg("offset"), nb::arg("data"))
       .def("erase", &PyNorFlash::erase, nb::arg("area"), nb::arg("offset"), nb::arg("length"))
+      .def_prop_ro("op_count", &PyNorFlash::op_count)
+      .def_prop_ro("bytes_used", &PyNorFlash::bytes_used)
       .def("cut_power_at", &PyNorFlash::cut_power_at, nb::arg("op_index"), nb::arg("torn_per_mille"),
            "Tear the op_index-th write or erase from now (0 = the next one), landing torn_per_mille of it.")
-      .def("disarm", &PyNorFlash::disarm)
-      .def("power_on", &PyNorFlash::power_on)
       .def_prop_ro("armed", &PyNorFlash::armed)
-      .def_prop_ro("powered", &PyNorFlash::powered)
-      .def_prop_ro("op_count", &PyNorFlash::op_count)
-      .def_prop_ro("bytes_used", &PyNorFlash::bytes_used);
+      .def("disarm", &PyNorFlash::disarm)
+      .def("power_on", &PyNorFlash::power_on, "After a cut: the flash keeps what landed and works again.");
 }
