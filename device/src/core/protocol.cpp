@@ -139,18 +139,25 @@ bool device_topic(char* out, const char* device_id, DeviceTopic which) {
          put(out, pos, kSuffix[static_cast<uint8_t>(which)]);
 }
 
+namespace {
+// prefix + the digest in hex + suffix; pos is left at the end.
+bool digest_topic(char* out, size_t& pos, const char* prefix, const uint8_t digest[32], const char* suffix) {
+  pos = 0;
+  if (!put(out, pos, prefix) || pos + 64 >= kMaxTopicLen) return false;
+  to_hex(digest, 32, out + pos);
+  pos += 64;
+  return put(out, pos, suffix);
+}
+}  // namespace
+
 bool meta_topic(char* out, const uint8_t digest[32]) {
-  char hex[64];
-  to_hex(digest, 32, hex);
-  size_t pos = 0;
-  return put(out, pos, "fleet/bundles/") && put(out, pos, hex, 64) && put(out, pos, "/meta");
+  size_t pos;
+  return digest_topic(out, pos, "fleet/bundles/", digest, "/meta");
 }
 
 bool block_topic(char* out, const uint8_t sha256[32], uint32_t index) {
-  char hex[64];
-  to_hex(sha256, 32, hex);
-  size_t pos = 0;
-  return put(out, pos, "fleet/blobs/") && put(out, pos, hex, 64) && put(out, pos, "/b/") && put_u32(out, pos, index);
+  size_t pos;
+  return digest_topic(out, pos, "fleet/blobs/", sha256, "/b/") && put_u32(out, pos, index);
 }
 
 ParsedTopic parse_topic(const char* topic, size_t len, const char* device_id) {
