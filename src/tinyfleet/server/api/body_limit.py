@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,7 +46,9 @@ class BodyLimit:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 raise TooLarge(f"request body of {declared} bytes is above the {limit}-byte limit ({setting})")
             if path.startswith("/api/v1/") and (declared not in (None, "0") or "transfer-encoding" in headers):
-                self._authenticate(scope, headers.get("authorization", ""))
+                # the token lookup blocks on the database: off the event loop, which must stay free to finish
+                # the requests that hold the pool's connections
+                await run_in_threadpool(self._authenticate, scope, headers.get("authorization", ""))
             if declared is None and "transfer-encoding" in headers:
                 receive = await _read_bounded(receive, limit, setting)
         except ServiceError as exc:
