@@ -87,13 +87,29 @@ def create(
         typer.echo(f"  excluded {why}")
 
 
+def failed_text(r: dict) -> str:
+    """"failed N (Code n, ...)": every device that failed, also those rolled back since, as the gate counts."""
+    fails: dict[str, int] = r.get("failures") or {}
+    if not fails:
+        return f"failed {r['counts']['failed']}"
+    return f"failed {sum(fails.values())} (" + ", ".join(f"{k} {n}" for k, n in fails.items()) + ")"
+
+
 def _line(r: dict) -> str:
     ro, c = r["rollout"], r["counts"]
     stage = f"stage {ro['stage_index'] + 1}/{len(ro['stages'])}"
     extra = ro["reason"] or ro["waiting_for"] or ""
-    return (f"rollout {ro['id']} {ro['bundle_id']}: {ro['state']}, {stage}, ok {c['succeeded']} failed {c['failed']} "
+    return (f"rollout {ro['id']} {ro['bundle_id']}: {ro['state']}, {stage}, ok {c['succeeded']} {failed_text(r)} "
             f"in progress {c['assigned']} pending {c['pending']} rolled back {c['rolled_back']}"
             + (f" - {extra}" if extra else ""))  # fmt: skip
+
+
+def device_reason(d: dict) -> str:
+    """A device's line end: its failure code first (kept after a rollback), then what happened last."""
+    parts = [p for p in (d.get("failure"), d.get("reason")) if p]
+    if len(parts) == 2 and parts[0] == parts[1]:
+        parts = parts[:1]
+    return ": ".join(parts)
 
 
 @app.command("list")
@@ -119,7 +135,7 @@ def status(
     typer.echo(_line(r))
     for d in devs or []:
         stage = "-" if d["stage"] is None else d["stage"] + 1
-        typer.echo(f"  {d['device_id']:<24} stage {stage}  {d['status']:<11} {d['stratum']}  {d['reason'] or ''}")
+        typer.echo(f"  {d['device_id']:<24} stage {stage}  {d['status']:<11} {d['stratum']}  {device_reason(d)}")
 
 
 @app.command("wait")

@@ -86,3 +86,10 @@ def test_rollback_without_a_bundle_to_offer_clears_the_desired_state() -> None:
     for prev in (None, PreviousBundle("v1", 1, retired=True)):
         plan = plan_rollback("assigned", prev, stored_counter=None, new_counter=2)
         assert plan == ds.RollbackPlan("roll_back", None, "no previous bundle on the server; desired state cleared")
+
+
+def test_a_failure_is_counted_under_its_reason_code() -> None:
+    assert ds.failure_code("timed_out", "no install outcome within 60 s") == "InstallTimeout"
+    assert ds.failure_code("install_failed", "UnknownKeyId") == "UnknownKeyId"
+    assert ds.group_failures(["TooLarge", None, "HealthLatency", "HealthLatency"]) == {
+        "HealthLatency": 2, "TooLarge": 1}  # fmt: skip

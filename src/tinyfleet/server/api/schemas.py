@@ -228,6 +228,10 @@ class RolloutPublic(_Out):
 class RolloutStatus(BaseModel):
     rollout: RolloutPublic
     counts: RolloutCounts
+    failures: dict[str, int] = Field(
+        default_factory=dict,
+        description="Every device that failed in this rollout (also those rolled back since), by reason code",
+    )
 
 
 class RolloutDevicePublic(_Out):
@@ -236,6 +240,7 @@ class RolloutDevicePublic(_Out):
     stage: int | None
     status: str
     reason: str | None
+    failure: str | None = Field(description="Reason code of the device's failure, kept after a rollback")
     previous_bundle: str | None
     assigned_at: float | None
     finished_at: float | None

@@ -105,6 +105,8 @@ class RolloutDevice(SQLModel, table=True):
     desired_seq: int | None = None  # the desired state this rollout published for the device
     status: str = Field(default="pending", max_length=16)
     reason: str | None = Field(default=None, max_length=200)
+    # Why the device failed, by reason code name (`HealthLatency`, `InstallTimeout`); kept after a rollback.
+    failure: str | None = Field(default=None, max_length=64)
     assigned_at: float | None = None
     finished_at: float | None = None
 

@@ -45,6 +45,7 @@ def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
                 baseline=_behaviour(base),
                 after=_behaviour(after),
                 drift=ds.score if ds is not None and ds.bundle_id == ro.bundle_id else None,
+                failure=rd.failure,
             )
         )
     return policy.RolloutView(

@@ -151,6 +151,8 @@ def set_status(rd: RolloutDevice, event: device_states.Event, reason: str | None
     if to is None:
         return False
     rd.status, rd.reason = to, reason
+    if to == "failed":
+        rd.failure = device_states.failure_code(event, reason)
     if to != "assigned":
         rd.finished_at = rd.finished_at or now
     return True
@@ -180,6 +182,11 @@ def counts(session: Session, rollout_id: int) -> dict[str, int]:
     for rd in devices_of(session, rollout_id):
         out[rd.status] = out.get(rd.status, 0) + 1
     return out
+
+
+def failures(session: Session, rollout_id: int) -> dict[str, int]:
+    """Every device that failed in this rollout (rolled back since or not), grouped by reason code."""
+    return device_states.group_failures([rd.failure for rd in devices_of(session, rollout_id)])
 
 
 def _transition(session: Session, rollout_id: int, event: str, reason: str | None) -> Rollout:

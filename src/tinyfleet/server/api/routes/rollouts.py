@@ -23,7 +23,11 @@ router = APIRouter(prefix="/rollouts", tags=["rollouts"], responses=ERRORS)
 
 def _status(session: SessionDep, ro: Rollout) -> RolloutStatus:
     assert ro.id is not None
-    return RolloutStatus(rollout=RolloutPublic.model_validate(ro), counts=RolloutCounts(**svc.counts(session, ro.id)))
+    return RolloutStatus(
+        rollout=RolloutPublic.model_validate(ro),
+        counts=RolloutCounts(**svc.counts(session, ro.id)),
+        failures=svc.failures(session, ro.id),
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RolloutStatus)
