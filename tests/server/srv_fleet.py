@@ -33,6 +33,7 @@ class Fleet:
         self.keys = TrustedKeys.from_pem_files([self.pub])
         self.devices: dict[str, ScriptedDevice] = {}
         self.passwords: dict[str, str] = {}
+        self.overrides: dict[str, Any] = {}  # more settings for the next server()
 
     def settings(self) -> Settings:
         return Settings(
@@ -43,6 +44,7 @@ class Fleet:
             signing_key_file=self.key_file,
             run_model_gate=False,
             engine_interval_s=0.1,
+            **self.overrides,
         )
 
     @contextmanager

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     run_model_gate: bool = True
 
     engine_interval_s: float = Field(default=1.0, gt=0)
+    # A device silent (no presence, report or telemetry) for this long is shown offline until it sends again.
+    presence_timeout_s: float = Field(default=300.0, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     drift_alert_threshold: float = Field(default=1.0, gt=0)
     drift_shift_threshold: float = Field(default=1.0, gt=0)

@@ -43,6 +43,8 @@ def test_an_event_the_table_lacks_changes_nothing() -> None:
 
 def test_assignment_of_a_device_already_running_the_bundle_succeeds_at_once() -> None:
     assert ds.assign_event(NEW.hex(), NEW.hex()) == ("already_running", "already running")
+    # unless the device is not present: then it must report like any other
+    assert ds.assign_event(NEW.hex(), NEW.hex(), present=False) == ("assign", None)
     assert ds.assign_event(OLD.hex(), NEW.hex()) == ("assign", None)
     assert ds.assign_event(None, NEW.hex()) == ("assign", None)
 

@@ -75,9 +75,11 @@ def format_failures(groups: dict[str, int]) -> str:
     return ", ".join(f"{code} {n}" for code, n in groups.items())
 
 
-def assign_event(running_digest: str | None, target_digest: str) -> tuple[Event, str | None]:
-    """A stage takes a device: the event and the reason to record."""
-    if running_digest == target_digest:
+def assign_event(running_digest: str | None, target_digest: str, present: bool = True) -> tuple[Event, str | None]:
+    """A stage takes a device: the event and the reason to record. A device that is not present (offline, or
+    silent past the presence timeout) is assigned even when the server last saw it on the bundle: it counts
+    as succeeded only once it reports, so a dead device is never a success."""
+    if running_digest == target_digest and present:
         return "already_running", "already running"
     return "assign", None
 
