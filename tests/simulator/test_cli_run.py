@@ -14,6 +14,8 @@ from tinyfleet.simulator import releases
 from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
 from tinyfleet.simulator.world import BASE
 
+from ..server.srv_fleet import wait_until
+
 FLEET_SIM = str(Path(sys.executable).with_name("fleet-sim"))
 
 
@@ -42,6 +44,9 @@ def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
         views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
         assert sorted(v["id"] for v in views) == [f"cli-{i:05d}" for i in range(5)]
         assert all(v["tags"]["site"] == "plant-b" and v["running_bundle"].startswith("vibration-1.0.0") for v in views)
+        # the devices said goodbye when the run ended: no ghosts left online
+        assert wait_until(lambda: not any(v["online"] for v in httpx.get(
+            server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()), 15)
 
         again = subprocess.run(
             [FLEET_SIM, "run", "--devices", "5", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),

@@ -212,6 +212,8 @@ class Fleet:
             await asyncio.sleep(self.wall_step_s)
 
     def stop(self) -> None:
+        """Stop the devices; each says goodbye (its will, offline presence, is published) so the server does not
+        keep showing them online."""
         for task in (self._stepper, self._misc):
             if task is not None:
                 task.cancel()
@@ -219,7 +221,7 @@ class Fleet:
         for d in self.devices:
             d.powered = False
             if d.link is not None:
-                d.link.close(graceful=True)
+                d.link.close(graceful=True, goodbye=True)
 
     # --- views ----------------------------------------------------------------------------------------------
 
