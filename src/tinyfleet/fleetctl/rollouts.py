@@ -51,6 +51,9 @@ def create(
     max_drift: float | None = typer.Option(None, "--max-drift", help="Drift score that halts."),
     min_inferences: int = typer.Option(100, "--min-inferences", help="Telemetry needed to judge a device."),
     no_rollback: bool = typer.Option(False, "--no-rollback", help="On halt, leave devices where they are."),
+    skip_busy: bool = typer.Option(
+        False, "--skip-busy", help="Leave out devices already in an active rollout (default: refuse the rollout)."
+    ),
     stages_file: Path | None = typer.Option(
         None,
         "--stages-file",
@@ -75,7 +78,7 @@ def create(
         stage_list = [{"percent": p, "install": install, "behaviour": behaviour} for p in _stages(stages)]
     body = {
         "bundle_id": bundle_id,
-        "target": {"hardware_class": hw, "tags": parse_tags(tag), "device_ids": device},
+        "target": {"hardware_class": hw, "tags": parse_tags(tag), "device_ids": device, "skip_busy": skip_busy},
         "stages": stage_list,
         "stratify_by": stratify_by or None,
         "rollback_on_halt": not no_rollback,
@@ -83,8 +86,9 @@ def create(
     r = ApiClient(server, token).post("/rollouts", json=body)
     ro = r["rollout"]
     typer.echo(f"rollout {ro['id']}: {ro['state']}, {sum(r['counts'].values())} devices targeted")
-    for why in ro["target"].get("excluded", []):
-        typer.echo(f"  excluded {why}")
+    counts: dict[str, int] = ro["target"].get("excluded_counts") or {}
+    if counts:
+        typer.echo(f"  excluded {sum(counts.values())}: " + ", ".join(f"{why}: {n}" for why, n in counts.items()))
 
 
 def failed_text(r: dict) -> str:

@@ -189,6 +189,9 @@ class TargetIn(BaseModel):
     hardware_class: str | None = Field(default=None, max_length=32)
     tags: dict[str, str] = Field(default_factory=dict)
     device_ids: list[str] = Field(default_factory=list, max_length=100_000)
+    skip_busy: bool = Field(
+        default=False, description="Leave out devices already in an active rollout instead of refusing (409)"
+    )
 
 
 class RolloutCreate(BaseModel):

@@ -48,8 +48,9 @@ def create_rollout(body: RolloutCreate, rt: RuntimeDep, session: SessionDep, who
             stratify_by=body.stratify_by,
             rollback_on_halt=body.rollback_on_halt,
             actor=who.name,
+            skip_busy=body.target.skip_busy,
         )
-        detail.update(rollout=ro.id, excluded=excluded)
+        detail.update(rollout=ro.id, excluded=ro.target["excluded_counts"])
     rt.rollouts.poke()
     return _status(session, ro)
 
