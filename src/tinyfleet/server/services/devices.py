@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from sqlmodel import Session, col, select
 
+from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.protocol.topics import DEVICE_ID_RE
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import Device, DeviceReport, Rollout, RolloutDevice
@@ -50,6 +51,9 @@ def provision(
 ) -> tuple[Device, str]:
     """Register a device and give it broker credentials. Returns the device and its clear password."""
     validate_identity(device_id, hardware_class, tags)
+    known = load_profiles()
+    if hardware_class not in known:  # no bundle could ever be built for it
+        raise BadRequest(f"no hardware profile {hardware_class!r} (known: {', '.join(sorted(known))})")
     if session.get(Device, device_id) is not None:
         raise Conflict(f"device {device_id!r} is already registered")
     password = new_password()
