@@ -59,13 +59,23 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
     from tinyfleet.server.logs import configure
     from tinyfleet.server.runtime import FleetRuntime
     from tinyfleet.server.workers.broker_process import BrokerError
+    from tinyfleet.server.workers.instance_lock import DataDirLock, InUseError, check_port
     from tinyfleet.server.workers.mqtt_link import LinkError
 
     settings = _settings()
-    configure(log_level)
+    # Before anything is touched (database, broker): a second server must leave the first one alone.
+    try:
+        lock = DataDirLock(settings.data_dir)
+        lock.acquire()  # held until the process exits: the kernel drops it then
+        check_port(settings.api_host, settings.api_port)
+    except InUseError as exc:
+        _fail(str(exc), 3)
+    except OSError as exc:
+        _fail(f"cannot lock the data directory {settings.data_dir}: {exc.strerror}", 3)
     if not settings.trusted_key_files:
         typer.echo("fleet-server: warning: no trusted_key_files (TINYFLEET_TRUSTED_KEY_FILES): every bundle upload "
                    "will be refused", err=True)  # fmt: skip
+    configure(log_level)
     try:
         rt = FleetRuntime(settings)
         rt.start()
