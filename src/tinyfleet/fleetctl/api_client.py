@@ -44,6 +44,18 @@ class ApiClient:
             self._fail_http(r)
         return r.json() if r.content else None
 
+    def poll(self, path: str, **kw: Any) -> Any | None:
+        """GET for a loop that outlives server restarts: None while the server is unreachable or answers 5xx."""
+        try:
+            r = self._http.get(path, **kw)
+        except httpx.HTTPError:
+            return None
+        if r.status_code >= 500:
+            return None
+        if r.status_code >= 400:
+            self._fail_http(r)
+        return r.json() if r.content else None
+
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags, print_json
-from .errors import EXIT_REFUSED, fail, read_file
+from .errors import EXIT_REFUSED, EXIT_TIMEOUT, fail, read_file
 
 app = typer.Typer(no_args_is_help=True, help="Upload bundles to the fleet server; create and steer rollouts.")
 
@@ -142,27 +145,105 @@ def status(
         typer.echo(f"  {d['device_id']:<24} stage {stage}  {d['status']:<11} {d['stratum']}  {device_reason(d)}")
 
 
+class _Progress:
+    """`rollout wait`'s view: on a terminal one live bar per stage (devices with an outcome out of the stage's
+    devices) and the gate being waited on; otherwise a line each time the summary changes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+            console=console, transient=False,
+        )  # fmt: skip
+        self.tasks: dict[int, TaskID] = {}
+        self.last = ""
+
+    def __enter__(self) -> _Progress:
+        if self.live:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.bars.stop()
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def update(self, r: dict, devices: list[dict] | None) -> None:
+        line = _line(r)
+        if not self.live:
+            if line != self.last:
+                self.message(line)
+            self.last = line
+            return
+        ro = r["rollout"]
+        per_stage = stage_sizes(len(devices or []), [s["percent"] for s in ro["stages"]])
+        done = [0] * len(per_stage)
+        for d in devices or []:
+            if d["stage"] is not None and d["status"] not in ("pending", "assigned") and d["stage"] < len(done):
+                done[d["stage"]] += 1
+        for i, size in enumerate(per_stage):
+            detail = ""
+            if i == ro["stage_index"]:
+                detail = ro["reason"] or ro["waiting_for"] or ro["state"]
+            desc = f"stage {i + 1}/{len(per_stage)} ({ro['stages'][i]['percent']:g}%)"
+            if i not in self.tasks:
+                self.tasks[i] = self.bars.add_task(desc, total=size, detail=detail)
+            self.bars.update(self.tasks[i], completed=done[i], total=size, detail=detail)
+        if line != self.last and ro["state"] in TERMINAL:
+            self.message(line)
+        self.last = line
+
+
+def stage_sizes(total: int, percents: list[float]) -> list[int]:
+    """How many devices each stage adds (stage i covers ceil(total * percent_i / 100) cumulatively)."""
+    out, before = [], 0
+    for p in percents:
+        upto = min(total, max(1, math.ceil(total * p / 100 - 1e-9))) if total and p > 0 else 0
+        out.append(max(0, upto - before))
+        before = max(before, upto)
+    return out
+
+
 @app.command("wait")
 def wait(
     rollout_id: int,
-    timeout: float = typer.Option(600, "--timeout", help="Seconds."),
+    timeout: float = typer.Option(600, "--timeout", help="Seconds; then exit 3 (the rollout keeps running)."),
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
-    """Wait until the rollout ends; exit 0 if it completed, 1 if it halted or was aborted."""
+    """Wait until the rollout ends: exit 0 if it completed, 1 if it halted or was aborted, 3 on --timeout.
+
+    On a terminal: a live bar per stage with its counts and the gate being waited on; otherwise a line per
+    change. A server that restarts meanwhile is waited for, and the wait goes on."""
     api = ApiClient(server, token)
-    deadline, last = time.monotonic() + timeout, ""
-    while True:
-        r = api.get(f"/rollouts/{rollout_id}")
-        line = _line(r)
-        if line != last:
-            typer.echo(line)
-            last = line
-        if r["rollout"]["state"] in TERMINAL:
-            raise typer.Exit(0 if r["rollout"]["state"] == "completed" else EXIT_REFUSED)
-        if time.monotonic() > deadline:
-            fail(f"rollout {rollout_id} still {r['rollout']['state']} after {timeout:g} s", EXIT_REFUSED)
-        time.sleep(1)
+    deadline = time.monotonic() + timeout
+    unreachable = False
+    state = "unknown (server unreachable)"
+    with _Progress(Console()) as view:  # errors are printed after it ends: rich redirects stderr meanwhile
+        while True:
+            r = api.poll(f"/rollouts/{rollout_id}")
+            devices = api.poll(f"/rollouts/{rollout_id}/devices") if r is not None and view.live else None
+            if r is None:
+                if not unreachable:
+                    view.message(f"server {api.server} unreachable; waiting for it to come back")
+                unreachable = True
+            else:
+                if unreachable:
+                    view.message("server reachable again")
+                unreachable = False
+                view.update(r, devices)
+                state = r["rollout"]["state"]
+                if state in TERMINAL:
+                    break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    if state in TERMINAL:
+        raise typer.Exit(0 if state == "completed" else EXIT_REFUSED)
+    fail(f"rollout {rollout_id} still {state} after {timeout:g} s", EXIT_TIMEOUT)
 
 
 def _action(rollout_id: int, action: str, server: str, token: str | None, **params: object) -> None:
