@@ -40,6 +40,12 @@ class DeviceCreate(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict, examples=[{"site": "plant-a", "temp": "hot"}])
 
 
+class DeviceTagsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    set: dict[str, str] = Field(default_factory=dict, description="Tags to add or change", examples=[{"site": "b"}])
+    remove: list[str] = Field(default_factory=list, max_length=16, description="Tag names to remove")
+
+
 class DeviceReportPublic(_Out):
     """One state report as the server stored it (docs/device-protocol.md, "State report")."""
 
