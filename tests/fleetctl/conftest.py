@@ -44,6 +44,11 @@ class LiveServer:
         self.pub.write_bytes(public_pem(self.key.public_key()))
         self.proc = ServerProcess(tmp / "server", self.pub)
         self.proc.env["TINYFLEET_RUN_MODEL_GATE"] = "false"  # test bundles carry dummy models
+        from tinyfleet.bundles.signing import private_pem
+
+        self.key_file = tmp / "signing.key.pem"
+        self.key_file.write_bytes(private_pem(self.key))
+        self.proc.env["TINYFLEET_SIGNING_KEY_FILE"] = str(self.key_file)  # calibration bundles built by the server
         self.token = ADMIN_TOKEN
         self.env = {"TINYFLEET_SERVER": self.proc.url, "TINYFLEET_TOKEN": ADMIN_TOKEN}
 

@@ -10,6 +10,7 @@ import typer
 from tinyfleet.bundles.signing import generate_private_key, key_id, load_public_key, private_pem, public_der, public_pem
 
 from .errors import cli_errors, fail
+from .output import JSON_OPT, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Bundle signing keys (ECDSA P-256).")
 
@@ -19,13 +20,17 @@ def init(
     dir: Path = typer.Option(Path("keys"), "--dir", help="Folder for the key pair."),
     name: str = typer.Option("signing", "--name", help="File name stem: NAME.key.pem and NAME.pub.pem."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing key pair."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Create a signing key pair. The private key is written with mode 0600; keep it off shared machines."""
     priv_path, pub_path = dir / f"{name}.key.pem", dir / f"{name}.pub.pem"
     if priv_path.exists() and not force:
         with cli_errors():
             kid = key_id(load_public_key(priv_path)).hex()
-        typer.echo(f"{priv_path} exists (key id {kid}); keeping it (use --force to replace)")
+        if as_json:
+            print_json({"private_key": str(priv_path), "public_key": str(pub_path), "key_id": kid, "created": False})
+        else:
+            typer.echo(f"{priv_path} exists (key id {kid}); keeping it (use --force to replace)")
         return
     try:
         dir.mkdir(parents=True, exist_ok=True)
@@ -38,13 +43,18 @@ def init(
         (dir / f"{name}.pub.der").write_bytes(public_der(key.public_key()))
     except OSError as e:
         fail(f"cannot write keys in {dir}: {e.strerror}")
+    if as_json:
+        print_json({"private_key": str(priv_path), "public_key": str(pub_path),
+                    "key_id": key_id(key.public_key()).hex(), "created": True})  # fmt: skip
+        return
     typer.echo(f"private key  {priv_path}")
     typer.echo(f"public key   {pub_path}")
     typer.echo(f"key id       {key_id(key.public_key()).hex()}")
 
 
 @app.command("show")
-def show(path: Path = typer.Argument(..., help="A PEM public or private key.")) -> None:
+def show(path: Path = typer.Argument(..., help="A PEM public or private key."), as_json: bool = JSON_OPT) -> None:
     """Print a key's id (the 8 bytes a bundle's signature block names)."""
     with cli_errors():
-        typer.echo(key_id(load_public_key(path)).hex())
+        kid = key_id(load_public_key(path)).hex()
+    print_json({"path": str(path), "key_id": kid}) if as_json else typer.echo(kid)

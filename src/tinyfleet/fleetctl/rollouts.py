@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags, print_json
+from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags
 from .errors import EXIT_REFUSED, EXIT_TIMEOUT, fail, read_file
+from .output import JSON_OPT, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Upload bundles to the fleet server; create and steer rollouts.")
 
@@ -20,10 +21,13 @@ TERMINAL = ("completed", "halted", "aborted")
 
 
 @app.command("upload")
-def upload(bundle: Path, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+def upload(bundle: Path, as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
     """Upload a signed bundle (`fleetctl bundle build`); the server verifies it and runs the model gate."""
     data = read_file(bundle, "bundle")
     r = ApiClient(server, token).post("/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
+    if as_json:
+        print_json(r)
+        return
     typer.echo(f"stored {r['bundle_id']} ({r['size']} bytes, digest {r['digest']})")
 
 
@@ -62,6 +66,7 @@ def create(
         "--stages-file",
         help="JSON list of stages with their own gates (the API's `stages`); replaces --stages and the gate options.",
     ),
+    as_json: bool = JSON_OPT,
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
@@ -87,6 +92,9 @@ def create(
         "rollback_on_halt": not no_rollback,
     }
     r = ApiClient(server, token).post("/rollouts", json=body)
+    if as_json:
+        print_json(r)
+        return
     ro = r["rollout"]
     typer.echo(f"rollout {ro['id']}: {ro['state']}, {sum(r['counts'].values())} devices targeted")
     counts: dict[str, int] = ro["target"].get("excluded_counts") or {}
@@ -120,8 +128,13 @@ def device_reason(d: dict) -> str:
 
 
 @app.command("list")
-def list_rollouts(server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
-    for r in ApiClient(server, token).get("/rollouts"):
+def list_rollouts(as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Every rollout, newest first, one line each: state, stage, counts and what it waits for or why it ended."""
+    rows = ApiClient(server, token).get("/rollouts")
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
         typer.echo(_line(r))
 
 
@@ -129,10 +142,12 @@ def list_rollouts(server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> No
 def status(
     rollout_id: int,
     devices: bool = typer.Option(False, "--devices", help="Also list every targeted device."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_OPT,
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
+    """A rollout's state and counts, each failed device's reason code grouped with counts, and with --devices
+    every targeted device."""
     api = ApiClient(server, token)
     r = api.get(f"/rollouts/{rollout_id}")
     devs = api.get(f"/rollouts/{rollout_id}/devices") if devices else None
@@ -211,6 +226,7 @@ def stage_sizes(total: int, percents: list[float]) -> list[int]:
 def wait(
     rollout_id: int,
     timeout: float = typer.Option(600, "--timeout", help="Seconds; then exit 3 (the rollout keeps running)."),
+    as_json: bool = typer.Option(False, "--json", help="No progress; print the final status as JSON."),
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
@@ -222,7 +238,9 @@ def wait(
     deadline = time.monotonic() + timeout
     unreachable = False
     state = "unknown (server unreachable)"
-    with _Progress(Console()) as view:  # errors are printed after it ends: rich redirects stderr meanwhile
+    last: dict | None = None
+    console = Console(quiet=as_json)
+    with _Progress(console) as view:  # errors are printed after it ends: rich redirects stderr meanwhile
         while True:
             r = api.poll(f"/rollouts/{rollout_id}")
             devices = api.poll(f"/rollouts/{rollout_id}/devices") if r is not None and view.live else None
@@ -235,36 +253,43 @@ def wait(
                     view.message("server reachable again")
                 unreachable = False
                 view.update(r, devices)
-                state = r["rollout"]["state"]
+                last, state = r, r["rollout"]["state"]
                 if state in TERMINAL:
                     break
             if time.monotonic() > deadline:
                 break
             time.sleep(1)
+    if as_json:
+        print_json(last)
     if state in TERMINAL:
         raise typer.Exit(0 if state == "completed" else EXIT_REFUSED)
     fail(f"rollout {rollout_id} still {state} after {timeout:g} s", EXIT_TIMEOUT)
 
 
-def _action(rollout_id: int, action: str, server: str, token: str | None, **params: object) -> None:
-    typer.echo(_line(ApiClient(server, token).post(f"/rollouts/{rollout_id}/{action}", params=params or None)))
+def _action(rollout_id: int, action: str, as_json: bool, server: str, token: str | None, **params: object) -> None:
+    r = ApiClient(server, token).post(f"/rollouts/{rollout_id}/{action}", params=params or None)
+    print_json(r) if as_json else typer.echo(_line(r))
 
 
 @app.command("pause")
-def pause(rollout_id: int, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
-    _action(rollout_id, "pause", server, token)
+def pause(rollout_id: int, as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Stop assigning devices; devices already updating carry on."""
+    _action(rollout_id, "pause", as_json, server, token)
 
 
 @app.command("resume")
-def resume(rollout_id: int, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
-    _action(rollout_id, "resume", server, token)
+def resume(rollout_id: int, as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Continue a paused rollout where it stopped."""
+    _action(rollout_id, "resume", as_json, server, token)
 
 
 @app.command("abort")
 def abort(
     rollout_id: int,
     no_rollback: bool = typer.Option(False, "--no-rollback", help="Leave updated devices on the new bundle."),
+    as_json: bool = JSON_OPT,
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
-    _action(rollout_id, "abort", server, token, rollback=str(not no_rollback).lower())
+    """End a rollout now; by default every device it touched gets its previous bundle back."""
+    _action(rollout_id, "abort", as_json, server, token, rollback=str(not no_rollback).lower())
