@@ -7,12 +7,13 @@ terminal), it is printed at its own width and the terminal wraps the lines, so i
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from tinyfleet.bundles.timefmt import iso_utc
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of text.")
 
@@ -39,6 +40,4 @@ def print_table(t: Table) -> None:
 
 def iso(ts: float | int | None) -> str:
     """A Unix time as ISO 8601 UTC (`2026-12-06T20:30:00Z`), or "-"."""
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "-" if ts is None else iso_utc(ts)

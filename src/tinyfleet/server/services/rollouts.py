@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from tinyfleet.bundles.timefmt import iso_utc
 from tinyfleet.server.db.models import Bundle, Device, Rollout, RolloutDevice
 from tinyfleet.server.rollouts import device_states, states
 from tinyfleet.server.rollouts.policy import BehaviourGate, InstallGate, Stage
@@ -119,7 +120,7 @@ def create(
         raise Conflict(f"bundle {bundle_id!r} is retired")
     now = time.time() if now is None else now
     if bundle.expires is not None and bundle.expires <= now:
-        raise Unprocessable(f"bundle {bundle_id!r} expired at {bundle.expires}; devices would refuse it")
+        raise Unprocessable(f"bundle {bundle_id!r} expired at {iso_utc(bundle.expires)}; devices would refuse it")
     validate_stages(stages)
     devices, excluded = resolve_target(session, bundle, hardware_class, tags, device_ids)
     busy = dict(session.exec(
