@@ -106,7 +106,9 @@ def apply_report(session: Session, device_id: str, r: StateReport, now: float, r
 
 
 def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutDevice, Rollout] | None:
-    """The device's entry in a running or paused rollout that is waiting for its install, if any."""
+    """The device's entry in a running or paused rollout that is waiting for its install, if any. Locked (on
+    PostgreSQL): a rollout step that halted meanwhile has moved it on, and the entry no longer matches, so a
+    late outcome neither overwrites the rollback nor changes what the halt counted."""
     return session.exec(
         select(RolloutDevice, Rollout)
         .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
@@ -115,6 +117,7 @@ def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutD
             RolloutDevice.status == "assigned",
             col(Rollout.state).in_(ACTIVE),
         )
+        .with_for_update(of=RolloutDevice)
     ).first()
 
 

@@ -31,7 +31,7 @@ def _behaviour(agg: TelemetryAggregate | None) -> policy.Behaviour | None:
 def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
     assert ro.id is not None
     views = []
-    for rd in rollout_records.devices_of(session, ro.id):
+    for rd in rollout_records.devices_of(session, ro.id, lock=True):
         base = session.get(TelemetryAggregate, (rd.device_id, rd.previous_bundle)) if rd.previous_bundle else None
         after = session.get(TelemetryAggregate, (rd.device_id, ro.bundle_id))
         ds = session.get(DriftScore, rd.device_id)

@@ -206,9 +206,11 @@ def list_rollouts(session: Session, state: str | None = None) -> list[Rollout]:
     return list(session.exec(q.order_by(col(Rollout.id).desc())))
 
 
-def devices_of(session: Session, rollout_id: int) -> list[RolloutDevice]:
-    return list(session.exec(select(RolloutDevice).where(RolloutDevice.rollout_id == rollout_id)
-                             .order_by(RolloutDevice.device_id)))  # fmt: skip
+def devices_of(session: Session, rollout_id: int, lock: bool = False) -> list[RolloutDevice]:
+    """`lock`: hold the rows until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite has one writer anyway),
+    so a decision and its effects see the same outcomes while ingest records new ones."""
+    q = select(RolloutDevice).where(RolloutDevice.rollout_id == rollout_id).order_by(RolloutDevice.device_id)
+    return list(session.exec(q.with_for_update() if lock else q))
 
 
 def counts(session: Session, rollout_id: int) -> dict[str, int]:
