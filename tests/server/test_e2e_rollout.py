@@ -114,9 +114,13 @@ def test_failed_canary_halts_and_rolls_back(fleet: Fleet) -> None:
         assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "halted", 30), _state(http, rid)
         st = _state(http, rid)
         assert "install gate (stage 1)" in st["rollout"]["reason"]
+        # one convention: stage_index indexes `stages` from 0, stage_number counts from 1 as every message does
+        assert (st["rollout"]["stage_index"], st["rollout"]["stage_number"]) == (0, 1)
+        assert rollout_line(st).split(", ")[1] == "stage 1/2"
         devs = http.get(f"/api/v1/rollouts/{rid}/devices").json()
         touched = [d for d in devs if d["status"] != "pending"]
         assert len(touched) == 3 and all(d["status"] == "rolled_back" for d in touched)
+        assert all((d["stage"], d["stage_number"]) == (0, 1) for d in touched)
         # why they failed survives the rollback, by reason code, and the counts agree with the gate's message
         n_failed = int(re.search(r"(\d+) of 3 devices failed", st["rollout"]["reason"]).group(1))
         assert f"HealthOutputMismatch {n_failed}" in st["rollout"]["reason"]

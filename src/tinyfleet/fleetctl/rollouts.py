@@ -112,7 +112,7 @@ def failed_text(r: dict) -> str:
 
 def _line(r: dict) -> str:
     ro, c = r["rollout"], r["counts"]
-    stage = f"stage {ro['stage_index'] + 1}/{len(ro['stages'])}"
+    stage = f"stage {ro['stage_index'] + 1}/{len(ro['stages'])}"  # stage_number: counted from 1
     extra = ro["reason"] or ro["waiting_for"] or ""
     return (f"rollout {ro['id']} {ro['bundle_id']}: {ro['state']}, {stage}, ok {c['succeeded']} {failed_text(r)} "
             f"in progress {c['assigned']} pending {c['pending']} rolled back {c['rolled_back']}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Role = Literal["viewer", "operator", "admin"]
 
@@ -223,7 +223,7 @@ class RolloutPublic(_Out):
     id: int
     bundle_id: str
     state: str
-    stage_index: int
+    stage_index: int = Field(description="Index of the current stage in `stages`, from 0 (see stage_number)")
     stages: list[dict[str, Any]]
     target: dict[str, Any]
     rollback_on_halt: bool
@@ -232,6 +232,10 @@ class RolloutPublic(_Out):
     created_at: float
     updated_at: float
     created_by: str
+
+    @computed_field(description="The current stage as people count it, from 1: what fleetctl and messages say")
+    def stage_number(self) -> int:
+        return self.stage_index + 1
 
 
 class RolloutStatus(BaseModel):
@@ -246,13 +250,17 @@ class RolloutStatus(BaseModel):
 class RolloutDevicePublic(_Out):
     device_id: str
     stratum: str
-    stage: int | None
+    stage: int | None = Field(description="Index in `stages` of the stage that took the device, from 0")
     status: str
     reason: str | None
     failure: str | None = Field(description="Reason code of the device's failure, kept after a rollback")
     previous_bundle: str | None
     assigned_at: float | None
     finished_at: float | None
+
+    @computed_field(description="The stage that took the device, from 1 (None: not yet)")
+    def stage_number(self) -> int | None:
+        return None if self.stage is None else self.stage + 1
 
 
 # --- drift -----------------------------------------------------------------------------------------------
