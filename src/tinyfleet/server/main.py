@@ -75,7 +75,7 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
     if not settings.trusted_key_files:
         typer.echo("fleet-server: warning: no trusted_key_files (TINYFLEET_TRUSTED_KEY_FILES): every bundle upload "
                    "will be refused", err=True)  # fmt: skip
-    configure(log_level)
+    configure(log_level, settings.log_format)
     try:
         rt = FleetRuntime(settings)
         rt.start()

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     drift_alert_threshold: float = Field(default=1.0, gt=0)
     drift_shift_threshold: float = Field(default=1.0, gt=0)
+    # Logs on stderr: "auto" = plain lines on a terminal, JSON lines otherwise; or always "json" / "text".
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     @classmethod
     def settings_customise_sources(
