@@ -47,6 +47,27 @@ def _fleet_snapshot(rt: FleetRuntime) -> dict[str, dict[str, int]]:
     }
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its JavaScript and CSS from the swagger-ui-bundle package (PyPI), so the page
+    works on a network without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI:
     """`manage_runtime`: start the runtime with the app and stop it on shutdown."""
 
@@ -66,8 +87,11 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         description="Devices, bundles, staged rollouts and drift for a TinyML fleet. "
         "Every /api/v1 route needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets: FastAPI's default loads them from a public CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
+    _offline_docs(app)
     runtime.metrics.attach_fleet(lambda: _fleet_snapshot(runtime))
 
     @app.exception_handler(ServiceError)
