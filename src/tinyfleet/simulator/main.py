@@ -38,7 +38,8 @@ def run(
     devices: int = typer.Option(..., "--devices", "-n", help="How many simulated devices."),
     hw: str = typer.Option("esp32s3:60%,stm32l4:40%", "--hw", help="Hardware class mix, e.g. esp32s3:60%,stm32l4:40%"),
     tags: list[str] = typer.Option([], "--tags", help="Extra tag name=value on every device (repeatable)."),
-    api: str = typer.Option("http://127.0.0.1:8080", "--api", help="The fleet-server's base URL."),
+    api: str = typer.Option("http://127.0.0.1:8080", "--api", envvar="TINYFLEET_SERVER",
+                            help="The fleet-server's base URL (env TINYFLEET_SERVER, as fleetctl)."),  # fmt: skip
     token: str = typer.Option(None, "--token", help="Operator token (default: $TINYFLEET_TOKEN)."),
     trust: list[Path] = typer.Option(..., "--trust", help="Public key (PEM) the devices trust (repeatable)."),
     factory: list[Path] = typer.Option(..., "--factory", help="Factory bundle per hardware class (repeatable)."),

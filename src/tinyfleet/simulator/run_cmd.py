@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +73,14 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
         await fleet.provision(api, plans, factory)
         fleet.start()
         started = time.monotonic()
+        stop = asyncio.Event()  # SIGTERM (`kill`) ends the run like --duration: devices say goodbye, JSON printed
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
         with Live(summary(fleet), console=console, refresh_per_second=2, transient=False) as live:
-            while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
-                await asyncio.sleep(0.5)
+            while not stop.is_set() and (opts.duration_s is None or time.monotonic() - started < opts.duration_s):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
                 live.update(summary(fleet))
         return {
             "devices": len(fleet.devices),
