@@ -15,6 +15,7 @@ from tinyfleet.bundles import BundleError, ComponentType, TrustedKeys, verify_bu
 from tinyfleet.bundles.components import Calibration, Thresholds
 from tinyfleet.bundles.errors import ComponentFormatError
 from tinyfleet.bundles.inspect import describe
+from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.server.db.models import Bundle, Device, Rollout
 from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -92,6 +93,18 @@ def _payload_summaries(parsed: ParsedBundle) -> dict[str, Any]:
     return {"calibration": cal, "thresholds": th}
 
 
+def check_fits(bundle_id: str, hardware_class: str, size: int) -> None:
+    """Refuse a bundle no device of its class could install: every device would report TooLarge."""
+    profiles = load_profiles()
+    profile = profiles.get(hardware_class)
+    if profile is None:
+        raise Unprocessable(f"bundle {bundle_id!r} is for {hardware_class!r}, which has no hardware profile "
+                            f"(known: {', '.join(sorted(profiles))})")  # fmt: skip
+    if size > profile.bank_bytes:
+        raise Unprocessable(f"bundle {bundle_id!r} is {size} bytes; a {hardware_class} update bank holds "
+                            f"{profile.bank_bytes} bytes")  # fmt: skip
+
+
 def upload(
     session: Session,
     *,
@@ -113,6 +126,7 @@ def upload(
     except BundleError as exc:
         raise Unprocessable(f"bundle refused: {exc}") from exc
     m = parsed.manifest
+    check_fits(m.bundle_id, m.hardware_class, len(data))
     digest = digest_of(parsed)
     if session.get(Bundle, m.bundle_id) is not None:
         raise Conflict(f"bundle id {m.bundle_id!r} is already stored")
