@@ -35,6 +35,9 @@ class FleetApi:
     async def provision(self, device_id: str, hw: str, tags: dict[str, str]) -> dict[str, Any]:
         return await self._call("POST", "/devices", json={"id": device_id, "hardware_class": hw, "tags": tags})
 
+    async def delete_device(self, device_id: str) -> None:
+        await self._call("DELETE", f"/devices/{device_id}", ok=(204,))
+
     async def devices(self, **params: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while True:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tinyfleet.simulator.api import ApiError
-from tinyfleet.simulator.fleet import FleetSpec, SpecError, parse_mix, parse_tags
+from tinyfleet.simulator.fleet import FleetSpec, ProvisionError, SpecError, parse_mix, parse_tags
 
 app = typer.Typer(
     add_completion=False,
@@ -58,7 +58,7 @@ def run(
         spec = FleetSpec(devices, seed=seed, mix=parse_mix(hw), tags=parse_tags(tags), prefix=prefix)
         opts = RunOptions(spec, api, token, trust, factory, duration or None)
         result = asyncio.run(run_fleet(opts, console))
-    except (SpecError, ApiError) as e:
+    except (SpecError, ApiError, ProvisionError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

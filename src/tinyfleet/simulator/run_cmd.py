@@ -14,6 +14,7 @@ from rich.live import Live
 
 from tinyfleet.bundles.errors import BundleError
 from tinyfleet.bundles.format import parse_bundle
+from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.bundles.signing import load_public_key, public_der
 from tinyfleet.simulator.api import FleetApi
 from tinyfleet.simulator.fleet import Fleet, FleetSpec, SpecError, plan_devices
@@ -43,6 +44,11 @@ def load_factory(paths: list[Path]) -> dict[str, bytes]:
             hw = parse_bundle(data).manifest.hardware_class
         except BundleError as e:
             raise SpecError(f"{p} is not a usable bundle: {e}") from None
+        profile = load_profiles().get(hw)
+        if profile is None:
+            raise SpecError(f"{p} is for {hw!r}, which has no hardware profile")
+        if len(data) > profile.bank_bytes:
+            raise SpecError(f"{p} is {len(data)} bytes; a {hw} update bank holds {profile.bank_bytes} bytes")
         if hw in out:
             raise SpecError(f"two factory bundles for hardware class {hw}")
         out[hw] = data
