@@ -153,6 +153,7 @@ class BundlePublic(_Out):
     uploaded_at: float
     uploaded_by: str
     gate_report: dict[str, Any]
+    grants_keys: list[str] = Field(description="Key ids this bundle's firmware adds to a device's trusted keys")
 
 
 class BundleDetail(BundlePublic):
@@ -209,6 +210,18 @@ class RolloutCreate(BaseModel):
     )
     stratify_by: list[str] | None = Field(default=None, description="Tag names; default: every tag name present")
     rollback_on_halt: bool = True
+    allow_untrusted_key: bool = Field(
+        default=False, description="Roll out although target devices are not known to trust the bundle's key"
+    )
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    server_trusts: bool = Field(description="The server accepts uploads signed by this key")
+    bundles_signed: list[str]
+    devices_trusting: int = Field(description="Devices known to trust it: they run a bundle signed by it or "
+                                  "whose firmware adds it")
+    devices_unknown: int = Field(description="Devices running a bundle the server does not hold (keys unknown)")
 
 
 class RolloutCounts(BaseModel):

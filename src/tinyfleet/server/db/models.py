@@ -76,6 +76,8 @@ class Bundle(SQLModel, table=True):
     uploaded_at: float
     uploaded_by: str = Field(max_length=64)
     status: str = Field(default="stored", max_length=16)  # stored | published | retired
+    # Key ids (hex) that this bundle's firmware adds to a device's trusted keys, as the uploader declared.
+    grants_keys: list[str] = _json(list)
 
 
 class Rollout(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ from tinyfleet.bundles.inspect import describe
 from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.server.db.models import Bundle, Device, Rollout
 from tinyfleet.server.rollouts.states import ACTIVE
+from tinyfleet.server.services import signing_keys
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -114,7 +116,10 @@ def upload(
     bundle_dir: Path,
     actor: str,
     gate_report: dict[str, Any] | None = None,
+    grants_keys: Sequence[str] = (),
 ) -> Bundle:
+    """`grants_keys`: key ids the bundle's firmware adds to a device's trusted keys (services/signing_keys.py)."""
+    grants = signing_keys.check_key_ids(grants_keys)
     if not data:
         raise BadRequest("empty body: send the bundle file as application/octet-stream")
     if len(data) > MAX_UPLOAD:
@@ -154,6 +159,7 @@ def upload(
         gate_report=gate_report,
         uploaded_at=time.time(),
         uploaded_by=actor,
+        grants_keys=grants,
     )
     session.add(row)
     session.commit()

@@ -14,6 +14,7 @@ from tinyfleet.server.db.models import Bundle, Device, Rollout, RolloutDevice
 from tinyfleet.server.rollouts import device_states, states
 from tinyfleet.server.rollouts.policy import BehaviourGate, InstallGate, Stage
 from tinyfleet.server.rollouts.states import ACTIVE
+from tinyfleet.server.services import signing_keys
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 
@@ -111,6 +112,7 @@ def create(
     actor: str,
     now: float | None = None,
     skip_busy: bool = False,
+    allow_untrusted_key: bool = False,
 ) -> tuple[Rollout, list[str]]:
     """`skip_busy`: leave out devices already in an active rollout instead of refusing the whole rollout."""
     bundle = session.get(Bundle, bundle_id)
@@ -147,6 +149,15 @@ def create(
             raise Unprocessable(f"no registered {where} matches the target")
         raise Unprocessable(
             f"no {where} can take {bundle_id!r}: {len(excluded)} match the target, all excluded ({summarize(counts)})"
+        )
+    untrusting = signing_keys.not_trusting(session, bundle, devices)
+    if untrusting and not allow_untrusted_key:
+        runs = count_reasons([(d.id, f"{d.running_bundle}") for d in untrusting])
+        raise Unprocessable(
+            f"{len(untrusting)} of {len(devices)} target devices are not known to trust key "
+            f"{signing_keys.signer(bundle)} that signed {bundle_id!r} (they run: {summarize(runs)}); they would refuse "
+            "it (UnknownKeyId). First roll out a bundle signed by a key they trust whose firmware adds this one "
+            "(upload it with grants_key), or set allow_untrusted_key (docs/operations.md, 'Rotating a signing key')"
         )
     keys = sorted(stratify_by) if stratify_by is not None else sorted({k for d in devices for k in d.tags})
     excluded_lines = [f"{i}: {why}" for i, why in excluded]

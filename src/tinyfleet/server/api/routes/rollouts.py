@@ -49,6 +49,7 @@ def create_rollout(body: RolloutCreate, rt: RuntimeDep, session: SessionDep, who
             rollback_on_halt=body.rollback_on_halt,
             actor=who.name,
             skip_busy=body.target.skip_busy,
+            allow_untrusted_key=body.allow_untrusted_key,
         )
         detail.update(rollout=ro.id, excluded=ro.target["excluded_counts"])
     rt.rollouts.poke()
