@@ -14,6 +14,7 @@ import typer.main
 from tinyfleet.bundles import TrustedKeys
 from tinyfleet.fleetctl.main import app
 
+from ..server.srv_bundles import make_bundle
 from ..server.srv_device import ScriptedDevice
 from ..server.srv_fleet import wait_until
 from .conftest import LiveServer
@@ -91,8 +92,6 @@ def test_devices_list_pages_filters_and_bulk_operations(live_server: LiveServer,
 def test_bundles_audit_tokens_reports_credentials_drift_and_cohorts(live_server: LiveServer, fleetctl_env,
                                                                     tmp_path) -> None:  # fmt: skip
     env = live_server.env
-    from ..server.srv_bundles import make_bundle
-
     v1 = make_bundle(live_server.key, "cal-1", counter=4)
     r = live_server.api("POST", "/bundles", content=v1, headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 201
@@ -133,6 +132,13 @@ def test_bundles_audit_tokens_reports_credentials_drift_and_cohorts(live_server:
         assert r.returncode == 0 and r.stdout.startswith("stored cal-1-s1 (counter 5, scope s1"), r.stderr
         cohorts = json.loads(fleetctl_env(env, "drift", "cohorts", "--by", "site", "--json").stdout)
         assert cohorts[0]["cohort"] == {"site": "a"}
+        # which keys the devices trust: s1 runs cal-1, signed by the server's one key
+        (k,) = json.loads(fleetctl_env(env, "keys", "fleet", "--json").stdout)
+        assert (k["server_trusts"], k["devices_trusting"]) == (True, 1) and "cal-1" in k["bundles_signed"]
+        extra = tmp_path / "extra.tfb"
+        extra.write_bytes(make_bundle(live_server.key, "grants-1", counter=4))
+        up = fleetctl_env(env, "rollout", "upload", extra, "--grants-key", live_server.pub, "--json")
+        assert up.returncode == 0 and json.loads(up.stdout)["grants_keys"] == [k["key_id"]], up.stderr
         reports = json.loads(fleetctl_env(env, "devices", "reports", "s1", "--json").stdout)
         assert isinstance(reports, list)
         new = json.loads(fleetctl_env(env, "devices", "credentials", "s1").stdout)

@@ -9,8 +9,9 @@ import typer
 
 from tinyfleet.bundles.signing import generate_private_key, key_id, load_public_key, private_pem, public_der, public_pem
 
+from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient
 from .errors import cli_errors, fail
-from .output import JSON_OPT, print_json
+from .output import JSON_OPT, print_json, print_table, table
 
 app = typer.Typer(no_args_is_help=True, help="Bundle signing keys (ECDSA P-256).")
 
@@ -50,6 +51,24 @@ def init(
     typer.echo(f"private key  {priv_path}")
     typer.echo(f"public key   {pub_path}")
     typer.echo(f"key id       {key_id(key.public_key()).hex()}")
+
+
+@app.command("fleet")
+def fleet(as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Signing keys as the server sees them: which it accepts, which bundles each signed, how many devices are
+    known to trust each (by the bundle they run: its signer and the keys its firmware adds)."""
+    rows = ApiClient(server, token).get("/keys")
+    if as_json:
+        print_json(rows)
+        return
+    t = table("key id", "server trusts", "devices trusting", "bundles signed")
+    for k in rows:
+        t.add_row(k["key_id"], "yes" if k["server_trusts"] else "no", str(k["devices_trusting"]),
+                  ", ".join(k["bundles_signed"]) or "-")  # fmt: skip
+    print_table(t)
+    unknown = rows[0]["devices_unknown"] if rows else 0
+    if unknown:
+        typer.echo(f"{unknown} device(s) run a bundle the server does not hold: their keys are unknown")
 
 
 @app.command("show")

@@ -11,8 +11,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
+from tinyfleet.bundles.signing import key_id, load_public_key
+
 from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags
-from .errors import EXIT_REFUSED, EXIT_TIMEOUT, fail, read_file
+from .errors import EXIT_REFUSED, EXIT_TIMEOUT, cli_errors, fail, read_file
 from .output import JSON_OPT, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Upload bundles to the fleet server; create and steer rollouts.")
@@ -21,10 +23,21 @@ TERMINAL = ("completed", "halted", "aborted")
 
 
 @app.command("upload")
-def upload(bundle: Path, as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+def upload(
+    bundle: Path,
+    grants_key: list[Path] = typer.Option(
+        [], "--grants-key", help="Public key (PEM) this bundle's firmware adds to a device's trusted keys (repeatable)."
+    ),
+    as_json: bool = JSON_OPT,
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
     """Upload a signed bundle (`fleetctl bundle build`); the server verifies it and runs the model gate."""
     data = read_file(bundle, "bundle")
-    r = ApiClient(server, token).post("/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
+    with cli_errors():
+        grants = [key_id(load_public_key(p)).hex() for p in grants_key]
+    r = ApiClient(server, token).post("/bundles", content=data, params={"grants_key": grants},
+                                      headers={"Content-Type": "application/octet-stream"})  # fmt: skip
     if as_json:
         print_json(r)
         return
@@ -58,6 +71,9 @@ def create(
     max_drift: float | None = typer.Option(None, "--max-drift", help="Drift score that halts."),
     min_inferences: int = typer.Option(100, "--min-inferences", help="Telemetry needed to judge a device."),
     no_rollback: bool = typer.Option(False, "--no-rollback", help="On halt, leave devices where they are."),
+    allow_untrusted_key: bool = typer.Option(
+        False, "--allow-untrusted-key", help="Roll out although target devices are not known to trust the bundle's key."
+    ),
     skip_busy: bool = typer.Option(
         False, "--skip-busy", help="Leave out devices already in an active rollout (default: refuse the rollout)."
     ),
@@ -90,6 +106,7 @@ def create(
         "stages": stage_list,
         "stratify_by": stratify_by or None,
         "rollback_on_halt": not no_rollback,
+        "allow_untrusted_key": allow_untrusted_key,
     }
     r = ApiClient(server, token).post("/rollouts", json=body)
     if as_json:
