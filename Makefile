@@ -17,7 +17,8 @@ PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt \
 .PHONY: help deps venv lint test test-python test-device test-targets device-fuzz footprint demo bench clean
 
 help:
-	@echo "make demo    install what is missing, then run the demo (sample bundle: build, sign, inspect, verify)"
+	@echo "make demo    install what is missing, then run the demo (a signed bundle through the model gate, then"
+	@echo "             200 simulated devices: a staged rollout, a bad firmware halted at its canary, drift recalibrated)"
 	@echo "make test    install what is missing, then lint and run every test (Python, C++, fuzzers)"
 	@echo "make bench   run the benchmarks in bench/, results in bench/results/"
 	@echo "make footprint  the agent's Cortex-M4 flash/RAM/stack footprint (also part of make bench)"

@@ -43,6 +43,7 @@ def make_bundle(
     model: bytes | None = None,
     calibration: Calibration = CAL,
     contract: ModelContract | None = None,
+    expires: int | None = None,
 ) -> bytes:
     fw = firmware if firmware is not None else hashlib.shake_256(f"fw {bundle_id}".encode()).digest(9000)
     mdl = model if model is not None else hashlib.shake_256(f"model {bundle_id}".encode()).digest(5000)
@@ -51,6 +52,7 @@ def make_bundle(
         hardware_class=hw,
         security_counter=counter,
         created=int(time.time()) - 60,
+        expires=expires,
         deployment=Deployment(20, 40, 48_000, ("site:a",)),
         model=contract
         or ModelContract(

@@ -33,17 +33,19 @@ class Fleet:
         self.keys = TrustedKeys.from_pem_files([self.pub])
         self.devices: dict[str, ScriptedDevice] = {}
         self.passwords: dict[str, str] = {}
+        self.overrides: dict[str, Any] = {}  # more settings for the next server()
 
     def settings(self) -> Settings:
-        return Settings(
-            data_dir=self.tmp / "data",
-            database_url=self.db_url,
-            bootstrap_admin_token=ADMIN,
-            trusted_key_files=[self.pub],
-            signing_key_file=self.key_file,
-            run_model_gate=False,
-            engine_interval_s=0.1,
-        )
+        return Settings(**{
+            "data_dir": self.tmp / "data",
+            "database_url": self.db_url,
+            "bootstrap_admin_token": ADMIN,
+            "trusted_key_files": [self.pub],
+            "signing_key_file": self.key_file,
+            "run_model_gate": False,
+            "engine_interval_s": 0.1,
+            **self.overrides,
+        })
 
     @contextmanager
     def server(self) -> Iterator[tuple[HttpClient, FleetRuntime]]:

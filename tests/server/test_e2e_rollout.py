@@ -6,10 +6,14 @@ that installs cleanly but makes the model worse; survive duplicated and late rep
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import pytest
+
+from tinyfleet.fleetctl.rollouts import _line as rollout_line
+from tinyfleet.fleetctl.rollouts import device_reason
 
 from .srv_bundles import make_bundle
 from .srv_fleet import Fleet, wait_until
@@ -109,9 +113,22 @@ def test_failed_canary_halts_and_rolls_back(fleet: Fleet) -> None:
         assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "halted", 30), _state(http, rid)
         st = _state(http, rid)
         assert "install gate (stage 1)" in st["rollout"]["reason"]
+        # one convention: stage_index indexes `stages` from 0, stage_number counts from 1 as every message does
+        assert (st["rollout"]["stage_index"], st["rollout"]["stage_number"]) == (0, 1)
+        assert rollout_line(st).split(", ")[1] == "stage 1/2"
         devs = http.get(f"/api/v1/rollouts/{rid}/devices").json()
         touched = [d for d in devs if d["status"] != "pending"]
         assert len(touched) == 3 and all(d["status"] == "rolled_back" for d in touched)
+        assert all((d["stage"], d["stage_number"]) == (0, 1) for d in touched)
+        # why they failed survives the rollback, by reason code, and the counts agree with the gate's message
+        n_failed = int(re.search(r"(\d+) of 3 devices failed", st["rollout"]["reason"]).group(1))
+        assert f"HealthOutputMismatch {n_failed}" in st["rollout"]["reason"]
+        assert st["failures"] == {"HealthOutputMismatch": n_failed}
+        assert sum(d["failure"] == "HealthOutputMismatch" for d in touched) == n_failed
+        line = rollout_line(st)
+        assert f"failed {n_failed} (HealthOutputMismatch {n_failed})" in line and "rolled back 3" in line
+        failed_dev = next(d for d in touched if d["failure"])
+        assert device_reason(failed_dev) == "HealthOutputMismatch: rolled back to app-1.0"
         for d in touched:
             sd = fleet.devices[d["device_id"]]
             assert wait_until(lambda sd=sd: any(rb for _s, dg, rb in sd.desired_seen if dg == _digest(v1)))

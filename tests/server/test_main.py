@@ -65,3 +65,32 @@ def test_fleetctl_server_commands_fail_with_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "is not valid JSON" in r.output
     r = runner.invoke(app, ["devices", "provision", "d", "--hw", "x", "--tag", "novalue", "--token", "t"])
     assert r.exit_code == 2 and "--tag 'novalue' must look like name=value" in r.output
+
+
+def test_a_list_setting_given_as_a_plain_path_is_one_line() -> None:
+    r = run(["config"], {"TINYFLEET_TRUSTED_KEY_FILES": "keys/signing.pub.pem"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        "fleet-server: invalid setting TINYFLEET_TRUSTED_KEY_FILES: cannot parse its value; lists are JSON, "
+        """e.g. TINYFLEET_TRUSTED_KEY_FILES='["a.pem", "b.pem"]'"""
+    )
+
+
+def test_serve_without_trusted_keys_warns(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from tinyfleet.server.workers.broker_process import free_port
+
+    env = {**os.environ, "TINYFLEET_DATA_DIR": str(tmp_path), "TINYFLEET_API_PORT": str(free_port())}
+    env.pop("TINYFLEET_TRUSTED_KEY_FILES", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from tinyfleet.server.main import main; main()", "serve"],
+                            env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.strip() == ("fleet-server: warning: no trusted_key_files (TINYFLEET_TRUSTED_KEY_FILES): every "
+                                 "bundle upload will be refused")  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)

@@ -14,6 +14,9 @@ from tinyfleet.simulator import releases
 from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
 from tinyfleet.simulator.world import BASE
 
+from ..server.srv_bundles import make_bundle
+from ..server.srv_fleet import wait_until
+
 FLEET_SIM = str(Path(sys.executable).with_name("fleet-sim"))
 
 
@@ -42,13 +45,35 @@ def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
         views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
         assert sorted(v["id"] for v in views) == [f"cli-{i:05d}" for i in range(5)]
         assert all(v["tags"]["site"] == "plant-b" and v["running_bundle"].startswith("vibration-1.0.0") for v in views)
+        # the devices said goodbye when the run ended: no ghosts left online
+        assert wait_until(lambda: not any(v["online"] for v in httpx.get(
+            server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()), 15)
 
+        # a second run on the same ids: cli-00000..4 exist (409), cli-00005..7 get registered and removed again
         again = subprocess.run(
-            [FLEET_SIM, "run", "--devices", "5", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),
+            [FLEET_SIM, "run", "--devices", "8", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),
              *factory, "--duration", "1", "--prefix", "cli"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert again.returncode == 2 and "HTTP 409" in again.stderr and "Traceback" not in again.stderr
+        assert "5 of 8 devices failed; the 3 registered by this run were removed again" in again.stderr
+        assert len(again.stderr.strip().splitlines()) == 1, again.stderr
+        views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert sorted(v["id"] for v in views) == [f"cli-{i:05d}" for i in range(5)]
+
+        # a factory bundle larger than the board's update bank: refused before anything is registered
+        big = tmp_path / "big.tfb"
+        big.write_bytes(make_bundle(key, "too-big", firmware=b"F" * 600_000))
+        out = subprocess.run(
+            [FLEET_SIM, "run", "--devices", "3", "--hw", "stm32l4:100%", "--api", server.url, "--token", ADMIN_TOKEN,
+             "--trust", str(pub), "--factory", str(big), "--duration", "1", "--prefix", "big"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert out.stderr.strip() == (f"fleet-sim: error: {big} is {big.stat().st_size} bytes; a stm32l4 update "
+                                      "bank holds 524288 bytes")  # fmt: skip
+        views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert len(views) == 5
     finally:
         server.stop()
 

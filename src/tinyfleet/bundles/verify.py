@@ -14,6 +14,7 @@ from . import errors as E
 from .components import ComponentType
 from .format import MAGIC, Bundle, Component, Header, check_file_length, parse_meta
 from .signing import TrustedKeys
+from .timefmt import iso_utc
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def check_trust(meta: Bundle, keys: TrustedKeys, policy: VerifyPolicy | None = N
         raise E.WrongDevice(f"bundle is scoped to device {m.device_scope!r}, not {p.device_id!r}")
     now = int(time.time()) if p.now is None else p.now
     if m.expires is not None and now >= m.expires:
-        raise E.Expired(f"bundle expired at {m.expires} (now {now})")
+        raise E.Expired(f"bundle expired at {iso_utc(m.expires)} (now {iso_utc(now)})")
     if m.security_counter < p.min_counter:
         raise E.CounterTooLow(f"security counter {m.security_counter} is below the device's {p.min_counter}")
 

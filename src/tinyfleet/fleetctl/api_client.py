@@ -9,6 +9,9 @@ import httpx
 import typer
 
 from .errors import EXIT_REFUSED, EXIT_USAGE, fail
+from .output import print_json
+
+__all__ = ["SERVER_OPT", "TOKEN_OPT", "ApiClient", "detail", "parse_tags", "print_json"]
 
 SERVER_OPT = typer.Option(
     "http://127.0.0.1:8080", "--server", envvar="TINYFLEET_SERVER", help="Fleet server URL (env TINYFLEET_SERVER)."
@@ -28,12 +31,8 @@ class ApiClient:
         )
 
     def _fail_http(self, r: httpx.Response) -> NoReturn:
-        try:
-            detail = r.json().get("detail", r.text)
-        except (json.JSONDecodeError, AttributeError):
-            detail = r.text.strip() or r.reason_phrase
         code = EXIT_REFUSED if r.status_code in (409, 422) else EXIT_USAGE
-        fail(f"server said {r.status_code}: {detail}", code)
+        fail(f"server said {r.status_code}: {detail(r)}", code)
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         try:
@@ -43,6 +42,34 @@ class ApiClient:
         if r.status_code >= 400:
             self._fail_http(r)
         return r.json() if r.content else None
+
+    def poll(self, path: str, **kw: Any) -> Any | None:
+        """GET for a loop that outlives server restarts: None while the server is unreachable or answers 5xx."""
+        try:
+            r = self._http.get(path, **kw)
+        except httpx.HTTPError:
+            return None
+        if r.status_code >= 500:
+            return None
+        if r.status_code >= 400:
+            self._fail_http(r)
+        return r.json() if r.content else None
+
+    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The raw response (for commands that go on after one refusal); an unreachable server still fails."""
+        try:
+            return self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach the fleet server at {self.server}: {exc}")
+
+    def get_all(self, path: str, params: dict[str, Any] | None = None, page: int = 1000) -> list[Any]:
+        """Every row of a list endpoint that pages with limit/offset (the API returns at most `page` at once)."""
+        rows: list[Any] = []
+        while True:
+            got = self.get(path, params={**(params or {}), "limit": page, "offset": len(rows)})
+            rows += got
+            if len(got) < page:
+                return rows
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)
@@ -54,8 +81,12 @@ class ApiClient:
         return self.request("DELETE", path, **kw)
 
 
-def print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+def detail(r: httpx.Response) -> str:
+    """The API's one-line `detail` of an error response."""
+    try:
+        return str(r.json().get("detail", r.text))
+    except (json.JSONDecodeError, AttributeError):
+        return r.text.strip() or r.reason_phrase
 
 
 def parse_tags(tags: list[str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from tinyfleet.bundles.errors import BundleError, ComponentFormatError, KeyFileE
 
 EXIT_REFUSED = 1  # the input was understood and refused (bad bundle, failed check)
 EXIT_USAGE = 2  # the input could not be used (missing file, malformed JSON, bad option)
+EXIT_TIMEOUT = 3  # `rollout wait`: the rollout was still running when --timeout ran out
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

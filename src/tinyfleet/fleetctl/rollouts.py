@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags, print_json
-from .errors import EXIT_REFUSED, fail, read_file
+from tinyfleet.bundles.signing import key_id, load_public_key
+
+from .api_client import SERVER_OPT, TOKEN_OPT, ApiClient, parse_tags
+from .errors import EXIT_REFUSED, EXIT_TIMEOUT, cli_errors, fail, read_file
+from .output import JSON_OPT, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Upload bundles to the fleet server; create and steer rollouts.")
 
@@ -17,10 +23,24 @@ TERMINAL = ("completed", "halted", "aborted")
 
 
 @app.command("upload")
-def upload(bundle: Path, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+def upload(
+    bundle: Path,
+    grants_key: list[Path] = typer.Option(
+        [], "--grants-key", help="Public key (PEM) this bundle's firmware adds to a device's trusted keys (repeatable)."
+    ),
+    as_json: bool = JSON_OPT,
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
     """Upload a signed bundle (`fleetctl bundle build`); the server verifies it and runs the model gate."""
     data = read_file(bundle, "bundle")
-    r = ApiClient(server, token).post("/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
+    with cli_errors():
+        grants = [key_id(load_public_key(p)).hex() for p in grants_key]
+    r = ApiClient(server, token).post("/bundles", content=data, params={"grants_key": grants},
+                                      headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    if as_json:
+        print_json(r)
+        return
     typer.echo(f"stored {r['bundle_id']} ({r['size']} bytes, digest {r['digest']})")
 
 
@@ -51,11 +71,18 @@ def create(
     max_drift: float | None = typer.Option(None, "--max-drift", help="Drift score that halts."),
     min_inferences: int = typer.Option(100, "--min-inferences", help="Telemetry needed to judge a device."),
     no_rollback: bool = typer.Option(False, "--no-rollback", help="On halt, leave devices where they are."),
+    allow_untrusted_key: bool = typer.Option(
+        False, "--allow-untrusted-key", help="Roll out although target devices are not known to trust the bundle's key."
+    ),
+    skip_busy: bool = typer.Option(
+        False, "--skip-busy", help="Leave out devices already in an active rollout (default: refuse the rollout)."
+    ),
     stages_file: Path | None = typer.Option(
         None,
         "--stages-file",
         help="JSON list of stages with their own gates (the API's `stages`); replaces --stages and the gate options.",
     ),
+    as_json: bool = JSON_OPT,
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
@@ -75,30 +102,56 @@ def create(
         stage_list = [{"percent": p, "install": install, "behaviour": behaviour} for p in _stages(stages)]
     body = {
         "bundle_id": bundle_id,
-        "target": {"hardware_class": hw, "tags": parse_tags(tag), "device_ids": device},
+        "target": {"hardware_class": hw, "tags": parse_tags(tag), "device_ids": device, "skip_busy": skip_busy},
         "stages": stage_list,
         "stratify_by": stratify_by or None,
         "rollback_on_halt": not no_rollback,
+        "allow_untrusted_key": allow_untrusted_key,
     }
     r = ApiClient(server, token).post("/rollouts", json=body)
+    if as_json:
+        print_json(r)
+        return
     ro = r["rollout"]
     typer.echo(f"rollout {ro['id']}: {ro['state']}, {sum(r['counts'].values())} devices targeted")
-    for why in ro["target"].get("excluded", []):
-        typer.echo(f"  excluded {why}")
+    counts: dict[str, int] = ro["target"].get("excluded_counts") or {}
+    if counts:
+        typer.echo(f"  excluded {sum(counts.values())}: " + ", ".join(f"{why}: {n}" for why, n in counts.items()))
+
+
+def failed_text(r: dict) -> str:
+    """"failed N (Code n, ...)": every device that failed, also those rolled back since, as the gate counts."""
+    fails: dict[str, int] = r.get("failures") or {}
+    if not fails:
+        return f"failed {r['counts']['failed']}"
+    return f"failed {sum(fails.values())} (" + ", ".join(f"{k} {n}" for k, n in fails.items()) + ")"
 
 
 def _line(r: dict) -> str:
     ro, c = r["rollout"], r["counts"]
-    stage = f"stage {ro['stage_index'] + 1}/{len(ro['stages'])}"
+    stage = f"stage {ro['stage_index'] + 1}/{len(ro['stages'])}"  # stage_number: counted from 1
     extra = ro["reason"] or ro["waiting_for"] or ""
-    return (f"rollout {ro['id']} {ro['bundle_id']}: {ro['state']}, {stage}, ok {c['succeeded']} failed {c['failed']} "
+    return (f"rollout {ro['id']} {ro['bundle_id']}: {ro['state']}, {stage}, ok {c['succeeded']} {failed_text(r)} "
             f"in progress {c['assigned']} pending {c['pending']} rolled back {c['rolled_back']}"
             + (f" - {extra}" if extra else ""))  # fmt: skip
 
 
+def device_reason(d: dict) -> str:
+    """A device's line end: its failure code first (kept after a rollback), then what happened last."""
+    parts = [p for p in (d.get("failure"), d.get("reason")) if p]
+    if len(parts) == 2 and parts[0] == parts[1]:
+        parts = parts[:1]
+    return ": ".join(parts)
+
+
 @app.command("list")
-def list_rollouts(server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
-    for r in ApiClient(server, token).get("/rollouts"):
+def list_rollouts(as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Every rollout, newest first, one line each: state, stage, counts and what it waits for or why it ended."""
+    rows = ApiClient(server, token).get("/rollouts")
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
         typer.echo(_line(r))
 
 
@@ -106,10 +159,12 @@ def list_rollouts(server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> No
 def status(
     rollout_id: int,
     devices: bool = typer.Option(False, "--devices", help="Also list every targeted device."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_OPT,
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
+    """A rollout's state and counts, each failed device's reason code grouped with counts, and with --devices
+    every targeted device."""
     api = ApiClient(server, token)
     r = api.get(f"/rollouts/{rollout_id}")
     devs = api.get(f"/rollouts/{rollout_id}/devices") if devices else None
@@ -119,51 +174,139 @@ def status(
     typer.echo(_line(r))
     for d in devs or []:
         stage = "-" if d["stage"] is None else d["stage"] + 1
-        typer.echo(f"  {d['device_id']:<24} stage {stage}  {d['status']:<11} {d['stratum']}  {d['reason'] or ''}")
+        typer.echo(f"  {d['device_id']:<24} stage {stage}  {d['status']:<11} {d['stratum']}  {device_reason(d)}")
+
+
+class _Progress:
+    """`rollout wait`'s view: on a terminal one live bar per stage (devices with an outcome out of the stage's
+    devices) and the gate being waited on; otherwise a line each time the summary changes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+            console=console, transient=False,
+        )  # fmt: skip
+        self.tasks: dict[int, TaskID] = {}
+        self.last = ""
+
+    def __enter__(self) -> _Progress:
+        if self.live:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.bars.stop()
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def update(self, r: dict, devices: list[dict] | None) -> None:
+        line = _line(r)
+        if not self.live:
+            if line != self.last:
+                self.message(line)
+            self.last = line
+            return
+        ro = r["rollout"]
+        per_stage = stage_sizes(len(devices or []), [s["percent"] for s in ro["stages"]])
+        done = [0] * len(per_stage)
+        for d in devices or []:
+            if d["stage"] is not None and d["status"] not in ("pending", "assigned") and d["stage"] < len(done):
+                done[d["stage"]] += 1
+        for i, size in enumerate(per_stage):
+            detail = ""
+            if i == ro["stage_index"]:
+                detail = ro["reason"] or ro["waiting_for"] or ro["state"]
+            desc = f"stage {i + 1}/{len(per_stage)} ({ro['stages'][i]['percent']:g}%)"
+            if i not in self.tasks:
+                self.tasks[i] = self.bars.add_task(desc, total=size, detail=detail)
+            self.bars.update(self.tasks[i], completed=done[i], total=size, detail=detail)
+        if line != self.last and ro["state"] in TERMINAL:
+            self.message(line)
+        self.last = line
+
+
+def stage_sizes(total: int, percents: list[float]) -> list[int]:
+    """How many devices each stage adds (stage i covers ceil(total * percent_i / 100) cumulatively)."""
+    out, before = [], 0
+    for p in percents:
+        upto = min(total, max(1, math.ceil(total * p / 100 - 1e-9))) if total and p > 0 else 0
+        out.append(max(0, upto - before))
+        before = max(before, upto)
+    return out
 
 
 @app.command("wait")
 def wait(
     rollout_id: int,
-    timeout: float = typer.Option(600, "--timeout", help="Seconds."),
+    timeout: float = typer.Option(600, "--timeout", help="Seconds; then exit 3 (the rollout keeps running)."),
+    as_json: bool = typer.Option(False, "--json", help="No progress; print the final status as JSON."),
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
-    """Wait until the rollout ends; exit 0 if it completed, 1 if it halted or was aborted."""
+    """Wait until the rollout ends: exit 0 if it completed, 1 if it halted or was aborted, 3 on --timeout.
+
+    On a terminal: a live bar per stage with its counts and the gate being waited on; otherwise a line per
+    change. A server that restarts meanwhile is waited for, and the wait goes on."""
     api = ApiClient(server, token)
-    deadline, last = time.monotonic() + timeout, ""
-    while True:
-        r = api.get(f"/rollouts/{rollout_id}")
-        line = _line(r)
-        if line != last:
-            typer.echo(line)
-            last = line
-        if r["rollout"]["state"] in TERMINAL:
-            raise typer.Exit(0 if r["rollout"]["state"] == "completed" else EXIT_REFUSED)
-        if time.monotonic() > deadline:
-            fail(f"rollout {rollout_id} still {r['rollout']['state']} after {timeout:g} s", EXIT_REFUSED)
-        time.sleep(1)
+    deadline = time.monotonic() + timeout
+    unreachable = False
+    state = "unknown (server unreachable)"
+    last: dict | None = None
+    console = Console(quiet=as_json)
+    with _Progress(console) as view:  # errors are printed after it ends: rich redirects stderr meanwhile
+        while True:
+            r = api.poll(f"/rollouts/{rollout_id}")
+            devices = api.poll(f"/rollouts/{rollout_id}/devices") if r is not None and view.live else None
+            if r is None:
+                if not unreachable:
+                    view.message(f"server {api.server} unreachable; waiting for it to come back")
+                unreachable = True
+            else:
+                if unreachable:
+                    view.message("server reachable again")
+                unreachable = False
+                view.update(r, devices)
+                last, state = r, r["rollout"]["state"]
+                if state in TERMINAL:
+                    break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    if as_json:
+        print_json(last)
+    if state in TERMINAL:
+        raise typer.Exit(0 if state == "completed" else EXIT_REFUSED)
+    fail(f"rollout {rollout_id} still {state} after {timeout:g} s", EXIT_TIMEOUT)
 
 
-def _action(rollout_id: int, action: str, server: str, token: str | None, **params: object) -> None:
-    typer.echo(_line(ApiClient(server, token).post(f"/rollouts/{rollout_id}/{action}", params=params or None)))
+def _action(rollout_id: int, action: str, as_json: bool, server: str, token: str | None, **params: object) -> None:
+    r = ApiClient(server, token).post(f"/rollouts/{rollout_id}/{action}", params=params or None)
+    print_json(r) if as_json else typer.echo(_line(r))
 
 
 @app.command("pause")
-def pause(rollout_id: int, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
-    _action(rollout_id, "pause", server, token)
+def pause(rollout_id: int, as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Stop assigning devices; devices already updating carry on."""
+    _action(rollout_id, "pause", as_json, server, token)
 
 
 @app.command("resume")
-def resume(rollout_id: int, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
-    _action(rollout_id, "resume", server, token)
+def resume(rollout_id: int, as_json: bool = JSON_OPT, server: str = SERVER_OPT, token: str | None = TOKEN_OPT) -> None:
+    """Continue a paused rollout where it stopped."""
+    _action(rollout_id, "resume", as_json, server, token)
 
 
 @app.command("abort")
 def abort(
     rollout_id: int,
     no_rollback: bool = typer.Option(False, "--no-rollback", help="Leave updated devices on the new bundle."),
+    as_json: bool = JSON_OPT,
     server: str = SERVER_OPT,
     token: str | None = TOKEN_OPT,
 ) -> None:
-    _action(rollout_id, "abort", server, token, rollback=str(not no_rollback).lower())
+    """End a rollout now; by default every device it touched gets its previous bundle back."""
+    _action(rollout_id, "abort", as_json, server, token, rollback=str(not no_rollback).lower())

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line on stderr (time, level, logger, message, and any extras)."""
+"""Logs on stderr: one JSON object per line (time, level, logger, message, and any extras) for log collectors,
+or plain lines for a person at a terminal. `log_format` "auto" picks text when stderr is a terminal."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from typing import TextIO
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -24,9 +26,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+class TextFormatter(logging.Formatter):
+    """`20:30:00 warning tinyfleet.server.engine: rollout 3 halted: ... key=value`"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STD)
+        line = (f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname.lower():<7} "
+                f"{record.name}: {record.getMessage()}" + (f" {extras}" if extras else ""))  # fmt: skip
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def formatter_for(log_format: str, stream: TextIO) -> logging.Formatter:
+    if log_format == "text" or (log_format == "auto" and stream.isatty()):
+        return TextFormatter()
+    return JsonFormatter()
+
+
+def configure(level: str = "INFO", log_format: str = "auto", stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter_for(log_format, out))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

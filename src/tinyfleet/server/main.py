@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError as PydanticSettingsError
 from sqlmodel import Session
 
 from tinyfleet.bundles.errors import KeyFileError
@@ -39,6 +41,13 @@ def _settings() -> Settings:
         _fail(f"invalid setting {where}: {e.get('msg')}")
     except SettingsError as exc:
         _fail(str(exc))
+    except PydanticSettingsError as exc:  # a value the environment source cannot decode, e.g. a list not in JSON
+        m = re.search(r'field "(\w+)"', str(exc))
+        name = m.group(1) if m else "?"
+        hint = ""
+        if name in Settings.model_fields and "list" in str(Settings.model_fields[name].annotation):
+            hint = f"; lists are JSON, e.g. TINYFLEET_{name.upper()}='[\"a.pem\", \"b.pem\"]'"
+        _fail(f"invalid setting TINYFLEET_{name.upper()}: cannot parse its value{hint}")
 
 
 @app.command()
@@ -50,10 +59,23 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
     from tinyfleet.server.logs import configure
     from tinyfleet.server.runtime import FleetRuntime
     from tinyfleet.server.workers.broker_process import BrokerError
+    from tinyfleet.server.workers.instance_lock import DataDirLock, InUseError, check_port
     from tinyfleet.server.workers.mqtt_link import LinkError
 
     settings = _settings()
-    configure(log_level)
+    # Before anything is touched (database, broker): a second server must leave the first one alone.
+    try:
+        lock = DataDirLock(settings.data_dir)
+        lock.acquire()  # held until the process exits: the kernel drops it then
+        check_port(settings.api_host, settings.api_port)
+    except InUseError as exc:
+        _fail(str(exc), 3)
+    except OSError as exc:
+        _fail(f"cannot lock the data directory {settings.data_dir}: {exc.strerror}", 3)
+    if not settings.trusted_key_files:
+        typer.echo("fleet-server: warning: no trusted_key_files (TINYFLEET_TRUSTED_KEY_FILES): every bundle upload "
+                   "will be refused", err=True)  # fmt: skip
+    configure(log_level, settings.log_format)
     try:
         rt = FleetRuntime(settings)
         rt.start()

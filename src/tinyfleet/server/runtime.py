@@ -100,6 +100,7 @@ class FleetRuntime:
             interval_s=settings.engine_interval_s,
             housekeeping=self._purge_telemetry,
             leader=LeaderLock(self.engine),
+            presence_timeout_s=settings.presence_timeout_s,
         )
         self.started = False
 

@@ -69,9 +69,13 @@ class Settings(BaseSettings):
     max_bundle_request_bytes: int = Field(default=96 * 1024 * 1024, ge=1024)
 
     engine_interval_s: float = Field(default=1.0, gt=0)
+    # A device silent (no presence, report or telemetry) for this long is shown offline until it sends again.
+    presence_timeout_s: float = Field(default=300.0, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     drift_alert_threshold: float = Field(default=1.0, gt=0)
     drift_shift_threshold: float = Field(default=1.0, gt=0)
+    # Logs on stderr: "auto" = plain lines on a terminal, JSON lines otherwise; or always "json" / "text".
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     @classmethod
     def settings_customise_sources(

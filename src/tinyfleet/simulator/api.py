@@ -35,6 +35,9 @@ class FleetApi:
     async def provision(self, device_id: str, hw: str, tags: dict[str, str]) -> dict[str, Any]:
         return await self._call("POST", "/devices", json={"id": device_id, "hardware_class": hw, "tags": tags})
 
+    async def delete_device(self, device_id: str) -> None:
+        await self._call("DELETE", f"/devices/{device_id}", ok=(204,))
+
     async def devices(self, **params: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while True:
@@ -54,8 +57,10 @@ class FleetApi:
             if len(page) < 10000:
                 return out
 
-    async def upload_bundle(self, data: bytes) -> dict[str, Any]:
-        return await self._call("POST", "/bundles", content=data, headers={"Content-Type": "application/octet-stream"})
+    async def upload_bundle(self, data: bytes, grants_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+        """`grants_keys`: key ids the bundle's firmware adds to a device's trusted keys (docs/operations.md)."""
+        return await self._call("POST", "/bundles", content=data, params={"grants_key": list(grants_keys)},
+                                headers={"Content-Type": "application/octet-stream"})  # fmt: skip
 
     async def bundle(self, bundle_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/bundles/{bundle_id}")

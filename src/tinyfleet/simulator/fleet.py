@@ -32,6 +32,10 @@ class SpecError(ValueError):
     """A fleet description that cannot be simulated; the message says which part."""
 
 
+class ProvisionError(RuntimeError):
+    """Provisioning a fleet failed part way; the devices it had registered were removed again."""
+
+
 def parse_mix(text: str) -> dict[str, float]:
     """`esp32s3:60%,stm32l4:40%` -> {"esp32s3": 0.6, "stm32l4": 0.4}."""
     out: dict[str, float] = {}
@@ -143,9 +147,12 @@ class Fleet:
         by_id = {d.id: d for d in self.devices}
         sem = asyncio.Semaphore(concurrency)
 
+        registered: list[str] = []
+
         async def one(p: DevicePlan) -> None:
             async with sem:
                 got = await api.provision(p.device_id, p.hw, p.tags)
+            registered.append(p.device_id)
             b = got["broker"]
             dev = by_id[p.device_id]
             creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"])
@@ -153,7 +160,15 @@ class Fleet:
             dev.provision(factory[p.hw])
             dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds
 
-        await asyncio.gather(*(one(p) for p in plans))
+        results = await asyncio.gather(*(one(p) for p in plans), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            # Never leave half a fleet: remove the devices this call registered, then say what went wrong.
+            for dev_id in registered:
+                with contextlib.suppress(Exception):
+                    await api.delete_device(dev_id)
+            why = f"{len(errors)} of {len(plans)} devices failed; the {len(registered)} registered by this run"
+            raise ProvisionError(f"{errors[0]} ({why} were removed again)") from errors[0]
 
     def step(self) -> None:
         self.clock.advance(self.step_ms)
@@ -212,6 +227,8 @@ class Fleet:
             await asyncio.sleep(self.wall_step_s)
 
     def stop(self) -> None:
+        """Stop the devices; each says goodbye (its will, offline presence, is published) so the server does not
+        keep showing them online."""
         for task in (self._stepper, self._misc):
             if task is not None:
                 task.cancel()
@@ -219,7 +236,7 @@ class Fleet:
         for d in self.devices:
             d.powered = False
             if d.link is not None:
-                d.link.close(graceful=True)
+                d.link.close(graceful=True, goodbye=True)
 
     # --- views ----------------------------------------------------------------------------------------------
 

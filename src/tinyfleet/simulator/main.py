@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tinyfleet.simulator.api import ApiError
-from tinyfleet.simulator.fleet import FleetSpec, SpecError, parse_mix, parse_tags
+from tinyfleet.simulator.fleet import FleetSpec, ProvisionError, SpecError, parse_mix, parse_tags
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +38,8 @@ def run(
     devices: int = typer.Option(..., "--devices", "-n", help="How many simulated devices."),
     hw: str = typer.Option("esp32s3:60%,stm32l4:40%", "--hw", help="Hardware class mix, e.g. esp32s3:60%,stm32l4:40%"),
     tags: list[str] = typer.Option([], "--tags", help="Extra tag name=value on every device (repeatable)."),
-    api: str = typer.Option("http://127.0.0.1:8080", "--api", help="The fleet-server's base URL."),
+    api: str = typer.Option("http://127.0.0.1:8080", "--api", envvar="TINYFLEET_SERVER",
+                            help="The fleet-server's base URL (env TINYFLEET_SERVER, as fleetctl)."),  # fmt: skip
     token: str = typer.Option(None, "--token", help="Operator token (default: $TINYFLEET_TOKEN)."),
     trust: list[Path] = typer.Option(..., "--trust", help="Public key (PEM) the devices trust (repeatable)."),
     factory: list[Path] = typer.Option(..., "--factory", help="Factory bundle per hardware class (repeatable)."),
@@ -57,7 +58,7 @@ def run(
         spec = FleetSpec(devices, seed=seed, mix=parse_mix(hw), tags=parse_tags(tags), prefix=prefix)
         opts = RunOptions(spec, api, token, trust, factory, duration or None)
         result = asyncio.run(run_fleet(opts, console))
-    except (SpecError, ApiError) as e:
+    except (SpecError, ApiError, ProvisionError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -72,6 +73,9 @@ def chaos(
     workdir: Path = typer.Option(None, "--workdir", help="Server data and logs (default: a temporary directory)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
     timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for the rollouts to end."),
+    bundle: Path = typer.Option(None, "--bundle", help="Your own bundle as the release under test (instead of "
+                                "the sample release); the fleet is all of its hardware class."),
+    trust: list[Path] = typer.Option([], "--trust", help="Public key (PEM) that signed --bundle (repeatable)."),
 ) -> None:
     """Start a fleet-server, run a scenario against N devices, check the invariants; exit 1 on a violation."""
     import tempfile
@@ -84,9 +88,11 @@ def chaos(
         _fail(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     if devices < 1:
         _fail("--devices must be at least 1")
+    release = _operator_release(bundle, trust, sc) if bundle is not None else None
     with tempfile.TemporaryDirectory(prefix="fleet-sim-chaos-") as tmp:
         try:
-            result = asyncio.run(runner.run(sc, devices, seed, workdir or Path(tmp), timeout))  # type: ignore[arg-type]
+            result = asyncio.run(runner.run(sc, devices, seed, workdir or Path(tmp), timeout,  # type: ignore[arg-type]
+                                            release=release))  # fmt: skip
         except (RuntimeError, ApiError) as e:
             _fail(str(e), 3)
         except KeyboardInterrupt:
@@ -98,6 +104,38 @@ def chaos(
     report.print_human(rep, console)
     typer.echo(text)
     raise typer.Exit(0 if rep["passed"] else 1)
+
+
+def _operator_release(path: Path, trust: list[Path], sc: object) -> object:
+    """Check `--bundle` before any world starts: readable, signed by a `--trust` key, of a simulated class, not
+    below the factory release's counter, for a scenario that rolls out a good release."""
+    from tinyfleet.bundles import BundleError, TrustedKeys, verify_bundle
+    from tinyfleet.simulator.chaos.runner import OperatorRelease
+    from tinyfleet.simulator.chaos.scenarios import SCENARIOS, Expect
+    from tinyfleet.simulator.releases import HARDWARE_CLASSES, bundle_id
+    from tinyfleet.simulator.world import BASE
+
+    good = [n for n, s in SCENARIOS.items() if s.expect is Expect.COMPLETED and n != "drift"]
+    if sc.name not in good:  # type: ignore[attr-defined]
+        _fail(f"scenario {sc.name!r} rolls out its own release; --bundle works with: {', '.join(good)}")  # type: ignore[attr-defined]
+    if not trust:
+        _fail("--bundle needs --trust with the public key that signed it")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        _fail(f"cannot read bundle {path}: {e.strerror}")
+    try:
+        keys = TrustedKeys.from_pem_files(trust)
+        m = verify_bundle(data, keys).manifest
+    except (BundleError, OSError, ValueError) as e:
+        _fail(f"{path} cannot be used: {e}")
+    if m.hardware_class not in HARDWARE_CLASSES:
+        _fail(f"{path} is for {m.hardware_class!r}; fleet-sim simulates {', '.join(HARDWARE_CLASSES)}")
+    if m.bundle_id == bundle_id(BASE, m.hardware_class):
+        _fail(f"{path} has bundle id {m.bundle_id!r}, the simulated factory release's; build yours with another --id")
+    if m.security_counter < BASE.counter:
+        _fail(f"{path} has security counter {m.security_counter}, below the factory release's {BASE.counter}")
+    return OperatorRelease(data, m.bundle_id, m.hardware_class, tuple(trust))
 
 
 @app.command()

@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 KEEPALIVE_S = 60
 MAX_PACKET = 16384  # >= 5120 (the largest meta or block plus topic and header)
@@ -104,8 +105,10 @@ class Link:
             return False
         return True
 
-    def close(self, graceful: bool) -> None:
-        """graceful: a DISCONNECT (no will); otherwise the socket just dies (the broker publishes the will)."""
+    def close(self, graceful: bool, goodbye: bool = False) -> None:
+        """graceful: a DISCONNECT (no will); otherwise the socket just dies (the broker publishes the will).
+        goodbye (with graceful): a DISCONNECT with reason 0x04 "disconnect with will message", so the broker
+        publishes the will (offline presence) although the device left cleanly."""
         c, self.client = self.client, None
         was = self.connected
         self.connected = False
@@ -114,7 +117,7 @@ class Link:
         if graceful and was:
             # paho writes the DISCONNECT through the loop's writer, then closes the socket (on_socket_close)
             self._sock = None
-            c.disconnect()
+            c.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4) if goodbye else None)
             return
         sock = self._sock
         if sock is not None:

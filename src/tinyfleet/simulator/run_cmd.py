@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from rich.live import Live
 
 from tinyfleet.bundles.errors import BundleError
 from tinyfleet.bundles.format import parse_bundle
+from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.bundles.signing import load_public_key, public_der
 from tinyfleet.simulator.api import FleetApi
 from tinyfleet.simulator.fleet import Fleet, FleetSpec, SpecError, plan_devices
@@ -41,6 +44,11 @@ def load_factory(paths: list[Path]) -> dict[str, bytes]:
             hw = parse_bundle(data).manifest.hardware_class
         except BundleError as e:
             raise SpecError(f"{p} is not a usable bundle: {e}") from None
+        profile = load_profiles().get(hw)
+        if profile is None:
+            raise SpecError(f"{p} is for {hw!r}, which has no hardware profile")
+        if len(data) > profile.bank_bytes:
+            raise SpecError(f"{p} is {len(data)} bytes; a {hw} update bank holds {profile.bank_bytes} bytes")
         if hw in out:
             raise SpecError(f"two factory bundles for hardware class {hw}")
         out[hw] = data
@@ -71,9 +79,14 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
         await fleet.provision(api, plans, factory)
         fleet.start()
         started = time.monotonic()
+        stop = asyncio.Event()  # SIGTERM (`kill`) ends the run like --duration: devices say goodbye, JSON printed
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
         with Live(summary(fleet), console=console, refresh_per_second=2, transient=False) as live:
-            while opts.duration_s is None or time.monotonic() - started < opts.duration_s:
-                await asyncio.sleep(0.5)
+            while not stop.is_set() and (opts.duration_s is None or time.monotonic() - started < opts.duration_s):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
                 live.update(summary(fleet))
         return {
             "devices": len(fleet.devices),

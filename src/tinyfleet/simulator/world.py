@@ -7,6 +7,7 @@ server somebody else runs. Everything the world does to the server goes through 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tinyfleet.bundles.signing import generate_private_key, public_der, public_pem
+from tinyfleet.bundles.signing import generate_private_key, key_id, load_public_key, public_der, public_pem
 from tinyfleet.simulator import releases
 from tinyfleet.simulator.api import ApiError, FleetApi
 from tinyfleet.simulator.device import DeviceConfig, SimDevice
@@ -32,13 +33,18 @@ class World:
     config: DeviceConfig = field(default_factory=DeviceConfig)
     db_url: str | None = None
     key: ec.EllipticCurvePrivateKey = field(default_factory=generate_private_key)
+    trust: list[Path] = field(default_factory=list)  # more public keys the server and every device trust
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pub = self.workdir / "signing.pub.pem"
         self.pub.write_bytes(public_pem(self.key.public_key()))
         self.server = ServerProcess(self.workdir / "server", self.pub, db_url=self.db_url)
-        self.fleet = Fleet([public_der(self.key.public_key())], self.config)
+        self.server.env["TINYFLEET_TRUSTED_KEY_FILES"] = json.dumps([str(p.resolve()) for p in [self.pub, *self.trust]])
+        keys = [public_der(self.key.public_key())] + [public_der(load_public_key(p)) for p in self.trust]
+        self.fleet = Fleet(keys, self.config)
+        # every simulated firmware trusts the extra keys too: each upload declares them (grants_key)
+        self.grants = tuple(key_id(load_public_key(p)).hex() for p in self.trust)
         self.plans: list[DevicePlan] = plan_devices(self.spec)
         self.bundles: dict[str, bytes] = {}  # bundle id -> bytes
         self.api: FleetApi | None = None
@@ -65,7 +71,7 @@ class World:
         assert self.api is not None
         data = await asyncio.to_thread(releases.build, release, hw, self.key)
         bid = bundle_id(release, hw)
-        await self.api.upload_bundle(data)
+        await self.api.upload_bundle(data, self.grants)
         if publish:
             await self.api.publish_bundle(bid)
         self.bundles[bid] = data

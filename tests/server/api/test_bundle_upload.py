@@ -122,3 +122,12 @@ def test_build_needs_a_server_signing_key(api) -> None:
     http, _key = api
     r = http.post("/api/v1/bundles/build", json=_parts())
     assert r.status_code == 409 and "holds no signing key" in r.json()["detail"]
+
+
+def test_a_bundle_larger_than_the_update_bank_is_refused(api) -> None:
+    http, key = api
+    big = make_bundle(key, "too-big", firmware=b"F" * 600_000, model=SAMPLE, contract=CONTRACT)
+    r = _post(http, big)
+    assert r.status_code == 422
+    assert r.json()["detail"] == f"bundle 'too-big' is {len(big)} bytes; a stm32l4 update bank holds 524288 bytes"
+    assert http.get("/api/v1/bundles/too-big").status_code == 404

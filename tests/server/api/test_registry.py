@@ -77,6 +77,9 @@ def test_bad_input_is_a_4xx_naming_the_problem(api) -> None:
     assert r.status_code == 400 and "device id 'bad/id'" in r.json()["detail"]
     r = http.post("/api/v1/devices", json={"id": "d", "hardware_class": "STM32"})
     assert r.status_code == 400 and "hardware class 'STM32'" in r.json()["detail"]
+    r = http.post("/api/v1/devices", json={"id": "d", "hardware_class": "stm32f4"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "no hardware profile 'stm32f4' (known: esp32s3, stm32l4)"
     r = http.post("/api/v1/devices", json={"id": "d"})
     assert r.status_code == 422 and r.json()["detail"].startswith("hardware_class: Field required")
     http.post("/api/v1/devices", json={"id": "d", "hardware_class": "esp32s3"})

@@ -43,6 +43,8 @@ def test_an_event_the_table_lacks_changes_nothing() -> None:
 
 def test_assignment_of_a_device_already_running_the_bundle_succeeds_at_once() -> None:
     assert ds.assign_event(NEW.hex(), NEW.hex()) == ("already_running", "already running")
+    # unless the device is not present: then it must report like any other
+    assert ds.assign_event(NEW.hex(), NEW.hex(), present=False) == ("assign", None)
     assert ds.assign_event(OLD.hex(), NEW.hex()) == ("assign", None)
     assert ds.assign_event(None, NEW.hex()) == ("assign", None)
 
@@ -86,3 +88,10 @@ def test_rollback_without_a_bundle_to_offer_clears_the_desired_state() -> None:
     for prev in (None, PreviousBundle("v1", 1, retired=True)):
         plan = plan_rollback("assigned", prev, stored_counter=None, new_counter=2)
         assert plan == ds.RollbackPlan("roll_back", None, "no previous bundle on the server; desired state cleared")
+
+
+def test_a_failure_is_counted_under_its_reason_code() -> None:
+    assert ds.failure_code("timed_out", "no install outcome within 60 s") == "InstallTimeout"
+    assert ds.failure_code("install_failed", "UnknownKeyId") == "UnknownKeyId"
+    assert ds.group_failures(["TooLarge", None, "HealthLatency", "HealthLatency"]) == {
+        "HealthLatency": 2, "TooLarge": 1}  # fmt: skip

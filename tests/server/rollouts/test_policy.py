@@ -182,3 +182,17 @@ def test_confidence_collapse_and_drift_halt() -> None:
 def test_paused_halted_and_finished_rollouts_do_nothing() -> None:
     for state in ("paused", "halted", "completed", "aborted"):
         assert decide(view(fleet({"a": 3}), state=state), 0) == []
+
+
+def test_the_halt_names_each_failed_devices_reason_code_with_counts() -> None:
+    stages = (Stage(100, InstallGate(max_failure_rate=0.5)),)
+    v = view(fleet({"a": 6}), stages=stages)
+    v = apply(v, decide(v, 0), 0)
+    codes = ["HealthLatency", "HealthLatency", "InstallTimeout", "TooLarge", None, None]
+    v = replace(v, devices=tuple(
+        replace(d, status="failed" if c else "succeeded", failure=c, finished_at=1)
+        for d, c in zip(v.devices, codes, strict=True)
+    ))  # fmt: skip
+    (halt, _rollback) = decide(v, 2)
+    assert isinstance(halt, Halt)
+    assert "4 of 6 devices failed (67% > 50%): HealthLatency 2, InstallTimeout 1, TooLarge 1;" in halt.reason

@@ -17,6 +17,7 @@ from tinyfleet.server.api.routes import audit as audit_routes
 from tinyfleet.server.api.routes import bundles as bundle_routes
 from tinyfleet.server.api.routes import devices as device_routes
 from tinyfleet.server.api.routes import drift as drift_routes
+from tinyfleet.server.api.routes import keys as key_routes
 from tinyfleet.server.api.routes import rollouts as rollout_routes
 from tinyfleet.server.api.routes import tokens as token_routes
 from tinyfleet.server.api.schemas import Health
@@ -48,6 +49,27 @@ def _fleet_snapshot(rt: FleetRuntime) -> dict[str, dict[str, int]]:
     }
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its JavaScript and CSS from the swagger-ui-bundle package (PyPI), so the page
+    works on a network without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI:
     """`manage_runtime`: start the runtime with the app and stop it on shutdown."""
 
@@ -67,9 +89,12 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         description="Devices, bundles, staged rollouts and drift for a TinyML fleet. "
         "Every /api/v1 route needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets: FastAPI's default loads them from a public CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, runtime=runtime)
+    _offline_docs(app)
     runtime.metrics.attach_fleet(lambda: _fleet_snapshot(runtime))
 
     @app.exception_handler(ServiceError)
@@ -81,7 +106,7 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
-    routers = (device_routes, bundle_routes, rollout_routes, drift_routes, token_routes, audit_routes)
+    routers = (device_routes, bundle_routes, rollout_routes, drift_routes, token_routes, audit_routes, key_routes)
     for r in [m.router for m in routers] + [drift_routes.cohort_router]:
         app.include_router(r, prefix="/api/v1")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from base64 import b64decode
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 
 from tinyfleet.bundles import Calibration, Deployment, Thresholds
 from tinyfleet.bundles.release import ReleaseField, deployment_parts, release_fields
@@ -42,6 +42,12 @@ class DeviceCreate(BaseModel):
     id: str = Field(min_length=1, max_length=64, examples=["sensor-0001"])
     hardware_class: str = Field(min_length=1, max_length=32, examples=["stm32l4"])
     tags: dict[str, str] = Field(default_factory=dict, examples=[{"site": "plant-a", "temp": "hot"}])
+
+
+class DeviceTagsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    set: dict[str, str] = Field(default_factory=dict, description="Tags to add or change", examples=[{"site": "b"}])
+    remove: list[str] = Field(default_factory=list, max_length=16, description="Tag names to remove")
 
 
 class DeviceReportPublic(_Out):
@@ -151,6 +157,7 @@ class BundlePublic(_Out):
     uploaded_at: float
     uploaded_by: str
     gate_report: dict[str, Any]
+    grants_keys: list[str] = Field(description="Key ids this bundle's firmware adds to a device's trusted keys")
 
 
 class BundleDetail(BundlePublic):
@@ -193,6 +200,9 @@ class TargetIn(BaseModel):
     hardware_class: str | None = Field(default=None, max_length=32)
     tags: dict[str, str] = Field(default_factory=dict)
     device_ids: list[str] = Field(default_factory=list, max_length=100_000)
+    skip_busy: bool = Field(
+        default=False, description="Leave out devices already in an active rollout instead of refusing (409)"
+    )
 
 
 class RolloutCreate(BaseModel):
@@ -204,6 +214,18 @@ class RolloutCreate(BaseModel):
     )
     stratify_by: list[str] | None = Field(default=None, description="Tag names; default: every tag name present")
     rollback_on_halt: bool = True
+    allow_untrusted_key: bool = Field(
+        default=False, description="Roll out although target devices are not known to trust the bundle's key"
+    )
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    server_trusts: bool = Field(description="The server accepts uploads signed by this key")
+    bundles_signed: list[str]
+    devices_trusting: int = Field(description="Devices known to trust it: they run a bundle signed by it or "
+                                  "whose firmware adds it")
+    devices_unknown: int = Field(description="Devices running a bundle the server does not hold (keys unknown)")
 
 
 class RolloutCounts(BaseModel):
@@ -218,7 +240,7 @@ class RolloutPublic(_Out):
     id: int
     bundle_id: str
     state: str
-    stage_index: int
+    stage_index: int = Field(description="Index of the current stage in `stages`, from 0 (see stage_number)")
     stages: list[dict[str, Any]]
     target: dict[str, Any]
     rollback_on_halt: bool
@@ -228,21 +250,34 @@ class RolloutPublic(_Out):
     updated_at: float
     created_by: str
 
+    @computed_field(description="The current stage as people count it, from 1: what fleetctl and messages say")
+    def stage_number(self) -> int:
+        return self.stage_index + 1
+
 
 class RolloutStatus(BaseModel):
     rollout: RolloutPublic
     counts: RolloutCounts
+    failures: dict[str, int] = Field(
+        default_factory=dict,
+        description="Every device that failed in this rollout (also those rolled back since), by reason code",
+    )
 
 
 class RolloutDevicePublic(_Out):
     device_id: str
     stratum: str
-    stage: int | None
+    stage: int | None = Field(description="Index in `stages` of the stage that took the device, from 0")
     status: str
     reason: str | None
+    failure: str | None = Field(description="Reason code of the device's failure, kept after a rollback")
     previous_bundle: str | None
     assigned_at: float | None
     finished_at: float | None
+
+    @computed_field(description="The stage that took the device, from 1 (None: not yet)")
+    def stage_number(self) -> int | None:
+        return None if self.stage is None else self.stage + 1
 
 
 # --- drift -----------------------------------------------------------------------------------------------

@@ -76,6 +76,8 @@ class Bundle(SQLModel, table=True):
     uploaded_at: float
     uploaded_by: str = Field(max_length=64)
     status: str = Field(default="stored", max_length=16)  # stored | published | retired
+    # Key ids (hex) that this bundle's firmware adds to a device's trusted keys, as the uploader declared.
+    grants_keys: list[str] = _json(list)
 
 
 class Rollout(SQLModel, table=True):
@@ -105,6 +107,8 @@ class RolloutDevice(SQLModel, table=True):
     desired_seq: int | None = None  # the desired state this rollout published for the device
     status: str = Field(default="pending", max_length=16)
     reason: str | None = Field(default=None, max_length=200)
+    # Why the device failed, by reason code name (`HealthLatency`, `InstallTimeout`); kept after a rollback.
+    failure: str | None = Field(default=None, max_length=64)
     assigned_at: float | None = None
     finished_at: float | None = None
 

@@ -54,9 +54,34 @@ def mermaid() -> str:
     return "\n".join(lines)
 
 
-def assign_event(running_digest: str | None, target_digest: str) -> tuple[Event, str | None]:
-    """A stage takes a device: the event and the reason to record."""
-    if running_digest == target_digest:
+INSTALL_TIMEOUT = "InstallTimeout"  # the failure code of a device that stayed silent past the install timeout
+
+
+def failure_code(event: Event, reason: str | None) -> str:
+    """The reason code a failed device is counted under: the agent's reason name, or `InstallTimeout`."""
+    if event == TIMED_OUT:
+        return INSTALL_TIMEOUT
+    return reason or "Failed"
+
+
+def group_failures(codes: list[str | None]) -> dict[str, int]:
+    """Failure codes with their counts, the most frequent first (ties by name)."""
+    out: dict[str, int] = {}
+    for c in codes:
+        if c is not None:
+            out[c] = out.get(c, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def format_failures(groups: dict[str, int]) -> str:
+    return ", ".join(f"{code} {n}" for code, n in groups.items())
+
+
+def assign_event(running_digest: str | None, target_digest: str, present: bool = True) -> tuple[Event, str | None]:
+    """A stage takes a device: the event and the reason to record. A device that is not present (offline, or
+    silent past the presence timeout) is assigned even when the server last saw it on the bundle: it counts
+    as succeeded only once it reports, so a dead device is never a success."""
+    if running_digest == target_digest and present:
         return "already_running", "already running"
     return "assign", None
 

@@ -29,7 +29,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tinyfleet.server.rollouts.device_states import ROLLBACK_FROM, DeviceStatus
+from tinyfleet.server.rollouts.device_states import (
+    ROLLBACK_FROM,
+    DeviceStatus,
+    format_failures,
+    group_failures,
+)
 
 RolloutState = Literal["running", "paused", "halted", "completed", "aborted"]
 
@@ -85,6 +90,7 @@ class DeviceView:
     baseline: Behaviour | None = None  # on the bundle it ran before this rollout
     after: Behaviour | None = None  # on the rollout's bundle
     drift: float | None = None
+    failure: str | None = None  # reason code of a failed device (device_states.failure_code)
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,8 @@ def decide(view: RolloutView, now: float) -> list[Action]:
         return _halt(
             view,
             f"install gate (stage {i + 1}): {len(failed)} of {len(assigned)} devices failed "
-            f"({len(failed) / len(assigned):.0%} > {stage.install.max_failure_rate:.0%}); "
+            f"({len(failed) / len(assigned):.0%} > {stage.install.max_failure_rate:.0%}): "
+            f"{format_failures(group_failures([d.failure or 'Failed' for d in failed]))}; "
             f"first: {failed[0].device_id}",
         )
 

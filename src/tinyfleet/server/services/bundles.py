@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,8 +15,10 @@ from tinyfleet.bundles import BundleError, ComponentType, TrustedKeys, verify_bu
 from tinyfleet.bundles.components import Calibration, Thresholds
 from tinyfleet.bundles.errors import ComponentFormatError
 from tinyfleet.bundles.inspect import describe
+from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.server.db.models import Bundle, Device, Rollout
 from tinyfleet.server.rollouts.states import ACTIVE
+from tinyfleet.server.services import signing_keys
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -91,6 +94,18 @@ def _payload_summaries(parsed: ParsedBundle) -> dict[str, Any]:
     return {"calibration": cal, "thresholds": th}
 
 
+def check_fits(bundle_id: str, hardware_class: str, size: int) -> None:
+    """Refuse a bundle no device of its class could install: every device would report TooLarge."""
+    profiles = load_profiles()
+    profile = profiles.get(hardware_class)
+    if profile is None:
+        raise Unprocessable(f"bundle {bundle_id!r} is for {hardware_class!r}, which has no hardware profile "
+                            f"(known: {', '.join(sorted(profiles))})")  # fmt: skip
+    if size > profile.bank_bytes:
+        raise Unprocessable(f"bundle {bundle_id!r} is {size} bytes; a {hardware_class} update bank holds "
+                            f"{profile.bank_bytes} bytes")  # fmt: skip
+
+
 def upload(
     session: Session,
     *,
@@ -100,7 +115,10 @@ def upload(
     bundle_dir: Path,
     actor: str,
     gate_report: dict[str, Any] | None = None,
+    grants_keys: Sequence[str] = (),
 ) -> Bundle:
+    """`grants_keys`: key ids the bundle's firmware adds to a device's trusted keys (services/signing_keys.py)."""
+    grants = signing_keys.check_key_ids(grants_keys)
     if not data:
         raise BadRequest("empty body: send the bundle file as application/octet-stream")
     if len(data) > MAX_UPLOAD:
@@ -112,6 +130,7 @@ def upload(
     except BundleError as exc:
         raise Unprocessable(f"bundle refused: {exc}") from exc
     m = parsed.manifest
+    check_fits(m.bundle_id, m.hardware_class, len(data))
     digest = digest_of(parsed)
     if session.get(Bundle, m.bundle_id) is not None:
         raise Conflict(f"bundle id {m.bundle_id!r} is already stored")
@@ -139,6 +158,7 @@ def upload(
         gate_report=gate_report,
         uploaded_at=time.time(),
         uploaded_by=actor,
+        grants_keys=grants,
     )
     session.add(row)
     session.commit()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Mapping
 from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, col, select
 
+from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.protocol import topics
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import (
@@ -85,6 +86,9 @@ def provision(
     """Register a device and give it broker credentials. Returns the device and its clear password. All or
     nothing: when the broker does not take the credentials the device is not registered."""
     validate_identity(device_id, hardware_class, tags, sink.reserved)
+    known = load_profiles()
+    if hardware_class not in known:  # no bundle could ever be built for it
+        raise BadRequest(f"no hardware profile {hardware_class!r} (known: {', '.join(sorted(known))})")
     if session.get(Device, device_id) is not None:
         raise Conflict(f"device {device_id!r} is already registered")
     password = new_password()

@@ -90,7 +90,7 @@ def apply_report(session: Session, device_id: str, r: StateReport, now: float, r
         )
     )
     res.reports += 1
-    dev.last_seen = now
+    dev.last_seen, dev.online = now, True  # any message is a sign of life (services/presence.py)
     if r.order > dev.last_report_seq:
         prev = dev.last_report_seq
         if prev >= 0 and r.epoch == prev >> 32 and r.seq > (prev & 0xFFFFFFFF) + 1:
@@ -106,7 +106,9 @@ def apply_report(session: Session, device_id: str, r: StateReport, now: float, r
 
 
 def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutDevice, Rollout] | None:
-    """The device's entry in a running or paused rollout that is waiting for its install, if any."""
+    """The device's entry in a running or paused rollout that is waiting for its install, if any. Locked (on
+    PostgreSQL): a rollout step that halted meanwhile has moved it on, and the entry no longer matches, so a
+    late outcome neither overwrites the rollback nor changes what the halt counted."""
     return session.exec(
         select(RolloutDevice, Rollout)
         .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
@@ -115,6 +117,7 @@ def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutD
             RolloutDevice.status == "assigned",
             col(Rollout.state).in_(ACTIVE),
         )
+        .with_for_update(of=RolloutDevice)
     ).first()
 
 
@@ -224,7 +227,7 @@ def apply_telemetry_batch(
         if agg is None:
             agg = aggs[(dev_id, ref)] = TelemetryAggregate(device_id=dev_id, bundle_id=ref)
         _accumulate(agg, t, now)
-        devs[dev_id].last_seen = now
+        devs[dev_id].last_seen, devs[dev_id].online = now, True
         if dev_id not in latest or t.order > latest[dev_id][0].order:
             latest[dev_id] = (t, ref)
     for agg in aggs.values():
@@ -287,13 +290,18 @@ def _update_drift(
         session.add(ds)
 
 
-def apply_presence(session: Session, device_id: str, p: Presence, now: float, res: IngestResult) -> None:
+def apply_presence(
+    session: Session, device_id: str, p: Presence, now: float, res: IngestResult, live: bool = True
+) -> None:
+    """`live` False: the broker replayed its retained copy (on the server's subscribe), which may be hours old
+    and from a device that is gone since; it updates what the device runs but is no sign of life."""
     dev = session.get(Device, device_id)
     if dev is None:
         res.unknown_device += 1
         return
     dev.online = p.status == 1
-    dev.last_seen = now
+    if live:
+        dev.last_seen = now
     dev.image_state = IMAGE_STATES.get(p.image_state)
     dev.security_counter = p.security_counter
     if p.running_digest != ZERO_DIGEST and (p.epoch << 32 | p.last_seq) >= dev.last_report_seq:
@@ -301,7 +309,7 @@ def apply_presence(session: Session, device_id: str, p: Presence, now: float, re
         dev.running_bundle = bundle_ref(session, p.running_digest)
     session.add(dev)
     res.presence += 1
-    if p.image_state == 1 and p.running_digest != ZERO_DIGEST:
+    if live and p.image_state == 1 and p.running_digest != ZERO_DIGEST:
         _converged(session, dev, p.running_digest, now, res)
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from tinyfleet.server.db.models import Bundle, Device, DriftScore, Rollout, RolloutDevice, TelemetryAggregate
 from tinyfleet.server.rollouts import device_states, policy, states
+from tinyfleet.server.services import presence
 from tinyfleet.server.services import rollouts as rollout_records
 from tinyfleet.server.services.errors import Conflict
 from tinyfleet.server.services.publishing import Outbox, publish_bundle
@@ -30,7 +31,7 @@ def _behaviour(agg: TelemetryAggregate | None) -> policy.Behaviour | None:
 def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
     assert ro.id is not None
     views = []
-    for rd in rollout_records.devices_of(session, ro.id):
+    for rd in rollout_records.devices_of(session, ro.id, lock=True):
         base = session.get(TelemetryAggregate, (rd.device_id, rd.previous_bundle)) if rd.previous_bundle else None
         after = session.get(TelemetryAggregate, (rd.device_id, ro.bundle_id))
         ds = session.get(DriftScore, rd.device_id)
@@ -45,6 +46,7 @@ def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
                 baseline=_behaviour(base),
                 after=_behaviour(after),
                 drift=ds.score if ds is not None and ds.bundle_id == ro.bundle_id else None,
+                failure=rd.failure,
             )
         )
     return policy.RolloutView(
@@ -60,8 +62,9 @@ def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
 class Steps:
     """The rollout engine's transactions. `outbox` None: nothing is published (tests, a replica without MQTT)."""
 
-    def __init__(self, outbox: Outbox | None, bundle_dir: Path | None) -> None:
+    def __init__(self, outbox: Outbox | None, bundle_dir: Path | None, presence_timeout_s: float = 300.0) -> None:
         self.outbox, self.bundle_dir = outbox, bundle_dir
+        self.presence_timeout_s = presence_timeout_s
 
     def round(self, s: Session, rollout_id: int, now: float) -> tuple[list[policy.Action], list[str]]:
         """One decision and its effects, committed; -> (actions, devices whose desired state to publish)."""
@@ -121,7 +124,8 @@ class Steps:
         rd.stage, rd.assigned_at = stage, now
         prev = s.get(Bundle, dev.running_bundle) if dev.running_bundle else None
         rd.previous_bundle = prev.bundle_id if prev is not None else dev.running_bundle
-        event, reason = device_states.assign_event(dev.running_digest, bundle.digest)
+        alive = presence.is_present(dev.online, dev.last_seen, now, self.presence_timeout_s)
+        event, reason = device_states.assign_event(dev.running_digest, bundle.digest, alive)
         rollout_records.set_status(rd, event, reason, now)
         s.add(rd)
         if event == "already_running":

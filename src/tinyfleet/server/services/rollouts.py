@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from tinyfleet.bundles.timefmt import iso_utc
 from tinyfleet.server.db.models import Bundle, Device, Rollout, RolloutDevice
 from tinyfleet.server.rollouts import device_states, states
 from tinyfleet.server.rollouts.policy import BehaviourGate, InstallGate, Stage
 from tinyfleet.server.rollouts.states import ACTIVE
+from tinyfleet.server.services import signing_keys
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 
@@ -52,8 +54,8 @@ def stratum_of(tags: Mapping[str, str], keys: Sequence[str]) -> str:
 
 def resolve_target(
     session: Session, bundle: Bundle, hardware_class: str | None, tags: Mapping[str, str], device_ids: Sequence[str]
-) -> tuple[list[Device], list[str]]:
-    """Devices the rollout may touch, and the ids asked for that were excluded (with why)."""
+) -> tuple[list[Device], list[tuple[str, str]]]:
+    """Devices the rollout may touch, and the matching or named devices left out, as (device id, why)."""
     if hardware_class is not None and hardware_class != bundle.hardware_class:
         raise Unprocessable(
             f"target hardware class {hardware_class!r} differs from the bundle's {bundle.hardware_class!r}"
@@ -62,7 +64,7 @@ def resolve_target(
     if device_ids:
         q = q.where(col(Device.id).in_(list(device_ids)))
     devices = [d for d in session.exec(q.order_by(Device.id)) if all(d.tags.get(k) == v for k, v in tags.items())]
-    excluded: list[str] = []
+    excluded: list[tuple[str, str]] = []
     if device_ids:
         found = {d.id for d in devices}
         for i in device_ids:
@@ -72,16 +74,29 @@ def resolve_target(
             if other is None:
                 raise NotFound(f"no device {i!r}")
             why = (f"hardware class {other.hardware_class}" if other.hardware_class != bundle.hardware_class
-                   else "tags do not match")  # fmt: skip
-            excluded.append(f"{i}: {why}")
+                   else "tags not matching")  # fmt: skip
+            excluded.append((i, why))
     if bundle.device_scope is not None:
+        excluded += [(d.id, f"outside the bundle's device scope ({bundle.device_scope})")
+                     for d in devices if d.id != bundle.device_scope]  # fmt: skip
         devices = [d for d in devices if d.id == bundle.device_scope]
     # A device refuses a bundle below the security counter it stores (CounterTooLow): never target it.
     locked = [d for d in devices if d.security_counter is not None and d.security_counter > bundle.security_counter]
-    excluded += [f"{d.id}: stores security counter {d.security_counter}, above the bundle's "
-                 f"{bundle.security_counter}" for d in locked]  # fmt: skip
+    excluded += [(d.id, f"security counter above the bundle's {bundle.security_counter}") for d in locked]
     devices = [d for d in devices if d not in locked]
     return devices, excluded
+
+
+def count_reasons(excluded: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """Why devices were left out, with how many for each reason, the most frequent first."""
+    out: dict[str, int] = {}
+    for _id, why in excluded:
+        out[why] = out.get(why, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def summarize(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{why}: {n}" for why, n in counts.items())
 
 
 def create(
@@ -96,7 +111,10 @@ def create(
     rollback_on_halt: bool,
     actor: str,
     now: float | None = None,
+    skip_busy: bool = False,
+    allow_untrusted_key: bool = False,
 ) -> tuple[Rollout, list[str]]:
+    """`skip_busy`: leave out devices already in an active rollout instead of refusing the whole rollout."""
     bundle = session.get(Bundle, bundle_id)
     if bundle is None:
         raise NotFound(f"no bundle {bundle_id!r}")
@@ -104,19 +122,45 @@ def create(
         raise Conflict(f"bundle {bundle_id!r} is retired")
     now = time.time() if now is None else now
     if bundle.expires is not None and bundle.expires <= now:
-        raise Unprocessable(f"bundle {bundle_id!r} expired at {bundle.expires}; devices would refuse it")
+        raise Unprocessable(f"bundle {bundle_id!r} expired at {iso_utc(bundle.expires)}; devices would refuse it")
     validate_stages(stages)
     devices, excluded = resolve_target(session, bundle, hardware_class, tags, device_ids)
-    if not devices:
-        raise Unprocessable(f"no registered {bundle.hardware_class} device matches the target")
-    busy = session.exec(
+    busy = dict(session.exec(
         select(RolloutDevice.device_id, Rollout.id)
         .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
         .where(col(RolloutDevice.device_id).in_([d.id for d in devices]), col(Rollout.state).in_(ACTIVE))
-    ).first()
-    if busy is not None:
-        raise Conflict(f"device {busy[0]} is already in active rollout {busy[1]}")
+    ).all())  # fmt: skip
+    if busy and not skip_busy:
+        per_rollout = count_reasons([(d, f"in rollout {r}") for d, r in busy.items()])
+        first = min(busy)
+        raise Conflict(
+            f"{len(busy)} of {len(devices)} target devices are already in an active rollout "
+            f"({summarize(per_rollout)}; e.g. device {first} in rollout {busy[first]}); "
+            "skip them with skip_busy (fleetctl rollout create --skip-busy)"
+        )
+    excluded += [(d, f"in active rollout {busy[d]}") for d in sorted(busy)]
+    devices = [d for d in devices if d.id not in busy]
+    counts = count_reasons(excluded)
+    if not devices:
+        where = f"{bundle.hardware_class} device"
+        if tags:
+            where += " with " + ", ".join(f"{k}={v}" for k, v in tags.items())
+        if not excluded:
+            raise Unprocessable(f"no registered {where} matches the target")
+        raise Unprocessable(
+            f"no {where} can take {bundle_id!r}: {len(excluded)} match the target, all excluded ({summarize(counts)})"
+        )
+    untrusting = signing_keys.not_trusting(session, bundle, devices)
+    if untrusting and not allow_untrusted_key:
+        runs = count_reasons([(d.id, f"{d.running_bundle}") for d in untrusting])
+        raise Unprocessable(
+            f"{len(untrusting)} of {len(devices)} target devices are not known to trust key "
+            f"{signing_keys.signer(bundle)} that signed {bundle_id!r} (they run: {summarize(runs)}); they would refuse "
+            "it (UnknownKeyId). First roll out a bundle signed by a key they trust whose firmware adds this one "
+            "(upload it with grants_key), or set allow_untrusted_key (docs/operations.md, 'Rotating a signing key')"
+        )
     keys = sorted(stratify_by) if stratify_by is not None else sorted({k for d in devices for k in d.tags})
+    excluded_lines = [f"{i}: {why}" for i, why in excluded]
     ro = Rollout(
         bundle_id=bundle_id,
         state="running",
@@ -128,7 +172,8 @@ def create(
             "tags": dict(tags),
             "device_ids": list(device_ids),
             "stratify_by": keys,
-            "excluded": excluded,
+            "excluded": excluded_lines,
+            "excluded_counts": counts,
         },  # fmt: skip
         rollback_on_halt=rollback_on_halt,
         created_at=now,
@@ -142,7 +187,7 @@ def create(
         session.add(RolloutDevice(rollout_id=ro.id, device_id=d.id, stratum=stratum_of(d.tags, keys)))
     session.commit()
     session.refresh(ro)
-    return ro, excluded
+    return ro, excluded_lines
 
 
 def set_status(rd: RolloutDevice, event: device_states.Event, reason: str | None, now: float) -> bool:
@@ -151,6 +196,8 @@ def set_status(rd: RolloutDevice, event: device_states.Event, reason: str | None
     if to is None:
         return False
     rd.status, rd.reason = to, reason
+    if to == "failed":
+        rd.failure = device_states.failure_code(event, reason)
     if to != "assigned":
         rd.finished_at = rd.finished_at or now
     return True
@@ -170,9 +217,11 @@ def list_rollouts(session: Session, state: str | None = None) -> list[Rollout]:
     return list(session.exec(q.order_by(col(Rollout.id).desc())))
 
 
-def devices_of(session: Session, rollout_id: int) -> list[RolloutDevice]:
-    return list(session.exec(select(RolloutDevice).where(RolloutDevice.rollout_id == rollout_id)
-                             .order_by(RolloutDevice.device_id)))  # fmt: skip
+def devices_of(session: Session, rollout_id: int, lock: bool = False) -> list[RolloutDevice]:
+    """`lock`: hold the rows until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite has one writer anyway),
+    so a decision and its effects see the same outcomes while ingest records new ones."""
+    q = select(RolloutDevice).where(RolloutDevice.rollout_id == rollout_id).order_by(RolloutDevice.device_id)
+    return list(session.exec(q.with_for_update() if lock else q))
 
 
 def counts(session: Session, rollout_id: int) -> dict[str, int]:
@@ -180,6 +229,11 @@ def counts(session: Session, rollout_id: int) -> dict[str, int]:
     for rd in devices_of(session, rollout_id):
         out[rd.status] = out.get(rd.status, 0) + 1
     return out
+
+
+def failures(session: Session, rollout_id: int) -> dict[str, int]:
+    """Every device that failed in this rollout (rolled back since or not), grouped by reason code."""
+    return device_states.group_failures([rd.failure for rd in devices_of(session, rollout_id)])
 
 
 def _transition(session: Session, rollout_id: int, event: str, reason: str | None) -> Rollout:

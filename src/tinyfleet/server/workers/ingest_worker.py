@@ -170,7 +170,7 @@ class IngestWorker:
                     elif kind == "telemetry":
                         telemetry.append((dev, decode_telemetry(item.payload)))
                     elif kind == "presence":
-                        apply_presence(s, dev, decode_presence(item.payload), now, res)
+                        apply_presence(s, dev, decode_presence(item.payload), now, res, live=not item.retain)
                 except ProtocolError as exc:
                     self.metrics.malformed.labels(kind).inc()
                     log.warning("dropped %s from %s: %s", kind, dev, exc)

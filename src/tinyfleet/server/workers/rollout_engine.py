@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from tinyfleet.server.db.models import Rollout
 from tinyfleet.server.db.retry import retry_transient
 from tinyfleet.server.rollouts import policy
-from tinyfleet.server.services import publishing
+from tinyfleet.server.services import presence, publishing
 from tinyfleet.server.services.rollout_steps import Steps
 from tinyfleet.server.workers.leader import LeaderLock
 
@@ -42,11 +42,16 @@ class RolloutEngine:
         housekeeping: Callable[[float], None] | None = None,
         housekeeping_every_s: float = 60.0,
         leader: LeaderLock | None = None,
+        presence_timeout_s: float = 300.0,
     ) -> None:
         self.db, self.interval_s, self.clock = db, interval_s, clock
-        self.steps = Steps(publisher, bundle_dir)
+        self.steps = Steps(publisher, bundle_dir, presence_timeout_s)
         self.housekeeping, self.housekeeping_every_s = housekeeping, housekeeping_every_s
         self._last_housekeeping = 0.0
+        self.presence_timeout_s = presence_timeout_s
+        # expiry is checked often enough to be late by at most a tenth of the timeout (and at most 5 s)
+        self.presence_every_s = min(5.0, presence_timeout_s / 10)
+        self._last_presence = 0.0
         self.leader = leader
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -78,6 +83,10 @@ class RolloutEngine:
             if self._stop.is_set():
                 break
             try:
+                now = self.clock()
+                if now - self._last_presence >= self.presence_every_s:
+                    self._last_presence = now
+                    self.expire_presence(now)
                 self.tick()
                 now = self.clock()
                 if self.housekeeping and now - self._last_housekeeping >= self.housekeeping_every_s:
@@ -85,6 +94,16 @@ class RolloutEngine:
                     self.housekeeping(now)
             except Exception:  # the engine must outlive a bad tick; the next one retries from the database
                 log.exception("rollout engine tick failed")
+
+    def expire_presence(self, now: float) -> int:
+        def run() -> int:
+            with Session(self.db) as s:
+                return presence.expire(s, now, self.presence_timeout_s)
+
+        n = retry_transient(run)
+        if n:
+            log.info("%d device(s) silent for %g s: now offline", n, self.presence_timeout_s)
+        return n
 
     # --- steps -------------------------------------------------------------------------------------------
 

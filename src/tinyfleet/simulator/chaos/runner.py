@@ -48,9 +48,24 @@ class RunResult:
         return not self.violations
 
 
-async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeout_s: float = 300.0) -> RunResult:
+@dataclass(frozen=True)
+class OperatorRelease:
+    """The operator's own bundle as the release under test (`fleet-sim chaos --bundle`), with the public keys
+    that signed it: the server and every device trust them too, and the fleet is all of the bundle's class."""
+
+    data: bytes
+    bundle_id: str
+    hardware_class: str
+    trust: tuple[Path, ...]
+
+
+async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeout_s: float = 300.0,
+              release: OperatorRelease | None = None) -> RunResult:  # fmt: skip
     started = time.monotonic()
-    world = World(workdir, FleetSpec(devices, seed=seed))
+    spec = FleetSpec(devices, seed=seed)
+    if release is not None:
+        spec = FleetSpec(devices, seed=seed, mix={release.hardware_class: 1.0})
+    world = World(workdir, spec, trust=list(release.trust) if release else [])
     setups = {p.device_id: scenario.setup(p, seed) for p in world.plans}
 
     def device_args(p: Any) -> dict[str, Any]:
@@ -67,7 +82,7 @@ async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeou
         if scenario.name == "drift":
             rollouts, drift, also_allowed = await drift_episode(world, setups, BASE, timeout_s)
         else:
-            rollouts = await _rollout(world, scenario, timeout_s)
+            rollouts = await _rollout(world, scenario, timeout_s, release)
         await converge(world, timeout_s=60)
         facts = await collect_facts(world, scenario, rollouts, drift, also_allowed)
         violations = check(facts)
@@ -79,12 +94,23 @@ async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeou
         await world.stop()
 
 
-async def _rollout(world: World, scenario: Scenario, timeout_s: float) -> list[dict[str, Any]]:
+async def _rollout(world: World, scenario: Scenario, timeout_s: float,
+                   release: OperatorRelease | None = None) -> list[dict[str, Any]]:  # fmt: skip
     assert world.api is not None
-    rids = {}
+    rids: dict[str, int] = {}
+    names: dict[str, str] = {}
     for hw in world.hws:
+        if release is not None:  # the operator's bundle instead of the scenario's sample release
+            await world.api.upload_bundle(release.data, world.grants)
+            world.bundles[release.bundle_id] = release.data
+            body = {"bundle_id": release.bundle_id, "stages": STAGES, "target": {"hardware_class": hw},
+                    "stratify_by": ["temperature"]}  # fmt: skip
+            rids[hw] = int((await world.api.create_rollout(body))["rollout"]["id"])
+            names[hw] = release.bundle_id
+            continue
         await world.release(scenario.release, hw)
         rids[hw] = await world.rollout(scenario.release, hw, STAGES, stratify_by=["temperature"])
+        names[hw] = bundle_id(scenario.release, hw)
     if scenario.event is not WorldEvent.NONE:
         api = world.api
 
@@ -104,7 +130,7 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float) -> list[d
     for hw, rid in rids.items():
         st = final.get(rid) or await world.api.rollout(rid)
         devs = await world.api.rollout_devices(rid)
-        out.append({"id": rid, "hw": hw, "bundle": bundle_id(scenario.release, hw), "previous": bundle_id(BASE, hw),
+        out.append({"id": rid, "hw": hw, "bundle": names[hw], "previous": bundle_id(BASE, hw),
                     "state": st["rollout"]["state"], "stage_index": st["rollout"]["stage_index"],
                     "reason": st["rollout"]["reason"], "counts": st["counts"],
                     "devices": {d["device_id"]: d["status"] for d in devs}})  # fmt: skip

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
@@ -22,7 +23,15 @@ _BODY = {
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BundleDetail, openapi_extra=_BODY)
-async def upload_bundle(request: Request, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundleDetail:
+async def upload_bundle(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    who: Operator,
+    grants_key: Annotated[
+        list[str], Query(description="Key id (16 hex) this bundle's firmware adds to a device's trusted keys")
+    ] = [],  # noqa: B006
+) -> BundleDetail:
     """Upload a signed bundle file (`fleetctl bundle build`). The server verifies its signature against its
     trusted keys and runs the model gate before storing it."""
     length = request.headers.get("content-length")
@@ -32,8 +41,10 @@ async def upload_bundle(request: Request, rt: RuntimeDep, session: SessionDep, w
 
     def store() -> BundleDetail:  # verification, gate and disk I/O: off the event loop
         with audit.audited(session, who.name, "bundle.upload", f"{len(data)} bytes") as detail:
+            if grants_key:
+                detail["grants_keys"] = grants_key
             row = bundles.upload(session, data=data, keys=rt.keys, gate=rt.gate, bundle_dir=rt.settings.bundle_dir,
-                                 actor=who.name)  # fmt: skip
+                                 actor=who.name, grants_keys=grants_key)  # fmt: skip
             detail["bundle_id"] = row.bundle_id
         return BundleDetail.model_validate(row)
 

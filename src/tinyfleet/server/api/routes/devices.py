@@ -12,9 +12,10 @@ from tinyfleet.server.api.schemas import (
     DeviceProvisioned,
     DevicePublic,
     DeviceReportPublic,
+    DeviceTagsUpdate,
 )
 from tinyfleet.server.db.models import Device
-from tinyfleet.server.services import audit, devices
+from tinyfleet.server.services import audit, device_tags, devices
 from tinyfleet.server.services.errors import BadRequest
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERRORS)
@@ -79,6 +80,15 @@ def list_devices(
 @router.get("/{device_id}", response_model=DevicePublic)
 def get_device(device_id: str, session: SessionDep, _who: Viewer) -> DevicePublic:
     return DevicePublic.model_validate(devices.get(session, device_id))
+
+
+@router.patch("/{device_id}/tags", response_model=DevicePublic)
+def update_tags(device_id: str, body: DeviceTagsUpdate, session: SessionDep, who: Operator) -> DevicePublic:
+    """Remove the `remove` tag names, then set `set`. Rollouts already created keep their strata."""
+    with audit.audited(session, who.name, "device.tags", device_id) as detail:
+        detail.update(set=body.set, remove=body.remove)
+        dev = device_tags.update_tags(session, device_id, body.set, body.remove)
+    return DevicePublic.model_validate(dev)
 
 
 @router.get("/{device_id}/reports", response_model=list[DeviceReportPublic])

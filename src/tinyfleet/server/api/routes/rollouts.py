@@ -23,7 +23,11 @@ router = APIRouter(prefix="/rollouts", tags=["rollouts"], responses=ERRORS)
 
 def _status(session: SessionDep, ro: Rollout) -> RolloutStatus:
     assert ro.id is not None
-    return RolloutStatus(rollout=RolloutPublic.model_validate(ro), counts=RolloutCounts(**svc.counts(session, ro.id)))
+    return RolloutStatus(
+        rollout=RolloutPublic.model_validate(ro),
+        counts=RolloutCounts(**svc.counts(session, ro.id)),
+        failures=svc.failures(session, ro.id),
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RolloutStatus)
@@ -44,8 +48,10 @@ def create_rollout(body: RolloutCreate, rt: RuntimeDep, session: SessionDep, who
             stratify_by=body.stratify_by,
             rollback_on_halt=body.rollback_on_halt,
             actor=who.name,
+            skip_busy=body.target.skip_busy,
+            allow_untrusted_key=body.allow_untrusted_key,
         )
-        detail.update(rollout=ro.id, excluded=excluded)
+        detail.update(rollout=ro.id, excluded=ro.target["excluded_counts"])
     rt.rollouts.poke()
     return _status(session, ro)
 
