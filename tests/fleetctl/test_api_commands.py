@@ -19,9 +19,6 @@ from ..server.srv_device import ScriptedDevice
 from ..server.srv_fleet import wait_until
 from .conftest import LiveServer
 
-# Local commands that another branch reworks (the bundle build path); they do not talk to the server.
-NO_JSON_YET = {"bundle build", "bundle verify"}
-
 
 def _commands() -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -44,7 +41,7 @@ def test_every_command_has_help_and_json() -> None:
             "devices credentials", "devices tag", "devices delete"} <= set(cmds)  # fmt: skip
     assert [name for name, c in cmds.items() if not (c.help or "").strip()] == []
     missing = [name for name, c in cmds.items() if not any("--json" in getattr(p, "opts", ()) for p in c.params)]
-    assert sorted(missing) == sorted(NO_JSON_YET)
+    assert missing == []
 
 
 def _insert_devices(srv: LiveServer, n: int, tags: str = '{"fleet": "bulk"}') -> None:

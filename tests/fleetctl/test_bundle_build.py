@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -77,3 +78,11 @@ def test_bad_json_inputs_name_the_problem(fleetctl, inputs, key, tmp_path: Path,
 def test_unknown_profile_and_missing_key(fleetctl, inputs, key, tmp_path: Path) -> None:
     assert "nosuchboard" in one_line_error(fleetctl(*build_args(inputs, key, **{"--hw": "nosuchboard"})))
     assert "cannot read signing key" in one_line_error(fleetctl(*build_args(inputs, tmp_path / "none.pem")))
+
+
+def test_build_prints_json_on_request(fleetctl, inputs, key, tmp_path: Path) -> None:
+    out = tmp_path / "j.tfb"
+    r = fleetctl(*build_args(inputs, key, **{"--out": out}), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["path"] == str(out) and info["bytes"] == out.stat().st_size and len(info["digest"]) == 64

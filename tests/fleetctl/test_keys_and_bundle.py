@@ -52,6 +52,8 @@ def test_verify_gives_each_vector_its_verdict(fleetctl, v: dict) -> None:
     if v["expect"] == "ok":
         assert r.returncode == 0, r.stderr
         assert r.stdout.startswith("OK ")
+        as_json = json.loads(fleetctl(*args, "--json").stdout)
+        assert as_json["ok"] and as_json["hardware_class"] == v["hardware_class"]
     else:
         assert r.returncode == 1
         assert one_line_error(r).startswith(f"error: {v['expect']}: ")

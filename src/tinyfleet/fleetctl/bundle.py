@@ -19,6 +19,7 @@ from tinyfleet.bundles import (
     Thresholds,
     TrustedKeys,
     VerifyPolicy,
+    bundle_digest,
     load_private_key,
     parse_bundle,
     verify_bundle,
@@ -101,6 +102,7 @@ def build(
     float_ref: Path | None = typer.Option(None, "--float", help="Float reference: .tflite or reference outputs."),
     profiles: Path | None = typer.Option(None, "--profiles", help="Extra hardware profiles file."),
     report_out: Path | None = typer.Option(None, "--report", help="Also write the gate's JSON report here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     **release: Any,
 ) -> None:
     """Run the model gate, then build and sign a bundle. Refuses to sign when any gate check fails."""
@@ -133,6 +135,10 @@ def build(
         tmp.replace(out)
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror}")
+    if as_json:
+        typer.echo(json.dumps({"path": str(out), "bytes": len(data), "bundle_id": parts.bundle_id,
+                               "digest": bundle_digest(data).hex(), "gate_checks": len(report.checks)}))  # fmt: skip
+        return
     typer.echo(
         f"{out}: {len(data)} bytes, bundle {parts.bundle_id}, signed, model gate passed ({len(report.checks)} checks)"
     )
@@ -188,12 +194,18 @@ def verify(
     device: str | None = typer.Option(None, "--device", help="Device id, checked against a device scope."),
     min_counter: int = typer.Option(0, "--min-counter", help="The device's stored security counter."),
     now: int | None = typer.Option(None, "--now", help="Unix time to check expiry against (default: now)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Verify signature, policy and every payload hash. Exit 0 when the bundle is acceptable."""
     with cli_errors():
         keys = TrustedKeys.from_pem_files(key)
         b = verify_bundle(read_file(file, "bundle"), keys, VerifyPolicy(hw, device, min_counter, now))
     m = b.manifest
+    if as_json:
+        typer.echo(json.dumps({"ok": True, "bundle_id": m.bundle_id, "hardware_class": m.hardware_class,
+                               "security_counter": m.security_counter, "key_id": b.signature.key_id.hex(),
+                               "components": len(b.components)}))  # fmt: skip
+        return
     typer.echo(
         f"OK {file}: bundle {m.bundle_id} for {m.hardware_class}, counter {m.security_counter}, "
         f"signed by {b.signature.key_id.hex()}, {len(b.components)} components verified"
