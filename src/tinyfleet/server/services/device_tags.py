@@ -16,7 +16,7 @@ def update_tags(session: Session, device_id: str, set_: Mapping[str, str], remov
     dev = devices.get(session, device_id)
     tags = {k: v for k, v in dev.tags.items() if k not in set(remove)}
     tags.update(set_)
-    devices.validate_identity(dev.id, dev.hardware_class, tags)
+    devices.validate_tags(tags)
     dev.tags = tags  # a new dict: the JSON column is saved only when reassigned
     session.add(dev)
     session.commit()

@@ -41,6 +41,10 @@ def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, st
         raise BadRequest(f"device id {device_id!r} is reserved: it is one of the server's own broker users")
     if not CLASS_RE.fullmatch(hardware_class):
         raise BadRequest(f"hardware class {hardware_class!r} must be 1-32 of a-z 0-9 _ -")
+    validate_tags(tags)
+
+
+def validate_tags(tags: Mapping[str, str]) -> None:
     if len(tags) > 16:
         raise BadRequest(f"{len(tags)} tags; at most 16 are allowed")
     for k, v in tags.items():
