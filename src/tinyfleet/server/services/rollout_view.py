@@ -41,6 +41,12 @@ class Gate:
     threshold: str
     current: str  # "-" when there is nothing to measure yet
     ok: bool | None  # None: not measured yet
+    verdict: str = ""  # in words: within, exceeded, not met yet, soaking, not measured
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            word = {"successes": "not met yet", "soak": "soaking"}.get(self.name, "exceeded")
+            object.__setattr__(self, "verdict", "not measured" if self.ok is None else "within" if self.ok else word)
 
 
 @dataclass(frozen=True)
@@ -88,12 +94,13 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     return f"{v:.1%}" if pct else f"{v:.3f}"
 
 
-def _gates(view: policy.RolloutView, i: int, now: float, current: bool) -> list[Gate]:
+def _gates(view: policy.RolloutView, i: int, now: float, current: bool, failed_ids: set[str]) -> list[Gate]:
+    """`failed_ids`: devices whose install failed, including those rolled back since (a halt's rollback)."""
     st = view.stages[i]
     g, b = st.install, st.behaviour
     out: list[Gate] = []
     assigned = [d for d in view.devices if d.status != "pending"]
-    failed = [d for d in assigned if d.status == "failed"]
+    failed = [d for d in assigned if d.status == "failed" or d.device_id in failed_ids]
     rate = len(failed) / len(assigned) if assigned and current else None
     out.append(Gate("failure rate", f"<= {g.max_failure_rate:.0%}", _fmt(rate, pct=True),
                     None if rate is None else rate <= g.max_failure_rate))  # fmt: skip
@@ -160,19 +167,6 @@ def detail(session: Session, rollout_id: int, now: float | None = None) -> Rollo
         counts[d.status] += 1
     strata = sorted({d.stratum for d in view.devices})
     per_stratum = Counter(d.stratum for d in view.devices)
-    stages = []
-    for i, st in enumerate(view.stages):
-        upto = [d for d in view.devices if d.stage is not None and d.stage <= i]
-        state = "done" if i < ro.stage_index or ro.state == "completed" else "current" if i == ro.stage_index \
-            else "waiting"  # fmt: skip
-        stages.append(
-            StageView(
-                index=i, percent=st.percent, target=policy.stage_target(len(view.devices), st.percent), state=state,
-                overall=_bar(f"stage {i + 1}", upto, policy.stage_target(len(view.devices), st.percent)),
-                strata=[_bar(s, [d for d in upto if d.stratum == s], per_stratum[s]) for s in strata],
-                gates=_gates(view, i, now, current=(i == ro.stage_index)),
-            )
-        )  # fmt: skip
     touched = [rd for rd in rds if rd.status in ("failed", "rolled_back")]
     reasons = _failure_reasons(session, ro, touched)
     failed = []
@@ -182,6 +176,20 @@ def detail(session: Session, rollout_id: int, now: float | None = None) -> Rollo
             continue  # rolled back after a halt, but its own install did not fail
         failed.append(FailedDevice(rd.device_id, rd.stratum, rd.stage, rd.status, why,
                                    rd.reason if rd.reason != why else None))  # fmt: skip
+    stages = []
+    for i, st in enumerate(view.stages):
+        upto = [d for d in view.devices if d.stage is not None and d.stage <= i]
+        target = policy.stage_target(len(view.devices), st.percent)
+        state = "done" if i < ro.stage_index or ro.state == "completed" else "current" if i == ro.stage_index \
+            else "waiting"  # fmt: skip
+        stages.append(
+            StageView(
+                index=i, percent=st.percent, target=target, state=state,
+                overall=_bar(f"stage {i + 1}", upto, max(len(upto), target)),  # a canary covers every stratum
+                strata=[_bar(s, [d for d in upto if d.stratum == s], per_stratum[s]) for s in strata],
+                gates=_gates(view, i, now, current=(i == ro.stage_index), failed_ids={f.device_id for f in failed}),
+            )
+        )  # fmt: skip
     return RolloutDetail(ro, counts, stages, failed, strata)
 
 
