@@ -16,6 +16,7 @@ class Point:
     y: float
     value: float
     label: str
+    key: str = ""  # which window (epoch:seq)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _ticks(lo: float, hi: float, y: object, n: int = 4) -> list[HLine]:
     out = []
     for i in range(n + 1):
         v = lo + (hi - lo) * i / n
-        out.append(HLine(y(v), v, f"{v:.3g}"))  # type: ignore[operator]
+        out.append(HLine(y(v), v, f"{v:.4g}"))  # type: ignore[operator]
     return out
 
 
@@ -66,6 +67,7 @@ def drift_chart(
     ref_mean: float | None,
     ref_std: float | None,
     threshold: float,
+    keys: Sequence[str] = (),
 ) -> LineChart:
     """`threshold`: the shift alert, in reference standard deviations of the mean (server/drift.py)."""
     ch = LineChart(title)
@@ -83,7 +85,7 @@ def drift_chart(
     def y(v: float) -> float:
         return PAD_T + (H - PAD_T - PAD_B) * (1 - (v - lo) / (hi - lo))
 
-    ch.points = [Point(x(i), y(m), m, f"{times[i]}: mean {m:.3f}, std {s:.3f}")
+    ch.points = [Point(x(i), y(m), m, f"{times[i]}: mean {m:.3f}, std {s:.3f}", keys[i] if keys else "")
                  for i, (m, s) in enumerate(zip(means, stds, strict=True))]  # fmt: skip
     upper = [f"{x(i):.1f},{y(m + s):.1f}" for i, (m, s) in enumerate(zip(means, stds, strict=True))]
     lower = [f"{x(i):.1f},{y(m - s):.1f}" for i, (m, s) in enumerate(zip(means, stds, strict=True))]

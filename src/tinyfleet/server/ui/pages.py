@@ -290,7 +290,7 @@ def _drift_charts(points: list[devices.TelemetryPoint], ds: DriftScore | None, t
         out.append(charts.drift_chart(
             f"channel {c}", [_when(p.received_at) for p in pts], [p.channels[c]["mean"] for p in pts],
             [p.channels[c]["std"] for p in pts], ref["mean"] if ref else None, ref["std"] if ref else None,
-            threshold))  # fmt: skip
+            threshold, [f"{p.epoch}:{p.seq}" for p in pts]))  # fmt: skip
     return out
 
 
