@@ -55,7 +55,7 @@ def _ticks(lo: float, hi: float, y: object, n: int = 4) -> list[HLine]:
     out = []
     for i in range(n + 1):
         v = lo + (hi - lo) * i / n
-        out.append(HLine(y(v), v, f"{v:.4g}"))  # type: ignore[operator]
+        out.append(HLine(y(v), v, f"{v:,.0f}" if abs(hi - lo) >= 100 else f"{v:.4g}"))  # type: ignore[operator]
     return out
 
 
@@ -122,7 +122,7 @@ class BarChart:
 
 
 def histogram(title: str, counts: Sequence[int], labels: Sequence[str]) -> BarChart:
-    ch = BarChart(title)
+    ch = BarChart(title, height=H)
     if not counts:
         return ch
     top = max(max(counts), 1)
@@ -144,4 +144,26 @@ def hbars(title: str, items: Sequence[tuple[str, float]], limit: float | None, s
         ch.bars.append(Bar(200, PAD_T + i * 22, max(span * v / top, 1), 16, v, label))
     if limit is not None:
         ch.limit = HLine(200 + span * limit / top, limit, f"max {limit:g}")
+    return ch
+
+
+def series(title: str, times: Sequence[str], values: Sequence[float], limit: float | None, unit: str) -> LineChart:
+    """One figure over time (e.g. latency p99) with its limit drawn."""
+    ch = LineChart(title)
+    if not values:
+        return ch
+    lo, hi = _scale(min([*values, *([limit] if limit is not None else [])]),
+                    max([*values, *([limit] if limit is not None else [])]))  # fmt: skip
+    n = len(values)
+
+    def x(i: int) -> float:
+        return PAD_L + (W - PAD_L - PAD_R) * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return PAD_T + (H - PAD_T - PAD_B) * (1 - (v - lo) / (hi - lo))
+
+    ch.points = [Point(x(i), y(v), v, f"{times[i]}: {v:g} {unit}") for i, v in enumerate(values)]
+    if limit is not None:
+        ch.lines = [HLine(y(limit), limit, f"limit {limit:g} {unit}")]
+    ch.ticks = _ticks(lo, hi, y)
     return ch

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
-from tinyfleet.server.db.models import DriftScore, TelemetryAggregate
+from tinyfleet.server.db.models import Bundle, DriftScore, TelemetryAggregate
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services import audit, bundles, calibration, cohorts, devices, rollout_view
 from tinyfleet.server.services import rollouts as rollout_svc
@@ -302,6 +302,8 @@ def device(request: Request, device_id: str, user: UserDep) -> Response:
         reports = devices.reports(s, device_id, 500, 0)
         points = devices.telemetry(s, device_id, 200)
         ds = s.get(DriftScore, device_id)
+        running = s.get(Bundle, dev.running_bundle) if dev.running_bundle else None
+        running_manifest = running.manifest if running is not None else None
         agg = s.get(TelemetryAggregate, (device_id, dev.running_bundle)) if dev.running_bundle else None
         try:
             proposal: calibration.Proposal | None = calibration.propose(s, device_id)
@@ -312,14 +314,23 @@ def device(request: Request, device_id: str, user: UserDep) -> Response:
     threshold = rt.settings.drift_shift_threshold
     last = points[-1] if points else None
     hist = list(agg.confidence_hist) if agg is not None else (last.confidence_hist if last else [])
-    hist_chart = charts.histogram("confidence histogram", hist, [f"bin {i}" for i in range(len(hist))])
+    hist_chart = charts.histogram(f"model confidence histogram on {agg.bundle_id if agg else 'the last window'} "
+                                  "(bins low to high confidence)", hist, [f"bin {i}" for i in range(len(hist))])
     p99 = [p.latency_p99_us for p in points if p.latency_p99_us is not None]
+    max_ms = _max_latency_ms(running_manifest) if running_manifest else None
+    lat_chart = charts.series("inference latency p99 (µs) per window", [_when(p.received_at) for p in points
+                              if p.latency_p99_us is not None], p99, max_ms * 1000 if max_ms else None, "µs")
     return render(request, "device.html", user=user, dev=dev, reports=reports, points=points, last=last, ds=ds,
                   drift_charts=_drift_charts(points, ds, threshold), threshold=threshold,
-                  alert_threshold=rt.settings.drift_alert_threshold, hist=hist_chart, agg=agg,
+                  alert_threshold=rt.settings.drift_alert_threshold, hist=hist_chart, agg=agg, latency=lat_chart,
                   p99_max=max(p99) if p99 else None, proposal=proposal, no_proposal=no_proposal,
                   can_sign=rt.signing_key is not None,
                   suggested_id=_suggested_id(proposal, device_id))  # fmt: skip
+
+
+def _max_latency_ms(manifest: dict[str, Any]) -> float | None:
+    v = manifest.get("deployment", {}).get("max_latency_ms")
+    return float(v) if v else None
 
 
 def _suggested_id(proposal: calibration.Proposal | None, device_id: str) -> str:
