@@ -205,7 +205,12 @@ def test_device_page_draws_the_drift_points_the_api_returns(dash: Dash) -> None:
     dash.by_id("calibrate").submit()  # build the calibration-only bundle the page proposes
     wait_for(lambda: "/ui/bundles/" in dash.driver.current_url, 60, "the new bundle's page")
     assert "calibration-only bundle" in dash.driver.page_source
-    dash.get("/ui/drift")
+    dash.get("/ui/drift?by=temperature&sort=shift&order=desc")
+    rows = [[td.text for td in r.find_elements("css selector", "td")] for r in dash.all("#flagged tbody tr")]
+    flagged = {d["device_id"] for d in dash.api.get("/api/v1/drift").json() if d["alert"] or d["shift_alert"]}
+    assert len(rows) == len(flagged) and all(r[0].startswith("temperature=") for r in rows)
+    shifts = [float(r[3]) for r in rows]
+    assert shifts == sorted(shifts, reverse=True)
     screenshot(dash.driver, "drift")
 
 

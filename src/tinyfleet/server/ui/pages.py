@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -412,7 +413,9 @@ def drift(request: Request, user: UserDep, by: str = "", sort: str = "shift", or
         if by and by not in names:
             raise BadRequest(f"no device has a tag named {by!r}; cohorts by: {', '.join(names) or 'none'}")
         rows = cohorts.flagged(s, by or None, sort, order == "desc")
+    per_cohort = sorted(Counter(r.cohort for r in rows).items())
     return render(request, "drift.html", user=user, rows=rows, by=by, names=names, sort=sort, order=order,
+                  per_cohort=per_cohort,
                   shift_threshold=runtime(request).settings.drift_shift_threshold,
                   alert_threshold=runtime(request).settings.drift_alert_threshold)  # fmt: skip
 
