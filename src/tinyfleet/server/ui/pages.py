@@ -389,8 +389,10 @@ def _gate_view(gate_report: dict[str, Any]) -> dict[str, Any]:
         sat_chart = charts.hbars("per-layer saturation (share of outputs at the int8 limit)",
                                  [(f"{p['layer']}", p["share"]) for p in sat["data"]["layers"]],
                                  sat["data"].get("max"))  # fmt: skip
+    strata = full.get("strata") or {}
+    single = {k: v for k, v in strata.items() if "&" not in k}  # one tag each; the combinations are in the API
     return {"base_of": base_of, "passed": rep.get("passed"), "skipped": rep.get("skipped"), "checks": checks,
-            "full": full, "sat": sat_chart, "strata": full.get("strata") or {}}  # fmt: skip
+            "full": full, "sat": sat_chart, "strata": single, "combined": len(strata) - len(single)}  # fmt: skip
 
 
 @router.get("/bundles/{bundle_id}")
