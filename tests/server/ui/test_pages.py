@@ -105,6 +105,8 @@ def test_sign_in_session_csrf_and_roles(fleet: Fleet) -> None:
 
         http.delete("/api/v1/tokens/vera")  # a revoked token signs its sessions out at once
         assert v.get("/ui/fleet", follow_redirects=False).status_code == 303
+        r = v.get(f"/ui/rollouts/{rid}/live", headers={"HX-Request": "true"})  # the page's poll moves the page
+        assert r.status_code == 200 and r.headers["HX-Redirect"] == f"/ui/signin?next=/ui/rollouts/{rid}"
 
         r = b.post("/ui/signout", data={"csrf": csrf}, follow_redirects=False)
         assert r.status_code == 303 and 'tf_session=""' in r.headers["set-cookie"]

@@ -46,7 +46,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 PRE = "tf_signin"  # the sign-in form's own CSRF cookie (double submit): no session exists yet
 PAGE = 50
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -92,6 +92,8 @@ class UiRoute(APIRoute):
                 if request.method != "GET":
                     return error_page(request, 401, "not signed in (or the session ended): sign in again")
                 nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.headers.get("HX-Request"):  # htmx polling a page's live part: move the whole page
+                    return Response(headers={"HX-Redirect": f"/ui/signin?next={quote(nxt.removesuffix('/live'))}"})
                 return RedirectResponse(f"/ui/signin?next={quote(nxt)}", 303)
             except ServiceError as exc:
                 return error_page(request, exc.status_code, exc.message)
