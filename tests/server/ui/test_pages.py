@@ -205,3 +205,21 @@ def test_ten_thousand_devices_page_and_count_in_sql(fleet: Fleet) -> None:
         assert re.search(r"<span>true</span> <strong>(\d+)</strong>", r.text).group(1) == str(online)  # type: ignore[union-attr]
         print(f"10,000-device fleet page, filtered and counted: {took * 1000:.0f} ms")
         assert took < 1, f"{took:.2f} s"  # measured: 35 ms on SQLite, 59 ms on PostgreSQL
+
+
+def test_without_the_vendor_libraries_pages_still_read_and_the_server_says_why(
+    fleet: Fleet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fleet.server() as (http, rt):
+        with caplog.at_level("WARNING", logger="tinyfleet.server.ui"):
+            install(http.app, vendor_dir=tmp_path / "no-node-modules")
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "tinyfleet.server.ui"]
+        assert "htmx.min.js is missing (run `make venv`)" in line
+        fleet.upload(http, make_bundle(fleet.key, "app-1.0"))
+        fleet.provision(http, "dev-00", "stm32l4", {"site": "a"})
+        rid = http.post("/api/v1/rollouts", json={"bundle_id": "app-1.0", "stages": [{"percent": 100}]}).json()
+        b = _browser(http)
+        sign_in(b, ADMIN)
+        page = b.get(f"/ui/rollouts/{rid['rollout']['id']}").text
+        assert "<script" not in page and "JavaScript libraries missing" in page and 'id="stage-1"' in page
+        assert b.get("/ui/static/vendor/htmx.org/dist/htmx.min.js").status_code == 404

@@ -23,7 +23,8 @@ def install(app: FastAPI, vendor_dir: Path = VENDOR) -> None:
     live = (vendor_dir / HTMX).is_file()
     if not live:
         log.warning("dashboard: %s is missing (run `make venv`): pages work, without live updates", vendor_dir / HTMX)
-    pages.templates.env.globals["htmx"] = f"/ui/static/vendor/{HTMX}" if live else None
-    app.mount("/ui/static/vendor", StaticFiles(directory=vendor_dir, check_dir=False), name="ui-vendor")
+    app.state.ui_htmx = f"/ui/static/vendor/{HTMX}" if live else None  # pages include it when set
+    if vendor_dir.is_dir():
+        app.mount("/ui/static/vendor", StaticFiles(directory=vendor_dir), name="ui-vendor")
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.include_router(pages.router)

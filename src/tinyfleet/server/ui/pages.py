@@ -66,6 +66,7 @@ templates.env.globals["urlencode"] = urlencode
 
 
 def render(request: Request, name: str, http_status: int = 200, **ctx: Any) -> HTMLResponse:
+    ctx["htmx"] = getattr(request.app.state, "ui_htmx", None)
     resp = templates.TemplateResponse(request, name, ctx, status_code=http_status)
     resp.headers.update(SECURITY_HEADERS)
     return resp
