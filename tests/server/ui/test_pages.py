@@ -69,7 +69,8 @@ def test_sign_in_session_csrf_and_roles(fleet: Fleet) -> None:
         r = b.get("/ui/rollouts/1?x=1", follow_redirects=False)  # signed out: to the sign-in page, and back after
         assert r.status_code == 303 and r.headers["location"] == "/ui/signin?next=/ui/rollouts/1%3Fx%3D1"
         assert b.post(f"/ui/rollouts/{rid}/pause", data={"csrf": "0" * 64}).status_code == 401
-        page = b.get("/ui/signin")
+        page = b.get("/ui/signin?error=<b>forged</b>")  # no message of the URL's choosing
+        assert page.status_code == 200 and "forged" not in page.text
         r = b.post("/ui/signin", data={"pre": "forged", "token": ADMIN})  # a sign-in form from another site
         assert r.status_code == 403
         pre = re.search(r'name="pre" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ asked for without a session redirects to the sign-in page.
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -136,9 +137,13 @@ def _safe_next(nxt: str | None) -> str:
 
 
 @router.get("/signin")
-def signin_page(request: Request, next: str | None = None, error: str | None = None) -> Response:  # noqa: A002
-    pre = request.cookies.get(PRE) or new_cookie("x").split(".")[0]
-    resp = render(request, "signin.html", 401 if error else 200, user=None, pre=pre, next=_safe_next(next),
+def signin_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    return _signin_form(request, next, None)
+
+
+def _signin_form(request: Request, nxt: str | None, error: str | None) -> Response:
+    pre = request.cookies.get(PRE) or secrets.token_urlsafe(16)
+    resp = render(request, "signin.html", 401 if error else 200, user=None, pre=pre, next=_safe_next(nxt),
                   error=error)  # fmt: skip
     resp.set_cookie(PRE, pre, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui")
     return resp
@@ -153,7 +158,7 @@ async def signin(request: Request) -> Response:
     token = f.get("token", "").strip()
     who = authenticate(runtime(request), token) if token else None
     if who is None:
-        return signin_page(request, f.get("next"), "unknown or revoked token")
+        return _signin_form(request, f.get("next"), "unknown or revoked token")
     resp = RedirectResponse(_safe_next(f.get("next")), 303)
     resp.set_cookie(COOKIE, new_cookie(token), httponly=True, samesite="strict", secure=request.url.scheme == "https",
                     path="/ui")  # fmt: skip
