@@ -143,10 +143,26 @@ def test_bad_firmware_rollout_shows_its_halt_reason_and_failed_devices(dash: Das
 
 
 def test_pause_and_resume_from_the_page_change_the_rollout_and_are_audited(dash: Dash) -> None:
+    from selenium.webdriver.common.keys import Keys
+
     rid = dash.create(SLOW, [{"percent": 10, "install": {"soak_s": 3600}}, {"percent": 100}])
     dash.get(f"/ui/rollouts/{rid}")
+    wait_for(lambda: dash.all("#pause"), 30, "the pause button")
+    focused = lambda: dash.driver.execute_script("return document.activeElement.id")  # noqa: E731
+    for _ in range(30):  # by keyboard: Tab until the pause button has the focus
+        if focused() == "pause":
+            break
+        dash.driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert focused() == "pause"
+    swaps = dash.driver.execute_script("return document.querySelectorAll('#live').length && "
+                                       "(window.tfSwaps = 0, document.body.addEventListener('htmx:afterSwap', "
+                                       "() => window.tfSwaps++), true)")  # fmt: skip
+    assert swaps and wait_for(lambda: dash.driver.execute_script("return window.tfSwaps") >= 2, 10, "two swaps")
+    assert focused() == "pause"  # the live part was replaced twice; the focus stayed on the button
+    dash.driver.switch_to.active_element.send_keys(Keys.ENTER)
     for action, state in (("pause", "paused"), ("resume", "running")):
-        wait_for(lambda a=action: dash.all(f"#{a}"), 30, f"the {action} button").pop().click()
+        if action != "pause":
+            wait_for(lambda a=action: dash.all(f"#{a}"), 30, f"the {action} button").pop().click()
         wait_for(lambda: dash.all("#confirm"), 10, "the confirmation page")
         if action == "pause":
             screenshot(dash.driver, "confirm")
