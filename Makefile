@@ -42,6 +42,7 @@ $(STAMP): $(PKG_INPUTS)
 
 $(UI_VENDOR): package.json package-lock.json
 	@echo "== dashboard front-end libraries (npm ci into node_modules/)"
+	@command -v npm >/dev/null || { echo "npm not found: the dashboard's libraries need Node.js 20 with npm"; exit 1; }
 	@npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
