@@ -13,7 +13,7 @@ APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto
             chromium chromium-driver
 # Everything the package build (and its C++ module tinyfleet._agent) is made from: a change reinstalls it.
 PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt \
-              $(shell find device/include device/src device/ports/host device/python -type f 2>/dev/null)
+              $(shell find device/include device/src device/ports/host device/ports/nor device/python -type f 2>/dev/null)
 
 # The dashboard's front-end libraries (package.json, pinned by package-lock.json), from the npm registry.
 UI_VENDOR := node_modules/.package-lock.json

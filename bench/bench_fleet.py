@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from bench.common import RESULTS, write_result  # noqa: E402
+from tinyfleet.protocol import topics  # noqa: E402
 from tinyfleet.server.broker.passwords import hash_password  # noqa: E402
 from tinyfleet.server.workers.broker_process import EmbeddedBroker  # noqa: E402
 from tinyfleet.simulator.chaos.scenarios import GOOD, STAGES  # noqa: E402
@@ -114,7 +115,7 @@ def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
     sub.username_pw_set("bench", "bench-pw")
     sub.on_message = on_message
     sub.on_subscribe = lambda *_a: subscribed.set()
-    sub.on_connect = lambda c, *_a: c.subscribe("fleet/benchpub/#", qos=1)
+    sub.on_connect = lambda c, *_a: c.subscribe(topics.telemetry("benchpub"), qos=1)
     sub.connect("127.0.0.1", broker.port)
     sub.loop_start()
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="benchpub", protocol=mqtt.MQTTv5)
@@ -129,7 +130,7 @@ def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
         payloads = {size: bytes(size) for size in {s for s, _ in record}}
         t0 = time.monotonic()
         for size, qos in record:
-            pub.publish("fleet/benchpub/telemetry", payloads[size], qos=qos)
+            pub.publish(topics.telemetry("benchpub"), payloads[size], qos=qos)
         # The broker's queue per subscriber is bounded (max_queued_messages): beyond it, it drops. Stop when all
         # arrived or nothing arrived for 5 s, and report what was delivered over the time it took.
         seen = -1

@@ -35,6 +35,7 @@ from sqlmodel import Session  # noqa: E402
 from bench.common import write_result  # noqa: E402
 from tests.server.srv_bundles import make_bundle, write_public_key  # noqa: E402
 from tinyfleet.bundles import generate_private_key  # noqa: E402
+from tinyfleet.protocol import topics  # noqa: E402
 from tinyfleet.protocol.records import ChannelStats, Telemetry  # noqa: E402
 from tinyfleet.server.db.engine import normalize_url  # noqa: E402
 from tinyfleet.server.runtime import FleetRuntime  # noqa: E402
@@ -94,7 +95,7 @@ def run(db_url: str, n_devices: int, n_messages: int, work: Path) -> dict[str, A
         bare = Counter()
         sub = _client(rt.broker_port, "bench-bare", rt.broker_password, "bench-bare")
         sub.on_message = bare.hit
-        sub.subscribe("fleet/+/telemetry", qos=0)
+        sub.subscribe(topics.TELEMETRY_ALL, qos=0)
         pubs = []
         for dev, pw in passwords.items():  # the broker reloads its password file just after provisioning
             for _ in range(100):
@@ -119,7 +120,7 @@ def run(db_url: str, n_devices: int, n_messages: int, work: Path) -> dict[str, A
 
         def blast(dev: str, c: mqtt.Client) -> None:
             for p in payloads[dev]:
-                c.publish(f"fleet/{dev}/telemetry", p, qos=0)
+                c.publish(topics.telemetry(dev), p, qos=0)
 
         threads = [threading.Thread(target=blast, args=pc) for pc in pubs]
         for t in threads:

@@ -21,5 +21,6 @@ def test_readme_folder_table_matches_the_tree() -> None:
     assert all((ROOT / p).is_dir() for p in listed), sorted(p for p in listed if not (ROOT / p).is_dir())
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     top = {line.split("/")[0] for line in tracked.splitlines() if "/" in line and not line.startswith(".")}
-    packages = {f"src/tinyfleet/{p.name}" for p in (ROOT / "src" / "tinyfleet").iterdir() if (p / "__init__.py").exists()}
+    src = ROOT / "src" / "tinyfleet"
+    packages = {f"src/tinyfleet/{p.name}" for p in src.iterdir() if (p / "__init__.py").exists()}
     assert (top - {"src"}) | packages == listed

@@ -1,6 +1,8 @@
 // tinyfleet._agent: the exact agent core (device/src/core) driven from Python, so fleet-sim runs the code
 // devices run. The platform is a Python object (flash, battery, clocks, inference); the crypto port is
 // mbedTLS; flash may instead be the C++ NOR emulator (flash_layout=...) when thousands of devices run.
+// NorFlash is the NOR model (device/ports/nor) over sparse sectors: fleet-sim's flash keeps its bytes and
+// applies its rules through it, so the simulator has no NOR rules of its own.
 //
 // The core is built without exceptions: a Python error raised inside a platform callback is caught here,
 // turned into a port failure for the core, and re-raised when the core returns.
@@ -20,6 +22,7 @@
 
 #include "flash_emulator.h"
 #include "mbedtls_crypto.h"
+#include "sparse_flash.h"
 #include "tinyfleet/agent.h"
 #include "tinyfleet/bank_writer.h"
 #include "tinyfleet/boot.h"
@@ -307,6 +310,44 @@ class Device final : public ActionSink {
   std::array<int16_t, 2048> samples_{};  // the calibrated-sample ring (the simulator's window is 256 x 3)
 };
 
+// The NOR model over sparse sectors, for Python (the simulator's flash): statuses as names, reads as bytes.
+class PyNorFlash {
+ public:
+  PyNorFlash(uint32_t sector, uint32_t bank_sectors, uint32_t write_align, uint8_t erased, uint32_t scratch_sectors)
+      : flash_(host::FlashLayout::dual_bank(sector, bank_sectors, write_align, erased, scratch_sectors)) {
+    if (sector == 0 || write_align == 0 || sector % write_align != 0) {
+      throw nb::value_error("the sector size must be a non-zero multiple of the write granularity");
+    }
+  }
+  std::optional<nb::bytes> read(uint8_t area, uint32_t offset, size_t len) {
+    std::vector<uint8_t> out(len);
+    if (flash_.read(area_of(area), offset, out.data(), len) != Status::Ok) return std::nullopt;
+    return nb::bytes(reinterpret_cast<const char*>(out.data()), len);
+  }
+  std::string write(uint8_t area, uint32_t offset, nb::bytes data) {
+    return status_name(
+        flash_.write(area_of(area), offset, reinterpret_cast<const uint8_t*>(data.c_str()), data.size()));
+  }
+  std::string erase(uint8_t area, uint32_t offset, size_t len) {
+    return status_name(flash_.erase(area_of(area), offset, len));
+  }
+  void cut_power_at(uint64_t op_index, uint32_t torn_per_mille) {
+    flash_.cut_power_at(op_index, nor::CutMode::Torn, torn_per_mille);
+  }
+  void disarm() { flash_.disarm(); }
+  bool armed() const { return flash_.armed(); }
+  void power_on() { flash_.power_on(); }
+  uint64_t op_count() const { return flash_.op_count(); }
+  size_t bytes_used() const { return flash_.bytes_used(); }
+
+ private:
+  static FlashArea area_of(uint8_t area) {
+    if (area >= kFlashAreaCount) throw nb::value_error("no such flash area");
+    return static_cast<FlashArea>(area);
+  }
+  host::SparseFlash flash_;
+};
+
 }  // namespace
 
 NB_MODULE(_agent, m) {
@@ -343,4 +384,20 @@ NB_MODULE(_agent, m) {
       .def_prop_ro("pending_reports", &Device::pending_reports)
       .def_prop_ro("last_reason", &Device::last_reason)
       .def_prop_ro("channel_count", &Device::channel_count);
+  nb::class_<PyNorFlash>(m, "NorFlash",
+                         "The NOR model over sparse sectors (two banks, two metadata sectors, a scratch area). "
+                         "write/erase return the core's status name ('Ok', 'FlashNotErased', 'PowerLost', ...).")
+      .def(nb::init<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>(), nb::arg("sector"), nb::arg("bank_sectors"),
+           nb::arg("write_align"), nb::arg("erased"), nb::arg("scratch_sectors"))
+      .def("read", &PyNorFlash::read, nb::arg("area"), nb::arg("offset"), nb::arg("length"),
+           "The bytes, or None if the range is out of bounds or the power is off.")
+      .def("write", &PyNorFlash::write, nb::arg("area"), nb::arg("offset"), nb::arg("data"))
+      .def("erase", &PyNorFlash::erase, nb::arg("area"), nb::arg("offset"), nb::arg("length"))
+      .def_prop_ro("op_count", &PyNorFlash::op_count)
+      .def_prop_ro("bytes_used", &PyNorFlash::bytes_used)
+      .def("cut_power_at", &PyNorFlash::cut_power_at, nb::arg("op_index"), nb::arg("torn_per_mille"),
+           "Tear the op_index-th write or erase from now (0 = the next one), landing torn_per_mille of it.")
+      .def_prop_ro("armed", &PyNorFlash::armed)
+      .def("disarm", &PyNorFlash::disarm)
+      .def("power_on", &PyNorFlash::power_on, "After a cut: the flash keeps what landed and works again.");
 }

@@ -18,7 +18,7 @@
 #include "flash_emulator.h"
 #include "mbedtls_crypto.h"
 #include "support/bundle_builder.h"
-#include "support/update_driver.h"
+#include "update_driver.h"
 #include "tinyfleet/agent.h"
 #include "tinyfleet/protocol.h"
 
@@ -241,9 +241,10 @@ inline Device::Device(const tinyfleet::host::FlashLayout& layout, uint32_t max_b
 inline Device::Device() : Device(tinyfleet::host::FlashLayout::dual_bank(4096, 16, 8, 0xFF, 2)) {}
 
 inline void Device::provision(const Bytes& bundle) {
-  tftest::Image img = tftest::make_image(bundle, crypto);
+  tftest::Image img;
   tinyfleet::BootSelector sel(flash, crypto, static_cast<uint8_t>(max_trial_boots));
-  if (tftest::write_image(flash, crypto, 0, img, 4096) != tinyfleet::Status::Ok ||
+  if (tftest::make_image(bundle.data(), static_cast<uint32_t>(bundle.size()), crypto, img) != tinyfleet::Status::Ok ||
+      tftest::write_image(flash, crypto, 0, img, 4096) != tinyfleet::Status::Ok ||
       sel.provision(0, img.desc) != tinyfleet::Status::Ok) {
     throw std::runtime_error("provisioning failed");
   }

@@ -30,4 +30,9 @@ TEST(AgentRam, ObjectsArePinnedToTheByte) {
   EXPECT_EQ(sizeof(DriftWindow), 736u);
   EXPECT_EQ(sizeof(HealthChecker), 3072u);
   EXPECT_EQ(sizeof(ProgressRecord), 364u);
+  // The agent's parts (members of the Agent, counted in its size above).
+  EXPECT_EQ(sizeof(DownloadSession), 856u);  // the update's BundleInfo, block numbering, window, counters
+  EXPECT_EQ(sizeof(InferencePath), 1312u);   // calibration, thresholds, sample ring, drift window
+  EXPECT_EQ(sizeof(ReportQueue), 612u);      // TINYFLEET_REPORT_RING reports and the boot's seq
+  EXPECT_EQ(sizeof(RunningBundle), 104u);    // offsets and lengths, where the table starts, the health contract
 }

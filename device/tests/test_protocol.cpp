@@ -21,9 +21,14 @@ void fill(uint8_t* d, uint8_t seed) {
 TEST(Protocol, Topics) {
   char t[kMaxTopicLen];
   ASSERT_TRUE(device_topic(t, "dev-0001", DeviceTopic::Desired));
-  EXPECT_STREQ(t, "fleet/dev-0001/desired");
-  ASSERT_TRUE(device_topic(t, "a:b.c_d", DeviceTopic::Telemetry));
-  EXPECT_STREQ(t, "fleet/a:b.c_d/telemetry");
+  EXPECT_STREQ(t, "fleet/d/a0/dev-0001/desired");
+  ASSERT_TRUE(device_topic(t, "a.b_c-d", DeviceTopic::Telemetry));
+  EXPECT_STREQ(t, "fleet/d/37/a.b_c-d/telemetry");
+  // Ids that were server-owned topic levels in v1 sit under fleet/d/ like any other.
+  ASSERT_TRUE(device_topic(t, "bundles", DeviceTopic::State));
+  EXPECT_STREQ(t, "fleet/d/c2/bundles/state");
+  EXPECT_FALSE(device_topic(t, "a:b", DeviceTopic::State));  // ':' ends a password-file user name
+  EXPECT_FALSE(device_topic(t, "dev-1\n", DeviceTopic::State));
   EXPECT_FALSE(device_topic(t, "bad/id", DeviceTopic::State));
   EXPECT_FALSE(device_topic(t, "+", DeviceTopic::State));
   EXPECT_FALSE(device_topic(t, "-starts-with-dash", DeviceTopic::State));
@@ -31,6 +36,9 @@ TEST(Protocol, Topics) {
   std::string id64(64, 'a');
   ASSERT_TRUE(device_topic(t, id64.c_str(), DeviceTopic::Telemetry));
   EXPECT_FALSE(device_topic(t, (id64 + "a").c_str(), DeviceTopic::Telemetry));
+  EXPECT_EQ(std::strlen(t), 8u + 3u + 64u + 10u);  // the longest device topic fits kMaxTopicLen
+  EXPECT_EQ(device_shard("dev-0001"), 0xa0);
+  EXPECT_EQ(device_shard(id64.c_str()), 0x85);
 
   uint8_t d[32];
   fill(d, 1);
@@ -49,9 +57,12 @@ TEST(Protocol, Topics) {
   EXPECT_EQ(parse_topic(t, std::strlen(t), "x").index, 0u);
 
   auto kind = [](const std::string& s) { return parse_topic(s.data(), s.size(), "dev-0001").kind; };
-  EXPECT_EQ(kind("fleet/dev-0001/desired"), TopicKind::Desired);
-  EXPECT_EQ(kind("fleet/dev-0002/desired"), TopicKind::Unknown);
-  EXPECT_EQ(kind("fleet/dev-0001/desired/x"), TopicKind::Unknown);
+  EXPECT_EQ(kind("fleet/d/a0/dev-0001/desired"), TopicKind::Desired);
+  EXPECT_EQ(kind("fleet/d/a1/dev-0001/desired"), TopicKind::Unknown);  // another shard
+  EXPECT_EQ(kind("fleet/d/A0/dev-0001/desired"), TopicKind::Unknown);
+  EXPECT_EQ(kind("fleet/dev-0001/desired"), TopicKind::Unknown);  // v1
+  EXPECT_EQ(kind("fleet/d/a0/dev-0002/desired"), TopicKind::Unknown);
+  EXPECT_EQ(kind("fleet/d/a0/dev-0001/desired/x"), TopicKind::Unknown);
   std::string blob = std::string(t).substr(0, 76);
   EXPECT_EQ(kind(blob + "/b/01"), TopicKind::Unknown);  // leading zero
   EXPECT_EQ(kind(blob + "/b/"), TopicKind::Unknown);

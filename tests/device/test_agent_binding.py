@@ -29,14 +29,15 @@ from tflite_micro import runtime
 from tinyfleet import _agent
 from tinyfleet.bundles.builder import build_bundle
 from tinyfleet.bundles.components import Calibration, ComponentType, HealthVectors, Thresholds
-from tinyfleet.bundles.format import Bundle, parse_meta
+from tinyfleet.bundles.format import Bundle, bundle_digest, parse_meta
 from tinyfleet.bundles.gate.tflm_run import arena_used
 from tinyfleet.bundles.manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from tinyfleet.bundles.signing import generate_private_key, public_der
-from tinyfleet.protocol import records
+from tinyfleet.protocol import records, topics
 from tinyfleet.protocol.codes import STATE_NAMES
 from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.workers.broker_process import EmbeddedBroker
+from tinyfleet.simulator.flash import FlashLayout, SparseNorFlash
 
 from ..server.srv_mqtt_client import Received, TestClient
 
@@ -47,45 +48,12 @@ BANK_SECTORS = 64
 ARENA = 64 * 1024
 
 
-class NorFlash:
-    """NOR flash areas (two banks, two metadata sectors, scratch) with the rules the device port has."""
-
-    def __init__(self, write_align: int = 8, erased: int = 0xFF) -> None:
-        sizes = [SECTOR * BANK_SECTORS, SECTOR * BANK_SECTORS, SECTOR, SECTOR, 2 * SECTOR]
-        self.mem = [bytearray([erased]) * n for n in sizes]
-        self.align = write_align
-        self.erased = erased
-        self.writes = 0
-
-    def flash_geometry(self, area: int) -> tuple[int, int, int, int]:
-        return len(self.mem[area]), SECTOR, self.align, self.erased
-
-    def flash_read(self, area: int, offset: int, length: int) -> bytes:
-        return bytes(self.mem[area][offset : offset + length])
-
-    def flash_write(self, area: int, offset: int, data: bytes) -> bool:
-        m = self.mem[area]
-        if offset % self.align or len(data) % self.align or offset + len(data) > len(m):
-            return False
-        if any(b != self.erased for b in m[offset : offset + len(data)]):
-            return False
-        m[offset : offset + len(data)] = data
-        self.writes += 1
-        return True
-
-    def flash_erase(self, area: int, offset: int, length: int) -> bool:
-        m = self.mem[area]
-        if offset % SECTOR or length % SECTOR or offset + length > len(m):
-            return False
-        m[offset : offset + length] = bytes([self.erased]) * length
-        return True
-
-
-class Platform(NorFlash):
-    """Battery, clocks and the model: TFLite Micro running the installed INT8 model."""
+class Platform(SparseNorFlash):
+    """Flash (fleet-sim's: the NOR model through Python callbacks), battery, clocks and the model: TFLite Micro
+    running the installed INT8 model."""
 
     def __init__(self, model: bytes) -> None:
-        super().__init__()
+        super().__init__(FlashLayout(sector=SECTOR, bank_sectors=BANK_SECTORS), np.random.default_rng(0))
         self.interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA)
         self.arena = arena_used(runtime.Interpreter.from_bytes(model, arena_size=ARENA))
         self.battery = 90
@@ -232,9 +200,9 @@ def publish(broker: Broker, bundle: bytes, desired_seq: int) -> tuple[bytes, Bun
         payload = bundle[c.offset : c.offset + c.length]
         for n in range(records.block_count(c.length)):
             broker.retained[f"fleet/blobs/{c.sha256.hex()}/b/{n}"] = records.encode_block(n, payload)
-    digest = hashlib.sha256(bundle[:poff]).digest()
+    digest = bundle_digest(bundle)
     broker.retained[f"fleet/bundles/{digest.hex()}/meta"] = bundle[:poff]
-    broker.retained[f"fleet/{DEVICE}/desired"] = records.encode_desired(desired_seq, digest, len(bundle))
+    broker.retained[topics.desired(DEVICE)] = records.encode_desired(desired_seq, digest, len(bundle))
     return digest, meta
 
 
@@ -259,7 +227,7 @@ def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     s = Session(dev, broker)
     s.boot()
     assert dev.state == "IDLE"
-    assert dev.running_digest == hashlib.sha256(old[: struct.unpack_from("<I", old, 20)[0]]).digest()
+    assert dev.running_digest == bundle_digest(old)
     assert dev.channel_count == 3
 
     digest, meta = publish(broker, new, desired_seq=7)
@@ -276,7 +244,7 @@ def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     changed = {c.sha256.hex(): records.block_count(c.length) for c in meta.components if c.type in (1, 4)}
     assert sorted(fetched) == sorted(f"fleet/blobs/{h}/b/{n}" for h, k in changed.items() for n in range(k))
     assert dev.blocks_fetched == sum(changed.values())
-    assert (platform.writes > 0) == (flash == "python")
+    assert (platform.ops > 0) == (flash == "python")  # flash operations through the Python platform
 
     # Trial boot: the golden vectors run through TFLite Micro, the broker is reached, the trial confirms.
     before = platform.inferences
@@ -418,8 +386,8 @@ def test_update_through_a_real_mosquitto_with_the_servers_acls(model: bytes, tmp
     shell = MqttShell(dev, broker.port, "device-pw")
     try:
         assert server.wait_connected()
-        server.subscribe(f"fleet/{DEVICE}/state")
-        server.subscribe(f"fleet/{DEVICE}/presence")
+        server.subscribe(topics.state(DEVICE))
+        server.subscribe(topics.presence(DEVICE))
         mem = Broker()
         digest, _ = publish(mem, new, desired_seq=3)
         for topic, payload in mem.retained.items():

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tinyfleet.bundles.errors import ALL_ERRORS
 from tinyfleet.protocol.codes import REASON_NAMES, STATE_NAMES, AgentState, Reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def test_generator_follows_an_added_reason(tmp_path: Path) -> None:
 
 def test_bundle_verdicts_are_reasons_one_to_eighteen() -> None:
     assert Reason.BadMagic == 1 and Reason.HashMismatch == 18 and Reason.NONE == 0
-    assert [REASON_NAMES[i] for i in (1, 17, 18)] == ["BadMagic", "CounterTooLow", "HashMismatch"]
+    assert [e.code for e in ALL_ERRORS] == [REASON_NAMES[i] for i in range(1, 19)]
 
 
 def test_protocol_doc_tables_match() -> None:

@@ -16,7 +16,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tinyfleet.bundles import TrustedKeys, VerifyPolicy, parse_bundle, verify_bundle
-from tinyfleet.bundles.format import parse_meta
+from tinyfleet.bundles.format import bundle_digest, parse_meta
+from tinyfleet.protocol import topics
 from tinyfleet.protocol.records import (
     ChannelStats,
     Presence,
@@ -73,7 +74,7 @@ class ScriptedDevice:
         self._held: list[tuple[str, bytes, bool]] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(device_id, password)
-        self.client.will_set(f"fleet/{device_id}/presence", self._presence(0), qos=1, retain=True)
+        self.client.will_set(topics.presence(device_id), self._presence(0), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.1, 1)
@@ -84,7 +85,7 @@ class ScriptedDevice:
 
     @property
     def running_digest(self) -> bytes:
-        return hashlib.sha256(parse_meta(self.running).meta_bytes).digest() if self.running else Z
+        return bundle_digest(self.running) if self.running else Z
 
     def _presence(self, status: int) -> bytes:
         now = int(time.time())
@@ -97,7 +98,7 @@ class ScriptedDevice:
             rec = StateReport(frm, to, ev, self.epoch, self.seq, reason, desired_seq, target, self.running_digest,
                               0, 0, int(time.time())).encode()  # fmt: skip
             self.sent_reports.append(rec)
-            self._send(f"fleet/{self.id}/state", rec, retain=False)
+            self._send(topics.state(self.id), rec, retain=False)
             return rec
 
     def _send(self, topic: str, payload: bytes, retain: bool) -> None:
@@ -115,7 +116,7 @@ class ScriptedDevice:
 
     def republish(self, rec: bytes) -> None:
         """Send a report again, as a QoS 1 redelivery or a late duplicate would."""
-        self.client.publish(f"fleet/{self.id}/state", rec, qos=1).wait_for_publish(5)
+        self.client.publish(topics.state(self.id), rec, qos=1).wait_for_publish(5)
 
     def telemetry(self, inferences: int, alarms: int, hist: tuple[int, ...], channels: list[tuple[int, int]]) -> None:
         with self._lock:
@@ -123,13 +124,13 @@ class ScriptedDevice:
             rec = Telemetry(self.epoch, self.window_seq, int(time.time()) - 60, 60, 6000, inferences, alarms, 0,
                             900, 1200, -32768, -32768, -32768, self.running_digest, hist,
                             tuple(ChannelStats(m, v) for m, v in channels)).encode()  # fmt: skip
-        self.client.publish(f"fleet/{self.id}/telemetry", rec, qos=0)
+        self.client.publish(topics.telemetry(self.id), rec, qos=0)
 
     # --- protocol ----------------------------------------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, *_a: object) -> None:
-        client.publish(f"fleet/{self.id}/presence", self._presence(1), qos=1, retain=True)
-        client.subscribe(f"fleet/{self.id}/desired", qos=1)
+        client.publish(topics.presence(self.id), self._presence(1), qos=1, retain=True)
+        client.subscribe(topics.desired(self.id), qos=1)
         with self._lock:
             if self._dl is not None:  # resume: subscribe again to what is still missing
                 self._request_missing()
@@ -246,7 +247,7 @@ class ScriptedDevice:
             self.counter = max(self.counter, meta.manifest.security_counter)
             self.report(TRIAL, IDLE, EV_HEALTH, CONFIRMED, dl.desired_seq, dl.digest)
             self.installs.append(dl.digest)
-        self._send(f"fleet/{self.id}/presence", self._presence(1), retain=True)
+        self._send(topics.presence(self.id), self._presence(1), retain=True)
 
     def close(self) -> None:
         self.client.disconnect()

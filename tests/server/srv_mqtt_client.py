@@ -65,6 +65,13 @@ class TestClient:
         self.client.subscribe(topic, qos)
         assert done.wait(5), f"no SUBACK for {topic}"
 
+    def subscribe_many(self, topics: list[str], qos: int = 1) -> None:
+        """One SUBSCRIBE for all of them (a granted SUBACK says nothing about what will be delivered)."""
+        done = threading.Event()
+        self.client.on_subscribe = lambda *_a: done.set()
+        self.client.subscribe([(t, qos) for t in topics])
+        assert done.wait(5), f"no SUBACK for {len(topics)} topics"
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=Properties(3))
         info.wait_for_publish(5)

@@ -6,7 +6,6 @@ that installs cleanly but makes the model worse; survive duplicated and late rep
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -28,9 +27,9 @@ def fleet(tmp_path: Path, db_url: str):
 
 
 def _digest(bundle: bytes) -> bytes:
-    from tinyfleet.bundles.format import parse_meta
+    from tinyfleet.bundles.format import bundle_digest
 
-    return hashlib.sha256(parse_meta(bundle).meta_bytes).digest()
+    return bundle_digest(bundle)
 
 
 def _setup(fleet: Fleet, http, rt, n: int = 9, v2_counter: int = 1, fail_v2: bool = False, **device_kw):

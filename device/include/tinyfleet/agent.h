@@ -8,6 +8,11 @@
 // are used through the ports, synchronously. Every buffer is a member (an Agent is placed statically by the
 // platform), except the calibrated-sample ring, whose size is the application's feature window
 // (attach_sample_ring), and the stack buffers an action's payload is encoded into.
+//
+// The agent itself is the update cycle. It delegates to parts with one job each, which decide but perform
+// nothing: a DownloadSession (which blocks to fetch, when to checkpoint, whether to retry a component), a
+// RunningBundle (the running bank's table), a ReportQueue (reports until acknowledged) and an InferencePath
+// (samples, decisions, the telemetry window).
 #pragma once
 
 #include <cstddef>
@@ -15,21 +20,16 @@
 
 #include "tinyfleet/bank_writer.h"
 #include "tinyfleet/boot.h"
-#include "tinyfleet/calibration.h"
-#include "tinyfleet/drift.h"
 #include "tinyfleet/bundle_parser.h"
+#include "tinyfleet/download_session.h"
 #include "tinyfleet/health.h"
+#include "tinyfleet/inference_path.h"
 #include "tinyfleet/ports.h"
 #include "tinyfleet/progress.h"
 #include "tinyfleet/protocol.h"
+#include "tinyfleet/report_queue.h"
+#include "tinyfleet/running_bundle.h"
 #include "tinyfleet/transitions.h"
-
-#ifndef TINYFLEET_BLOCK_WINDOW
-#define TINYFLEET_BLOCK_WINDOW 4
-#endif
-#ifndef TINYFLEET_REPORT_RING
-#define TINYFLEET_REPORT_RING 8
-#endif
 
 namespace tinyfleet {
 
@@ -112,16 +112,18 @@ class Agent {
   // The application's storage for the calibrated frames latest_frames() returns: `samples` int16 slots
   // (frames = samples / channel_count), sized for its feature window. Attach once after construction;
   // without it, samples are still calibrated and counted in drift.
-  void attach_sample_ring(int16_t* storage, uint32_t samples);
+  void attach_sample_ring(int16_t* storage, uint32_t samples) { inference_.attach_sample_ring(storage, samples); }
   // Raw int16 frames (channel_count samples each, interleaved): calibrated into the ring, counted in drift.
-  void on_samples(const int16_t* raw, uint32_t frames);
+  void on_samples(const int16_t* raw, uint32_t frames) { inference_.on_samples(raw, frames); }
   // The most recent calibrated frames, oldest first (the feature extractor's input); false if too few.
-  bool latest_frames(int16_t* out, uint32_t frames) const { return ring_.latest(out, frames); }
+  bool latest_frames(int16_t* out, uint32_t frames) const { return inference_.latest_frames(out, frames); }
   // A model output tensor and its latency: thresholds decide, drift counts it.
-  Decision on_inference(const uint8_t* output, size_t len, uint32_t latency_us);
-  void on_temperature(int16_t temp_q8) { drift_.add_temperature(temp_q8); }
-  const Calibration& calibration() const { return cal_; }
-  const DriftWindow& drift() const { return drift_; }
+  Decision on_inference(const uint8_t* output, size_t len, uint32_t latency_us) {
+    return inference_.on_inference(output, len, latency_us);
+  }
+  void on_temperature(int16_t temp_q8) { inference_.on_temperature(temp_q8); }
+  const Calibration& calibration() const { return inference_.calibration(); }
+  const DriftWindow& drift() const { return inference_.drift(); }
 
   // The will to register at connect: presence, status offline, encoded into payload (out.payload points
   // there).
@@ -131,60 +133,51 @@ class Agent {
   AgentState state() const { return state_; }
   const uint8_t* running_digest() const { return running_.prefix_sha256; }
   const ProgressRecord& progress() const { return progress_; }
-  uint32_t blocks_fetched() const { return blocks_fetched_; }   // block messages written this run
-  uint32_t bad_blocks() const { return bad_blocks_; }          // dropped (malformed, CRC)
-  uint32_t pending_reports() const;
+  uint32_t blocks_fetched() const { return download_.blocks_fetched(); }  // block messages written this run
+  uint32_t bad_blocks() const { return download_.bad_blocks(); }          // dropped (malformed, CRC)
+  uint32_t pending_reports() const { return reports_.pending(); }
   Reason last_reason() const { return last_reason_; }
 
  private:
-  struct InFlight {
-    bool used = false;
-    uint8_t component = 0;
-    uint32_t block = 0;
-  };
-  // A report as encoded, less its running_digest (bytes 56..87 of docs/device-protocol.md "State report"):
-  // that is the running image's for every report of this boot, and is put back when it is sent.
-  static constexpr size_t kRunningDigestAt = 56;
-  static constexpr size_t kAfterRunningDigest = kRunningDigestAt + 32;
-  struct QueuedReport {
-    uint32_t seq = 0;  // 0: a free slot (a boot's reports count from 1)
-    uint8_t bytes[kReportLen - 32];  // [0, 56) and [88, 104) of the report
-  };
-
+  // Actions (handed to ports_.actions).
   void signal(ActionType type);  // RunHealthCheck or Reboot
   void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);  // or unsubscribe
   void publish(ActionTopic kind, const uint8_t* payload, size_t len, uint8_t qos, bool retain, uint32_t token);
   void publish_presence(uint8_t status);
-  void publish_report(const QueuedReport& q);
+  void publish_report(const ReportQueue::Entry& e);
   void encode_presence_now(uint8_t status, uint8_t* out) const;
-  void adopt_attempt();
-  size_t read_running_component(const BundleInfo& running, ComponentType type);
-  bool running_component_sha256(uint8_t index, uint8_t out[32]);
+
+  // The update cycle: transitions, reports, the persistent record.
   void apply(AgentEvent event, Outcome outcome, Reason reason, uint32_t d0 = 0, uint32_t d1 = 0);
   void emit_report(AgentState from, AgentState to, AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
   void persist();
-
+  void adopt_attempt();
   void handle_desired(const uint8_t* payload, size_t len);
   void evaluate_desired();
-  void handle_health(const HealthOutcome& result);
   void handle_meta(const uint8_t* payload, size_t len);
-  void handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len);
   void try_start_download(AgentEvent event, uint8_t battery_pct);
+
+  // The download (DownloadSession decides what to fetch; these write, stage and subscribe).
   Outcome start_download(Reason& reason, uint32_t& d0, uint32_t& d1);
+  bool stage_in_place(uint8_t bank);
+  Status open_bank(uint8_t bank, bool resume);
+  void copy_unchanged_components();
+  void drop_unverified_components();
   bool bank_prefix_intact(uint8_t bank);
+  void handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len);
+  bool write_block(uint8_t c, uint32_t index, const uint8_t* data, size_t len);
+  bool component_verified(uint8_t c);
   Outcome finish_image(Reason& reason);
   void record_trial_pending();
   void abandon_download();
   void fill_window();
-  bool component_complete(uint8_t c) const;
-  bool block_done(uint8_t c, uint32_t b) const;
-  void set_block(uint8_t c, uint32_t b, bool done);
-  void set_component(uint8_t c, bool done);
-  void clear_range(uint32_t lo, uint32_t hi);
-  uint32_t blocks_present() const;
+
+  // The trial.
+  void handle_health(const HealthOutcome& result);
   void confirm_trial(AgentEvent event);
   void fail_trial(AgentEvent event, Reason reason, uint32_t d0, uint32_t d1);
   void request_reboot();
+
   void load_running_components();
   void maybe_publish_telemetry(uint32_t now_ms);
 
@@ -211,52 +204,23 @@ class Agent {
   bool have_current_ = false;
   DesiredState current_;
 
-  // Update being installed.
-  BundleInfo info_;
   // The signed meta of the update (Checking to Downloading); scratch at boot (the running bank's prefix,
   // calibration, thresholds) and for the health vectors during a trial, when no update is in progress.
   uint8_t prefix_[TINYFLEET_PREFIX_BUFFER_SIZE > kHealthScratchLen ? TINYFLEET_PREFIX_BUFFER_SIZE
                                                                    : kHealthScratchLen];
-  uint32_t block_base_[TINYFLEET_MAX_COMPONENTS];     // set by start_download before any use
-  uint8_t hash_failures_[TINYFLEET_MAX_COMPONENTS];  // likewise
-  uint32_t total_blocks_ = 0;
-  InFlight inflight_[TINYFLEET_BLOCK_WINDOW];
+  // The update being installed: its table (also the running table's parse scratch at boot) and blocks.
+  DownloadSession download_;
   uint32_t deferred_since_ms_ = 0;
-  uint16_t unsaved_blocks_ = 0;
 
   // Trial boot.
   uint32_t boot_ms_ = 0;
   bool vectors_passed_ = false;
   bool broker_reached_ = false;
 
-  // The running bundle's table (parsed at boot from the verified running bank): where unchanged
-  // components are copied from, and where its health vectors lie. Only offsets and lengths are kept, not
-  // the whole BundleInfo (the update's info_ is the parse's scratch at boot); a component's SHA-256 is read
-  // from the running bank's table when an update is compared with it (running_component_sha256).
-  struct RunningComponent {  // read only below active_count_
-    uint32_t offset;
-    uint32_t length;
-  };
-  RunningComponent active_[TINYFLEET_MAX_COMPONENTS];
-  uint32_t active_table_ = 0;  // offset of the running bank's component table
-  uint8_t active_count_ = 0;
-  HealthContract active_health_;
-  bool active_known_ = false;
+  RunningBundle running_bundle_;  // the running bank's table, loaded at boot
 
-  // Inference path and telemetry.
-  Calibration cal_;
-  Thresholds thresholds_;
-  uint8_t output_dtype_ = 1;
-  SampleRing ring_;
-  DriftWindow drift_;
-  uint32_t window_ms_ = 0;
-  uint32_t window_seq_ = 0;
-
-  uint32_t blocks_fetched_ = 0;
-  uint32_t bad_blocks_ = 0;
-
-  uint32_t report_seq_ = 0;
-  QueuedReport reports_[TINYFLEET_REPORT_RING];
+  ReportQueue reports_;
+  InferencePath inference_;
 };
 
 }  // namespace tinyfleet

@@ -53,10 +53,15 @@ enum class Reason : uint16_t {
 // Bundle verdicts map to 1..18; other statuses to their agent reason (flash failures -> FlashError).
 Reason reason_from_status(Status s);
 
-// A device id usable in topics: 1..64 chars, ^[A-Za-z0-9][A-Za-z0-9._:-]*$.
+// A device id usable in topics and as a broker username: 1..64 chars, ^[A-Za-z0-9][A-Za-z0-9._-]*$.
 bool valid_device_id(const char* id);
 
+// The device's shard, 0..255 (the low byte of the FNV-1a-32 hash of its id): the level after `fleet/d/` in
+// its topics, written as two lowercase hex digits, so server replicas can split ingest by topic.
+uint8_t device_shard(const char* device_id);
+
 // Topic builders: write a NUL-terminated topic into out[kMaxTopicLen]; false if it does not fit.
+// Device topics: fleet/d/<shard>/<device>/{desired,state,telemetry,presence} (docs/device-protocol.md).
 enum class DeviceTopic : uint8_t { Desired, State, Telemetry, Presence };
 bool device_topic(char* out, const char* device_id, DeviceTopic which);
 bool meta_topic(char* out, const uint8_t digest[32]);

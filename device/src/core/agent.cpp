@@ -18,6 +18,9 @@ Agent::Agent(const AgentConfig& cfg, const AgentPorts& ports)
       writer_(ports.flash, ports.crypto),
       store_(ports.flash) {}
 
+// Helpers called from one place are defined `inline`: each is a step with a name, compiled into its caller
+// (one copy of the code: the core's flash budget, docs/footprint.md).
+
 // --- actions ----------------------------------------------------------------------------------------
 
 void Agent::signal(ActionType type) {
@@ -67,7 +70,7 @@ void Agent::encode_presence_now(uint8_t status, uint8_t* out) const {
   p.status = status;
   p.image_state = running_trial_ ? 2 : 1;
   p.epoch = progress_.epoch;
-  p.last_seq = report_seq_;
+  p.last_seq = reports_.last_seq();
   std::memcpy(p.running_digest, running_.prefix_sha256, 32);
   std::strncpy(p.hardware_class, cfg_.hardware_class, 32);
   p.bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
@@ -112,7 +115,7 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   r.to_state = static_cast<uint8_t>(to);
   r.event = static_cast<uint8_t>(event);
   r.epoch = progress_.epoch;
-  r.seq = ++report_seq_;
+  r.seq = reports_.next_seq();
   r.reason = static_cast<uint16_t>(reason);
   if (have_current_) {
     r.desired_seq = current_.desired_seq;
@@ -123,31 +126,16 @@ void Agent::emit_report(AgentState from, AgentState to, AgentEvent event, Reason
   r.detail1 = d1;
   r.device_time = ports_.clock.unix_seconds();
 
-  // Queue until acknowledged; when full, the oldest is dropped (the server sees a gap in seq).
-  QueuedReport* slot = &reports_[0];  // the first free slot, else the oldest report
-  for (QueuedReport& q : reports_) {
-    if (slot->seq != 0 && (q.seq == 0 || q.seq < slot->seq)) slot = &q;
-  }
-  slot->seq = r.seq;
   uint8_t full[kReportLen];
   encode_report(r, full);
-  std::memcpy(slot->bytes, full, kRunningDigestAt);
-  std::memcpy(slot->bytes + kRunningDigestAt, full + kAfterRunningDigest, kReportLen - kAfterRunningDigest);
-  if (connected_) publish_report(*slot);
+  const ReportQueue::Entry& queued = reports_.push(r.seq, full);  // until acknowledged
+  if (connected_) publish_report(queued);
 }
 
-void Agent::publish_report(const QueuedReport& q) {
+void Agent::publish_report(const ReportQueue::Entry& e) {
   uint8_t payload[kReportLen];
-  std::memcpy(payload, q.bytes, kRunningDigestAt);
-  std::memcpy(payload + kRunningDigestAt, running_.prefix_sha256, 32);
-  std::memcpy(payload + kAfterRunningDigest, q.bytes + kRunningDigestAt, kReportLen - kAfterRunningDigest);
-  publish(ActionTopic::State, payload, kReportLen, 1, false, q.seq);
-}
-
-uint32_t Agent::pending_reports() const {
-  uint32_t n = 0;
-  for (const QueuedReport& q : reports_) n += q.seq != 0 ? 1 : 0;
-  return n;
+  ReportQueue::render(e, running_.prefix_sha256, payload);
+  publish(ActionTopic::State, payload, kReportLen, 1, false, e.seq);
 }
 
 void Agent::persist() {
@@ -220,15 +208,8 @@ void Agent::on_connection_up() {
   publish_presence(1);
   subscribe(true, ActionTopic::Desired);
   // Re-send unacknowledged reports, oldest first.
-  uint32_t last = 0;
-  for (;;) {
-    const QueuedReport* next = nullptr;
-    for (const QueuedReport& q : reports_) {
-      if (q.seq > last && (next == nullptr || q.seq < next->seq)) next = &q;
-    }
-    if (next == nullptr) break;
-    publish_report(*next);
-    last = next->seq;
+  for (const ReportQueue::Entry* e = reports_.oldest_after(0); e != nullptr; e = reports_.oldest_after(e->seq)) {
+    publish_report(*e);
   }
   if (state_ == AgentState::Checking && have_current_) {
     subscribe(true, ActionTopic::Meta, current_.digest);
@@ -242,14 +223,10 @@ void Agent::on_connection_up() {
 
 void Agent::on_connection_down() {
   connected_ = false;
-  for (InFlight& f : inflight_) f.used = false;  // clean start: the broker forgets our subscriptions
+  download_.release_all([](const DownloadSession::Slot&) {});  // clean start: the broker forgets them
 }
 
-void Agent::on_publish_acked(uint32_t token) {
-  for (QueuedReport& q : reports_) {
-    if (q.seq != 0 && q.seq == token) q.seq = 0;
-  }
-}
+void Agent::on_publish_acked(uint32_t token) { reports_.acknowledge(token); }
 
 void Agent::on_message(const char* topic, size_t topic_len, const uint8_t* payload, size_t len) {
   if (!booted_) return;
@@ -287,97 +264,38 @@ void Agent::on_tick() {
   if (state_ != AgentState::Rebooting) maybe_publish_telemetry(now);
 }
 
-// A component of the running bank read into the prefix buffer: its length, or 0 if absent, too large or unread.
-size_t Agent::read_running_component(const BundleInfo& running, ComponentType type) {
-  const int i = running.find(type);
-  if (i < 0) return 0;
-  const ComponentEntry& e = running.components[i];
-  if (e.length > sizeof(prefix_) || ports_.flash.read(bank_area(running_bank_), e.offset, prefix_, e.length) !=
-                                        Status::Ok) {
-    return 0;
+inline void Agent::load_running_components() {
+  inference_.forget_model();
+  // The prefix buffer and the download's table are free scratch at boot (no update is in progress). Boot
+  // selection verified the running image; its prefix digest is checked again so the table we copy from is
+  // the one the metadata names.
+  BundleInfo& table = download_.info();
+  if (running_bundle_.load(ports_.flash, ports_.crypto, running_bank_, running_, prefix_, sizeof(prefix_), table)) {
+    inference_.set_output_dtype(table.manifest.output.dtype);
+    size_t len = RunningBundle::read_component(ports_.flash, running_bank_, table, ComponentType::Calibration,
+                                               prefix_, sizeof(prefix_));
+    if (len != 0) inference_.load_calibration(prefix_, len);
+    len = RunningBundle::read_component(ports_.flash, running_bank_, table, ComponentType::Thresholds, prefix_,
+                                        sizeof(prefix_));
+    if (len != 0) inference_.load_thresholds(prefix_, len);
   }
-  return e.length;
+  reset_in_place(table);
+  const uint64_t unix_s = ports_.clock.unix_seconds();
+  inference_.start(unix_s, ports_.clock.monotonic_ms());
 }
 
-void Agent::load_running_components() {
-  reset_in_place(cal_);
-  reset_in_place(thresholds_);
-  FlashArea area = bank_area(running_bank_);
-  BundleHeader h;
-  uint8_t digest[32];
-  active_known_ = false;
-  active_count_ = 0;
-  // The prefix buffer and info_ are free scratch at boot (no update is in progress). Boot selection verified
-  // the running image; its prefix digest is checked again so the table we copy from is the one the
-  // metadata names.
-  BundleInfo& running = info_;
-  if (running_.total_len != 0 && ports_.flash.read(area, 0, prefix_, kHeaderLen) == Status::Ok &&
-      parse_header(prefix_, kHeaderLen, h) == Status::Ok && h.payload_offset <= sizeof(prefix_) &&
-      ports_.flash.read(area, 0, prefix_, h.payload_offset) == Status::Ok &&
-      parse_prefix(prefix_, h.payload_offset, running) == Status::Ok) {
-    sha256(ports_.crypto, prefix_, h.payload_offset, digest);
-    active_known_ = bytes_equal_ct(digest, running_.prefix_sha256, 32);
-  }
-  if (active_known_) {
-    output_dtype_ = running.manifest.output.dtype;
-    active_health_ = health_contract(running);
-    active_count_ = running.component_count;
-    active_table_ = kHeaderLen + running.header.manifest_len;
-    for (uint8_t i = 0; i < active_count_; ++i) {
-      active_[i].offset = running.components[i].offset;
-      active_[i].length = running.components[i].length;
-    }
-    size_t len = read_running_component(running, ComponentType::Calibration);
-    if (len != 0 && parse_calibration(prefix_, len, cal_) != Status::Ok) reset_in_place(cal_);
-    len = read_running_component(running, ComponentType::Thresholds);
-    if (len != 0 && parse_thresholds(prefix_, len, thresholds_) != Status::Ok) reset_in_place(thresholds_);
-  }
-  reset_in_place(info_);
-  ring_.reset(cal_);
-  drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
-  window_ms_ = ports_.clock.monotonic_ms();
-  window_seq_ = 0;
-}
-
-// A running component's SHA-256 from the running bank's table (verified at boot: the bank is not written
-// while it runs).
-bool Agent::running_component_sha256(uint8_t index, uint8_t out[32]) {
-  return ports_.flash.read(bank_area(running_bank_), active_table_ + kEntryLen * index + kEntrySha256At, out, 32) ==
-         Status::Ok;
-}
-
-void Agent::attach_sample_ring(int16_t* storage, uint32_t samples) {
-  ring_.attach(storage, samples);
-  if (cal_.channel_count != 0) ring_.reset(cal_);
-}
-
-void Agent::on_samples(const int16_t* raw, uint32_t frames) {
-  int16_t calibrated[kMaxChannels];
-  if (cal_.channel_count == 0) return;
-  for (uint32_t f = 0; f < frames; ++f) {
-    ring_.push(raw + static_cast<size_t>(f) * cal_.channel_count, calibrated);
-    drift_.add_frame(calibrated);
-  }
-}
-
-Decision Agent::on_inference(const uint8_t* output, size_t len, uint32_t latency_us) {
-  Decision d = decide(thresholds_, output, len, output_dtype_);
-  drift_.add_inference(d, latency_us);
-  return d;
-}
-
-void Agent::maybe_publish_telemetry(uint32_t now_ms) {
-  const uint32_t elapsed = now_ms - window_ms_;
-  if (!connected_ || (elapsed < cfg_.telemetry_period_s * 1000u && !drift_.full())) return;
+inline void Agent::maybe_publish_telemetry(uint32_t now_ms) {
+  if (!connected_) return;
   uint8_t payload[kMaxTelemetryLen];
-  const size_t len = drift_.encode(payload, progress_.epoch, ++window_seq_, elapsed / 1000, running_.prefix_sha256);
+  const size_t len =
+      inference_.close_window(now_ms, cfg_.telemetry_period_s, progress_.epoch, running_.prefix_sha256, payload);
+  if (len == 0) return;
   publish(ActionTopic::Telemetry, payload, len, 0, false, 0);
-  drift_.reset(cal_.channel_count, ports_.clock.unix_seconds());
-  window_ms_ = now_ms;
+  inference_.next_window(ports_.clock.unix_seconds(), now_ms);
 }
 
 void Agent::on_battery(uint8_t pct) {
-  if (state_ == AgentState::Deferred && pct >= info_.manifest.min_battery_pct) {
+  if (state_ == AgentState::Deferred && pct >= download_.info().manifest.min_battery_pct) {
     try_start_download(AgentEvent::Battery, pct);
   }
 }
@@ -389,8 +307,9 @@ void Agent::on_health_result(const HealthOutcome& result) {
 void Agent::run_health_check() {
   if (state_ != AgentState::Trial) return;
   HealthOutcome result;  // HealthInference until the vectors ran
-  if (active_known_) {
-    result = run_health_vectors(ports_.flash, bank_area(running_bank_), active_health_, ports_.inference, prefix_);
+  if (running_bundle_.known()) {
+    result = run_health_vectors(ports_.flash, bank_area(running_bank_), running_bundle_.health(), ports_.inference,
+                                prefix_);
   }
   handle_health(result);
 }
@@ -494,10 +413,9 @@ void Agent::abandon_download() {
   if (state_ == AgentState::Checking && have_current_ && connected_) {
     subscribe(false, ActionTopic::Meta, current_.digest);
   }
-  for (InFlight& f : inflight_) {
-    if (f.used && connected_) subscribe(false, ActionTopic::Block, info_.components[f.component].sha256, f.block);
-    f.used = false;
-  }
+  download_.release_all([this](const DownloadSession::Slot& f) {
+    if (connected_) subscribe(false, ActionTopic::Block, download_.info().components[f.component].sha256, f.block);
+  });
 }
 
 // --- meta and preconditions -------------------------------------------------------------------------
@@ -533,18 +451,19 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
   policy.now = ports_.clock.unix_seconds();
   policy.keys = cfg_.keys;
   policy.key_count = cfg_.key_count;
-  s = parse_prefix(prefix_, len, info_);
-  if (s == Status::Ok) s = check_signature(info_, prefix_, ports_.crypto, policy);
-  if (s == Status::Ok) s = check_policy(info_, policy);
+  BundleInfo& info = download_.info();
+  s = parse_prefix(prefix_, len, info);
+  if (s == Status::Ok) s = check_signature(info, prefix_, ports_.crypto, policy);
+  if (s == Status::Ok) s = check_policy(info, policy);
   if (s != Status::Ok) {
     const bool counter = s == Status::CounterTooLow;
     apply(AgentEvent::Meta, Outcome::Refused, reason_from_status(s),
-          counter ? info_.manifest.security_counter : 0, counter ? stored_counter_ : 0);
+          counter ? info.manifest.security_counter : 0, counter ? stored_counter_ : 0);
     return;
   }
   const uint32_t bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
-  if (info_.header.total_len > bank_size) {
-    apply(AgentEvent::Meta, Outcome::Refused, Reason::TooLarge, info_.header.total_len, bank_size);
+  if (info.header.total_len > bank_size) {
+    apply(AgentEvent::Meta, Outcome::Refused, Reason::TooLarge, info.header.total_len, bank_size);
     return;
   }
   deferred_since_ms_ = ports_.clock.monotonic_ms();
@@ -552,8 +471,9 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
 }
 
 void Agent::try_start_download(AgentEvent event, uint8_t battery_pct) {
-  if (battery_pct < info_.manifest.min_battery_pct) {
-    apply(event, Outcome::BatteryLow, Reason::BatteryLow, battery_pct, info_.manifest.min_battery_pct);
+  const uint8_t min_pct = download_.info().manifest.min_battery_pct;
+  if (battery_pct < min_pct) {
+    apply(event, Outcome::BatteryLow, Reason::BatteryLow, battery_pct, min_pct);
     return;
   }
   Reason reason = Reason::None;
@@ -564,58 +484,14 @@ void Agent::try_start_download(AgentEvent event, uint8_t battery_pct) {
   if (state_ == AgentState::Rebooting) request_reboot();
 }
 
+
 // --- download ---------------------------------------------------------------------------------------
-
-bool Agent::block_done(uint8_t c, uint32_t b) const {
-  uint32_t bit = block_base_[c] + b;
-  return (progress_.bitmap[bit / 8] >> (bit % 8)) & 1;
-}
-
-void Agent::set_block(uint8_t c, uint32_t b, bool done) {
-  uint32_t bit = block_base_[c] + b;
-  if (done) {
-    progress_.bitmap[bit / 8] = static_cast<uint8_t>(progress_.bitmap[bit / 8] | (1u << (bit % 8)));
-  } else {
-    progress_.bitmap[bit / 8] = static_cast<uint8_t>(progress_.bitmap[bit / 8] & ~(1u << (bit % 8)));
-  }
-}
-
-void Agent::set_component(uint8_t c, bool done) {
-  const uint32_t n = block_count(info_.components[c].length);
-  for (uint32_t b = 0; b < n; ++b) set_block(c, b, done);
-}
-
-bool Agent::component_complete(uint8_t c) const {
-  const uint32_t n = block_count(info_.components[c].length);
-  for (uint32_t b = 0; b < n; ++b) {
-    if (!block_done(c, b)) return false;
-  }
-  return true;
-}
-
-uint32_t Agent::blocks_present() const {
-  uint32_t n = 0;
-  for (uint32_t bit = 0; bit < total_blocks_; ++bit) n += (progress_.bitmap[bit / 8] >> (bit % 8)) & 1;
-  return n;
-}
-
-void Agent::clear_range(uint32_t lo, uint32_t hi) {
-  for (uint8_t c = 0; c < info_.component_count; ++c) {
-    const ComponentEntry& e = info_.components[c];
-    const uint32_t n = block_count(e.length);
-    for (uint32_t b = 0; b < n; ++b) {
-      const uint32_t start = e.offset + b * kBlockSize;
-      const uint32_t end = start + block_data_len(e.length, b);
-      if (start < hi && lo < end) set_block(c, b, false);
-    }
-  }
-}
 
 // A power cut while a sector holding the prefix was being erased leaves the bank's prefix damaged with
 // every payload block still marked present: such a bank is not resumed but rewritten.
 bool Agent::bank_prefix_intact(uint8_t bank) {
   uint8_t chunk[64];
-  const uint32_t poff = info_.header.payload_offset;
+  const uint32_t poff = download_.info().header.payload_offset;
   for (uint32_t off = 0; off < poff; off += sizeof(chunk)) {
     const uint32_t n = poff - off < sizeof(chunk) ? poff - off : static_cast<uint32_t>(sizeof(chunk));
     if (ports_.flash.read(bank_area(bank), off, chunk, n) != Status::Ok) return false;
@@ -624,82 +500,100 @@ bool Agent::bank_prefix_intact(uint8_t bank) {
   return true;
 }
 
-Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
-  const uint8_t bank = static_cast<uint8_t>(1 - running_bank_);
-  total_blocks_ = 0;
-  for (uint8_t c = 0; c < info_.component_count; ++c) {
-    block_base_[c] = total_blocks_;
-    total_blocks_ += block_count(info_.components[c].length);
-  }
-  if (total_blocks_ > TINYFLEET_MAX_BLOCKS) {
-    reason = Reason::TooLarge;
-    d0 = info_.header.total_len;
-    return Outcome::Refused;
-  }
-  // Going back to the bundle the inactive bank still holds (a rollback): verify it in place against the
-  // meta just verified (read-only: prefix_ and info_ stay those of the signed meta), fetch nothing.
+// Going back to the bundle the inactive bank still holds (a rollback): verify it in place against the meta
+// just verified (read-only: the prefix buffer and the table stay those of the signed meta), fetch nothing.
+inline bool Agent::stage_in_place(uint8_t bank) {
   ImageDescriptor in_place;
   if (other_.total_len != 0 && digest_eq(other_.prefix_sha256, current_.digest) && bank_prefix_intact(bank) &&
-      writer_.resume(bank, info_, prefix_) == Status::Ok && writer_.finish(in_place) == Status::Ok &&
+      writer_.resume(bank, download_.info(), prefix_) == Status::Ok && writer_.finish(in_place) == Status::Ok &&
       boot_.install_trial(bank, in_place) == Status::Ok) {
     record_trial_pending();
-    reason = Reason::Staged;
-    d0 = d1 = total_blocks_;
-    return Outcome::Staged;
+    return true;
   }
-  const bool resume = progress_.downloading && progress_.download_bank == bank &&
-                      digest_eq(progress_.download_digest, current_.digest) &&
-                      progress_.download_blocks == total_blocks_ && bank_prefix_intact(bank);
-  Status s = resume ? writer_.resume(bank, info_, prefix_) : writer_.begin(bank, info_, prefix_);
-  if (s != Status::Ok) {
-    reason = reason_from_status(s);
-    if (s == Status::BundleTooLarge) {
-      d0 = info_.header.total_len;
-      d1 = ports_.flash.geometry(bank_area(bank)).size;
-    }
-    return Outcome::Refused;
-  }
-  if (!resume) {
+  return false;
+}
+
+// The bank writer on `bank`: resumed as the progress record left it, or erased for a new download.
+inline Status Agent::open_bank(uint8_t bank, bool resume) {
+  const BundleInfo& info = download_.info();
+  Status s = resume ? writer_.resume(bank, info, prefix_) : writer_.begin(bank, info, prefix_);
+  if (s == Status::Ok && !resume) {
     std::memset(progress_.bitmap, 0, sizeof(progress_.bitmap));
     progress_.downloading = true;
     progress_.download_bank = bank;
     progress_.download_desired_seq = current_.desired_seq;
     std::memcpy(progress_.download_digest, current_.digest, 32);
-    progress_.download_blocks = total_blocks_;
+    progress_.download_blocks = download_.total_blocks();
   }
-  std::memset(hash_failures_, 0, sizeof(hash_failures_));
-  // Unchanged components: copy from the running bank (hash-checked while copying) instead of fetching.
-  for (uint8_t c = 0; c < info_.component_count && active_known_; ++c) {
-    if (component_complete(c)) continue;
-    const ComponentEntry& want = info_.components[c];
-    for (uint8_t a = 0; a < active_count_; ++a) {
-      const RunningComponent& have = active_[a];
+  return s;
+}
+
+// Unchanged components: copied from the running bank (hash-checked while copying) instead of fetched.
+inline void Agent::copy_unchanged_components() {
+  const BundleInfo& info = download_.info();
+  const RunningBundle& have = running_bundle_;
+  for (uint8_t c = 0; c < info.component_count && have.known(); ++c) {
+    if (download_.component_complete(progress_.bitmap, c)) continue;
+    const ComponentEntry& want = info.components[c];
+    for (uint8_t a = 0; a < have.count(); ++a) {
       uint8_t have_sha256[32];
-      if (have.length != want.length || !running_component_sha256(a, have_sha256) ||
+      if (have.length(a) != want.length || !have.component_sha256(ports_.flash, running_bank_, a, have_sha256) ||
           !digest_eq(have_sha256, want.sha256)) {
         continue;
       }
       uint32_t lo = 0, hi = 0;
-      const Status copied = writer_.copy_component(c, running_bank_, have.offset, &lo, &hi);
-      if (lo < hi) clear_range(lo, hi);  // neighbours' blocks in a wiped shared sector are fetched again
-      if (copied == Status::Ok) {
-        set_component(c, true);
-      }
+      const Status copied = writer_.copy_component(c, running_bank_, have.offset(a), &lo, &hi);
+      // Neighbours' blocks in a wiped shared sector are fetched again.
+      if (lo < hi) download_.clear_range(progress_.bitmap, lo, hi);
+      if (copied == Status::Ok) download_.set_component(progress_.bitmap, c, true);
       break;
     }
   }
-  // On a resumed bank, bits may be stale (a cut during an erase, or during a copy's erase): trust only
-  // components whose hash checks out now.
-  for (uint8_t c = 0; c < info_.component_count && resume; ++c) {
-    if (component_complete(c) && writer_.verify_component(c) != Status::Ok) {
-      set_component(c, false);
+}
+
+// On a resumed bank, bits may be stale (a cut during an erase, or during a copy's erase): only components
+// whose hash checks out now are trusted.
+inline void Agent::drop_unverified_components() {
+  for (uint8_t c = 0; c < download_.info().component_count; ++c) {
+    if (download_.component_complete(progress_.bitmap, c) && writer_.verify_component(c) != Status::Ok) {
+      download_.set_component(progress_.bitmap, c, false);
     }
   }
+}
+
+Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
+  const uint8_t bank = static_cast<uint8_t>(1 - running_bank_);
+  const BundleInfo& info = download_.info();
+  if (!download_.plan()) {
+    reason = Reason::TooLarge;
+    d0 = info.header.total_len;
+    return Outcome::Refused;
+  }
+  const uint32_t total = download_.total_blocks();
+  if (stage_in_place(bank)) {
+    reason = Reason::Staged;
+    d0 = d1 = total;
+    return Outcome::Staged;
+  }
+  const bool resume = progress_.downloading && progress_.download_bank == bank &&
+                      digest_eq(progress_.download_digest, current_.digest) && progress_.download_blocks == total &&
+                      bank_prefix_intact(bank);
+  const Status s = open_bank(bank, resume);
+  if (s != Status::Ok) {
+    reason = reason_from_status(s);
+    if (s == Status::BundleTooLarge) {
+      d0 = info.header.total_len;
+      d1 = ports_.flash.geometry(bank_area(bank)).size;
+    }
+    return Outcome::Refused;
+  }
+  copy_unchanged_components();
+  if (resume) drop_unverified_components();
   persist();
   reason = resume ? Reason::Resumed : Reason::None;
-  d0 = blocks_present();
-  d1 = total_blocks_;
-  if (d0 == total_blocks_) {
+  d0 = download_.blocks_present(progress_.bitmap);
+  d1 = total;
+  if (d0 == total) {
     Outcome o = finish_image(reason);
     return o == Outcome::Staged ? o : Outcome::Refused;
   }
@@ -731,92 +625,72 @@ Outcome Agent::finish_image(Reason& reason) {
 
 void Agent::fill_window() {
   if (!connected_ || state_ != AgentState::Downloading) return;
-  for (InFlight& slot : inflight_) {
-    if (slot.used) continue;
-    bool found = false;
-    for (uint8_t c = 0; c < info_.component_count && !found; ++c) {
-      const uint32_t n = block_count(info_.components[c].length);
-      for (uint32_t b = 0; b < n && !found; ++b) {
-        if (block_done(c, b)) continue;
-        bool busy = false;
-        for (const InFlight& f : inflight_) busy = busy || (f.used && f.component == c && f.block == b);
-        if (busy) continue;
-        slot.used = true;
-        slot.component = c;
-        slot.block = b;
-        found = true;
-      }
-    }
-    if (!found) return;
-    subscribe(true, ActionTopic::Block, info_.components[slot.component].sha256, slot.block);
+  while (const DownloadSession::Slot* slot = download_.claim(progress_.bitmap)) {
+    subscribe(true, ActionTopic::Block, download_.info().components[slot->component].sha256, slot->block);
   }
 }
 
-void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len) {
-  int found = -1;
-  for (uint8_t c = 0; c < info_.component_count; ++c) {
-    if (digest_eq(info_.components[c].sha256, t.digest) && t.index < block_count(info_.components[c].length) &&
-        !block_done(c, t.index)) {
-      found = c;
-      break;
-    }
+// A block's bytes into the bank; false (the download failed and is abandoned) if the write failed.
+inline bool Agent::write_block(uint8_t c, uint32_t index, const uint8_t* data, size_t len) {
+  uint32_t lo = 0, hi = 0;
+  const Status s = writer_.write(download_.info().components[c].offset + index * kBlockSize, data, len, &lo, &hi);
+  if (s != Status::Ok) {
+    abandon_download();
+    apply(AgentEvent::Block, Outcome::Failed, reason_from_status(s));
+    return false;
   }
+  if (lo < hi) download_.clear_range(progress_.bitmap, lo, hi);
+  download_.set_block(progress_.bitmap, c, index, true);
+  return true;
+}
+
+// A complete component's hash: true if it checks out, or it is fetched again; false if the download failed.
+inline bool Agent::component_verified(uint8_t c) {
+  const Status s = writer_.verify_component(c);
+  if (s == Status::Ok) {
+    const uint32_t blocks = block_count(download_.info().components[c].length);
+    apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, blocks);
+    return true;
+  }
+  if (s == Status::HashMismatch && download_.retry(c, cfg_.max_hash_retries)) {
+    download_.set_component(progress_.bitmap, c, false);
+    persist();
+    return true;
+  }
+  abandon_download();
+  apply(AgentEvent::Block, Outcome::Failed, reason_from_status(s), c, 0);
+  return false;
+}
+
+void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len) {
+  const int found = download_.wanted(progress_.bitmap, t.digest, t.index);
   if (found < 0) return;  // late, duplicate or not ours
   const uint8_t c = static_cast<uint8_t>(found);
-  const ComponentEntry& e = info_.components[c];
-  InFlight* slot = nullptr;
-  for (InFlight& f : inflight_) {
-    if (f.used && f.component == c && f.block == t.index) slot = &f;
-  }
+  const ComponentEntry& e = download_.info().components[c];
+  DownloadSession::Slot* slot = download_.in_flight(c, t.index);
 
   BlockHeader h;
   const uint8_t* data = nullptr;
   size_t dlen = 0;
   if (decode_block(payload, len, h, data, dlen) != Status::Ok || h.index != t.index || h.component_len != e.length) {
-    ++bad_blocks_;
+    download_.block_dropped();
     if (slot != nullptr && connected_) {  // the broker redelivers the retained block on a new SUBSCRIBE
       subscribe(false, ActionTopic::Block, e.sha256, t.index);
       subscribe(true, ActionTopic::Block, e.sha256, t.index);
     }
     return;
   }
-  uint32_t lo = 0, hi = 0;
-  Status s = writer_.write(e.offset + t.index * kBlockSize, data, dlen, &lo, &hi);
-  if (s != Status::Ok) {
-    abandon_download();
-    apply(AgentEvent::Block, Outcome::Failed, reason_from_status(s));
-    return;
-  }
-  if (lo < hi) clear_range(lo, hi);
-  set_block(c, t.index, true);
-  ++blocks_fetched_;
+  if (!write_block(c, t.index, data, dlen)) return;
   if (slot != nullptr) {
     slot->used = false;
     if (connected_) subscribe(false, ActionTopic::Block, e.sha256, t.index);
   }
   // Blocks written since the last record are fetched again after a reboot (their bytes are not erased:
   // the bank writer erases and reports them), so checkpointing less often trades refetches for wear.
-  const bool complete = component_complete(c);
-  if (++unsaved_blocks_ >= cfg_.checkpoint_every_blocks || complete) {
-    persist();
-    unsaved_blocks_ = 0;
-  }
-
-  if (complete) {
-    s = writer_.verify_component(c);
-    if (s == Status::Ok) {
-      apply(AgentEvent::Block, Outcome::ComponentReady, Reason::ComponentReady, c, block_count(e.length));
-    } else if (s == Status::HashMismatch && hash_failures_[c] < cfg_.max_hash_retries) {
-      ++hash_failures_[c];
-      set_component(c, false);
-      persist();
-    } else {
-      abandon_download();
-      apply(AgentEvent::Block, Outcome::Failed, reason_from_status(s), c, 0);
-      return;
-    }
-  }
-  if (blocks_present() == total_blocks_) {
+  const bool complete = download_.component_complete(progress_.bitmap, c);
+  if (download_.block_written(cfg_.checkpoint_every_blocks, complete)) persist();
+  if (complete && !component_verified(c)) return;
+  if (download_.blocks_present(progress_.bitmap) == download_.total_blocks()) {
     Reason reason = Reason::None;
     Outcome o = finish_image(reason);
     abandon_download();

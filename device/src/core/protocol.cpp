@@ -8,7 +8,8 @@
 namespace tinyfleet {
 namespace {
 
-constexpr char kRoot[] = "fleet/";
+// Device topics have a level of their own, so no device id can reach a server-owned topic.
+constexpr char kDevices[] = "fleet/d/";
 
 bool all_zero(const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; ++i) {
@@ -43,7 +44,7 @@ bool put_u32(char* out, size_t& pos, uint32_t v) {
 
 bool id_char(char c, bool first) {
   if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-  return !first && (c == '.' || c == '_' || c == ':' || c == '-');
+  return !first && (c == '.' || c == '_' || c == '-');
 }
 
 bool starts_with(const char* s, size_t len, const char* prefix, size_t plen) {
@@ -117,25 +118,46 @@ bool from_hex(const char* hex, size_t hex_len, uint8_t* out) {
   return true;
 }
 
+uint8_t device_shard(const char* device_id) {
+  uint32_t h = 2166136261u;  // FNV-1a, 32 bits
+  for (const char* c = device_id; *c != '\0'; ++c) {
+    h = (h ^ static_cast<uint8_t>(*c)) * 16777619u;
+  }
+  return static_cast<uint8_t>(h);
+}
+
 bool device_topic(char* out, const char* device_id, DeviceTopic which) {
   if (!valid_device_id(device_id)) return false;
   static const char* const kSuffix[] = {"/desired", "/state", "/telemetry", "/presence"};
+  const uint8_t shard = device_shard(device_id);
+  char level[4];
+  to_hex(&shard, 1, level);
+  level[2] = '/';
+  level[3] = '\0';
   size_t pos = 0;
-  return put(out, pos, kRoot) && put(out, pos, device_id) && put(out, pos, kSuffix[static_cast<uint8_t>(which)]);
+  return put(out, pos, kDevices) && put(out, pos, level) && put(out, pos, device_id) &&
+         put(out, pos, kSuffix[static_cast<uint8_t>(which)]);
 }
 
+namespace {
+// prefix + the digest in hex + suffix; pos is left at the end.
+bool digest_topic(char* out, size_t& pos, const char* prefix, const uint8_t digest[32], const char* suffix) {
+  pos = 0;
+  if (!put(out, pos, prefix) || pos + 64 >= kMaxTopicLen) return false;
+  to_hex(digest, 32, out + pos);
+  pos += 64;
+  return put(out, pos, suffix);
+}
+}  // namespace
+
 bool meta_topic(char* out, const uint8_t digest[32]) {
-  char hex[64];
-  to_hex(digest, 32, hex);
-  size_t pos = 0;
-  return put(out, pos, "fleet/bundles/") && put(out, pos, hex, 64) && put(out, pos, "/meta");
+  size_t pos;
+  return digest_topic(out, pos, "fleet/bundles/", digest, "/meta");
 }
 
 bool block_topic(char* out, const uint8_t sha256[32], uint32_t index) {
-  char hex[64];
-  to_hex(sha256, 32, hex);
-  size_t pos = 0;
-  return put(out, pos, "fleet/blobs/") && put(out, pos, hex, 64) && put(out, pos, "/b/") && put_u32(out, pos, index);
+  size_t pos;
+  return digest_topic(out, pos, "fleet/blobs/", sha256, "/b/") && put_u32(out, pos, index);
 }
 
 ParsedTopic parse_topic(const char* topic, size_t len, const char* device_id) {

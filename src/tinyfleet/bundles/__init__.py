@@ -13,7 +13,7 @@ from .components import (
     Thresholds,
 )
 from .errors import BundleError, ComponentFormatError, KeyFileError
-from .format import Bundle, Component, parse_bundle, parse_meta
+from .format import Bundle, Component, bundle_digest, parse_bundle, parse_meta
 from .manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from .signing import TrustedKeys, generate_private_key, key_id, load_private_key, load_public_key
 from .verify import StreamVerifier, VerifyPolicy, verify_bundle
@@ -40,6 +40,7 @@ __all__ = [
     "TrustedKeys",
     "VerifyPolicy",
     "build_bundle",
+    "bundle_digest",
     "generate_private_key",
     "key_id",
     "load_private_key",

@@ -1,4 +1,8 @@
-"""Assemble and sign a bundle from a manifest and its five component payloads."""
+"""Assemble and sign a bundle from a manifest and its five component payloads: the byte layout.
+
+A bundle for a device is built through `release.build_for_profile`, which calls this with the hardware
+profile's firmware offset and checks the bank size; test vectors call it directly for layouts of their own.
+"""
 
 from __future__ import annotations
 

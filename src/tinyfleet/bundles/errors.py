@@ -91,26 +91,9 @@ class HashMismatch(BundleError):
     code = "HashMismatch"
 
 
-ALL_ERRORS: tuple[type[BundleError], ...] = (
-    BadMagic,
-    UnsupportedVersion,
-    MalformedHeader,
-    Truncated,
-    OutOfRange,
-    Oversize,
-    MalformedManifest,
-    MalformedTable,
-    OverlappingComponents,
-    DuplicateComponent,
-    MissingComponent,
-    UnknownKeyId,
-    BadSignature,
-    WrongHardwareClass,
-    WrongDevice,
-    Expired,
-    CounterTooLow,
-    HashMismatch,
-)
+# Every verdict, in the order above: docs/bundle-format.md's table and the agent's Status enum (wire reason
+# codes 1..18; tests/protocol/test_codes.py checks the order against the generated codes).
+ALL_ERRORS: tuple[type[BundleError], ...] = tuple(BundleError.__subclasses__())
 
 
 class ComponentFormatError(ValueError):

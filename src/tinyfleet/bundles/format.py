@@ -6,6 +6,7 @@ spec gives; it never looks at payloads or signatures. `Bundle` is the parsed res
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -161,6 +162,10 @@ class Bundle:
     data: bytes | None = None
 
     @property
+    def digest(self) -> bytes:
+        return bundle_digest(self.meta_bytes)
+
+    @property
     def signed_region(self) -> bytes:
         return self.meta_bytes[: self.header.signed_len]
 
@@ -200,6 +205,16 @@ def parse_meta(data: bytes) -> Bundle:
         raise E.MissingComponent(f"required component(s) missing: {', '.join(missing)}")
     sig = SignatureBlock.decode(data, header.signed_len)
     return Bundle(header, manifest, tuple(comps), sig, bytes(data[: header.payload_offset]))
+
+
+def bundle_digest(data: bytes) -> bytes:
+    """A bundle's name: SHA-256 of its metadata prefix `[0, payload_offset)`. The server stores the file under
+    it, MQTT topics and desired states carry it, a device reports it for the bundle it runs. `data` is a whole
+    bundle or any prefix of one that holds its metadata; only the header is checked."""
+    poff = Header.decode(data).payload_offset
+    if len(data) < poff:
+        raise E.Truncated(f"{len(data)} bytes is shorter than the {poff}-byte metadata")
+    return hashlib.sha256(data[:poff]).digest()
 
 
 def check_file_length(size: int, total: int) -> None:

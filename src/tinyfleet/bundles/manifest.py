@@ -17,8 +17,8 @@ from .errors import MalformedManifest
 MAX_MANIFEST_LEN = 4096
 CRITICAL_BIT = 0x8000
 
-_ID_RE = re.compile(r"^[A-Za-z0-9._:+-]{1,64}$")
-_CLASS_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+_ID_RE = re.compile(r"[A-Za-z0-9._:+-]{1,64}")
+_CLASS_RE = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 class DType(IntEnum):
@@ -177,11 +177,11 @@ def _check_value(tag: int, value: bytes) -> None:
         raise MalformedManifest(f"{name} must be {fixed[kind]} bytes, got {len(value)}")
     if kind == "id":
         s = _ascii(value, tag, 64)
-        if not _ID_RE.match(s):
+        if not _ID_RE.fullmatch(s):
             raise MalformedManifest(f"{name} {s!r} has characters outside A-Z a-z 0-9 . _ - : +")
     elif kind == "class":
         s = _ascii(value, tag, 32)
-        if not _CLASS_RE.match(s):
+        if not _CLASS_RE.fullmatch(s):
             raise MalformedManifest(f"{name} {s!r} has characters outside a-z 0-9 _ -")
     elif kind == "str255":
         _ascii(value, tag, 255)

@@ -20,7 +20,7 @@ from .format import MAX_META_PREFIX
 from .gate.errors import GateInputError
 
 ENV_VAR = "TINYFLEET_PROFILES"
-_NAME_RE = re.compile(r"^[a-z0-9_-]{1,32}$")  # the manifest's hardware_class alphabet
+_NAME_RE = re.compile(r"[a-z0-9_-]{1,32}")  # the manifest's hardware_class alphabet
 
 
 class ProfileError(GateInputError):
@@ -64,7 +64,7 @@ _OPTIONAL = {"firmware_offset"}
 
 def _parse_one(name: str, table: Any, source: str) -> HardwareProfile:
     where = f"profile {name!r} in {source}"
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ProfileError(f"{where}: the name must be 1..32 characters of a-z 0-9 _ -")
     if not isinstance(table, dict):
         raise ProfileError(f"{where}: must be a table of fields")

@@ -1,15 +1,19 @@
 """Making a release: the model gate, then a signed bundle that fits its hardware profile.
 
-One path for `fleetctl bundle build` and the server's build-from-parts and calibration-only bundles, so the
-rules (a failing gate signs nothing, golden vectors become the health-check component, the profile's bank
-size and firmware offset) hold the same everywhere.
+`build_for_profile` is the one way a bundle for a device is built: `fleetctl bundle build`, the server's
+build-from-parts and calibration-only bundles and the simulator's releases all end there, so the profile's
+firmware offset and bank size hold the same everywhere. `build_release` gates the model first (a failing gate
+signs nothing) and `release_contents` turns the parts and the gate's report into a manifest and components
+(golden vectors become the health-check component).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, get_type_hints
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -20,6 +24,8 @@ from .gate import GateReport, validate_model
 from .gate.datasets import FloatReference, ValidationSet
 from .manifest import Deployment, Manifest, ModelContract, Provenance
 from .profiles import HardwareProfile
+
+Components = dict[ComponentType, tuple[str, bytes]]  # type -> (version string, payload)
 
 
 class ReleaseError(ValueError):
@@ -36,24 +42,107 @@ class GateRefused(ReleaseError):
 
 
 @dataclass(frozen=True)
+class ReleaseField:
+    """How a release field is offered: `fleetctl bundle build`'s options and the API's build request
+    (`POST /api/v1/bundles/build`) are both made from these, so a new release field is one edit (ReleaseParts).
+    """
+
+    help: str
+    flag: str  # the `fleetctl bundle build` option; "" for a group, whose parts are offered one by one
+    api: str | None  # key in the API's build request; "part.key": inside a nested part; None: fleetctl only
+    bounds: Mapping[str, Any] = field(default_factory=dict)  # pydantic Field constraints the API applies
+    default: Any = ...  # a group part's default, `...` when required (a release field's: its dataclass default)
+    parts: Mapping[str, ReleaseField] = field(default_factory=dict)  # a group's fields (Deployment's)
+
+
+_OWN_NAME = "<the field's name>"  # _field's default `api`: the request key is the field's own name
+
+
+def _field(help: str, flag: str, api: str | None = _OWN_NAME, default: Any = MISSING, **bounds: Any) -> Any:
+    return field(default=default, metadata={"release": ReleaseField(help, flag, api, bounds)})
+
+
+_U32 = {"ge": 0, "le": 2**32 - 1}
+_DEPLOYMENT = ReleaseField(
+    "Deployment limits signed in the manifest.",
+    "",
+    "deployment",
+    parts={
+        "min_battery_pct": ReleaseField("Minimum battery % to install.", "--min-battery", "min_battery_pct",
+                                        {"ge": 0, "le": 100}, default=20),
+        "max_latency_ms": ReleaseField("Inference latency budget.", "--max-latency-ms", "max_latency_ms",
+                                       {"ge": 1, "le": 2**32 - 1}),
+        "peak_ram_bytes": ReleaseField("Model RAM budget in bytes (arena high-water).", "--peak-ram",
+                                       "peak_ram_bytes", {"ge": 1, "le": 2**32 - 1}),
+        "target_environments": ReleaseField("Target environment (repeatable), e.g. site:plant-a.", "--env",
+                                            "target_environments", {"max_length": 16}, default=()),
+    },
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ReleaseParts:
-    bundle_id: str
-    security_counter: int
-    firmware: bytes
-    firmware_version: str
-    model: bytes
-    model_version: str
-    thresholds: Thresholds
-    calibration: Calibration
-    feature_extractor_version: str
-    deployment: Deployment
-    thresholds_version: str = "1"
-    calibration_version: str = "1"
-    device_scope: str | None = None
-    rollback_target: str | None = None
-    expires_days: float | None = None
-    dataset_digest: bytes | None = None
-    training_run_id: str | None = None
+    """What a release is made of: the declaration of the release fields. Each field's metadata (a
+    ReleaseField, see `release_fields`) says how fleetctl and the API offer it."""
+
+    bundle_id: str = _field("Bundle id, e.g. vibration-1.4.0-stm32l4.", "--id", min_length=1, max_length=64)
+    security_counter: int = _field("Security counter; devices refuse lower ones.", "--counter", **_U32)
+    firmware: bytes = _field("Firmware image.", "--firmware", "firmware.data_base64")
+    firmware_version: str = _field("Firmware version string.", "--firmware-version", "firmware.version")
+    model: bytes = _field("Full-INT8 .tflite model.", "--model", "model.data_base64")
+    model_version: str = _field("Model version string.", "--model-version", "model.version")
+    thresholds: Thresholds = _field("Thresholds JSON.", "--thresholds")
+    calibration: Calibration = _field("Calibration JSON.", "--calibration")
+    feature_extractor_version: str = _field(
+        "Feature-extractor version the model expects.", "--fe-version", min_length=1, max_length=32
+    )
+    deployment: Deployment = field(metadata={"release": _DEPLOYMENT})
+    thresholds_version: str = _field("Thresholds version string.", "--thresholds-version", default="1",
+                                     min_length=1, max_length=31)  # fmt: skip
+    calibration_version: str = _field("Calibration version string.", "--calibration-version", default="1",
+                                      min_length=1, max_length=31)  # fmt: skip
+    device_scope: str | None = _field("Only this device may install it.", "--device-scope", default=None,
+                                      max_length=64)  # fmt: skip
+    rollback_target: str | None = _field("Bundle id to roll back to.", "--rollback-target", default=None,
+                                         max_length=64)  # fmt: skip
+    expires_days: float | None = _field("Expire this many days from now.", "--expires-days", default=None,
+                                        gt=0, le=36500)  # fmt: skip
+    dataset_digest: bytes | None = _field("Training dataset file or its SHA-256 hex.", "--dataset", None, None)
+    training_run_id: str | None = _field("Training run id.", "--training-run", None, None)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> ReleaseParts:
+        """From plain values, as an option parser or JSON gives them: thresholds and calibration as their JSON
+        (ComponentFormatError when malformed), the deployment as a mapping of its fields, sequences as lists."""
+        hints = get_type_hints(cls)
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = hints[name]
+            if kind in (Thresholds, Calibration):
+                value = kind.from_json(value)
+            elif kind is Deployment:
+                value = Deployment(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            out[name] = value
+        return cls(**out)
+
+
+def release_fields() -> tuple[tuple[str, type, ReleaseField, Any], ...]:
+    """Every release field in declaration order: (name, type, how it is offered, default; `...`: required). For
+    the deployment group, `type` is Deployment and its parts' types are those of Deployment's fields."""
+    hints = get_type_hints(ReleaseParts)
+    out = []
+    for f in fields(ReleaseParts):
+        spec = f.metadata["release"]
+        if spec.api == _OWN_NAME:
+            spec = replace(spec, api=f.name)
+        out.append((f.name, hints[f.name], spec, ... if f.default is MISSING else f.default))
+    return tuple(out)
+
+
+def deployment_parts() -> tuple[tuple[str, type, ReleaseField, Any], ...]:
+    """The deployment group's fields, as `release_fields` gives the release fields."""
+    hints = get_type_hints(Deployment)
+    return tuple((name, hints[name], spec, spec.default) for name, spec in _DEPLOYMENT.parts.items())
 
 
 def build_release(
@@ -69,6 +158,15 @@ def build_release(
     report = validate_model(parts.model, profile, parts.deployment, val=val, float_ref=float_ref)
     if not report.passed:
         raise GateRefused(report)
+    manifest, components = release_contents(parts, report, profile, now=now)
+    return build_for_profile(manifest, components, key, profile), report
+
+
+def release_contents(
+    parts: ReleaseParts, report: GateReport, profile: HardwareProfile, *, now: int | None = None
+) -> tuple[Manifest, Components]:
+    """The manifest and components of a release whose model passed the gate with `report`: the manifest
+    carries the contract the gate measured, the golden vectors are the health-check component."""
     if report.golden is None:
         raise ReleaseError("model gate produced no golden vectors; a validation set is required")
     outputs = 1
@@ -100,7 +198,7 @@ def build_release(
         ComponentType.CALIBRATION: (parts.calibration_version, parts.calibration.encode()),
         ComponentType.HEALTH_VECTORS: (parts.model_version, report.golden.encode()),
     }
-    return _sign_for(profile, manifest, components, key), report
+    return manifest, components
 
 
 def recalibrate(
@@ -129,15 +227,14 @@ def recalibrate(
         device_scope=device_scope,
         rollback_target=base.manifest.bundle_id,
     )
-    return _sign_for(profile, manifest, comps, key)
+    return build_for_profile(manifest, comps, key, profile)
 
 
-def _sign_for(
-    profile: HardwareProfile,
-    manifest: Manifest,
-    components: dict[ComponentType, tuple[str, bytes]],
-    key: ec.EllipticCurvePrivateKey,
+def build_for_profile(
+    manifest: Manifest, components: Components, key: ec.EllipticCurvePrivateKey, profile: HardwareProfile
 ) -> bytes:
+    """Sign a bundle for `profile`: the firmware at the profile's `firmware_offset` (for targets that run it in
+    place), and the whole bundle within one OTA bank, or ReleaseError."""
     data = build_bundle(manifest, components, key, firmware_offset=profile.firmware_offset)
     if len(data) > profile.bank_bytes:
         raise ReleaseError(

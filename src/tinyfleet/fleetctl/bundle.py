@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from inspect import Parameter, Signature, signature
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,6 +24,7 @@ from tinyfleet.bundles import (
     verify_bundle,
 )
 from tinyfleet.bundles.inspect import describe
+from tinyfleet.bundles.release import ReleaseField, ReleaseParts, deployment_parts, release_fields
 
 from .errors import EXIT_REFUSED, cli_errors, fail, read_file
 
@@ -49,62 +53,64 @@ def _digest_arg(value: str | None, what: str) -> bytes | None:
     return raw
 
 
-@app.command("build")
+# Release fields of these declared types are given as a path (or, for a digest, a path or hex): the option's
+# type, and how its value is read.
+_READ: dict[object, tuple[object, Callable[[Any, str], Any]]] = {
+    bytes: (Path, read_file),
+    Thresholds: (Path, _json_file),
+    Calibration: (Path, _json_file),
+    bytes | None: (str | None, _digest_arg),
+}
+
+
+def _option(name: str, kind: object, spec: ReleaseField, default: Any) -> Parameter:
+    annotation = _READ[kind][0] if kind in _READ else list[str] if kind == tuple[str, ...] else kind
+    if isinstance(default, tuple):
+        default = list(default)
+    return Parameter(name, Parameter.KEYWORD_ONLY, annotation=annotation,
+                     default=typer.Option(default, spec.flag, help=spec.help))  # fmt: skip
+
+
+def release_options() -> list[Parameter]:
+    """`fleetctl bundle build`'s options for the release fields, made from their declaration (ReleaseParts)."""
+    params = []
+    for name, kind, spec, default in release_fields():
+        group = deployment_parts() if kind is Deployment else ((name, kind, spec, default),)
+        params += [_option(*p) for p in group]
+    return params
+
+
+def _release_values(given: dict[str, Any]) -> dict[str, Any]:
+    """The options' values as ReleaseParts.from_values takes them: files read, the deployment grouped."""
+    values: dict[str, Any] = {}
+    for name, kind, spec, _default in release_fields():
+        if kind is Deployment:
+            values[name] = {part: given[part] for part, *_ in deployment_parts()}
+        elif kind in _READ and given[name] is not None:
+            values[name] = _READ[kind][1](given[name], spec.flag.removeprefix("--"))
+        else:
+            values[name] = given[name]
+    return values
+
+
 def build(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the signed bundle."),
     key: Path = typer.Option(..., "--key", help="PEM private signing key (fleetctl keys init)."),
-    bundle_id: str = typer.Option(..., "--id", help="Bundle id, e.g. vibration-1.4.0-stm32l4."),
     hw: str = typer.Option(..., "--hw", help="Hardware class / profile name, e.g. stm32l4."),
-    counter: int = typer.Option(..., "--counter", help="Security counter; devices refuse lower ones."),
-    firmware: Path = typer.Option(..., "--firmware", help="Firmware image."),
-    firmware_version: str = typer.Option(..., "--firmware-version"),
-    model: Path = typer.Option(..., "--model", help="Full-INT8 .tflite model."),
-    model_version: str = typer.Option(..., "--model-version"),
-    thresholds: Path = typer.Option(..., "--thresholds", help="Thresholds JSON."),
-    calibration: Path = typer.Option(..., "--calibration", help="Calibration JSON."),
     val: Path = typer.Option(..., "--val", help="Validation set .npz (inputs, labels) for the model gate."),
     float_ref: Path | None = typer.Option(None, "--float", help="Float reference: .tflite or reference outputs."),
-    fe_version: str = typer.Option(..., "--fe-version", help="Feature-extractor version the model expects."),
-    min_battery: int = typer.Option(20, "--min-battery", help="Minimum battery % to install."),
-    max_latency_ms: int = typer.Option(..., "--max-latency-ms", help="Inference latency budget."),
-    peak_ram: int = typer.Option(..., "--peak-ram", help="Model RAM budget in bytes (arena high-water)."),
-    env: list[str] = typer.Option([], "--env", help="Target environment (repeatable), e.g. site:plant-a."),
-    thresholds_version: str = typer.Option("1", "--thresholds-version"),
-    calibration_version: str = typer.Option("1", "--calibration-version"),
-    device_scope: str | None = typer.Option(None, "--device-scope", help="Only this device may install it."),
-    expires_days: float | None = typer.Option(None, "--expires-days", help="Expire this many days from now."),
-    rollback_target: str | None = typer.Option(None, "--rollback-target", help="Bundle id to roll back to."),
-    dataset: str | None = typer.Option(None, "--dataset", help="Training dataset file or its SHA-256 hex."),
-    training_run: str | None = typer.Option(None, "--training-run", help="Training run id."),
     profiles: Path | None = typer.Option(None, "--profiles", help="Extra hardware profiles file."),
     report_out: Path | None = typer.Option(None, "--report", help="Also write the gate's JSON report here."),
+    **release: Any,
 ) -> None:
     """Run the model gate, then build and sign a bundle. Refuses to sign when any gate check fails."""
     from tinyfleet.bundles.gate import GateInputError, load_float_reference, load_validation_set
     from tinyfleet.bundles.profiles import load_profile
-    from tinyfleet.bundles.release import GateRefused, ReleaseError, ReleaseParts, build_release
+    from tinyfleet.bundles.release import GateRefused, ReleaseError, build_release
 
     with cli_errors(extra=(GateInputError, ReleaseError)):
         signing_key = load_private_key(key)
-        parts = ReleaseParts(
-            bundle_id=bundle_id,
-            security_counter=counter,
-            firmware=read_file(firmware, "firmware"),
-            firmware_version=firmware_version,
-            model=read_file(model, "model"),
-            model_version=model_version,
-            thresholds=Thresholds.from_json(_json_file(thresholds, "thresholds")),
-            calibration=Calibration.from_json(_json_file(calibration, "calibration")),
-            feature_extractor_version=fe_version,
-            deployment=Deployment(min_battery, max_latency_ms, peak_ram, tuple(env)),
-            thresholds_version=thresholds_version,
-            calibration_version=calibration_version,
-            device_scope=device_scope,
-            rollback_target=rollback_target,
-            expires_days=expires_days,
-            dataset_digest=_digest_arg(dataset, "dataset"),
-            training_run_id=training_run,
-        )
+        parts = ReleaseParts.from_values(_release_values(release))
         profile = load_profile(hw, profiles)
         val_set = load_validation_set(val)
         ref = load_float_reference(float_ref) if float_ref else None
@@ -127,7 +133,15 @@ def build(
         tmp.replace(out)
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror}")
-    typer.echo(f"{out}: {len(data)} bytes, bundle {bundle_id}, signed, model gate passed ({len(report.checks)} checks)")
+    typer.echo(
+        f"{out}: {len(data)} bytes, bundle {parts.bundle_id}, signed, model gate passed ({len(report.checks)} checks)"
+    )
+
+
+# The release fields' options join the fixed ones: a new release field is an edit of ReleaseParts only.
+_fixed = [p for p in signature(build, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
+build.__signature__ = Signature([*_fixed, *release_options()])  # type: ignore[attr-defined]
+app.command("build")(build)
 
 
 @app.command("inspect")

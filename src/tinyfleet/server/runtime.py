@@ -38,6 +38,7 @@ log = logging.getLogger("tinyfleet.server")
 class EmbeddedCredentialSink:
     def __init__(self, broker: EmbeddedBroker) -> None:
         self.broker = broker
+        self.reserved = frozenset(broker.server_users)
 
     def sync(self, device_hashes: Mapping[str, str]) -> None:
         self.broker.update_credentials(device_hashes)
@@ -49,11 +50,12 @@ class ExportedCredentialSink:
 
     def __init__(self, directory: Path, server_users: list[str]) -> None:
         self.directory, self.server_users = directory, server_users
+        self.reserved = frozenset(server_users)
 
     def sync(self, device_hashes: Mapping[str, str]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "passwords").write_text(render_password_file(device_hashes))
-        (self.directory / "acl").write_text(render_acl(self.server_users, device_hashes.keys()))
+        (self.directory / "acl").write_text(render_acl(self.server_users))
 
 
 class FleetRuntime:

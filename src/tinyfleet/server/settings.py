@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     run_model_gate: bool = True
 
+    # Request bodies (413 above these, before the body is read): every route, and bundle upload and build
+    # (a 64 MiB bundle, or its parts in base64 JSON).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_bundle_request_bytes: int = Field(default=96 * 1024 * 1024, ge=1024)
+
     engine_interval_s: float = Field(default=1.0, gt=0)
     telemetry_retention_days: float = Field(default=30.0, gt=0)
     drift_alert_threshold: float = Field(default=1.0, gt=0)

@@ -2,11 +2,13 @@
 
 Five areas as the agent's Flash port numbers them (device/include/tinyfleet/ports.h): bank 0, bank 1, two
 metadata copies and a scratch area. Storage is sparse: a sector that was never written costs nothing, so a
-thousand devices with roomy banks fit in memory. The NOR rules hold: a write must be aligned and may only
-touch erased bytes; an erase works on whole sectors.
+thousand devices with roomy banks fit in memory. The NOR rules are those of the C++ NOR model the device
+tests use (device/ports/nor/nor_flash.h, through `tinyfleet._agent.NorFlash`): a write must be aligned and
+may only touch erased bytes; an erase works on whole sectors.
 
-A power cut is armed as "the k-th write or erase from now": that operation is torn (a seeded prefix of it
-reaches the flash) and `PowerCut` is raised. The agent binding turns the exception into a failed port call
+A power cut is armed as "the k-th write or erase from now": that operation is torn (a seeded fraction of it
+reaches the flash: a write's prefix and a half-programmed byte after it, an erase's first part) and
+`PowerCut` is raised. The agent binding turns the exception into a failed port call
 and re-raises it when the core returns, so the device's RAM state is dropped exactly where the power went.
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from tinyfleet import _agent
 
 BANK0, BANK1, META0, META1, SCRATCH = range(5)
 
@@ -36,14 +40,19 @@ class FlashLayout:
 
 
 class SparseNorFlash:
+    """The agent's Flash port for one simulated device, over the NOR model the device tests use.
+
+    The rules (erase before write, write granularity, whole-sector erases, the erased value, what a torn
+    write or erase leaves behind) are the C++ model's (device/ports/nor, `tinyfleet._agent.NorFlash`), not a
+    copy of them: this class turns its statuses into the port's answers and a cut into `PowerCut`.
+    """
+
     def __init__(self, layout: FlashLayout, rng: np.random.Generator) -> None:
         self.layout = layout
         self.sizes = layout.sizes()
-        self.sectors: list[dict[int, bytearray]] = [{} for _ in self.sizes]
-        self.ops = 0
         self.cuts = 0
         self._rng = rng
-        self._cut_in: int | None = None
+        self._nor = _agent.NorFlash(layout.sector, layout.bank_sectors, layout.write_align, layout.erased, 2)
 
     # --- fault injection ----------------------------------------------------------------------------------
 
@@ -51,93 +60,43 @@ class SparseNorFlash:
         """Cut the power during the `after_ops`-th write/erase from now (1 = the next one)."""
         if after_ops < 1:
             raise ValueError("a power cut is armed at least one operation ahead")
-        self._cut_in = after_ops
+        self._nor.cut_power_at(after_ops - 1, int(self._rng.integers(0, 1001)))  # how much of it lands
 
     @property
     def cut_armed(self) -> bool:
-        return self._cut_in is not None
+        return self._nor.armed
+
+    @property
+    def ops(self) -> int:
+        return self._nor.op_count
 
     def disarm(self) -> None:
-        self._cut_in = None
+        self._nor.disarm()
 
-    def _cut_now(self) -> bool:
-        self.ops += 1
-        if self._cut_in is None:
-            return False
-        self._cut_in -= 1
-        if self._cut_in > 0:
-            return False
-        self._cut_in = None
-        self.cuts += 1
-        return True
+    def _result(self, status: str, what: str) -> bool:
+        if status == "PowerLost":
+            # The device loses its RAM state (the exception); the flash keeps what landed and works again.
+            self.cuts += 1
+            self._nor.power_on()
+            raise PowerCut(f"power cut while {what}")
+        return status == "Ok"
 
     # --- the agent's Flash port ---------------------------------------------------------------------------
 
     def flash_geometry(self, area: int) -> tuple[int, int, int, int]:
         return self.sizes[area], self.layout.sector, self.layout.write_align, self.layout.erased
 
-    def _sector(self, area: int, index: int, create: bool) -> bytearray | None:
-        sec = self.sectors[area].get(index)
-        if sec is None and create:
-            sec = bytearray([self.layout.erased]) * self.layout.sector
-            self.sectors[area][index] = sec
-        return sec
-
     def flash_read(self, area: int, offset: int, length: int) -> bytes:
-        size, s = self.sizes[area], self.layout.sector
-        if offset < 0 or offset + length > size:
-            raise ValueError(f"flash read beyond area {area}: {offset}+{length} > {size}")
-        out = bytearray()
-        pos = offset
-        while pos < offset + length:
-            idx, within = divmod(pos, s)
-            n = min(s - within, offset + length - pos)
-            sec = self.sectors[area].get(idx)
-            out += sec[within : within + n] if sec is not None else bytes([self.layout.erased]) * n
-            pos += n
-        return bytes(out)
+        data = self._nor.read(area, offset, length)
+        if data is None:
+            raise ValueError(f"flash read beyond area {area}: {offset}+{length} > {self.sizes[area]}")
+        return data
 
     def flash_write(self, area: int, offset: int, data: bytes) -> bool:
-        size, s, align = self.sizes[area], self.layout.sector, self.layout.write_align
-        if offset % align or len(data) % align or offset + len(data) > size:
-            return False
-        if self.flash_read(area, offset, len(data)).count(self.layout.erased) != len(data):
-            return False  # NOR: only erased bytes can be programmed
-        torn = self._cut_now()
-        if torn:
-            keep = int(self._rng.integers(0, len(data) // align + 1)) * align
-            data = data[:keep]
-        pos = 0
-        while pos < len(data):
-            idx, within = divmod(offset + pos, s)
-            n = min(s - within, len(data) - pos)
-            sec = self._sector(area, idx, True)
-            assert sec is not None
-            sec[within : within + n] = data[pos : pos + n]
-            pos += n
-        if torn:
-            raise PowerCut(f"power cut while writing area {area} at {offset}")
-        return True
+        return self._result(self._nor.write(area, offset, data), f"writing area {area} at {offset}")
 
     def flash_erase(self, area: int, offset: int, length: int) -> bool:
-        size, s = self.sizes[area], self.layout.sector
-        if offset % s or length % s or offset + length > size:
-            return False
-        first, count = offset // s, length // s
-        torn = self._cut_now()
-        done = count
-        if torn:
-            done = int(self._rng.integers(0, count + 1))
-        for idx in range(first, first + done):
-            self.sectors[area].pop(idx, None)
-        if torn:
-            if done < count:  # the sector being erased when the power went: a partly erased mess
-                sec = self._sector(area, first + done, False)
-                if sec is not None:
-                    cut = int(self._rng.integers(0, s + 1))
-                    sec[:cut] = bytes([self.layout.erased]) * cut
-            raise PowerCut(f"power cut while erasing area {area} at {offset}")
-        return True
+        return self._result(self._nor.erase(area, offset, length), f"erasing area {area} at {offset}")
 
     def bytes_used(self) -> int:
-        return sum(len(a) for a in self.sectors) * self.layout.sector
+        return self._nor.bytes_used

@@ -8,12 +8,11 @@ simulation descriptor: host wall time says nothing about an MCU, and would make 
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from dataclasses import dataclass
 
 from tinyfleet.bundles.components import ComponentType
-from tinyfleet.bundles.format import MAGIC, parse_meta
+from tinyfleet.bundles.errors import BundleError
+from tinyfleet.bundles.format import MAGIC, bundle_digest, parse_meta
 from tinyfleet.simulator import descriptor
 from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.clock import SimClock
@@ -77,10 +76,12 @@ class SimPlatform(SparseNorFlash):
         """The bank whose meta hashes to `digest`, its model (as a shared runner) and firmware descriptor."""
         for bank in (BANK0, BANK1):
             prefix = self.flash_read(bank, 0, PREFIX)
-            poff = struct.unpack_from("<I", prefix, 20)[0] if prefix[:8] == MAGIC else 0
-            if not 0 < poff <= PREFIX or hashlib.sha256(prefix[:poff]).digest() != digest:
+            try:  # an erased, half-written or other bank is not this one
+                if prefix[:8] != MAGIC or bundle_digest(prefix) != digest:
+                    continue
+            except BundleError:
                 continue
-            meta = parse_meta(prefix[:poff])
+            meta = parse_meta(prefix)
             model = meta.component(ComponentType.MODEL)
             fw = meta.component(ComponentType.FIRMWARE)
             model_bytes = self.flash_read(bank, model.offset, model.length)

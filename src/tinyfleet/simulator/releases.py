@@ -1,14 +1,14 @@
 """Signed bundles of the sample model for simulated fleets: a release per hardware class, and its bad twins.
 
 Every bundle goes through the real model gate (golden vectors are TFLM's exact outputs on validation
-samples) and `tinyfleet.bundles.build_bundle`. The firmware is a stand-in image whose first 32 bytes are the
-simulation descriptor (src/tinyfleet/simulator/descriptor.py), so "bad firmware" is a signed image that misbehaves once
-booted, and "bad model" a signed bundle whose golden vectors the model on the device does not reproduce.
+samples) and, like every bundle, `tinyfleet.bundles.release.build_for_profile` (the profile's firmware offset
+and bank size). The firmware is a stand-in image whose first 32 bytes are the simulation descriptor
+(src/tinyfleet/simulator/descriptor.py), so "bad firmware" is a signed image that misbehaves once booted, and
+"bad model" a signed bundle whose golden vectors the model on the device does not reproduce.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -16,12 +16,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tinyfleet.bundles.builder import build_bundle
 from tinyfleet.bundles.components import Calibration, ComponentType, HealthVectors, Thresholds
-from tinyfleet.bundles.format import parse_meta
+from tinyfleet.bundles.format import bundle_digest
 from tinyfleet.bundles.gate import GateReport, load_validation_set, validate_model
-from tinyfleet.bundles.manifest import Deployment, Manifest, ModelContract, Provenance
+from tinyfleet.bundles.manifest import Deployment
 from tinyfleet.bundles.profiles import load_profile
+from tinyfleet.bundles.release import ReleaseParts, build_for_profile, release_contents
 from tinyfleet.simulator.descriptor import Descriptor, firmware_image
 
 SAMPLE = Path(__file__).resolve().parents[3] / "models" / "sample"
@@ -63,41 +63,33 @@ def sample_calibration() -> Calibration:
 
 
 def build(release: Release, hw: str, key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The release's bundle for `hw`, through the release path every bundle takes (build_for_profile)."""
+    profile = load_profile(hw)
     report = gate_report(hw)
-    assert report.golden is not None
-    golden = report.golden
+    provenance = json.loads((SAMPLE / "provenance.json").read_text())
+    parts = ReleaseParts(
+        bundle_id=bundle_id(release, hw),
+        security_counter=release.counter,
+        firmware=firmware_image(release.firmware_version, release.descriptor),
+        firmware_version=release.firmware_version,
+        model=(SAMPLE / "vibration_int8.tflite").read_bytes(),
+        model_version="1.0.0",
+        thresholds=Thresholds.from_json(json.loads((SAMPLE / "thresholds.json").read_text())),
+        calibration=release.calibration or sample_calibration(),
+        calibration_version=release.calibration_version,
+        feature_extractor_version=provenance["feature_extractor_version"],
+        deployment=DEPLOYMENT,
+        device_scope=release.device_scope,
+        dataset_digest=bytes.fromhex(provenance["dataset_digest"]),
+        training_run_id=provenance["training_run_id"],
+    )
+    manifest, components = release_contents(parts, report, profile, now=CREATED)
     if release.corrupt_golden:  # flip one output byte of every vector: the device's TFLM will disagree
+        golden = HealthVectors.decode(components[ComponentType.HEALTH_VECTORS][1])
         golden = HealthVectors(golden.input_bytes, golden.output_bytes,
                                tuple((i, bytes([o[0] ^ 0x01]) + o[1:]) for i, o in golden.vectors))  # fmt: skip
-    cal = release.calibration or sample_calibration()
-    thresholds = Thresholds.from_json(json.loads((SAMPLE / "thresholds.json").read_text()))
-    provenance = json.loads((SAMPLE / "provenance.json").read_text())
-    manifest = Manifest(
-        bundle_id=bundle_id(release, hw),
-        hardware_class=hw,
-        security_counter=release.counter,
-        created=CREATED,
-        device_scope=release.device_scope,
-        deployment=DEPLOYMENT,
-        model=ModelContract(report.input, report.output, provenance["feature_extractor_version"], report.arena_bytes),
-        provenance=Provenance(
-            validation_report_digest=hashlib.sha256(report.to_json().encode()).digest(),
-            dataset_digest=bytes.fromhex(provenance["dataset_digest"]),
-            training_run_id=provenance["training_run_id"],
-        ),
-    )
-    firmware = firmware_image(release.firmware_version, release.descriptor)
-    return build_bundle(
-        manifest,
-        {
-            ComponentType.FIRMWARE: (release.firmware_version, firmware),
-            ComponentType.MODEL: ("1.0.0", (SAMPLE / "vibration_int8.tflite").read_bytes()),
-            ComponentType.THRESHOLDS: ("1", thresholds.encode()),
-            ComponentType.CALIBRATION: (release.calibration_version, cal.encode()),
-            ComponentType.HEALTH_VECTORS: ("1.0.0", golden.encode()),
-        },
-        key,
-    )
+        components[ComponentType.HEALTH_VECTORS] = (parts.model_version, golden.encode())
+    return build_for_profile(manifest, components, key, profile)
 
 
 def bundle_id(release: Release, hw: str) -> str:
@@ -106,7 +98,7 @@ def bundle_id(release: Release, hw: str) -> str:
 
 
 def digest(bundle: bytes) -> bytes:
-    return hashlib.sha256(parse_meta(bundle).meta_bytes).digest()
+    return bundle_digest(bundle)
 
 
 def with_calibration(release: Release, cal: Calibration, bundle_id: str, counter: int, version: str) -> Release:

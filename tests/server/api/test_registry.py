@@ -155,3 +155,33 @@ def test_device_reports_list_what_the_server_stored(tmp_path) -> None:
             assert http.get("/api/v1/devices/nope/reports", headers=h).status_code == 404
     finally:
         rt.stop()
+
+
+def test_refused_actions_are_audited_by_route(api) -> None:
+    http, _ = api
+    viewer = _token(http, "vic", "viewer")
+    r = http.post("/api/v1/devices", json={"id": "x", "hardware_class": "stm32l4"},
+                  headers={"Authorization": f"Bearer {viewer}"})  # fmt: skip
+    assert r.status_code == 403
+    assert http.delete("/api/v1/devices/x", headers={"Authorization": ""}).status_code == 401
+    assert http.delete("/api/v1/tokens/vic", headers={"Authorization": "Bearer forged"}).status_code == 401
+    assert http.get("/api/v1/devices", headers={"Authorization": ""}).status_code == 401  # a read: not audited
+    got = [(e["actor"], e["action"], e["target"], e["result"]) for e in http.get("/api/v1/audit").json()][:3]
+    assert got == [
+        ("(unknown token)", "DELETE /api/v1/tokens/{name}", "/api/v1/tokens/vic", "refused: unknown or revoked token"),
+        ("(no token)", "DELETE /api/v1/devices/{device_id}", "/api/v1/devices/x",
+         "refused: missing bearer token (Authorization: Bearer <token>)"),
+        ("vic", "POST /api/v1/devices", "/api/v1/devices",
+         "refused: role 'viewer' may not do this; it needs 'operator'"),
+    ]  # fmt: skip
+
+
+def test_the_last_admin_token_cannot_be_revoked(api) -> None:
+    http, _ = api
+    r = http.delete("/api/v1/tokens/bootstrap-admin")
+    assert r.status_code == 409 and "last admin token" in r.json()["detail"]
+    second = _token(http, "root-2", "admin")
+    assert http.delete("/api/v1/tokens/bootstrap-admin").status_code == 200
+    as_second = {"Authorization": f"Bearer {second}"}
+    assert http.delete("/api/v1/tokens/root-2", headers=as_second).status_code == 409
+    assert http.get("/api/v1/tokens", headers=as_second).status_code == 200  # still locked in, not out

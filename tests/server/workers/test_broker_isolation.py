@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tinyfleet.server.broker.config import render_acl
+from tinyfleet.protocol import topics
+from tinyfleet.server.broker.config import render_acl, render_password_file
 from tinyfleet.server.broker.passwords import check_password, hash_password
 from tinyfleet.server.workers import broker_probe as probe
 from tinyfleet.server.workers.broker_process import PROBE_USER, EmbeddedBroker
@@ -28,9 +29,12 @@ def test_hash_matches_mosquitto_passwd_format() -> None:
     assert check_password("x", hash_password("x"))
 
 
-def test_acl_refuses_wildcards_in_device_ids() -> None:
-    with pytest.raises(ValueError, match="not allowed in a topic"):
-        render_acl("fleet-server", ["dev/#"])
+def test_acl_is_the_same_for_any_fleet_and_names_no_device() -> None:
+    acl = render_acl(["fleet-server", "replica-2"])
+    assert "pattern read fleet/d/+/%u/desired" in acl and "pattern write fleet/d/+/%u/state" in acl
+    assert "user replica-2\ntopic readwrite fleet/#" in acl
+    with pytest.raises(ValueError, match="cannot appear in a password file"):
+        render_password_file({"dev:1": hash_password("x")})
 
 
 @pytest.fixture
@@ -53,28 +57,28 @@ def test_device_cannot_read_or_write_another_devices_topics(broker: EmbeddedBrok
         assert server.wait_connected() and a.wait_connected() and b.wait_connected()
         server.subscribe("fleet/#")
         # A tries to eavesdrop on everything of B's, B listens to its own desired topic
-        for t in ("fleet/devB/desired", "fleet/devB/state", "fleet/devB/telemetry", "fleet/+/desired"):
+        for t in (topics.desired("devB"), topics.state("devB"), topics.telemetry("devB"), "fleet/d/+/+/desired"):
             a.subscribe(t)
-        a.subscribe("fleet/devA/desired")
-        b.subscribe("fleet/devB/desired")
+        a.subscribe(topics.desired("devA"))
+        b.subscribe(topics.desired("devB"))
         b.subscribe("fleet/bundles/#")
 
-        server.publish("fleet/devB/desired", b"for-B", retain=True)
-        server.publish("fleet/devA/desired", b"for-A", retain=True)
+        server.publish(topics.desired("devB"), b"for-B", retain=True)
+        server.publish(topics.desired("devA"), b"for-A", retain=True)
         server.publish("fleet/bundles/abc/meta", b"meta", retain=True)
-        b.publish("fleet/devB/state", b"B-state")
-        a.publish("fleet/devB/state", b"forged-by-A")  # A impersonates B
-        a.publish("fleet/devB/presence", b"forged-presence", retain=True)
-        a.publish("fleet/devA/state", b"A-state")
+        b.publish(topics.state("devB"), b"B-state")
+        a.publish(topics.state("devB"), b"forged-by-A")  # A impersonates B
+        a.publish(topics.presence("devB"), b"forged-presence", retain=True)
+        a.publish(topics.state("devA"), b"A-state")
         a.publish("fleet/bundles/abc/meta", b"A-overwrites-meta", retain=True)
 
-        assert [m.payload for m in b.wait_for(lambda m: m.topic == "fleet/devB/desired")] == [b"for-B"]
+        assert [m.payload for m in b.wait_for(lambda m: m.topic == topics.desired("devB"))] == [b"for-B"]
         assert b.wait_for(lambda m: m.topic == "fleet/bundles/abc/meta")[0].payload == b"meta"
         assert server.wait_for(lambda m: m.payload == b"A-state")
         assert server.wait_for(lambda m: m.payload == b"B-state")
         _settle()
         a_topics = {m.topic for m in a.messages}
-        assert a_topics == {"fleet/devA/desired"}, a_topics
+        assert a_topics == {topics.desired("devA")}, a_topics
         forged = [m for m in server.messages if m.payload.startswith((b"forged", b"A-overwrites"))]
         assert forged == []
         assert [m.payload for m in b.messages if m.topic == "fleet/bundles/abc/meta"] == [b"meta"]
@@ -89,10 +93,10 @@ def test_a_device_cannot_take_over_another_devices_session(broker: EmbeddedBroke
     intruder = TestClient(broker.port, "devA", "pwA", client_id="devB")  # devB's client id, devA's credentials
     try:
         assert intruder.wait_connected()  # admitted, but as client "devA" (use_username_as_clientid)
-        b.subscribe("fleet/devB/desired")  # devB's connection is still the one holding that id
+        b.subscribe(topics.desired("devB"))  # devB's connection is still the one holding that id
         server = TestClient(broker.port, "fleet-server", SERVER_PW)
         assert server.wait_connected()
-        server.publish("fleet/devB/desired", b"still-B")
+        server.publish(topics.desired("devB"), b"still-B")
         assert b.wait_for(lambda m: m.payload == b"still-B")
         server.close()
     finally:
@@ -126,8 +130,8 @@ def test_device_provisioned_while_running_connects_after_reload(broker: Embedded
     c = TestClient(broker.port, "devC", "pwC")
     try:
         assert server.wait_connected() and c.wait_connected()
-        c.subscribe("fleet/devC/desired")
-        server.publish("fleet/devC/desired", b"hello-C")
+        c.subscribe(topics.desired("devC"))
+        server.publish(topics.desired("devC"), b"hello-C")
         assert c.wait_for(lambda m: m.payload == b"hello-C")
     finally:
         server.close()
@@ -143,7 +147,7 @@ def test_plain_subscriptions_survive_a_broker_restart_shared_ones_do_not(tmp_pat
     from paho.mqtt.properties import Properties
 
     got: dict[str, list[bytes]] = {"plain": [], "shared": []}
-    for kind, topic in (("plain", "fleet/+/state"), ("shared", "$share/g/fleet/+/state")):
+    for kind, topic in (("plain", topics.STATE_ALL), ("shared", "$share/g/" + topics.STATE_ALL)):
         work = tmp_path / kind
         b = EmbeddedBroker(work, server_user="fleet-server", server_password=SERVER_PW)
         b.start({"devA": hash_password("pwA")})
@@ -163,7 +167,7 @@ def test_plain_subscriptions_survive_a_broker_restart_shared_ones_do_not(tmp_pat
             b.start({"devA": hash_password("pwA")})
             dev = TestClient(b.port, "devA", "pwA")
             assert dev.wait_connected()
-            dev.publish("fleet/devA/state", b"while-server-away")
+            dev.publish(topics.state("devA"), b"while-server-away")
             dev.close()
             srv = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="srv-1", protocol=mqtt.MQTTv5)
             srv.username_pw_set("fleet-server", SERVER_PW)
@@ -189,6 +193,18 @@ def test_update_returns_once_the_broker_accepts_the_new_credentials(broker: Embe
     assert probe.connack_code("127.0.0.1", broker.port, "burst-0", "wrong") == probe.NOT_AUTHORIZED
 
 
-def test_the_reload_probe_user_can_do_nothing(broker: EmbeddedBroker) -> None:
-    assert PROBE_USER not in broker.acl_file.read_text()  # no topic at all: connect, nothing else
+def test_the_reload_probe_user_reads_no_device_topic(broker: EmbeddedBroker) -> None:
+    assert PROBE_USER not in broker.acl_file.read_text()  # only what every device may read: bundles, blobs
     assert f"{PROBE_USER}:" in broker.password_file.read_text()
+    server = TestClient(broker.port, "fleet-server", SERVER_PW)
+    probe_client = TestClient(broker.port, PROBE_USER, broker._probe_password)
+    try:
+        assert server.wait_connected() and probe_client.wait_connected()
+        probe_client.subscribe("#")
+        server.publish(topics.desired("devA"), b"for-A", retain=True)
+        server.publish(topics.state("devA"), b"a-state")
+        _settle()
+        assert probe_client.messages == []
+    finally:
+        server.close()
+        probe_client.close()

@@ -107,4 +107,4 @@ def test_a_message_that_fails_on_its_own_is_logged_acked_and_the_rest_are_stored
     assert sorted(i.mid for i in acked) == [21, 22, 23]
     assert metrics.rejected.labels("state")._value.get() == 1
     dropped = [r.getMessage() for r in caplog.records if "dropped the message" in r.getMessage()]
-    assert len(dropped) == 1 and "fleet/d1/state" in dropped[0] and batch[1].payload.hex() in dropped[0]
+    assert len(dropped) == 1 and topics.state("d1") in dropped[0] and batch[1].payload.hex() in dropped[0]

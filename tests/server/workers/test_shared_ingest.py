@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session, func, select
 
+from tinyfleet.protocol import topics
 from tinyfleet.protocol.records import ChannelStats, Telemetry
 from tinyfleet.server.db.models import TelemetryRecord
 from tinyfleet.server.runtime import FleetRuntime
@@ -35,7 +36,7 @@ def test_two_replicas_share_the_stream(tmp_path: Path, db_url: str) -> None:
             dev.close()
         for w in range(1, 201):
             t = Telemetry(1, w, 0, 60, 10, 10, 1, 0, 0, 0, 0, 0, 0, bytes(32), (0,) * 16, (ChannelStats(0, 0),))
-            dev.publish("fleet/d1/telemetry", t.encode(), qos=1)
+            dev.publish(topics.telemetry("d1"), t.encode(), qos=1)
         assert wait_until(lambda: a.ingest.persisted + b.ingest.persisted >= 200, 20)  # type: ignore[union-attr]
         assert a.ingest.persisted > 0 and b.ingest.persisted > 0  # type: ignore[union-attr]
         with Session(a.engine) as s:
@@ -44,8 +45,9 @@ def test_two_replicas_share_the_stream(tmp_path: Path, db_url: str) -> None:
         with Session(b.engine) as s:
             devices.provision(s, b.credential_sink, "d2", "stm32l4", {})
         exported = (tmp_path / "b/broker-export/acl").read_text()
-        assert "user d2\ntopic read fleet/d2/desired" in exported and "user d1\n" in exported
-        assert (tmp_path / "b/broker-export/passwords").read_text().count("$7$101$") == 2
+        assert "pattern read fleet/d/+/%u/desired" in exported and "user fleet-server-b\n" in exported
+        users = [line.split(":")[0] for line in (tmp_path / "b/broker-export/passwords").read_text().splitlines()]
+        assert users == ["d1", "d2"]
         dev.close()
     finally:
         if b is not None:

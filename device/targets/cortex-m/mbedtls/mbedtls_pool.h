@@ -6,7 +6,7 @@
 #include <cstdint>
 
 // Bytes of the pool. One P-256 verification at a time needs less than this: the QEMU test
-// "crypto.smallest_pool" measures the smallest pool that verifies and checks it against this size.
+// "CryptoPool.SmallestPool" measures the smallest pool that verifies and checks it against this size.
 #ifndef TINYFLEET_MBEDTLS_POOL_SIZE
 #define TINYFLEET_MBEDTLS_POOL_SIZE 4096
 #endif

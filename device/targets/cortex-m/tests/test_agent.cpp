@@ -11,12 +11,13 @@
 #include <new>
 
 #include "device_fixture.h"
-#include "tests.h"
+#include "semihost.h"
+#include "tinytest.h"
 #include "tinyfleet/agent.h"
 #include "vectors_data.h"
 
 using namespace tinyfleet;
-using namespace tftarget;
+using namespace tftest;
 
 namespace {
 
@@ -259,14 +260,7 @@ void publish_desired(Device& d) {
 bool update_to_trial(Device& d, BootDecision& decision) {
   if (!setup(d, other_image()) || !boot(d, decision)) return false;
   TT_EXPECT(d.agent->state() == AgentState::Idle);
-  d.broker.bundle = &new_image();
-  sha256(crypto(), new_image().bytes, new_image().info.header.payload_offset, d.broker.digest);
-  d.broker.desired_seq = 1;
-  char desired[kMaxTopicLen];
-  device_topic(desired, kDevice, DeviceTopic::Desired);
-  if (d.broker.subscribed(desired) && d.broker.in_tail - d.broker.in_head < 64)
-    std::strcpy(d.broker.inbox[d.broker.in_tail++ % 64], desired);  // the server publishes: delivered now
-  pump(d);
+  publish_desired(d);
   if (!TT_EXPECT(d.reboot) || !TT_EXPECT(d.agent->state() == AgentState::Rebooting)) return false;
   // Firmware (3000 B) and model (1500 B) are downloaded, one block each; the other three are copied.
   TT_EXPECT_EQ(d.broker.block_messages, 2);
@@ -281,7 +275,7 @@ bool update_to_trial(Device& d, BootDecision& decision) {
 
 }  // namespace
 
-void test_agent_update_confirmed_after_healthy_trial() {
+TT_TEST(Agent, UpdateConfirmedAfterHealthyTrial) {
   Device& d = g_dev;
   BootDecision decision;
   TT_ASSERT(update_to_trial(d, decision));
@@ -296,7 +290,7 @@ void test_agent_update_confirmed_after_healthy_trial() {
   TT_EXPECT(std::memcmp(d.agent->running_digest(), want, 32) == 0);
 }
 
-void test_agent_failed_health_check_reverts() {
+TT_TEST(Agent, FailedHealthCheckReverts) {
   Device& d = g_dev;
   BootDecision decision;
   // The provisioned image has the same components as the new one: all five are copied, none downloaded.
@@ -360,7 +354,7 @@ bool update_with_cut(Device& d, bool cut, uint32_t cut_at, ram::CutMode mode, ui
 
 }  // namespace
 
-void test_agent_power_cut_at_every_flash_operation() {
+TT_TEST(Agent, PowerCutAtEveryFlashOperation) {
   Device& d = g_dev;
   uint32_t n = 0;
   const char* why = nullptr;

@@ -4,14 +4,15 @@
 #include <cstring>
 
 #include "mbedtls_pool.h"
-#include "tests.h"
+#include "semihost.h"
+#include "tinytest.h"
 #include "vector_verdicts.h"
 
 using namespace tinyfleet;
 using tftarget::policy_for;
 using tftarget::verdict;
 
-void test_crypto_smallest_pool() {
+TT_TEST(CryptoPool, SmallestPool) {
   const tfvec::Vector* valid = nullptr;
   for (size_t i = 0; i < tfvec::kVectorCount && valid == nullptr; ++i)
     if (std::strcmp(tfvec::kVectors[i].expect, "ok") == 0) valid = &tfvec::kVectors[i];

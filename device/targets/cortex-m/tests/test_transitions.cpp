@@ -1,12 +1,12 @@
 // The update cycle's transition table (src/core/transitions.cpp) as the agent uses it on the target.
 #include <cstring>
 
-#include "tests.h"
+#include "tinytest.h"
 #include "tinyfleet/transitions.h"
 
 using namespace tinyfleet;
 
-void test_transitions_rows_are_unique_and_found() {
+TT_TEST(Transitions, RowsAreUniqueAndFound) {
   size_t n = 0;
   const Transition* rows = transitions(n);
   TT_ASSERT(rows != nullptr);
@@ -18,7 +18,7 @@ void test_transitions_rows_are_unique_and_found() {
   }
 }
 
-void test_transitions_unlisted_pairs_are_ignored() {
+TT_TEST(Transitions, UnlistedPairsAreIgnored) {
   size_t n = 0;
   const Transition* rows = transitions(n);
   // Every (state, event, outcome) the table does not list is ignored (nullptr), e.g. a Block while Idle.
@@ -42,7 +42,7 @@ void test_transitions_unlisted_pairs_are_ignored() {
   TT_EXPECT(ignored > 0);
 }
 
-void test_transitions_names() {
+TT_TEST(Transitions, Names) {
   size_t n = 0;
   const Transition* rows = transitions(n);
   for (size_t i = 0; i < n; ++i) {

@@ -6,7 +6,8 @@
 #include <new>
 
 #include "mbedtls_crypto.h"
-#include "tests.h"
+#include "semihost.h"
+#include "tinytest.h"
 #include "tinyfleet/stream_verifier.h"
 #include "vector_verdicts.h"
 #include "vectors_data.h"
@@ -63,7 +64,7 @@ bool verdict_is(Status s, const char* expect) {
 
 }  // namespace
 
-void test_vectors_key_ids() {
+TT_TEST(Vectors, KeyIds) {
   TT_ASSERT(tfvec::kKeyCount >= 2);
   for (size_t i = 0; i < tfvec::kKeyCount; ++i) {
     TrustedKey key;
@@ -74,7 +75,7 @@ void test_vectors_key_ids() {
   }
 }
 
-void test_vectors_verdicts() {
+TT_TEST(Vectors, Verdicts) {
   size_t valid = 0;
   TT_ASSERT(tfvec::kVectorCount >= 30);
   for (size_t i = 0; i < tfvec::kVectorCount; ++i) {

@@ -1,5 +1,6 @@
 // The semihosting console of the Cortex-M test images, on a host: stdout and the process exit status.
-// Lets the same heap-free test program (device/targets/cortex-m/tests) run natively (PlatformIO `native`).
+// Lets the same heap-free test program (device/targets/cortex-m/tests and device/tests/portable) run natively
+// (PlatformIO `native`).
 #include <cstdio>
 #include <cstdlib>
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from tinyfleet.server.api.body_limit import BodyLimit
 from tinyfleet.server.api.routes import audit as audit_routes
 from tinyfleet.server.api.routes import bundles as bundle_routes
 from tinyfleet.server.api.routes import devices as device_routes
@@ -68,6 +69,7 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.add_middleware(BodyLimit, runtime=runtime)
     runtime.metrics.attach_fleet(lambda: _fleet_snapshot(runtime))
 
     @app.exception_handler(ServiceError)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from tinyfleet.server.runtime import FleetRuntime
-from tinyfleet.server.services import tokens
-from tinyfleet.server.services.errors import Forbidden, Unauthorized
+from tinyfleet.server.services import audit, tokens
+from tinyfleet.server.services.errors import Forbidden, ServiceError, Unauthorized
 
 
 def get_runtime(request: Request) -> FleetRuntime:
@@ -38,25 +38,65 @@ class Principal:
     role: str
 
 
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _route_template(request: Request) -> str:
+    """The route as declared, under the prefix it was included with: /api/v1/devices/{device_id}."""
+    path = request.url.path
+    template = getattr(request.scope.get("route"), "path", None)
+    if template is None:
+        return path
+    try:
+        concrete = template.format(**request.path_params)
+    except (KeyError, IndexError, ValueError):
+        return path
+    return path[: len(path) - len(concrete)] + template if path.endswith(concrete) else path
+
+
+def refused_before_route(
+    rt: FleetRuntime, method: str, template: str, path: str, actor: str, exc: ServiceError
+) -> NoReturn:
+    """A mutating request refused before its route ran is audited too, by method and route; then `exc`."""
+    if method in _MUTATING:
+        with Session(rt.engine) as session:
+            audit.record(session, actor, f"{method} {template}", path, audit.outcome(exc), {"status": exc.status_code})
+    raise exc
+
+
+def _refuse(rt: FleetRuntime, request: Request, actor: str, exc: ServiceError) -> NoReturn:
+    refused_before_route(rt, request.method, _route_template(request), request.url.path, actor, exc)
+
+
+def authenticate_header(rt: FleetRuntime, authorization: str) -> Principal | None:
+    """The principal of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    with Session(rt.engine) as session:
+        row = tokens.authenticate(session, token.strip())
+    return Principal(row.name, row.role) if row is not None else None
+
+
 def current_principal(
-    rt: RuntimeDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    rt: RuntimeDep, request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if creds is None or not creds.credentials:
-        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+        _refuse(rt, request, "(no token)", Unauthorized("missing bearer token (Authorization: Bearer <token>)"))
     # A session of its own, closed here: the request's session would keep its connection while the request
     # waits for a worker thread for its endpoint, and requests holding connections without threads, behind
     # threads waiting for connections, stall each other until the pool's timeout.
     with Session(rt.engine) as session:
         row = tokens.authenticate(session, creds.credentials)
-        if row is None:
-            raise Unauthorized("unknown or revoked token")
-        return Principal(row.name, row.role)
+    if row is None:
+        _refuse(rt, request, "(unknown token)", Unauthorized("unknown or revoked token"))
+    return Principal(row.name, row.role)
 
 
-def require(role: str) -> Callable[[Principal], Principal]:
-    def check(p: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require(role: str) -> Callable[[Request, RuntimeDep, Principal], Principal]:
+    def check(request: Request, rt: RuntimeDep, p: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not tokens.role_allows(p.role, role):
-            raise Forbidden(f"role {p.role!r} may not do this; it needs {role!r}")
+            _refuse(rt, request, p.name, Forbidden(f"role {p.role!r} may not do this; it needs {role!r}"))
         return p
 
     return check

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from base64 import b64decode
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from tinyfleet.bundles import Calibration, Deployment, Thresholds
+from tinyfleet.bundles.release import ReleaseField, deployment_parts, release_fields
 
 Role = Literal["viewer", "operator", "admin"]
 
@@ -323,33 +327,63 @@ class PartIn(BaseModel):
     data_base64: str = Field(min_length=1, description="The file's bytes, base64")
 
 
-class DeploymentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    min_battery_pct: int = Field(default=20, ge=0, le=100)
-    max_latency_ms: int = Field(ge=1, le=2**32 - 1)
-    peak_ram_bytes: int = Field(ge=1, le=2**32 - 1)
-    target_environments: list[str] = Field(default_factory=list, max_length=16)
+def _api_field(kind: Any, spec: ReleaseField, default: Any) -> tuple[Any, Any]:
+    """A release field as the build request takes it: JSON for thresholds and calibration, lists for tuples."""
+    if kind in (Thresholds, Calibration):
+        kind = dict[str, Any]
+    elif kind == tuple[str, ...]:
+        kind = list[str]
+    if isinstance(default, tuple):
+        return kind, Field(default_factory=list, description=spec.help, **spec.bounds)
+    return kind, Field(default, description=spec.help, **spec.bounds)
 
 
-class BundleBuild(BaseModel):
+DeploymentIn: type[BaseModel] = create_model(
+    "DeploymentIn",
+    __config__=ConfigDict(extra="forbid"),
+    **{spec.api or name: _api_field(kind, spec, default) for name, kind, spec, default in deployment_parts()},
+)
+
+
+def _release_in() -> type[BaseModel]:
+    """The release fields of the build request, made from their declaration (tinyfleet.bundles.release): a
+    file and its version travel together as a PartIn, the deployment as a DeploymentIn."""
+    specs: dict[str, Any] = {}
+    for _name, kind, spec, default in release_fields():
+        if spec.api is None:
+            continue
+        key, dot, _inner = spec.api.partition(".")
+        if dot:
+            specs[key] = (PartIn, ...)
+        elif kind is Deployment:
+            specs[key] = (DeploymentIn, Field(description=spec.help))
+        else:
+            specs[key] = _api_field(kind, spec, default)
+    return create_model("ReleaseIn", __config__=ConfigDict(extra="forbid"), **specs)
+
+
+class BundleBuild(_release_in()):  # type: ignore[misc]
     """The parts of `fleetctl bundle build`, built and signed by the server with its signing key."""
 
-    model_config = ConfigDict(extra="forbid")
-    bundle_id: str = Field(min_length=1, max_length=64)
     hardware_class: str = Field(min_length=1, max_length=32)
-    security_counter: int = Field(ge=0, le=2**32 - 1)
-    firmware: PartIn
-    model: PartIn
-    thresholds: dict[str, Any] = Field(description="Thresholds JSON")
-    calibration: dict[str, Any] = Field(description="Calibration JSON")
     validation_set_base64: str = Field(min_length=1, description=".npz with inputs and labels, base64")
-    feature_extractor_version: str = Field(min_length=1, max_length=32)
-    deployment: DeploymentIn
-    thresholds_version: str = Field(default="1", min_length=1, max_length=31)
-    calibration_version: str = Field(default="1", min_length=1, max_length=31)
-    device_scope: str | None = Field(default=None, max_length=64)
-    rollback_target: str | None = Field(default=None, max_length=64)
-    expires_days: float | None = Field(default=None, gt=0, le=36500)
+
+    def release_values(self) -> dict[str, Any]:
+        """The release fields as ReleaseParts.from_values takes them (binascii.Error or ValueError when a
+        file's base64 is not valid)."""
+        values: dict[str, Any] = {}
+        for name, kind, spec, _default in release_fields():
+            if spec.api is None:
+                continue
+            key, dot, inner = spec.api.partition(".")
+            value = getattr(self, key)
+            if dot:
+                value = getattr(value, inner)
+                value = b64decode(value, validate=True) if kind is bytes else value
+            elif isinstance(value, BaseModel):
+                value = value.model_dump()
+            values[name] = value
+        return values
 
 
 class CalibrationBundleCreate(BaseModel):

@@ -98,7 +98,7 @@ class RolloutDevice(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("rollout_id", "device_id"),)
     id: int | None = Field(default=None, primary_key=True)
     rollout_id: int = Field(foreign_key="rollout.id", index=True)
-    device_id: str = Field(foreign_key="device.id", max_length=64)
+    device_id: str = Field(max_length=64)  # no foreign key: the entry outlives a deleted device
     stratum: str = Field(max_length=200)
     stage: int | None = None  # index of the stage that assigned this device; None = not yet
     previous_bundle: str | None = Field(default=None, max_length=64)

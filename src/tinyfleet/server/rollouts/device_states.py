@@ -5,7 +5,8 @@ equal).
 Three callers write a device's outcome, and each asks this module which event happened: the rollout engine
 when a stage takes the device (`assign_event`) or a halt or abort rolls it back (`plan_rollback`), ingest when
 the device reports (`report_event`), and the policy when the device stays silent past the install timeout
-(`TIMED_OUT`). Pure: no clock, database or broker.
+(`TIMED_OUT`); and deleting a device mid-install fails its entry (a pending entry is simply dropped: the
+rollout never touched it). Pure: no clock, database or broker.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tinyfleet.protocol.codes import REASON_NAMES, AgentState, Reason
 from tinyfleet.protocol.records import HEALTH_FAILURES, StateReport
 
 DeviceStatus = Literal["pending", "assigned", "succeeded", "failed", "rolled_back"]
-Event = Literal["assign", "already_running", "installed", "install_failed", "timed_out", "roll_back"]
+Event = Literal["assign", "already_running", "installed", "install_failed", "timed_out", "roll_back", "deleted"]
 
 TRANSITIONS: dict[tuple[DeviceStatus, Event], DeviceStatus] = {
     ("pending", "assign"): "assigned",  # engine: the stage takes it; its desired state names the bundle
@@ -25,6 +26,7 @@ TRANSITIONS: dict[tuple[DeviceStatus, Event], DeviceStatus] = {
     ("assigned", "installed"): "succeeded",  # report: IDLE on the bundle, for the desired state it was given
     ("assigned", "install_failed"): "failed",  # report: FAILED, a health-check revert or PreviouslyFailed
     ("assigned", "timed_out"): "failed",  # policy: no outcome within the stage's install_timeout_s
+    ("assigned", "deleted"): "failed",  # an admin deleted the device before it reported an outcome
     ("assigned", "roll_back"): "rolled_back",  # engine: halt or abort; its desired state goes back
     ("succeeded", "roll_back"): "rolled_back",
     ("failed", "roll_back"): "rolled_back",  # it reverted on its own; the desired state follows it back

@@ -34,6 +34,12 @@ def record(
     session.commit()
 
 
+def outcome(exc: ServiceError) -> str:
+    """`refused: ...` when the caller asked for something not allowed or not possible (4xx), `failed: ...`
+    when a part the server depends on failed and nothing was changed (5xx)."""
+    return f"{'failed' if exc.status_code >= 500 else 'refused'}: {exc.message}"
+
+
 @contextmanager
 def audited(session: Session, actor: str, action: str, target: str) -> Iterator[dict[str, Any]]:
     """Record the action's outcome; the body may add details to the yielded dict."""
@@ -42,11 +48,11 @@ def audited(session: Session, actor: str, action: str, target: str) -> Iterator[
         yield detail
     except ServiceError as exc:
         session.rollback()
-        record(session, actor, action, target, f"refused: {exc.message}", detail)
+        record(session, actor, action, target, outcome(exc), detail)
         raise
     except Exception as exc:
         session.rollback()
-        record(session, actor, action, target, f"error: {type(exc).__name__}", detail)
+        record(session, actor, action, target, f"error: {type(exc).__name__}: {exc}", detail)
         raise
     record(session, actor, action, target, "ok", detail)
 

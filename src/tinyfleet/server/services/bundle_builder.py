@@ -5,70 +5,37 @@ through the same upload path as any bundle."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tinyfleet.bundles import BundleError, Calibration, Deployment, Thresholds
+from tinyfleet.bundles import BundleError, Calibration
 from tinyfleet.bundles.errors import ComponentFormatError
 from tinyfleet.bundles.release import GateRefused, ReleaseError, ReleaseParts, build_release, recalibrate
 from tinyfleet.server.services.errors import Conflict, Unprocessable
 
 
-@dataclass(frozen=True)
-class Parts:
-    bundle_id: str
-    hardware_class: str
-    security_counter: int
-    firmware: bytes
-    firmware_version: str
-    model: bytes
-    model_version: str
-    thresholds: Any  # JSON, as `fleetctl bundle build --thresholds`
-    calibration: Any  # JSON, as `--calibration`
-    validation_set: bytes  # .npz with `inputs` and `labels`
-    feature_extractor_version: str
-    deployment: Deployment
-    thresholds_version: str = "1"
-    calibration_version: str = "1"
-    device_scope: str | None = None
-    rollback_target: str | None = None
-    expires_days: float | None = None
-
-
-def build(parts: Parts, key: ec.EllipticCurvePrivateKey | None) -> tuple[bytes, dict[str, Any]]:
-    """Signed bundle bytes and the gate's report, or Unprocessable naming the problem."""
+def build(
+    release: Mapping[str, Any], hardware_class: str, validation_set: bytes, key: ec.EllipticCurvePrivateKey | None
+) -> tuple[bytes, dict[str, Any]]:
+    """Signed bundle bytes and the gate's report, or Unprocessable naming the problem. `release`: the release
+    fields as ReleaseParts.from_values takes them (thresholds and calibration as JSON); `validation_set`: the
+    .npz with `inputs` and `labels`."""
     from tinyfleet.bundles.gate import GateInputError, load_validation_set
     from tinyfleet.bundles.profiles import load_profile
 
     if key is None:
         raise Conflict("this server holds no signing key (set TINYFLEET_SIGNING_KEY_FILE); build with fleetctl")
     try:
-        release = ReleaseParts(
-            bundle_id=parts.bundle_id,
-            security_counter=parts.security_counter,
-            firmware=parts.firmware,
-            firmware_version=parts.firmware_version,
-            model=parts.model,
-            model_version=parts.model_version,
-            thresholds=Thresholds.from_json(parts.thresholds),
-            calibration=Calibration.from_json(parts.calibration),
-            feature_extractor_version=parts.feature_extractor_version,
-            deployment=parts.deployment,
-            thresholds_version=parts.thresholds_version,
-            calibration_version=parts.calibration_version,
-            device_scope=parts.device_scope,
-            rollback_target=parts.rollback_target,
-            expires_days=parts.expires_days,
-        )
-        profile = load_profile(parts.hardware_class)
+        parts = ReleaseParts.from_values(release)
+        profile = load_profile(hardware_class)
         with tempfile.TemporaryDirectory() as tmp:
             npz = Path(tmp) / "val.npz"
-            npz.write_bytes(parts.validation_set)
+            npz.write_bytes(validation_set)
             val = load_validation_set(npz)
-        data, report = build_release(release, key, profile, val=val)
+        data, report = build_release(parts, key, profile, val=val)
     except GateRefused as exc:
         raise Unprocessable(f"model gate failed: {', '.join(c.name for c in exc.report.failures())}") from exc
     except (ComponentFormatError, GateInputError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -66,7 +65,7 @@ class LibraryModelGate:
 
 
 def digest_of(parsed: ParsedBundle) -> str:
-    return hashlib.sha256(parsed.meta_bytes).hexdigest()
+    return parsed.digest.hex()
 
 
 def bundle_path(bundle_dir: Path, digest: str) -> Path:

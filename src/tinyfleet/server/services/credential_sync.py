@@ -18,7 +18,14 @@ from typing import Protocol
 class CredentialSink(Protocol):
     """Where device broker credentials go (the embedded broker's password and ACL files)."""
 
-    def sync(self, device_hashes: Mapping[str, str]) -> None: ...
+    @property
+    def reserved(self) -> frozenset[str]:
+        """Broker usernames the server owns: never a device id."""
+        ...
+
+    def sync(self, device_hashes: Mapping[str, str]) -> None:
+        """Return once the broker takes exactly these devices' credentials; raise if it cannot."""
+        ...
 
 
 class GroupSync:

@@ -31,5 +31,15 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class TooLarge(ServiceError):
+    status_code = 413
+
+
 class Unprocessable(ServiceError):
     status_code = 422
+
+
+class Unavailable(ServiceError):
+    """A part the server depends on (the broker) failed; the request changed nothing and may be retried."""
+
+    status_code = 503

@@ -39,6 +39,11 @@ class Outbox(Protocol):
         """A batch of retained publications is acknowledged (the retained guard's marker follows)."""
         ...
 
+    @property
+    def connected(self) -> bool:
+        """Whether publishing can succeed now (the broker is reachable)."""
+        ...
+
 
 def live_blob_hashes(session: Session, exclude: str | None = None) -> set[str]:
     out: set[str] = set()

@@ -7,13 +7,13 @@ import re
 import secrets
 import time
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import OperatorToken
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
 
 ROLES = ("viewer", "operator", "admin")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # full match
 
 
 def role_allows(role: str, needed: str) -> bool:
@@ -27,7 +27,7 @@ def _digest(token: str) -> str:
 def create(session: Session, name: str, role: str, token: str | None = None) -> tuple[OperatorToken, str]:
     if role not in ROLES:
         raise BadRequest(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise BadRequest(f"token name {name!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
     if session.exec(select(OperatorToken).where(OperatorToken.name == name)).first():
         raise Conflict(f"a token named {name!r} already exists")
@@ -65,9 +65,18 @@ def revoke(session: Session, name: str) -> OperatorToken:
     row = session.exec(select(OperatorToken).where(OperatorToken.name == name)).first()
     if row is None:
         raise NotFound(f"no token named {name!r}")
+    if row.revoked_at is None and row.role == "admin" and _live_admins(session) == 1:
+        raise Conflict(f"token {name!r} is the last admin token: create another admin token before revoking it")
     if row.revoked_at is None:
         row.revoked_at = time.time()
         session.add(row)
         session.commit()
         session.refresh(row)
     return row
+
+
+def _live_admins(session: Session) -> int:
+    rows = session.exec(
+        select(OperatorToken.id).where(OperatorToken.role == "admin", col(OperatorToken.revoked_at).is_(None))
+    )
+    return len(rows.all())

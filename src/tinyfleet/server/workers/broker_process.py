@@ -120,7 +120,7 @@ class EmbeddedBroker:
             entries[user] = self._server_hash
         entries[PROBE_USER] = hash_password(self._probe_password)
         _write_atomic(self.password_file, render_password_file(entries))
-        _write_atomic(self.acl_file, render_acl(self.server_users, device_hashes.keys()))
+        _write_atomic(self.acl_file, render_acl(self.server_users))
 
     def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
         self.persistence_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ class EmbeddedBroker:
         self.write_credentials(device_hashes)
         pid = self._pid()
         if pid is None or not self.running:
-            return
+            raise BrokerError("the broker is not running")
         deadline = time.monotonic() + self.reload_timeout_s
         while time.monotonic() < deadline:
             os.kill(pid, signal.SIGHUP)  # again after a second without the new password: that one was lost
@@ -179,9 +179,8 @@ class EmbeddedBroker:
                     return
                 time.sleep(0.02)
             if not self.running:
-                return
-        log.warning("the broker did not load the new credentials within %.0f s; they take effect at its next "
-                    "reload", self.reload_timeout_s)  # fmt: skip
+                raise BrokerError("the broker stopped while loading the new credentials")
+        raise BrokerError(f"the broker did not load the new credentials within {self.reload_timeout_s:.0f} s")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._adopted_pid is not None:

@@ -26,3 +26,7 @@ class Publisher:
 
     def stamp(self) -> None:
         self._after_publish()
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected

@@ -4,7 +4,9 @@ leader lock.
 Each step is one transaction of services/rollout_steps.py (a snapshot, the pure decision, its effects), and
 only after the commit are the desired states that changed published. If the server dies between commit and
 publish, `republish` at the next start publishes every device's desired state from the database again; a
-device ignores a (desired_seq, digest) it already has, so this is idempotent.
+device ignores a (desired_seq, digest) it already has, so this is idempotent. If the broker cannot be reached
+then (it restarts while the server runs on), the devices whose desired state did not go out are owed one:
+each tick publishes their current desired state again once the link is back.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class RolloutEngine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one step at a time in this process
+        self._owed: set[str] = set()  # devices whose committed desired state has not reached the broker
 
     # --- thread ------------------------------------------------------------------------------------------
 
@@ -86,6 +89,7 @@ class RolloutEngine:
     # --- steps -------------------------------------------------------------------------------------------
 
     def tick(self) -> dict[int, list[policy.Action]]:
+        self.publish_owed()
         if self.leader is not None and not self.leader.held():
             return {}  # another replica runs the rollouts
         with Session(self.db) as s:
@@ -119,9 +123,29 @@ class RolloutEngine:
             self._publish(s, to_publish)
         return actions
 
+    def publish_owed(self) -> None:
+        """Publish, from the database, the desired states a broker outage kept from going out after their
+        commit, once the server's link is connected again."""
+        if not self._owed or self.publisher is None or not self.publisher.connected:
+            return
+        with self._lock, Session(self.db) as s:
+            self._publish(s, sorted(self._owed))
+
     def _publish(self, s: Session, device_ids: list[str]) -> None:
-        if self.publisher is not None and device_ids:
-            publishing.publish_desired(s, self.publisher, device_ids)
+        """Publish these devices' committed desired states. When the broker cannot be reached (paho raises
+        RuntimeError: not connected), they and the rest of the list are owed: their changes are committed, so
+        no later round would publish them and the devices would wait for them forever."""
+        if self.publisher is None:
+            return
+        for i, dev_id in enumerate(device_ids):
+            try:
+                publishing.publish_desired(s, self.publisher, [dev_id])
+            except RuntimeError as exc:  # LinkError is one too
+                self._owed.update(device_ids[i:])
+                log.warning("desired state of %d device(s) not published (%s); again once the broker is back",
+                            len(device_ids) - i, exc)  # fmt: skip
+                return
+            self._owed.discard(dev_id)
 
     # --- operator actions needing MQTT -------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ from base64 import b64decode
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from tinyfleet.bundles import Deployment
 from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import ERRORS, BundleBuild, BundleDetail, BundlePublic, BundleRetired
 from tinyfleet.server.services import audit, bundle_builder, bundles, publishing
@@ -47,25 +46,11 @@ def build_bundle(body: BundleBuild, rt: RuntimeDep, session: SessionDep, who: Op
     server's signing key; then stored like an upload."""
     with audit.audited(session, who.name, "bundle.build", body.bundle_id) as detail:
         try:
-            fw, model = (
-                b64decode(body.firmware.data_base64, validate=True),
-                b64decode(body.model.data_base64, validate=True),
-            )
+            values = body.release_values()
             val = b64decode(body.validation_set_base64, validate=True)
         except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII characters
             raise BadRequest(f"a base64 field is not valid base64: {exc}") from exc
-        d = body.deployment
-        parts = bundle_builder.Parts(
-            bundle_id=body.bundle_id, hardware_class=body.hardware_class, security_counter=body.security_counter,
-            firmware=fw, firmware_version=body.firmware.version, model=model, model_version=body.model.version,
-            thresholds=body.thresholds, calibration=body.calibration, validation_set=val,
-            feature_extractor_version=body.feature_extractor_version,
-            deployment=Deployment(d.min_battery_pct, d.max_latency_ms, d.peak_ram_bytes,
-                                  tuple(d.target_environments)),
-            thresholds_version=body.thresholds_version, calibration_version=body.calibration_version,
-            device_scope=body.device_scope, rollback_target=body.rollback_target, expires_days=body.expires_days,
-        )  # fmt: skip
-        data, report = bundle_builder.build(parts, rt.signing_key)
+        data, report = bundle_builder.build(values, body.hardware_class, val, rt.signing_key)
         row = bundles.upload(session, data=data, keys=rt.keys, gate=None, bundle_dir=rt.settings.bundle_dir,
                              actor=who.name, gate_report=report)  # fmt: skip
         detail["digest"] = row.digest

@@ -111,6 +111,7 @@ def device_telemetry(
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_device(device_id: str, rt: RuntimeDep, session: SessionDep, who: Admin) -> None:
-    """Remove a device and its broker credentials."""
+    """Remove a device: its broker credentials stop working and its live session is dropped at once; its
+    entries in rollouts stay (docs/operations.md, "Credentials")."""
     with audit.audited(session, who.name, "device.delete", device_id):
         devices.delete(session, rt.credential_sink, device_id)

@@ -1,5 +1,7 @@
 #include "tinytest.h"
 
+#include "semihost.h"
+
 namespace tt {
 namespace {
 
@@ -7,6 +9,8 @@ namespace sh = tinyfleet::semihost;
 
 int g_failures_in_test = 0;
 const char* g_note = nullptr;
+const Registration* g_first = nullptr;
+const Registration* g_last = nullptr;
 constexpr int kMaxReportedChecks = 10;  // per test: a loop of failing checks stays readable
 
 bool report(const char* file, int line) {
@@ -38,7 +42,28 @@ void write_u64(uint64_t v) {
 
 }  // namespace
 
+Registration::Registration(const char* suite_name, const char* test_name, const char*, int, TestFn test)
+    : suite(suite_name), name(test_name), fn(test) {
+  if (g_last == nullptr) {
+    g_first = this;
+  } else {
+    g_last->next = this;
+  }
+  g_last = this;
+}
+
 void note(const char* text) { g_note = text; }
+
+void log(const char* text) { sh::write(text); }
+
+void log_u32(uint32_t value) { sh::write_u32(value); }
+
+void fatal(const char* why) {
+  sh::write("fatal: ");
+  sh::write(why);
+  sh::write("\n");
+  sh::exit(0xF0);
+}
 
 bool check(bool cond, const char* expr, const char* file, int line) {
   if (cond) return true;
@@ -77,17 +102,21 @@ bool check_status(tinyfleet::Status got, tinyfleet::Status want, const char* exp
   return false;
 }
 
-int run_all(const Test* tests, int count) {
+int run_all() {
   int passed = 0, failed = 0;
-  for (int i = 0; i < count; ++i) {
+  for (const Registration* t = g_first; t != nullptr; t = t->next) {
     g_failures_in_test = 0;
     g_note = nullptr;
     sh::write("[ RUN      ] ");
-    sh::write(tests[i].name);
+    sh::write(t->suite);
+    sh::write(".");
+    sh::write(t->name);
     sh::write("\n");
-    tests[i].fn();
+    t->fn();
     sh::write(g_failures_in_test == 0 ? "[       OK ] " : "[  FAILED  ] ");
-    sh::write(tests[i].name);
+    sh::write(t->suite);
+    sh::write(".");
+    sh::write(t->name);
     sh::write("\n");
     ++(g_failures_in_test == 0 ? passed : failed);
   }

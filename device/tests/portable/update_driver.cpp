@@ -4,7 +4,7 @@
 
 using namespace tinyfleet;
 
-namespace tftarget {
+namespace tftest {
 namespace {
 uint8_t g_prefix_scratch[TINYFLEET_PREFIX_BUFFER_SIZE];
 BundleInfo g_info_scratch;
@@ -39,16 +39,18 @@ Status write_image(Flash& flash, Crypto& crypto, uint8_t bank, const Image& imag
           if (stats != nullptr) ++stats->components_copied;
           continue;
         }
+        // The source was not what its table said: fall back to downloading (re-erase by rewriting).
         if (s != Status::HashMismatch) return s;
       } else if (s != Status::NotFound && s != Status::Ok) {
         return s;
       }
     }
-    if (stats != nullptr) ++stats->components_written;
+    if (stats != nullptr) ++stats->components_downloaded;
     for (uint32_t off = 0; off < c.length; off += block) {
       const uint32_t n = c.length - off < block ? c.length - off : block;
       s = w.write(c.offset + off, image.bytes + c.offset + off, n);
       if (s != Status::Ok) return s;
+      if (stats != nullptr) ++stats->blocks_downloaded;
     }
   }
   ImageDescriptor desc;
@@ -84,4 +86,4 @@ bool bank_holds(Flash& flash, uint8_t bank, const Image& image) {
   return true;
 }
 
-}  // namespace tftarget
+}  // namespace tftest
