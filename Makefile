@@ -9,10 +9,14 @@ STAMP  := $(VENV)/.installed
 # Debian packages the project builds and tests with (installed only when missing).
 APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto mosquitto-clients \
             libmbedtls-dev libgtest-dev clang-14 libclang-rt-14-dev \
-            gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+            gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
+            chromium chromium-driver
 # Everything the package build (and its C++ module tinyfleet._agent) is made from: a change reinstalls it.
 PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt \
               $(shell find device/include device/src device/ports/host device/ports/nor device/python -type f 2>/dev/null)
+
+# The dashboard's front-end libraries (package.json, pinned by package-lock.json), from the npm registry.
+UI_VENDOR := node_modules/.package-lock.json
 
 .PHONY: help deps venv lint test test-python test-device test-targets device-fuzz footprint demo bench clean
 
@@ -37,7 +41,13 @@ $(STAMP): $(PKG_INPUTS)
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: deps $(STAMP)
+$(UI_VENDOR): package.json package-lock.json
+	@echo "== dashboard front-end libraries (npm ci into node_modules/)"
+	@command -v npm >/dev/null || { echo "npm not found: the dashboard's libraries need Node.js 20 with npm"; exit 1; }
+	@npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+venv: deps $(STAMP) $(UI_VENDOR)
 
 lint: venv
 	@echo "== ruff"

@@ -2,6 +2,7 @@
 # `make demo`: the life of one bundle, from a trained INT8 model to a signed, verified bundle a device accepts,
 # and the bundles a device refuses; then a simulated fleet of 200 devices through a staged rollout, a bad
 # firmware halted at its canary, and drift answered by recalibration. Everything it writes goes to demo-out/.
+# The fleet-server's dashboard is at the address step 7 prints; DEMO_KEEP=1 keeps it running after the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -74,4 +75,5 @@ step "Done"
 echo "bundle:      $OUT/vibration-1.0.0-$HW.tfb"
 echo "gate report: $OUT/gate-report.json"
 echo "fleet run:   $OUT/fleet-sim (server data, logs)"
+echo "dashboard:   the address step 7 printed (DEMO_KEEP=1 make demo keeps the server running to open it)"
 echo "format spec: docs/bundle-format.md (verify it with openssl alone: see 'Verifying with openssl')"

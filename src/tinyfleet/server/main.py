@@ -58,6 +58,7 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
     from tinyfleet.server.api.app import create_app
     from tinyfleet.server.logs import configure
     from tinyfleet.server.runtime import FleetRuntime
+    from tinyfleet.server.ui.app import install as install_ui
     from tinyfleet.server.workers.broker_process import BrokerError
     from tinyfleet.server.workers.instance_lock import DataDirLock, InUseError, check_port
     from tinyfleet.server.workers.mqtt_link import LinkError
@@ -85,8 +86,9 @@ def serve(log_level: str = typer.Option("info", help="debug, info, warning or er
         _fail(str(exc), 3)
     # The app's lifespan stops the runtime (and the broker it started): uvicorn re-raises SIGTERM/SIGINT after
     # its shutdown, so code after uvicorn.run() would never run. start() above is idempotent.
-    uvicorn.run(create_app(rt, manage_runtime=True), host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False)  # fmt: skip
+    app = create_app(rt, manage_runtime=True)
+    install_ui(app)  # the dashboard, same process and origin, under /ui/
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False)
 
 
 @app.command("migrate")

@@ -9,10 +9,15 @@
 4. A quarter of the sensors age; their input means move, which flags them; each gets a calibration-only bundle
    (same firmware and model, the server's proposed calibration) and its drift score falls back.
 5. A summary with the figures, and the invariants of simulator/chaos/invariants.py checked on the end state.
+
+The server's dashboard (/ui/) is up from step 1; with `keep` (DEMO_KEEP=1) the server and the fleet stay up
+after the summary until Ctrl-C, so a person can open it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,11 +26,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tinyfleet.bundles.signing import private_pem
 from tinyfleet.simulator.chaos import runner
 from tinyfleet.simulator.chaos.invariants import Facts, RolloutFacts, check
 from tinyfleet.simulator.chaos.scenarios import BAD_FIRMWARE, GOOD, SCENARIOS, STAGES
 from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.releases import bundle_id
+from tinyfleet.simulator.server_proc import ADMIN_TOKEN
 from tinyfleet.simulator.world import BASE, World
 
 BAD = replace(BAD_FIRMWARE, bundle_id="vibration-1.2.0-badfw", counter=3)
@@ -54,9 +61,22 @@ async def _staged(world: World, release: Any, previous: Any, console: Console) -
     return out
 
 
-async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
+async def _until_signalled() -> None:
+    """Wait for Ctrl-C or SIGTERM (even where the shell started us ignoring SIGINT), then return so the
+    caller's `finally` stops the server and its broker."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run(workdir: Path, devices: int, seed: int, console: Console, keep: bool = False) -> int:
     t0 = time.monotonic()
     world = World(workdir, FleetSpec(devices, seed=seed, prefix="demo"))
+    # The server signs calibration-only bundles built from the dashboard with the releases' key.
+    (workdir / "signing.key.pem").write_bytes(private_pem(world.key))
+    world.server.env["TINYFLEET_SIGNING_KEY_FILE"] = str((workdir / "signing.key.pem").resolve())
     drift_sc = SCENARIOS["drift"]
     setups = {p.device_id: drift_sc.setup(p, seed) for p in world.plans}
     figures: dict[str, Any] = {}
@@ -70,6 +90,7 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         figures["online_s"] = round(time.monotonic() - t0, 1)
         console.print(f"   {devices} devices online on {bundle_id(BASE, 'esp32s3')} / -stm32l4 {mix} "
                       f"after {figures['online_s']} s; API {world.server.url}")  # fmt: skip
+        console.print(f"   dashboard: [b]{world.server.url}/ui/[/b] (sign in with the token {ADMIN_TOKEN})")
 
         console.rule("[b]2. staged rollout of vibration-1.1.0 (10 % -> 50 % -> 100 %)[/b]")
         t = time.monotonic()
@@ -143,10 +164,15 @@ async def run(workdir: Path, devices: int, seed: int, console: Console) -> int:
         console.print(table)
         for v in violations[:10]:
             console.print(f"   [red]{v.invariant}[/red] {v.subject}: {v.detail}")
-        console.print(f"   server API: {world.server.url}/docs (stopped when the demo ends)")
         ok = (not violations and not off_good and all(r["state"] == "completed" for r in good)
               and all(r["state"] == "halted" and r["stage_index"] == 0 for r in bad))  # fmt: skip
         console.print("[green]demo complete[/green]" if ok else "[red]demo found a problem (above)[/red]")
+        console.print(f"   dashboard: [b]{world.server.url}/ui/[/b] (token {ADMIN_TOKEN}); API {world.server.url}/docs")
+        if keep:
+            console.print("   DEMO_KEEP: the server, its dashboard and the fleet keep running; Ctrl-C stops them")
+            await _until_signalled()
+        else:
+            console.print("   (stopped when the demo ends; DEMO_KEEP=1 make demo keeps them running)")
         return 0 if ok else 1
     finally:
         await world.stop()

@@ -143,6 +143,9 @@ def demo(
     devices: int = typer.Option(200, "--devices", "-n", help="How many simulated devices."),
     seed: int = typer.Option(1, "--seed"),
     workdir: Path = typer.Option(Path("demo-out/fleet-sim"), "--workdir", help="Server data and logs."),
+    keep: bool = typer.Option(False, "--keep", envvar="DEMO_KEEP",
+                              help="Keep the server (and its dashboard) and the fleet running after the demo, "
+                              "until Ctrl-C."),  # fmt: skip
 ) -> None:
     """The product demo: staged rollout, a bad firmware halted at canary, drift answered by recalibration."""
     import shutil
@@ -154,7 +157,7 @@ def demo(
     shutil.rmtree(workdir, ignore_errors=True)
     out = Console()
     try:
-        code = asyncio.run(demo_mod.run(workdir, devices, seed, out))
+        code = asyncio.run(demo_mod.run(workdir, devices, seed, out, keep=keep))
     except (RuntimeError, ApiError) as e:
         _fail(str(e), 3)
     raise typer.Exit(code)

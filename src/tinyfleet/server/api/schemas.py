@@ -61,6 +61,26 @@ class DeviceReportPublic(_Out):
     received_at: float
 
 
+class TelemetryChannel(BaseModel):
+    mean: float = Field(description="the window's mean of calibrated input")
+    std: float = Field(description="the window's standard deviation of calibrated input")
+
+
+class TelemetryWindowPublic(_Out):
+    """One telemetry window as figures (docs/device-protocol.md, "Telemetry")."""
+
+    epoch: int
+    seq: int
+    received_at: float
+    window_start: int
+    bundle_id: str | None
+    inferences: int
+    alarms: int
+    latency_p99_us: int | None
+    confidence_hist: list[int]
+    channels: list[TelemetryChannel]
+
+
 class DevicePublic(_Out):
     id: str
     hardware_class: str

@@ -43,7 +43,7 @@ def build(
     except (BundleError, ReleaseError) as exc:
         raise Unprocessable(f"cannot build the bundle: {exc}") from exc
     return data, {"passed": True, "checks": {c.name: c.status for c in report.checks},
-                  "arena_bytes": report.arena_bytes}  # fmt: skip
+                  "arena_bytes": report.arena_bytes, "report": report.to_dict()}  # fmt: skip
 
 
 def calibration_only(

@@ -63,6 +63,7 @@ class LibraryModelGate:
             "passed": True,
             "checks": {c.name: c.status for c in report.checks},
             "arena_bytes": report.arena_bytes,
+            "report": report.to_dict(),  # every check's figure and data (per-layer saturation, ...)
         }
 
 

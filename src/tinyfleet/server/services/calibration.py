@@ -5,12 +5,16 @@ calibration-only bundle (same firmware and model). The arithmetic is server/drif
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session
 
+from tinyfleet.bundles import TrustedKeys
 from tinyfleet.server.db.models import Bundle, DriftScore
 from tinyfleet.server.drift import Baseline, baseline_targets, propose_calibration
+from tinyfleet.server.services import bundle_builder, bundles
 from tinyfleet.server.services.errors import Conflict, NotFound
 
 Target = Literal["reference", "baseline"]
@@ -64,3 +68,31 @@ def propose(session: Session, device_id: str, against: Target = "reference") -> 
         + ("reference window (its first on the bundle)" if against == "reference" else "bundle's baseline")
         + f"; --device-scope {device_id} makes it a per-device calibration bundle",
     )
+
+
+def build_bundle(
+    session: Session,
+    device_id: str,
+    *,
+    bundle_id: str,
+    against: Target = "reference",
+    per_device: bool = True,
+    bundle_dir: Path,
+    keys: TrustedKeys,
+    signing_key: ec.EllipticCurvePrivateKey | None,
+    actor: str,
+) -> Bundle:
+    """Build the proposed calibration-only bundle (same firmware and model, new calibration, counter + 1),
+    signed with the server's key, and store it like an upload. `per_device`: scoped to this device."""
+    proposal = propose(session, device_id, against)
+    base = bundles.get(session, proposal.base_bundle)
+    data = bundle_builder.calibration_only(
+        bundles.read_bytes(bundle_dir, base),
+        proposal.calibration,
+        bundle_id=bundle_id,
+        device_scope=device_id if per_device else None,
+        key=signing_key,
+    )
+    return bundles.upload(session, data=data, keys=keys, gate=None, bundle_dir=bundle_dir, actor=actor,
+                          gate_report={"passed": None, "model_unchanged_from": base.bundle_id,
+                                       "base_gate_report": base.gate_report})  # fmt: skip

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, or_, select
 
 from tinyfleet.server.db.models import Device, DriftScore, TelemetryAggregate
+from tinyfleet.server.services.errors import BadRequest
 
 
 @dataclass
@@ -67,3 +68,43 @@ def cohorts(session: Session, bundle_id: str | None, by: Sequence[str]) -> list[
             c.drift_alerts += int(ds.alert)
             c.max_drift = ds.score if c.max_drift is None else max(c.max_drift, ds.score)
     return sorted(groups.values(), key=lambda c: (c.bundle_id, tuple(c.cohort.values())))
+
+
+@dataclass(frozen=True)
+class FlaggedDevice:
+    device_id: str
+    hardware_class: str
+    bundle_id: str
+    cohort: str  # "name=value" of the cohort tag, "all" without one
+    score: float
+    shift: float
+    alert: bool
+    shift_alert: bool
+    computed_at: float
+
+
+FLAGGED_SORTS = ("shift", "score", "device", "cohort")
+
+
+def flagged(session: Session, by: str | None = None, sort: str = "shift", descending: bool = True,
+            limit: int = 1000) -> list[FlaggedDevice]:  # fmt: skip
+    """Devices whose drift score or shift from their own reference alerts, with their cohort (the value of the
+    tag `by`), sorted in SQL by `sort` (FLAGGED_SORTS) and then by device id."""
+    if sort not in FLAGGED_SORTS:
+        raise BadRequest(f"sort {sort!r} is not one of {', '.join(FLAGGED_SORTS)}")
+    cohort = col(Device.tags)[by].as_string() if by else None
+    key = {"shift": col(DriftScore.shift), "score": col(DriftScore.score), "device": col(Device.id),
+           "cohort": cohort if cohort is not None else col(Device.id)}[sort]  # fmt: skip
+    q = (select(DriftScore, Device).join(Device, col(Device.id) == col(DriftScore.device_id))
+         .where(or_(col(DriftScore.alert), col(DriftScore.shift_alert)))
+         .order_by(key.desc() if descending else key.asc(), col(Device.id)).limit(limit))  # fmt: skip
+    return [
+        FlaggedDevice(d.id, d.hardware_class, ds.bundle_id, f"{by}={d.tags.get(by, '-')}" if by else "all",
+                      ds.score, ds.shift, ds.alert, ds.shift_alert, ds.computed_at)
+        for ds, d in session.exec(q)
+    ]  # fmt: skip
+
+
+def tag_names(session: Session) -> list[str]:
+    """Every tag name in use (for choosing a cohort)."""
+    return sorted({k for tags in session.exec(select(Device.tags)).all() for k in tags})

@@ -6,8 +6,11 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tinyfleet.bundles.profiles import load_profiles
@@ -22,6 +25,7 @@ from tinyfleet.server.db.models import (
     TelemetryAggregate,
     TelemetryRecord,
 )
+from tinyfleet.server.drift import observed_std_q8
 from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services import credential_sync
 from tinyfleet.server.services.credential_sync import CredentialSink
@@ -210,3 +214,97 @@ def set_presence(session: Session, device_id: str, online: bool, at: float) -> b
     session.add(dev)
     session.commit()
     return True
+
+
+# --- the fleet at a glance: filtered, paged and counted in SQL, so a 10,000-device fleet stays fast ---------
+
+NO_BUNDLE = "-"  # the bundle filter's value for a device that runs no known bundle yet
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    hardware_class: str | None = None
+    bundle: str | None = None  # running bundle; NO_BUNDLE: none
+    state: str | None = None  # the agent's update state (IDLE, DOWNLOADING, ...)
+    online: bool | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def where(self, q: Any) -> Any:
+        if self.hardware_class:
+            q = q.where(Device.hardware_class == self.hardware_class)
+        if self.bundle == NO_BUNDLE:
+            q = q.where(col(Device.running_bundle).is_(None))
+        elif self.bundle:
+            q = q.where(Device.running_bundle == self.bundle)
+        if self.state:
+            q = q.where(Device.state == self.state)
+        if self.online is not None:
+            q = q.where(Device.online == self.online)
+        for k, v in self.tags.items():  # JSON member access: json_extract on SQLite, ->> on PostgreSQL
+            q = q.where(col(Device.tags)[k].as_string() == v)
+        return q
+
+
+@dataclass(frozen=True)
+class FleetPage:
+    devices: list[Device]
+    total: int  # devices matching the filter
+    # Within the filter: how many devices per hardware class, running bundle, update state and presence.
+    facets: dict[str, dict[str, int]]
+
+
+def fleet_page(session: Session, f: DeviceFilter, *, limit: int = 50, offset: int = 0) -> FleetPage:
+    """One page of devices (ordered by id) and the filter's counts, each a single SQL query."""
+    validate_tags(f.tags)
+    rows = list(session.exec(f.where(select(Device)).order_by(Device.id).offset(offset).limit(limit)))
+    total = session.exec(f.where(select(func.count()).select_from(Device))).one()
+    facets: dict[str, dict[str, int]] = {}
+    for name, column in (("hardware_class", Device.hardware_class), ("bundle", Device.running_bundle),
+                         ("state", Device.state), ("online", Device.online)):  # fmt: skip
+        q = f.where(select(column, func.count()).select_from(Device)).group_by(column)
+        counts = {(NO_BUNDLE if k is None else str(k).lower() if name == "online" else str(k)): int(n)
+                  for k, n in session.exec(q).all()}  # fmt: skip
+        facets[name] = dict(sorted(counts.items()))
+    return FleetPage(rows, int(total), facets)
+
+
+def hardware_classes(session: Session) -> list[str]:
+    return list(session.exec(select(Device.hardware_class).distinct().order_by(Device.hardware_class)))
+
+
+# --- telemetry over time -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TelemetryPoint:
+    """One telemetry window as figures: per channel the calibrated input's mean and standard deviation."""
+
+    epoch: int
+    seq: int
+    received_at: float
+    window_start: int
+    bundle_id: str | None
+    inferences: int
+    alarms: int
+    latency_p99_us: int | None
+    confidence_hist: list[int]
+    channels: list[dict[str, float]]  # [{mean, std}]
+
+
+def telemetry(session: Session, device_id: str, limit: int = 200) -> list[TelemetryPoint]:
+    """The device's newest `limit` telemetry windows, oldest first."""
+    get(session, device_id)
+    q = (select(TelemetryRecord).where(TelemetryRecord.device_id == device_id)
+         .order_by(col(TelemetryRecord.seq).desc()).limit(limit))  # fmt: skip
+    out = []
+    for r in reversed(list(session.exec(q))):
+        p = r.payload
+        out.append(
+            TelemetryPoint(
+                epoch=r.seq >> 32, seq=r.seq & 0xFFFFFFFF, received_at=r.received_at,
+                window_start=int(p.get("window_start", 0)), bundle_id=r.bundle_id, inferences=r.inferences,
+                alarms=r.alarms, latency_p99_us=p.get("latency_p99_us"), confidence_hist=list(p.get("hist", [])),
+                channels=[{"mean": m / 256, "std": observed_std_q8(v) / 256} for m, v in p.get("channels", [])],
+            )
+        )  # fmt: skip
+    return out

@@ -13,6 +13,7 @@ from tinyfleet.server.api.schemas import (
     DevicePublic,
     DeviceReportPublic,
     DeviceTagsUpdate,
+    TelemetryWindowPublic,
 )
 from tinyfleet.server.db.models import Device
 from tinyfleet.server.services import audit, device_tags, devices
@@ -107,6 +108,15 @@ def device_reports(
         )  # fmt: skip
         for r in devices.reports(session, device_id, limit, offset)
     ]
+
+
+@router.get("/{device_id}/telemetry", response_model=list[TelemetryWindowPublic])
+def device_telemetry(
+    device_id: str, session: SessionDep, _who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[TelemetryWindowPublic]:
+    """The device's newest `limit` telemetry windows, oldest first: per channel the mean and standard deviation
+    of calibrated input (what the dashboard's drift chart draws), inferences, alarms, latency p99."""
+    return [TelemetryWindowPublic.model_validate(p) for p in devices.telemetry(session, device_id, limit)]
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -18,7 +18,7 @@ from tinyfleet.server.api.schemas import (
     DriftPublic,
 )
 from tinyfleet.server.db.models import DriftScore
-from tinyfleet.server.services import audit, bundle_builder, bundles, calibration
+from tinyfleet.server.services import audit, calibration
 from tinyfleet.server.services.cohorts import cohorts
 
 router = APIRouter(prefix="/drift", tags=["drift"], responses=ERRORS)
@@ -45,19 +45,11 @@ def calibration_bundle(
     """Build the proposed calibration-only bundle (same firmware and model, new calibration, counter + 1),
     signed with the server's signing key, and store it; roll it out like any bundle."""
     with audit.audited(session, who.name, "bundle.calibration", body.bundle_id) as detail:
-        proposal = calibration.propose(session, device_id, body.against)
-        base = bundles.get(session, proposal.base_bundle)
-        data = bundle_builder.calibration_only(
-            bundles.read_bytes(rt.settings.bundle_dir, base),
-            proposal.calibration,
-            bundle_id=body.bundle_id,
-            device_scope=device_id if body.per_device else None,
-            key=rt.signing_key,
-        )
-        row = bundles.upload(session, data=data, keys=rt.keys, gate=None, bundle_dir=rt.settings.bundle_dir,
-                             actor=who.name, gate_report={"passed": None, "model_unchanged_from": base.bundle_id,
-                                                          "base_gate_report": base.gate_report})  # fmt: skip
-        detail.update(base=base.bundle_id, device=device_id)
+        row = calibration.build_bundle(
+            session, device_id, bundle_id=body.bundle_id, against=body.against, per_device=body.per_device,
+            bundle_dir=rt.settings.bundle_dir, keys=rt.keys, signing_key=rt.signing_key, actor=who.name,
+        )  # fmt: skip
+        detail.update(base=row.gate_report["model_unchanged_from"], device=device_id)
     return BundleDetail.model_validate(row)
 
 
