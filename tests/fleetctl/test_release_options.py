@@ -12,7 +12,7 @@ from tinyfleet.bundles.release import deployment_parts, release_fields
 from tinyfleet.fleetctl.main import app
 
 # The options that are not release fields: where the bundle goes, the signing key, the profile, the gate's inputs.
-NOT_RELEASE_FIELDS = {"out", "key", "hw", "val", "float_ref", "profiles", "report_out"}
+NOT_RELEASE_FIELDS = {"out", "key", "hw", "val", "float_ref", "profiles", "report_out", "as_json"}
 
 
 def _declared() -> dict[str, tuple]:
