@@ -187,7 +187,7 @@ def test_ten_thousand_devices_page_and_count_in_sql(fleet: Fleet) -> None:
         now = time.time()
         rows = [{"id": f"d{i:05d}", "hardware_class": "stm32l4" if i % 4 else "esp32s3",
                  "tags": {"site": f"s{i % 10}", "rev": "r1"}, "created_at": now, "broker_password_hash": "x",
-                 "online": i % 3 == 0, "running_bundle": "app-1.0" if i % 2 else None, "state": "IDLE",
+                 "online": i % 3 == 0, "last_seen": now, "running_bundle": "app-1.0" if i % 2 else None, "state": "IDLE",
                  "last_report_seq": -1, "desired_seq": 0, "desired_rollback": False, "report_gaps": 0}
                 for i in range(10_000)]  # fmt: skip
         with rt.engine.begin() as conn:
@@ -204,8 +204,8 @@ def test_ten_thousand_devices_page_and_count_in_sql(fleet: Fleet) -> None:
         assert shown == want[50:100] and f"page 2 of {-(-len(want) // 50)}" in r.text
         online = sum(1 for i, x in enumerate(rows) if x["id"] in set(want) and i % 3 == 0)
         assert re.search(r"<span>true</span> <strong>(\d+)</strong>", r.text).group(1) == str(online)  # type: ignore[union-attr]
+        # Timed in bench/bench_dashboard.py (make bench), not asserted here: tests assert behaviour only.
         print(f"10,000-device fleet page, filtered and counted: {took * 1000:.0f} ms")
-        assert took < 1, f"{took:.2f} s"  # measured: 35 ms on SQLite, 59 ms on PostgreSQL
 
 
 def test_without_the_vendor_libraries_pages_still_read_and_the_server_says_why(
