@@ -192,7 +192,8 @@ def delete(
     token: str | None = TOKEN_OPT,
 ) -> None:
     """Remove devices and their broker credentials (admin): named ones, or every device a filter selects
-    (asks first; --yes does not). A device in an active rollout is refused and the others still go."""
+    (asks first; --yes does not). Its credentials stop working at once; its rollout entries stay. When one
+    cannot be removed, the others still go and the exit code is 1."""
     api = ApiClient(server, token)
     ids = _select(api, device_ids or [], hw, tag, online)
     _confirm("delete", ids, yes, not device_ids)
