@@ -187,8 +187,8 @@ def test_ten_thousand_devices_page_and_count_in_sql(fleet: Fleet) -> None:
         now = time.time()
         rows = [{"id": f"d{i:05d}", "hardware_class": "stm32l4" if i % 4 else "esp32s3",
                  "tags": {"site": f"s{i % 10}", "rev": "r1"}, "created_at": now, "broker_password_hash": "x",
-                 "online": i % 3 == 0, "last_seen": now, "running_bundle": "app-1.0" if i % 2 else None, "state": "IDLE",
-                 "last_report_seq": -1, "desired_seq": 0, "desired_rollback": False, "report_gaps": 0}
+                 "online": i % 3 == 0, "last_seen": now, "running_bundle": "app-1.0" if i % 2 else None,
+                 "state": "IDLE", "last_report_seq": -1, "desired_seq": 0, "desired_rollback": False, "report_gaps": 0}
                 for i in range(10_000)]  # fmt: skip
         with rt.engine.begin() as conn:
             conn.execute(insert(Device), rows)
