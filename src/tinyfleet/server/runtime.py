@@ -70,6 +70,10 @@ class FleetRuntime:
         )  # fmt: skip
         self.broker: EmbeddedBroker | None = None
         self.broker_password = settings.broker_password or secrets.token_urlsafe(24)
+        # handed to devices with their credentials; read once, so an unreadable file stops the start, not a request
+        self.broker_ca_pem: str | None = (
+            settings.broker_ca_file.read_text() if settings.broker_tls and settings.broker_ca_file else None
+        )
         self.credential_sink: devices.CredentialSink
         if settings.broker_mode == "embedded":
             self.broker = EmbeddedBroker(

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
                 raise SettingsError("production needs DATABASE_URL (SQLite is for development)")
             if self.broker_mode == "external" and not self.broker_password:
                 raise SettingsError("production with an external broker needs TINYFLEET_BROKER_PASSWORD")
+            if self.broker_mode == "embedded" and not self.broker_tls:
+                raise SettingsError(
+                    "production with an embedded broker needs TLS (broker_tls = true, broker_tls_cert_file, "
+                    "broker_tls_key_file): without it device passwords cross the network in clear text"
+                )
         if self.broker_mode == "external" and self.broker_port == 0:
             raise SettingsError("an external broker needs TINYFLEET_BROKER_PORT")
         if (
