@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from tinyfleet.bundles import TrustedKeys, load_private_key
 from tinyfleet.protocol import topics
-from tinyfleet.server.broker.config import render_acl, render_password_file
+from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_password_file
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.metrics import Metrics
@@ -87,6 +87,11 @@ class FleetRuntime:
                 bind=settings.broker_host,
                 port=settings.broker_port,
                 mosquitto_bin=settings.mosquitto_bin,
+                limits=BrokerLimits(
+                    max_inflight_messages=settings.broker_max_inflight_messages,
+                    max_queued_messages=settings.broker_max_queued_messages,
+                    max_queued_bytes=settings.broker_max_queued_bytes,
+                ),
             )
             self.credential_sink = EmbeddedCredentialSink(self.broker)
         else:

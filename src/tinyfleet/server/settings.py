@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     broker_username: str = "fleet-server"
     broker_password: str | None = None
     mosquitto_bin: str = "mosquitto"
+    # Per-client broker limits (Mosquitto applies them to every client alike; docs/operations.md). In flight:
+    # at least the agent's block window (4). Queued: sized for the server's own session.
+    broker_max_inflight_messages: int = Field(default=100, ge=4, le=65535)
+    broker_max_queued_messages: int = Field(default=100_000, ge=1)
+    broker_max_queued_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     # MQTT v5 shared subscription group for report and telemetry ingest, so several replicas split the
     # stream. Unset: plain subscriptions (one server). Mosquitto 2.0.11 does not restore shared
     # subscriptions from its persistence file after a broker restart (docs/operations.md), so the

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tinyfleet.server.broker.config import render_acl, render_conf, render_password_file
+from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_conf, render_password_file
 from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.workers import broker_probe as probe
 
@@ -66,8 +66,10 @@ class EmbeddedBroker:
         port: int = 0,
         mosquitto_bin: str = "mosquitto",
         tls: tuple[Path, Path] | None = None,
+        limits: BrokerLimits = BrokerLimits(),
     ) -> None:
         self.workdir = workdir = workdir.resolve()
+        self.limits = limits
         self.bind = bind
         self.port_file = workdir / "port"
         if port == 0 and self.port_file.exists():
@@ -141,6 +143,7 @@ class EmbeddedBroker:
             log_file=self.log_file.resolve(),
             pid_file=self.pid_file.resolve(),
             tls=self.tls,
+            limits=self.limits,
         )
         _write_atomic(self.conf_file, conf)
         self._proc = subprocess.Popen(
