@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     broker_username: str = "fleet-server"
     broker_password: str | None = None
     mosquitto_bin: str = "mosquitto"
+    # The user the embedded Mosquitto runs as. Unset: `mosquitto` when the server runs as root, else the
+    # server's own user (Mosquitto cannot change user then).
+    broker_user: str | None = None
     # Per-client broker limits (Mosquitto applies them to every client alike; docs/operations.md). In flight:
     # at least the agent's block window (4). Queued: sized for the server's own session.
     broker_max_inflight_messages: int = Field(default=100, ge=4, le=65535)
@@ -132,3 +135,18 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, when the database is one."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+            return None
+        return Path(url[len("sqlite:///") :])
+
+    @property
+    def resolved_broker_user(self) -> str | None:
+        """Who the embedded Mosquitto runs as; None: the server's own user."""
+        if self.broker_user is not None:
+            return self.broker_user
+        return "mosquitto" if os.geteuid() == 0 else None

@@ -9,6 +9,7 @@ a service manager would.
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import socket
@@ -41,6 +42,9 @@ class ServerProcess:
             "TINYFLEET_TRUSTED_KEY_FILES": f'["{trusted_key.resolve()}"]',
             "TINYFLEET_ENGINE_INTERVAL_S": str(engine_interval_s),
             "TINYFLEET_RUN_MODEL_GATE": "true",
+            # the simulated fleet's broker runs as whoever runs fleet-sim: its data directory is usually a
+            # private temporary one, which a separate broker user could not enter (docs/simulator.md)
+            "TINYFLEET_BROKER_USER": os.environ.get("TINYFLEET_BROKER_USER", getpass.getuser()),
         }
         self.env.pop("TINYFLEET_CONFIG", None)
         if db_url:

@@ -78,8 +78,12 @@ def render_conf(
     return "\n".join(lines) + "\n"
 
 
-def render_password_file(entries: Mapping[str, str]) -> str:
-    """`entries`: username -> `$7$` hash."""
+def render_password_file(entries: Mapping[str, str], *, reserved: Iterable[str] = ()) -> str:
+    """`entries`: username -> `$7$` hash. A username in `reserved` (the server's own broker users, whose ACL
+    entry grants all of `fleet/#`) is refused: as a device it would gain the server's rights."""
+    clash = sorted(set(entries) & set(reserved))
+    if clash:
+        raise ValueError(f"device id {clash[0]!r} collides with a server broker user")
     for user in entries:
         if ":" in user or "\n" in user:
             raise ValueError(f"username {user!r} cannot appear in a password file")
