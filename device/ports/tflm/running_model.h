@@ -8,6 +8,7 @@
 #include "tinyfleet/boot.h"
 #include "tinyfleet/bundle_parser.h"
 #include "tinyfleet/ports.h"
+#include "tflm_inference.h"
 
 namespace tinyfleet::tflm {
 
@@ -19,5 +20,13 @@ namespace tinyfleet::tflm {
 // model's contract, for TflmInference::load.
 size_t read_running_model(Flash& flash, Crypto& crypto, const BootDecision& boot, uint8_t* scratch, size_t scratch_len,
                           BundleInfo& table, uint8_t* model, size_t cap);
+
+// What a shell does after boot selection and before the agent's on_boot (whose trial health check runs the
+// model): read_running_model, then inference.load with the bundle's manifest. Ok; NotFound when no model
+// could be read; otherwise load()'s result (inference.load_error() says which check failed). Whatever it
+// returns, `inference` runs only a model that passed every check: a trial without one fails its health
+// check (Reason::HealthInference) and is reverted.
+Status load_running_model(TflmInference& inference, Flash& flash, Crypto& crypto, const BootDecision& boot,
+                          uint8_t* scratch, size_t scratch_len, BundleInfo& table, uint8_t* model, size_t cap);
 
 }  // namespace tinyfleet::tflm

@@ -284,16 +284,15 @@ struct Trial : ::testing::Test {
   uint8_t scratch[TINYFLEET_PREFIX_BUFFER_SIZE];
   uint8_t health_scratch[kHealthScratchLen];
   BundleInfo table;
+  Status load_status = Status::InvalidState;
 
   void SetUp() override { tflmdouble::invoke_clock = &clock; }
   void TearDown() override { tflmdouble::invoke_clock = nullptr; }
 
   // What a shell does at boot (read the running model, load it) and then in the trial (replay the vectors).
   HealthOutcome boot_and_check(RunningDevice& d, TflmInference& port) {
-    const size_t len =
-        tflm::read_running_model(d.flash, d.crypto, d.boot, scratch, sizeof scratch, table, model, sizeof model);
-    EXPECT_EQ(len, sizeof(DoubleModel));
-    port.load(model, len, table.manifest);
+    load_status = tflm::load_running_model(port, d.flash, d.crypto, d.boot, scratch, sizeof scratch, table, model,
+                                           sizeof model);
     return run_health_vectors(d.flash, FlashArea::Bank0, health_contract(table), port, health_scratch);
   }
 };
@@ -309,6 +308,7 @@ TEST_F(Trial, TheRunningBundlesModelPassesItsGoldenVectors) {
   EXPECT_EQ(h.vectors, 6u);
   EXPECT_EQ(h.max_latency_us, 3000u);
   EXPECT_EQ(h.max_arena_bytes, 1056u);
+  EXPECT_EQ(load_status, Status::Ok);
   // The bytes loaded are the model component's, byte for byte.
   EXPECT_EQ(Bytes(model, model + sizeof m), tflmdouble::model_bytes(m));
 }
@@ -320,6 +320,7 @@ TEST_F(Trial, EachPortFailureBecomesTheHealthChecksReason) {
     RunningDevice d(good, good);
     TflmInference port(clock, ops, arena, 1000);
     const HealthOutcome h = boot_and_check(d, port);
+    EXPECT_EQ(load_status, Status::BufferTooSmall);
     EXPECT_EQ(port.load_error(), LoadError::AllocateFailed);
     EXPECT_EQ(h.reason, Reason::HealthInference);
     EXPECT_EQ(h.vectors, 0u);
@@ -404,4 +405,16 @@ TEST_F(Trial, NoModelIsReadFromABankThatIsNotTheMetadatasImageOrTooLarge) {
   EXPECT_EQ(read(other, sizeof model), 0u);
   EXPECT_EQ(read(d.boot, sizeof(DoubleModel) - 1), 0u);
   EXPECT_EQ(read(d.boot, sizeof(DoubleModel)), sizeof(DoubleModel));
+}
+
+TEST_F(Trial, ABankWhoseModelCannotBeReadLeavesNoModelFromBefore) {
+  const DoubleModel m = tflmdouble::contract_model();
+  RunningDevice d(m, m);
+  TflmInference port(clock, ops, arena, sizeof arena);
+  ASSERT_EQ(boot_and_check(d, port).reason, Reason::None);
+  d.boot.record.images[0].prefix_sha256[5] ^= 0x10;  // the metadata names another image
+  const HealthOutcome h = boot_and_check(d, port);
+  EXPECT_EQ(load_status, Status::NotFound);
+  EXPECT_FALSE(port.loaded());
+  EXPECT_EQ(h.reason, Reason::HealthInference);
 }
