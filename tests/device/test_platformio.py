@@ -97,3 +97,5 @@ def test_esp_idf_configuration_keeps_platformios_components(tmp_path):
     assert Path(defaults) == REPO / "device/ports/esp32s3/sdkconfig.defaults"
     assert Path(defaults).is_file()
     assert (src / "CMakeLists.txt").is_file()  # PlatformIO requires the main component's own file
+    assert (REPO / "device/ports/tflm/CMakeLists.txt").is_file()  # the components ESP-IDF is handed
+    assert (REPO / "device/ports/tflm/idf_component.yml").is_file()  # its TFLite Micro dependency
