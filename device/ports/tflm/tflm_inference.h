@@ -27,7 +27,8 @@
 
 namespace tinyfleet::tflm {
 
-// Why the last load() failed (None after a successful one).
+// Why no model is loaded: None while one is, NoModel before the first load() and after unload(), else the
+// check the last load() failed.
 enum class LoadError : uint8_t {
   None = 0,
   NoModel,          // no model bytes (the bundle has no model component)
