@@ -4,7 +4,7 @@ PlatformIO itself parses the file; every path an environment names exists; the `
 source set, as PlatformIO's own filter matcher selects it, is exactly what CMake compiles for
 core_tests_native (device/targets/host-tests, run by `make test`); the top-level CMakeLists.txt, configured
 the way PlatformIO's espidf builder configures it, keeps PlatformIO's component folders and adds the
-esp32s3 component.
+esp32s3 and tflm components.
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def test_esp_idf_configuration_keeps_platformios_components(tmp_path):
                     f"-DEXTRA_COMPONENT_DIRS:PATH={pio_component};{src}"],
                    capture_output=True, check=True, timeout=300, env=envvars)  # fmt: skip
     components, defaults = record.read_text().splitlines()
-    assert components.split(";") == [str(pio_component), str(src), str(REPO / "device/ports/esp32s3")]
+    assert components.split(";") == [str(pio_component), str(src), str(REPO / "device/ports/esp32s3"),
+                                     str(REPO / "device/ports/tflm")]
     assert Path(defaults) == REPO / "device/ports/esp32s3/sdkconfig.defaults"
     assert Path(defaults).is_file()
     assert (src / "CMakeLists.txt").is_file()  # PlatformIO requires the main component's own file
+    assert (REPO / "device/ports/tflm/CMakeLists.txt").is_file()  # the components ESP-IDF is handed
+    assert (REPO / "device/ports/tflm/idf_component.yml").is_file()  # its TFLite Micro dependency
