@@ -39,6 +39,9 @@ async def test_bad_firmware_halts_at_canary_and_rolls_back(tmp_path: Path) -> No
 async def test_power_cuts_during_updates_brick_nothing(tmp_path: Path) -> None:
     rep = await _run("power-cuts", tmp_path)
     assert rep["activity"]["power_cuts"] >= 10
+    # every boot's bank was re-hashed in Python, and every device's once more at the end
+    assert rep["activity"]["bank_checks"] >= rep["activity"]["boots"] + DEVICES
+    assert rep["outcome"]["invariants"]["never-mixed"] == "pass"
     assert rep["outcome"]["devices_by_bundle"] == {"vibration-1.1.0-esp32s3": 30, "vibration-1.1.0-stm32l4": 20}
 
 

@@ -68,6 +68,11 @@ def test_drift_must_fall() -> None:
     ]
 
 
+def test_a_booted_bank_problem_fails_never_mixed() -> None:
+    mixed = dev(1, bank_problem="boot 2, bank 1: app-2-esp: the model payload [4096, 8192) hashes to ...")
+    assert names(Facts([dev(0), mixed], [rollout()], "completed")) == ["never-mixed"]
+
+
 def test_scenario_faults_are_a_function_of_the_seed() -> None:
     plans = plan_devices(FleetSpec(40, seed=3))
     sc = SCENARIOS["power-cuts"]

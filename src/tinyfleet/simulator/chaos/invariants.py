@@ -10,6 +10,8 @@
    server stores no report the device did not send. Reports the device queued but the broker never
    acknowledged before a power cut may be lost: the protocol says so (docs/device-protocol.md).
 5. drift-falls: every recalibrated device's drift score, as the server computes it, fell.
+6. never-mixed: every device's booted bank is exactly the signed bundle the device says it runs, checked in
+   Python apart from the agent's own verifier (simulator/bank_check.py) at every boot and again at the end.
 A device on which the simulator itself failed (an exception in its step) is reported as `simulator-error`:
 the run fails rather than counting that device as anything.
 """
@@ -32,6 +34,7 @@ class DeviceFacts:
     sent_reports: frozenset[tuple[int, int]] = frozenset()  # (epoch, seq) of every report the device published
     acked_reports: frozenset[tuple[int, int]] = frozenset()  # those the broker acknowledged
     server_reports: frozenset[tuple[int, int]] = frozenset()  # those the server stored
+    bank_problem: str | None = None  # the first problem the Python check of its booted bank found
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Facts:
 
 
 INVARIANTS = ("no-bricked", "new-or-previous", "rollout-outcome", "server-equals-devices", "no-report-lost",
-              "drift-falls", "simulator-error")
+              "drift-falls", "never-mixed", "simulator-error")
 
 
 def check(f: Facts) -> list[Violation]:
@@ -74,6 +77,8 @@ def check(f: Facts) -> list[Violation]:
         if d.sim_error is not None:
             out.append(Violation("simulator-error", d.device_id, d.sim_error))
             continue
+        if d.bank_problem is not None:
+            out.append(Violation("never-mixed", d.device_id, d.bank_problem))
         if d.bricked is not None or d.running is None:
             out.append(Violation("no-bricked", d.device_id, d.bricked or "no verified image runs"))
             continue

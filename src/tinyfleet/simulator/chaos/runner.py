@@ -280,12 +280,10 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
     views = {v["id"]: v for v in await world.api.devices()}
     devs = []
     for d in world.fleet.devices:
-        running, state = _own(d)
         v = views.get(d.id, {})
         acked = frozenset(d.log.acked_reports)  # read before the server's list, sent after: a report published
         stored = await _stored_reports(world, d.id, acked) if v else frozenset()  # in between is neither
-        devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, v.get("running_bundle"),
-                                v.get("state"), frozenset(d.log.reports), acked, stored))  # fmt: skip
+        devs.append(device_facts(d, v, acked, stored))
     rfacts = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
               for r in rollouts if "hw" in r]  # fmt: skip
     expect = Expect.COMPLETED.value if scenario.name == "drift" else scenario.expect.value
@@ -295,6 +293,18 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
                 rfacts.append(RolloutFacts(r["id"], "-", r["bundle"], "-", r["state"], 0, {}))
     return Facts(devs, rfacts, expect, drift.get("before_for_check", {}), drift.get("after_for_check", {}),
                  also_allowed)  # fmt: skip
+
+
+def device_facts(d: SimDevice, view: dict[str, Any], acked: frozenset[tuple[int, int]],
+                 stored: frozenset[tuple[int, int]]) -> DeviceFacts:  # fmt: skip
+    """One device's facts: its own state, the server's view of it (`view`, from GET /devices), and its booted
+    bank checked once more in Python against the bundle its last state report names (bank_check.py)."""
+    running, state = _own(d)
+    if running is not None:
+        last = max(d.log.reports) if d.log.reports else None
+        d.check_bank(d.log.reports[last].running_digest if last else d.running_digest, "at the end")
+    return DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, view.get("running_bundle"),
+                       view.get("state"), frozenset(d.log.reports), acked, stored, d.log.bank_problem)  # fmt: skip
 
 
 async def _stored_reports(world: World, device_id: str, acked: frozenset[tuple[int, int]],
@@ -330,6 +340,7 @@ def _activity(world: World) -> dict[str, Any]:
         "reports_sent": sum(len(d.log.reports) for d in devs),
         "report_reasons": dict(sorted(reasons.items())),
         "telemetry_windows": sum(d.log.telemetry for d in devs),
+        "bank_checks": world.fleet.banks.checks,
         "inferences": world.fleet.pool.invocations,
         "interpreters": len(world.fleet.pool),
         "mqtt_sent": world.fleet.stats.sent,
