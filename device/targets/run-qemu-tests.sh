@@ -32,6 +32,18 @@ if ! cmake --build "$build" -j2 --target stm32l4_app > "$build/stm32l4_app.build
 fi
 arm-none-eabi-size -A "$build/stm32l4_app.elf" | awk '$1 ~ /^\.(isr_vector|text|data|bss|sram2)$/ {
   printf "cortex-m4: stm32l4_app.elf %s %d B at 0x%08x\n", $1, $2, $3 }'
+# The bootloader's own rule (stm32l4::firmware_vector_table, compiled for the host) on the raw image, placed at
+# the stm32l4 profile's firmware_offset; the image must be linked for the address that rule gives.
+offset=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["stm32l4"]["firmware_offset"])' \
+  "$repo/src/tinyfleet/bundles/data/hardware_profiles.toml")
+arm-none-eabi-objcopy -O binary "$build/stm32l4_app.elf" "$build/stm32l4_app.bin"
+${CXX:-g++} -std=c++17 -Wall -Wextra -Werror -I"$repo/device/include" -I"$repo/device/ports/stm32" \
+  "$repo/device/targets/cortex-m/app/check_firmware_image.cpp" "$repo/device/ports/stm32/stm32l4_layout.cpp" \
+  -o "$build/check_firmware_image"
+check=$("$build/check_firmware_image" "$build/stm32l4_app.bin" "$offset") || { echo "run-qemu-tests: $check" >&2; exit 1; }
+echo "cortex-m4: stm32l4_app.elf $check"
+linked=$(arm-none-eabi-size -A "$build/stm32l4_app.elf" | awk '$1 == ".isr_vector" { printf "0x%08x", $3 }')
+[[ "$check" == "vector table $linked,"* ]] || { echo "run-qemu-tests: stm32l4_app.elf is linked at $linked" >&2; exit 1; }
 cmake --build "$build" -j2 --target stm32l4_app_tests >/dev/null || { echo "run-qemu-tests: stm32l4_app_tests build failed" >&2; exit 2; }
 
 # Runs one test image under QEMU: prints its lines and "cortex-m4: N passed, M failed"; fails the script if a
