@@ -1,4 +1,6 @@
-// Definitions of the TFLite Micro stand-in declarations for the host tests (tflm_interpreter_double.h).
+// Definitions of the TFLite Micro stand-in declarations for the host tests (tflm_interpreter_double.h). No heap:
+// the Cortex-M4 build links this file into the STM32 application image (device/targets/cortex-m/app); the
+// helpers that return vectors are in tflm_double_bytes.cpp, for the host tests only.
 #include "tflm_interpreter_double.h"
 
 #include <cstring>
@@ -45,19 +47,12 @@ DoubleModel contract_model() {
   return m;
 }
 
-std::vector<uint8_t> model_bytes(const DoubleModel& m) {
-  std::vector<uint8_t> b(sizeof m);
-  std::memcpy(b.data(), &m, sizeof m);
-  return b;
-}
-
-std::vector<uint8_t> expected_output(const DoubleModel& m, const uint8_t* input, size_t n, size_t out_len) {
+void write_output(const DoubleModel& m, const uint8_t* input, size_t n, uint8_t* out, size_t out_len) {
   uint32_t sum = 0;
   for (size_t i = 0; i < n; ++i) sum += input[i];
-  std::vector<uint8_t> out(out_len);
   for (size_t j = 0; j < out_len; ++j) out[j] = static_cast<uint8_t>(sum * (j + 1) + j + m.bias);
-  return out;
 }
+
 
 size_t arena_need(const DoubleModel& m) {
   return align16(m.persistent_bytes) + align16(tensor_bytes(m.input)) + align16(tensor_bytes(m.output));
@@ -115,9 +110,7 @@ TfLiteStatus MicroInterpreter::Invoke() {
   if (!allocated_) return kTfLiteError;
   if (tflmdouble::invoke_clock != nullptr) tflmdouble::invoke_clock->ms += m.invoke_ms;
   if (static_cast<int32_t>(invocations_++) == m.fail_invoke_at) return kTfLiteError;
-  const std::vector<uint8_t> out = tflmdouble::expected_output(m, tensors_[0].data.uint8, tensors_[0].bytes,
-                                                              tensors_[1].bytes);
-  std::memcpy(tensors_[1].data.data, out.data(), out.size());
+  tflmdouble::write_output(m, tensors_[0].data.uint8, tensors_[0].bytes, tensors_[1].data.uint8, tensors_[1].bytes);
   return kTfLiteOk;
 }
 

@@ -42,7 +42,9 @@ struct DoubleModel {
 // 0.0078125, zero point -3.
 DoubleModel contract_model();
 std::vector<uint8_t> model_bytes(const DoubleModel& m);
-// What Invoke writes for `input`.
+// What Invoke writes for `input`, into out[out_len] (no heap: the double links into Cortex-M images too).
+void write_output(const DoubleModel& m, const uint8_t* input, size_t n, uint8_t* out, size_t out_len);
+// The same, as a vector, for the host tests.
 std::vector<uint8_t> expected_output(const DoubleModel& m, const uint8_t* input, size_t n, size_t out_len);
 // Arena bytes AllocateTensors places for `m` from a 16-byte aligned arena start.
 size_t arena_need(const DoubleModel& m);
