@@ -10,6 +10,7 @@ TOTAL=${TINYFLEET_FUZZ_SECONDS:-66}
 CC_BIN=${TINYFLEET_FUZZ_CC:-clang-14}
 CXX_BIN=${TINYFLEET_FUZZ_CXX:-clang++-14}
 
+mkdir -p "$(dirname "$BUILD")"
 cmake -S "$ROOT/device" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$CC_BIN" \
   -DCMAKE_CXX_COMPILER="$CXX_BIN" -DTINYFLEET_FUZZ=ON >"$BUILD.configure.log" 2>&1 ||
   { cat "$BUILD.configure.log"; exit 1; }
