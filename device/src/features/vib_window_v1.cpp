@@ -3,6 +3,10 @@
 // Bit-exact with src/tinyfleet/bundles/features.py (device/tests/portable/test_features.cpp).
 #include "tinyfleet/features.h"
 
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
 namespace tinyfleet {
 namespace features {
 
@@ -33,17 +37,25 @@ void add_run(const int16_t* s, uint32_t frames, int32_t sum[kVibWindowChannels])
   sum[2] = z;
 }
 
-inline int8_t quantize(int32_t sample, int32_t mean) {
-  // Arithmetic shift (floor) on a negative int32: GCC and Clang define it, C++20 requires it.
-  const int32_t q = (sample - mean + 1) >> 1;
+// clamp_i8((sample - mean + 1) >> 1), given mean - 1. Arithmetic shift (floor) on a negative int32: GCC and
+// Clang define it, C++20 requires it. On cores with the saturating instructions (Cortex-M4) shift and clamp
+// are one SSAT.
+inline int8_t quantize(int32_t sample, int32_t mean_less_one) {
+  const int32_t q = (sample - mean_less_one) >> 1;
+#if defined(__ARM_FEATURE_SAT)
+  return static_cast<int8_t>(__ssat(q, 8));
+#else
   return static_cast<int8_t>(q < -128 ? -128 : q > 127 ? 127 : q);
+#endif
 }
 
 int8_t* quantize_run(const int16_t* s, uint32_t frames, const int32_t mean[kVibWindowChannels], int8_t* out) {
+  // In locals: out is int8_t, which may alias anything, so mean[] would be read again after every store.
+  const int32_t x = mean[0] - 1, y = mean[1] - 1, z = mean[2] - 1;
   for (uint32_t n = 0; n < frames; ++n, s += kVibWindowChannels, out += kVibWindowChannels) {
-    out[0] = quantize(s[0], mean[0]);
-    out[1] = quantize(s[1], mean[1]);
-    out[2] = quantize(s[2], mean[2]);
+    out[0] = quantize(s[0], x);
+    out[1] = quantize(s[1], y);
+    out[2] = quantize(s[2], z);
   }
   return out;
 }
