@@ -19,10 +19,15 @@
 namespace tinyfleet {
 
 enum class FeatureExtractorId : uint8_t { Unknown = 0, VibWindowV1 = 1 };
+constexpr char kVibWindowV1Name[] = "vib-window-v1";
 
 // The extractor a manifest's NUL-terminated feature_extractor_version names, or Unknown.
 inline FeatureExtractorId find_feature_extractor(const char* version) {
-  return std::strcmp(version, "vib-window-v1") == 0 ? FeatureExtractorId::VibWindowV1 : FeatureExtractorId::Unknown;
+  return std::strcmp(version, kVibWindowV1Name) == 0 ? FeatureExtractorId::VibWindowV1 : FeatureExtractorId::Unknown;
+}
+// Its name, nullptr for Unknown.
+inline const char* feature_extractor_name(FeatureExtractorId id) {
+  return id == FeatureExtractorId::VibWindowV1 ? kVibWindowV1Name : nullptr;
 }
 
 namespace features {
