@@ -613,8 +613,9 @@ of 256 x 3 samples ({pw['instructions_per_window']['min']} to {pw['instructions_
 executed instruction; those inside `tinyfleet::features` between two markers are one window's). That is an
 instruction count, not a cycle count: from the executed instructions and the Cortex-M4 TRM's timings
 (zero-wait-state memory) it is an estimated **{pw['cycles_per_window_estimate']['low']} to
-{pw['cycles_per_window_estimate']['high']} cycles** per window, about
-{pw['cycles_per_window_estimate']['high'] / 80e3:.2f} ms at 80 MHz at most.
+{pw['cycles_per_window_estimate']['high']} cycles** per window, {pw['cycles_per_window_estimate']['low'] / 80e3:.2f}
+to {pw['cycles_per_window_estimate']['high'] / 80e3:.2f} ms at 80 MHz (flash wait states, which the STM32L4's
+prefetch and cache mostly hide, are not modelled).
 """
     before, rest = text.split(DOC_BEGIN, 1)
     _, after = rest.split(DOC_END, 1)
