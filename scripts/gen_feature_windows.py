@@ -3,7 +3,7 @@
     python scripts/gen_feature_windows.py          # rewrite the file
     python scripts/gen_feature_windows.py --check  # exit 1 if the committed file is stale (tests do this)
 
-The device tests (device/tests/portable/test_features.cpp, on the host and on the Cortex-M4 under QEMU)
+The device tests (device/tests/features/test_features.cpp, on the host and on the Cortex-M4 under QEMU)
 compare the C++ extractor with the Python reference, `tinyfleet.bundles.features`, which needs numpy and
 cannot run there. So the reference's inputs and outputs are written down here:
 

@@ -1,6 +1,6 @@
 // vib-window-v1 over the calibrated-sample ring, in place: the window is at most two contiguous runs of
 // the ring's storage (before and after the wrap), read twice (sums, then outputs), never copied.
-// Bit-exact with src/tinyfleet/bundles/features.py (device/tests/portable/test_features.cpp).
+// Bit-exact with src/tinyfleet/bundles/features.py (device/tests/features/test_features.cpp).
 #include "tinyfleet/features.h"
 
 #if defined(__ARM_FEATURE_SAT)
