@@ -36,6 +36,7 @@ HEALTH_FAILURES = frozenset(
         Reason.HealthBrokerTimeout,
         Reason.HealthInference,
         Reason.TrialExhausted,
+        Reason.HealthFeatureExtractor,
     }
 )
 REPORTED_PRESENCE = {0: "offline", 1: "online", 2: "rebooting"}  # TFPR status

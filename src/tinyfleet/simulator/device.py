@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyfleet import _agent
-from tinyfleet.bundles import features  # the reference feature extractor vib-window-v1 (docs/models.md)
 from tinyfleet.protocol import records
 from tinyfleet.protocol.codes import AgentState
 from tinyfleet.simulator import sensors
@@ -365,16 +364,19 @@ class SimDevice:
         self._run(self.agent.on_tick)
 
     def sense(self) -> None:
-        """One window from the sensor through calibration (in the core), the feature extractor and the model."""
-        if not self.powered or self.platform.image is None or self.agent.channel_count != 3:
+        """One window from the sensor through calibration and the feature extractor (both the device's C++) and
+        the model."""
+        if (not self.powered or self.platform.image is None or self.agent.channel_count != 3
+                or self.agent.feature_extractor is None):  # fmt: skip
             return
         try:
             t_s = (self.clock.ms - self.sense_epoch_ms) / 1000
             raw, temp = sensors.read_window(self.sensor_rng, self.profile, t_s, self.age_years)
             self.agent.on_temperature(temp)
             self.agent.on_samples(raw.astype("<i2").tobytes())
-            frames = np.frombuffer(self.agent.latest_frames(sensors.WINDOW), dtype="<i2").reshape(sensors.WINDOW, 3)
-            out, latency, _ram = self.platform.infer(features.extract(frames.astype(np.int16)).tobytes(), 4)
+            # The device's own preprocessing: the C++ feature extractor the running bundle names, over the
+            # agent's sample ring in place (the Python copy in tinyfleet.bundles.features is the gate's reference).
+            out, latency, _ram = self.platform.infer(self.agent.extract_features(), 4)
             self.agent.on_inference(out, latency)
         except PowerCut:
             self._power_lost()
