@@ -85,13 +85,15 @@ def test_nucleo_app_builds_the_application_with_the_tflm_port(config):
     """The sources of the CMake image stm32l4_app (device/targets/cortex-m/app) less its link-check stand-ins
     (product_linkcheck.cpp: the product's in PlatformIO) and TFLite Micro (lib_deps here)."""
     files = {f.relative_to(REPO).as_posix() for f in _sources(config, "nucleo_l476rg_app")}
-    expected = {p.relative_to(REPO).as_posix() for d in ("device/src/core", "device/ports/stm32", "device/ports/tflm",
-                                                          "device/apps/stm32l4") for p in (REPO / d).glob("*.cpp")}
+    expected = {p.relative_to(REPO).as_posix() for d in ("device/src/core", "device/src/features", "device/ports/stm32",
+                                                          "device/ports/tflm", "device/apps/stm32l4")
+                for p in (REPO / d).glob("*.cpp")}  # fmt: skip
     expected -= {"device/ports/stm32/bootloader_main.cpp"}
     expected |= {"device/ports/host/mbedtls_crypto.cpp", "device/targets/cortex-m/mbedtls/mbedtls_pool.cpp",
                  "device/targets/cortex-m/runtime/startup.cpp", "device/targets/cortex-m/runtime/semihost.cpp"}
     assert files == expected  # fmt: skip
-    assert {"device/apps/stm32l4/main.cpp", "device/ports/tflm/tflm_inference.cpp"} <= files
+    assert {"device/apps/stm32l4/main.cpp", "device/ports/tflm/tflm_inference.cpp",
+            "device/src/features/model_input.cpp"} <= files
 
 
 def test_nucleo_app_takes_tflite_micro_from_its_library_dependency(config):

@@ -1,6 +1,6 @@
-// The seams of the STM32L476 application (application.h) to what the product provides: its MQTT client, its
-// sensor and the feature extractor its models name. Each is an interface the application loop calls; the
-// product's implementations are behind stm32l4_product.h.
+// The seams of the STM32L476 application (application.h) to what the product provides: its MQTT client and
+// its sensor. Each is an interface the application loop calls; the product's implementations are behind
+// stm32l4_product.h. The feature extractor is the device's own (tinyfleet/model_input.h), not a seam.
 #pragma once
 
 #include <cstddef>
@@ -34,17 +34,6 @@ class Sensor {
 
  protected:
   ~Sensor() = default;
-};
-
-// The running model's feature extractor: the agent's latest calibrated window (Agent::latest_frames) to the
-// model's input tensor, out[len] (len: the input tensor's bytes). Ok; NotFound while the ring holds fewer
-// frames than a window; InvalidArgument if len is not what the extractor writes.
-class Features {
- public:
-  virtual Status extract(const Agent& agent, uint8_t* out, size_t len) = 0;
-
- protected:
-  ~Features() = default;
 };
 
 }  // namespace tinyfleet::app

@@ -1,5 +1,7 @@
 #include "application.h"
 
+#include "tinyfleet/model_input.h"
+
 namespace tinyfleet::app {
 
 void Application::set_model(size_t input_len, size_t output_len) {
@@ -45,7 +47,7 @@ void Application::run_inference() {
     ++counters_.model_failed;
     return;
   }
-  const Status extracted = features_.extract(agent_, input_, input_len_);
+  const Status extracted = extract_model_input(agent_, input_, input_len_);
   if (extracted != Status::Ok) {
     ++(extracted == Status::NotFound ? counters_.window_short : counters_.extract_failed);
     return;

@@ -5,9 +5,10 @@
 // A pass (step()):
 //   1. the transport delivers what arrived (messages, connection changes, PUBACKs) to the agent;
 //   2. the sensor's new frames go into the agent's calibrated ring (Agent::on_samples, counted in drift);
-//   3. every `hop_frames` frames, the inference path: the feature extractor turns the ring's latest window
-//      into the model's input, the Inference port (TFLite Micro) runs it and the agent's thresholds decide
-//      on its output (Agent::on_inference, counted in the telemetry window with its latency);
+//   3. every `hop_frames` frames, the inference path: the running bundle's feature extractor turns the
+//      ring's latest window, read in place, into the model's input (extract_model_input), the Inference port
+//      (TFLite Micro) runs it and the agent's thresholds decide on its output (Agent::on_inference, counted
+//      in the telemetry window with its latency);
 //   4. every `tick_ms`, the sensor's temperature and the agent's tick (timers, telemetry publish).
 // After every agent event, what it asked for outside the event: a health check (the trial's golden
 // vectors, through the same Inference port) and then a reboot (Power::request_reboot).
@@ -29,8 +30,9 @@ struct AppConfig {
 // What the loop has done, for the product's log and for tests.
 struct AppCounters {
   uint32_t inferences = 0;       // outputs the thresholds decided on
-  uint32_t window_short = 0;     // hops skipped: the ring held less than a window (Features: NotFound)
-  uint32_t extract_failed = 0;   // hops skipped: the extractor refused the window or the input length
+  uint32_t window_short = 0;     // hops skipped: the ring held less than the extractor's window
+  uint32_t extract_failed = 0;   // hops skipped: no extractor of the bundle's name, or its output is not
+                                 // the model's input size
   uint32_t model_failed = 0;     // hops skipped: the Inference port returned an error (e.g. no model loaded)
   uint32_t health_checks = 0;
   Decision last;                 // the last decision
@@ -43,11 +45,11 @@ class Application {
 
   // input[input_cap] and output[output_cap] hold the model's tensors' bytes; set_model() says how many.
   Application(Agent& agent, ActionRelay& relay, Inference& model, Transport& transport, Sensor& sensor,
-              Features& features, Power& power, Clock& clock, uint8_t* input, size_t input_cap, uint8_t* output,
-              size_t output_cap, const AppConfig& config)
-      : agent_(agent), relay_(relay), model_(model), transport_(transport), sensor_(sensor), features_(features),
-        power_(power), clock_(clock), input_(input), input_cap_(input_cap), output_(output),
-        output_cap_(output_cap), config_(config) {}
+              Power& power, Clock& clock, uint8_t* input, size_t input_cap, uint8_t* output, size_t output_cap,
+              const AppConfig& config)
+      : agent_(agent), relay_(relay), model_(model), transport_(transport), sensor_(sensor), power_(power),
+        clock_(clock), input_(input), input_cap_(input_cap), output_(output), output_cap_(output_cap),
+        config_(config) {}
 
   // The loaded model's input and output tensor sizes (its bundle's manifest); 0 when no model is loaded, and
   // a size larger than the buffers: the loop runs no inference then (the agent's health check still runs).
@@ -66,7 +68,6 @@ class Application {
   Inference& model_;
   Transport& transport_;
   Sensor& sensor_;
-  Features& features_;
   Power& power_;
   Clock& clock_;
   uint8_t* input_;

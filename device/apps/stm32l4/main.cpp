@@ -1,8 +1,8 @@
 // The STM32L476 application image: the firmware component of an stm32l4 bundle, run in place from its bank
 // (linked for the bank's firmware offset, runtime/stm32l476rg_app.ld) after the bootloader started it. The
 // agent on the STM32 flash port and the mbedTLS crypto port, the TFLite Micro Inference port over a static
-// tensor arena in SRAM2, and the application loop (application.h) over the product's transport, sensor and
-// feature extractor (stm32l4_product.h).
+// tensor arena in SRAM2, and the application loop (application.h) over the product's transport and sensor
+// (stm32l4_product.h), which feeds the model from the device's own feature extractor (tinyfleet_features).
 //
 // Started without the bootloader's decision (cold SRAM, a debugger), it runs nothing: the boot handoff is
 // how firmware learns which bank and which trial it is (docs/ports.md), and selecting again here would count
@@ -90,8 +90,7 @@ app::ActionRelay g_relay(tinyfleet_product_transport());
 Agent g_agent(agent_config(), AgentPorts{g_flash, g_crypto, g_power, g_clock, g_model, g_relay});
 MetadataStore g_metadata(g_flash);
 app::Application g_app(g_agent, g_relay, g_model, tinyfleet_product_transport(), tinyfleet_product_sensor(),
-                       tinyfleet_product_features(), g_power, g_clock, g_input, sizeof g_input, g_output,
-                       sizeof g_output, app::AppConfig{});
+                       g_power, g_clock, g_input, sizeof g_input, g_output, sizeof g_output, app::AppConfig{});
 
 }  // namespace
 

@@ -1,6 +1,6 @@
 // What the product provides to the STM32L476 application image (main.cpp), as the ESP32-S3 environment's
-// tinyfleet_app.h does: board bring-up, identity and keys, the MQTT client, the sensor, the feature
-// extractor the product's models name, and the TensorFlow Lite Micro ops they use. None of these is in this
+// tinyfleet_app.h does: board bring-up, identity and keys, the MQTT client, the sensor and the TensorFlow
+// Lite Micro ops the product's models use (the feature extractor is tinyfleet's). None of these is in this
 // repository: the application is built here against link-check stand-ins (device/targets/cortex-m/app).
 #pragma once
 
@@ -17,7 +17,6 @@ void tinyfleet_product_init();
 void tinyfleet_product_config(tinyfleet::AgentConfig& config);
 tinyfleet::app::Transport& tinyfleet_product_transport();
 tinyfleet::app::Sensor& tinyfleet_product_sensor();
-tinyfleet::app::Features& tinyfleet_product_features();
 const tflite::MicroOpResolver& tinyfleet_product_ops();
 // Wall-clock time from the product's network (SNTP) or RTC; 0 while unknown (ports.h's Clock allows it).
 uint64_t tinyfleet_product_unix_seconds();

@@ -1,6 +1,6 @@
 // Link-check stand-ins for the product's parts of the STM32L476 application image (stm32l4_product.h), so that
-// stm32l4_app.elf links here and the linker keeps what a product's image keeps: the MQTT client, the sensor,
-// the feature extractor and the op resolver are the product's, and none is in this repository. Like the
+// stm32l4_app.elf links here and the linker keeps what a product's image keeps: the MQTT client, the sensor
+// and the op resolver are the product's, and none is in this repository. Like the
 // footprint image's stand-ins (footprint/agent_main.cpp), they read and write volatile words the compiler
 // cannot see through. Never run; not part of the PlatformIO environment, where the product defines these.
 #include <cstring>
@@ -57,19 +57,6 @@ class LinkCheckSensor final : public app::Sensor {
   }
 };
 
-class LinkCheckFeatures final : public app::Features {
- public:
-  Status extract(const Agent& agent, uint8_t* out, size_t len) override {
-    if (len > sizeof frames_ / sizeof frames_[0]) return Status::InvalidArgument;
-    if (!agent.latest_frames(frames_, static_cast<uint32_t>(len / 3))) return Status::NotFound;
-    for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(frames_[i]);
-    return Status::Ok;
-  }
-
- private:
-  int16_t frames_[768];
-};
-
 // As TFLM's own resolvers do (TF_LITE_REMOVE_VIRTUAL_DELETE): no deleting destructor, so no ::operator delete.
 class LinkCheckOps final : public tflite::MicroOpResolver {
   void operator delete(void*) {}
@@ -77,7 +64,6 @@ class LinkCheckOps final : public tflite::MicroOpResolver {
 
 LinkCheckTransport g_transport;
 LinkCheckSensor g_sensor;
-LinkCheckFeatures g_features;
 LinkCheckOps g_ops;
 TrustedKey g_key;
 
@@ -92,7 +78,6 @@ void tinyfleet_product_config(AgentConfig& c) {
 }
 app::Transport& tinyfleet_product_transport() { return g_transport; }
 app::Sensor& tinyfleet_product_sensor() { return g_sensor; }
-app::Features& tinyfleet_product_features() { return g_features; }
 const tflite::MicroOpResolver& tinyfleet_product_ops() { return g_ops; }
 uint64_t tinyfleet_product_unix_seconds() { return 0; }
 uint8_t tinyfleet_product_battery_pct() { return static_cast<uint8_t>(g_adc[1]); }

@@ -3,7 +3,13 @@
 // Inference port (device/ports/tflm) over a static arena. TFLite Micro itself is not on this machine: the
 // port runs the host tests' interpreter double (tflm_interpreter_double.h: a model record of the test's own
 // with the bundle's tensor contract, outputs a fixed function of the input, each Invoke 3 ms on the test's
-// clock). The transport, the sensor and the feature extractor are the test's (the product's in the image).
+// clock). The transport and the sensor are the test's (the product's in the image); the feature extractor is
+// the device's own (tinyfleet_features), as in the image.
+//
+// The vectors' bundles name vib-window-v1 but declare a 64-frame model input (small golden vectors), which is
+// not what vib-window-v1 writes (256 frames of 3 channels). The inference tests give the double the input
+// contract of a vib-window-v1 model (int8 [1, 256, 3], scale 1/128, zero point 0: docs/models.md) instead;
+// the bundle's own contract is what a trial's health check runs, and what the extractor refuses.
 #include <cstring>
 #include <new>
 
@@ -13,6 +19,8 @@
 #include "tflm_interpreter_double.h"
 #include "tinytest.h"
 #include "tinyfleet/agent.h"
+#include "tinyfleet/features.h"
+#include "tinyfleet/model_input.h"
 #include "vectors_data.h"
 
 using namespace tinyfleet;
@@ -60,21 +68,25 @@ struct TestSensor final : app::Sensor {
   }
 };
 
-// The test's extractor: the latest len / channels frames, each calibrated sample's bits 4..11 as one byte.
-struct TestFeatures final : app::Features {
-  int16_t frames[192];
-  Status extract(const Agent& agent, uint8_t* out, size_t len) override {
-    const uint16_t channels = agent.calibration().channel_count;
-    if (channels == 0 || len % channels != 0 || len > sizeof frames / sizeof frames[0]) return Status::InvalidArgument;
-    if (!agent.latest_frames(frames, static_cast<uint32_t>(len / channels))) return Status::NotFound;
-    for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(frames[i] >> 4);
-    return Status::Ok;
-  }
-};
-
 struct NoOps final : tflite::MicroOpResolver {
   void operator delete(void*) {}
 };
+
+constexpr uint32_t kWindowBytes = features::kVibWindowFrames * features::kVibWindowChannels;  // 768
+
+// The bundle's manifest with a vib-window-v1 model's input contract in place of its own.
+Manifest with_extractor_input(const Manifest& m) {
+  Manifest out = m;
+  out.input = TensorContract{};
+  out.input.rank = 3;
+  out.input.shape[0] = 1;
+  out.input.shape[1] = features::kVibWindowFrames;
+  out.input.shape[2] = features::kVibWindowChannels;
+  out.input.dtype = 1;  // int8
+  out.input.scale = 1.0f / 128.0f;
+  out.input.zero_point = 0;
+  return out;
+}
 
 // The double's model record with the tensor contract of `m` (as TFLM would find it in the bundle's model).
 tflmdouble::DoubleModel contract_of(const Manifest& m) {
@@ -109,15 +121,15 @@ struct Device {
   TestPower power;
   TestTransport transport;
   TestSensor sensor;
-  TestFeatures features;
   NoOps ops;
   TrustedKey key;
   AgentConfig cfg;
   alignas(16) uint8_t arena[4096];
   alignas(16) uint8_t model_bytes[sizeof(tflmdouble::DoubleModel)];
-  uint8_t input[192];
+  uint8_t input[kWindowBytes];
   uint8_t output[4];
-  int16_t ring[1024];
+  int16_t ring[1024];  // 341 frames: a 256-frame window wraps around the storage after 341 frames
+  Manifest model_contract;  // the loaded model's tensors
   tflmdouble::DoubleModel model_record;
 };
 
@@ -135,8 +147,10 @@ struct Running {
 };
 
 // Provisions `provisioned` (and, with `trial`, installs `trial` as the trial), boots, loads the double's model
-// for the booted bundle's contract and starts the application on the boot decision.
-bool start(Device& d, const Image& provisioned, const Image* trial, BootDecision& decision, Running& r) {
+// for the booted bundle's contract (with a vib-window-v1 input if `extractor_input`) and starts the
+// application on the boot decision.
+bool start(Device& d, const Image& provisioned, const Image* trial, bool extractor_input, BootDecision& decision,
+           Running& r) {
   ram::RamFlash& flash = fresh_flash(kLayout);
   r.flash = &flash;
   d = Device{};
@@ -161,9 +175,10 @@ bool start(Device& d, const Image& provisioned, const Image* trial, BootDecision
   const Image& booted = trial != nullptr ? *trial : provisioned;
 
   r.model = new (g_model_storage) tflm::TflmInference(d.clock, d.ops, d.arena, sizeof d.arena);
-  d.model_record = contract_of(booted.info.manifest);
+  d.model_contract = extractor_input ? with_extractor_input(booted.info.manifest) : booted.info.manifest;
+  d.model_record = contract_of(d.model_contract);
   std::memcpy(d.model_bytes, &d.model_record, sizeof d.model_record);
-  if (!TT_EXPECT_STATUS(r.model->load(d.model_bytes, sizeof d.model_bytes, booted.info.manifest), Status::Ok)) {
+  if (!TT_EXPECT_STATUS(r.model->load(d.model_bytes, sizeof d.model_bytes, d.model_contract), Status::Ok)) {
     return false;
   }
   auto* relay = new (g_relay_storage) app::ActionRelay(d.transport);
@@ -172,10 +187,9 @@ bool start(Device& d, const Image& provisioned, const Image* trial, BootDecision
   app::AppConfig config;
   config.hop_frames = 32;
   config.tick_ms = 1000;
-  r.app = new (g_app_storage) app::Application(*r.agent, *relay, *r.model, d.transport, d.sensor, d.features,
-                                               d.power, d.clock, d.input, sizeof d.input, d.output, sizeof d.output,
-                                               config);
-  r.app->set_model(booted.info.manifest.input.nbytes(), booted.info.manifest.output.nbytes());
+  r.app = new (g_app_storage) app::Application(*r.agent, *relay, *r.model, d.transport, d.sensor, d.power, d.clock,
+                                               d.input, sizeof d.input, d.output, sizeof d.output, config);
+  r.app->set_model(d.model_contract.input.nbytes(), d.model_contract.output.nbytes());
   r.app->boot(decision);
   return true;
 }
@@ -186,30 +200,36 @@ TT_TEST(Stm32l4App, SamplesRunTheModelThroughTheAgentsInferencePath) {
   Device& d = g_dev;
   BootDecision decision;
   Running r{};
-  TT_ASSERT(start(d, old_image(), nullptr, decision, r));
+  TT_ASSERT(start(d, old_image(), nullptr, true, decision, r));
   TT_EXPECT(!decision.trial);
   TT_EXPECT_EQ(r.agent->calibration().channel_count, 3);
+  TT_EXPECT(r.agent->feature_extractor() == FeatureExtractorId::VibWindowV1);  // the bundle's manifest names it
   TT_EXPECT_EQ(r.model->arena_used(), tflmdouble::arena_need(d.model_record));
 
-  // Hops of 32 frames against a 64-frame window: the first hop finds the ring short, every later one runs.
-  for (int i = 0; i < 8; ++i) r.app->step();
+  // Hops of 32 frames against vib-window-v1's 256-frame window: the first 7 hops find the ring short, the next
+  // 5 run, the last ones on a window that wraps around the ring's storage (341 frames).
+  for (int i = 0; i < 12; ++i) r.app->step();
   TT_EXPECT(d.transport.up);
   TT_EXPECT(d.transport.subscribes >= 1);
-  TT_EXPECT_EQ(d.sensor.frames, 256u);
-  TT_EXPECT_EQ(r.app->counters().window_short, 1u);
-  TT_EXPECT_EQ(r.app->counters().inferences, 7u);
+  TT_EXPECT_EQ(d.sensor.frames, 384u);
+  TT_EXPECT_EQ(r.app->counters().window_short, 7u);
+  TT_EXPECT_EQ(r.app->counters().inferences, 5u);
   TT_EXPECT_EQ(r.app->counters().extract_failed + r.app->counters().model_failed, 0u);
-  TT_EXPECT_EQ(r.agent->drift().inference_count(), 7u);
-  TT_EXPECT_EQ(r.agent->drift().sample_count(), 256u);  // frames
+  TT_EXPECT_EQ(r.agent->drift().inference_count(), 5u);
+  TT_EXPECT_EQ(r.agent->drift().sample_count(), 384u);  // frames
   // The port's clock around Invoke (3 ms each), as the latency histogram's bucket holding 3,000 us reports it.
   TT_EXPECT_EQ(r.agent->drift().latency_p99_us(), latency_bucket_max(latency_bucket(3000)));
 
-  // The last decision is the bundle's thresholds on what the model computed from the latest window.
-  uint8_t input[192];
-  TT_ASSERT_STATUS(d.features.extract(*r.agent, input, sizeof input), Status::Ok);
-  TT_EXPECT(std::memcmp(input, d.input, sizeof input) == 0);
+  // The model's input is exactly vib-window-v1 over the ring's latest window, the extractor called directly.
+  RingWindow window;
+  TT_ASSERT(r.agent->latest_window(features::kVibWindowFrames, window));
+  TT_EXPECT(window.first + window.frames > window.capacity);  // the window wraps: both of its runs were read
+  int8_t want_in[kWindowBytes];
+  TT_ASSERT_STATUS(features::extract(FeatureExtractorId::VibWindowV1, window, want_in, sizeof want_in), Status::Ok);
+  TT_EXPECT(std::memcmp(want_in, d.input, sizeof want_in) == 0);
+  // The last decision is the bundle's thresholds on what the model computed from that input.
   uint8_t want_out[4];
-  tflmdouble::write_output(d.model_record, input, sizeof input, want_out, sizeof want_out);
+  tflmdouble::write_output(d.model_record, d.input, sizeof d.input, want_out, sizeof want_out);
   TT_EXPECT(std::memcmp(want_out, d.output, sizeof want_out) == 0);
   uint32_t th_len = 0;
   const uint8_t* th = component(old_image(), ComponentType::Thresholds, th_len);
@@ -235,7 +255,7 @@ TT_TEST(Stm32l4App, ATrialWhoseModelDisagreesWithItsVectorsIsRevertedFromTheLoop
   BootDecision decision;
   Running r{};
   // The trial's golden vectors expect {i, 255 - i, 0, 1}; the double computes something else.
-  TT_ASSERT(start(d, old_image(), &new_image(), decision, r));
+  TT_ASSERT(start(d, old_image(), &new_image(), false, decision, r));
   TT_EXPECT(decision.trial);
   TT_EXPECT_EQ(r.app->counters().health_checks, 1u);  // asked for by on_boot, run by the loop after the event
   TT_EXPECT_EQ(d.power.reboots, 1u);                  // the revert's reboot, through the relay
@@ -254,18 +274,36 @@ TT_TEST(Stm32l4App, WithoutAModelTheLoopDecidesNothing) {
   Device& d = g_dev;
   BootDecision decision;
   Running r{};
-  TT_ASSERT(start(d, old_image(), nullptr, decision, r));
+  TT_ASSERT(start(d, old_image(), nullptr, true, decision, r));
   r.model->unload();  // as after a bank whose model did not load: the port runs nothing (InvalidState)
-  for (int i = 0; i < 4; ++i) r.app->step();
-  TT_EXPECT_EQ(r.app->counters().window_short, 1u);
+  for (int i = 0; i < 10; ++i) r.app->step();
+  TT_EXPECT_EQ(r.app->counters().window_short, 7u);
   TT_EXPECT_EQ(r.app->counters().model_failed, 3u);
   TT_EXPECT_EQ(r.app->counters().inferences, 0u);
   TT_EXPECT_EQ(r.agent->drift().inference_count(), 0u);
-  TT_EXPECT_EQ(r.agent->drift().sample_count(), 128u);  // the samples are still calibrated and counted
+  TT_EXPECT_EQ(r.agent->drift().sample_count(), 320u);  // the samples are still calibrated and counted
   // Tensor sizes the application's buffers cannot hold: no inference either, the model is not even asked.
-  TT_ASSERT_STATUS(r.model->load(d.model_bytes, sizeof d.model_bytes, old_image().info.manifest), Status::Ok);
+  TT_ASSERT_STATUS(r.model->load(d.model_bytes, sizeof d.model_bytes, d.model_contract), Status::Ok);
   r.app->set_model(sizeof d.input + 1, sizeof d.output);
   for (int i = 0; i < 2; ++i) r.app->step();
   TT_EXPECT_EQ(r.app->counters().model_failed, 5u);
   TT_EXPECT_EQ(r.app->counters().inferences, 0u);
+}
+
+TT_TEST(Stm32l4App, AModelWhoseInputIsNotTheExtractorsOutputIsNeverRun) {
+  Device& d = g_dev;
+  BootDecision decision;
+  Running r{};
+  // The vectors' own 64-frame input contract: vib-window-v1 writes 768 bytes, the model takes 192.
+  TT_ASSERT(start(d, old_image(), nullptr, false, decision, r));
+  TT_EXPECT_EQ(d.model_contract.input.nbytes(), 192u);
+  for (int i = 0; i < 4; ++i) r.app->step();
+  TT_EXPECT_EQ(r.app->counters().extract_failed, 4u);  // refused before the ring is read, short or not
+  TT_EXPECT_EQ(r.app->counters().window_short + r.app->counters().model_failed, 0u);
+  TT_EXPECT_EQ(r.app->counters().inferences, 0u);
+  TT_EXPECT_EQ(r.agent->drift().inference_count(), 0u);
+  uint8_t untouched[192];
+  std::memset(untouched, 0xA5, sizeof untouched);
+  TT_EXPECT_STATUS(extract_model_input(*r.agent, untouched, sizeof untouched), Status::InvalidArgument);
+  TT_EXPECT(untouched[0] == 0xA5 && untouched[191] == 0xA5);
 }
