@@ -15,6 +15,7 @@
 #include "freertos/task.h"
 #include "mbedtls_crypto.h"
 #include "mqtt_client.h"
+#include "tinyfleet/model_input.h"
 
 namespace tinyfleet::esp32s3 {
 namespace {
@@ -313,12 +314,12 @@ void samples(const int16_t* raw, uint32_t frames) {
   xSemaphoreGive(g_lock);
 }
 
-bool latest_frames(int16_t* out, uint32_t frames) {
-  if (g_agent == nullptr) return false;
-  xSemaphoreTake(g_lock, portMAX_DELAY);
-  const bool ok = g_agent->latest_frames(out, frames);
+Status model_input(uint8_t* out, size_t len) {
+  if (g_agent == nullptr) return Status::InvalidState;
+  xSemaphoreTake(g_lock, portMAX_DELAY);  // the ring is read in place: no samples() while it is
+  const Status s = extract_model_input(*g_agent, out, len);
   xSemaphoreGive(g_lock);
-  return ok;
+  return s;
 }
 
 Decision inference(const uint8_t* output, size_t len, uint32_t latency_us) {

@@ -39,12 +39,13 @@ void battery(uint8_t pct);
 
 // The inference path, for the application's sensing task once start() returned ESP_OK (each call takes the
 // agent's lock; docs/device-agent.md): the calibrated-sample ring's storage (once), raw frames calibrated
-// and counted in the telemetry window, the latest calibrated frames for the feature extractor, a model
-// output decided by the bundle's thresholds, and the sensor temperature (Q8 degrees C). The agent publishes
-// the telemetry window from its tick.
+// and counted in the telemetry window, the model's input from the running bundle's feature extractor over
+// the ring's latest window, read in place (tinyfleet/model_input.h: Ok, NotFound while the ring is short,
+// InvalidArgument if len is not the extractor's output), a model output decided by the bundle's thresholds,
+// and the sensor temperature (Q8 degrees C). The agent publishes the telemetry window from its tick.
 void attach_sample_ring(int16_t* storage, uint32_t samples);
 void samples(const int16_t* raw, uint32_t frames);
-bool latest_frames(int16_t* out, uint32_t frames);
+Status model_input(uint8_t* out, size_t len);
 Decision inference(const uint8_t* output, size_t len, uint32_t latency_us);
 void temperature(int16_t temp_q8);
 

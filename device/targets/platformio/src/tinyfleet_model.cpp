@@ -1,6 +1,7 @@
 // The esp32s3 environment's model runner: the TFLite Micro port (device/ports/tflm) over static buffers,
-// loaded with the running bundle's model after boot selection (esp32s3::Config::prepare_inference). The
-// product provides the op resolver (tinyfleet_app.h) and may size the buffers with compile definitions.
+// loaded with the running bundle's model after boot selection (esp32s3::Config::prepare_inference), and the
+// device's ML path through it (tinyfleet_model_infer). The product provides the op resolver
+// (tinyfleet_app.h) and may size the buffers with compile definitions.
 #include "tinyfleet_model.h"
 
 #include <new>
@@ -29,6 +30,9 @@ alignas(16) uint8_t g_arena[TINYFLEET_TFLM_ARENA_BYTES];
 alignas(16) uint8_t g_model[TINYFLEET_TFLM_MODEL_BYTES];
 uint8_t g_prefix[TINYFLEET_PREFIX_BUFFER_SIZE];
 tinyfleet::BundleInfo g_table;
+// The sensing task's model input and output, copied into and out of the arena's tensors by the port.
+uint8_t g_input[TINYFLEET_MAX_TENSOR_BYTES];
+uint8_t g_output[TINYFLEET_MAX_TENSOR_BYTES];
 
 // The agent runs the model from its tasks (a trial's health check) and the application from its sensing
 // task: one mutex keeps them out of the interpreter at the same time.
@@ -49,6 +53,8 @@ class LockedModel final : public tinyfleet::Inference {
     const Status s = tinyfleet::tflm::load_running_model(port_, flash, crypto, boot, g_prefix, sizeof g_prefix,
                                                          g_table, g_model, sizeof g_model);
     if (s == Status::Ok) {
+      input_len_ = g_table.manifest.input.nbytes();
+      output_len_ = g_table.manifest.output.nbytes();
       ESP_LOGI("tinyfleet", "model of bank %u loaded: arena %u B", boot.bank,
                static_cast<unsigned>(port_.arena_used()));
     } else {
@@ -58,9 +64,14 @@ class LockedModel final : public tinyfleet::Inference {
     xSemaphoreGive(lock_);
     return s;
   }
+  // The loaded model's tensor sizes (0 without one); set by prepare(), before the agent starts.
+  size_t input_len() const { return input_len_; }
+  size_t output_len() const { return output_len_; }
 
  private:
   TflmInference port_;
+  size_t input_len_ = 0;
+  size_t output_len_ = 0;
   StaticSemaphore_t lock_storage_;
   SemaphoreHandle_t lock_ = nullptr;
 };
@@ -79,4 +90,19 @@ tinyfleet::Inference& tinyfleet_model_inference() { return model(); }
 
 void tinyfleet_model_prepare(tinyfleet::Flash& flash, tinyfleet::Crypto& crypto, const tinyfleet::BootDecision& boot) {
   model().prepare(flash, crypto, boot);
+}
+
+Status tinyfleet_model_infer(tinyfleet::Decision& decision) {
+  LockedModel& m = model();
+  if (m.input_len() == 0 || m.output_len() == 0) return Status::InvalidState;
+  if (m.input_len() > sizeof g_input || m.output_len() > sizeof g_output) return Status::InvalidArgument;
+  // Three steps, each under its own lock: the agent's (extraction reads its ring), the model's, the agent's.
+  // The model's lock is never held while the agent's is taken (the health check takes them the other way).
+  Status s = tinyfleet::esp32s3::model_input(g_input, m.input_len());
+  if (s != Status::Ok) return s;
+  tinyfleet::InferenceResult result;
+  s = m.run(g_input, m.input_len(), g_output, m.output_len(), result);
+  if (s != Status::Ok) return s;
+  decision = tinyfleet::esp32s3::inference(g_output, m.output_len(), result.latency_us);
+  return Status::Ok;
 }
