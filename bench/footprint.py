@@ -61,7 +61,8 @@ PORT_NAMESPACES = ("_ZN9tinyfleet4host", "_ZN9tinyfleet7stm32l4", "_ZN9tinyfleet
 
 
 def part_of(origin: str, section: str) -> str:
-    # The feature extractors (device/src/features, namespace tinyfleet::features) are a library apart.
+    # The feature extractors (device/src/features: namespace tinyfleet::features, extract_model_input) are a
+    # library apart.
     if "libtinyfleet_features.a" in origin or "_ZN9tinyfleet8features" in section:
         return "feature extractor"
     # Inline core functions (constructors of core types, header-defined methods) are emitted into the object
@@ -478,7 +479,7 @@ def main() -> None:
     stack_core = stack_report(model, agent_events, ports=False)
     stack_ports = stack_report(model, agent_events, ports=True)
     stack_via = stack_report(model, agent_events, ports=True, via_port=True)
-    stack_features = stack_report(model, r"tinyfleet::features::extract\(", ports=False)
+    stack_features = stack_report(model, r"tinyfleet::extract_model_input\(", ports=False)
     boot_model = StackModel(boot_elf, ci_files)
     stack_boot = stack_report(boot_model, r"^int main\(\)|^main$", ports=True)
     heap = sorted(set(heap_symbols(agent_elf)) | set(heap_symbols(boot_elf)))
@@ -606,7 +607,8 @@ The feature extractor (`device/src/features`, library `tinyfleet_features`, apar
 goals) as the image links it: **{fx['flash']} bytes of flash**, **{fx['static_ram']} bytes of static RAM** (it
 keeps no state: it reads the agent's sample ring in place and writes the caller's input tensor, here the
 application's {APP_INPUT_BYTES}-byte buffer), and a worst-case stack of **{fx['stack']['bytes']} bytes** from
-`features::extract`. `vib-window-v1` takes **{pw['instructions_per_window']['min']} instructions per window**
+`extract_model_input`, the applications' entry point (the running bundle's extractor, the ring's window,
+`features::extract`). `vib-window-v1` takes **{pw['instructions_per_window']['min']} instructions per window**
 of 256 x 3 samples ({pw['instructions_per_window']['min']} to {pw['instructions_per_window']['max']} over
 {len(pw['windows'])} windows, contiguous and wrapped in the ring), counted by QEMU
 (`bench/feature_instructions.py`: `qemu-system-arm -M mps2-an386 -singlestep -d exec,nochain` logs every
