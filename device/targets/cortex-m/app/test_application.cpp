@@ -4,7 +4,8 @@
 // port runs the host tests' interpreter double (tflm_interpreter_double.h: a model record of the test's own
 // with the bundle's tensor contract, outputs a fixed function of the input, each Invoke 3 ms on the test's
 // clock). The transport and the sensor are the test's (the product's in the image); the feature extractor is
-// the device's own (tinyfleet_features), as in the image.
+// the device's own (tinyfleet_features), as in the image. The sensor's frames and the model input the Python
+// reference gives for the last window are app_window.h's (scripts/gen_app_window.py).
 //
 // The vectors' bundles name vib-window-v1 but declare a 64-frame model input (small golden vectors), which is
 // not what vib-window-v1 writes (256 frames of 3 channels). The inference tests give the double the input
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <new>
 
+#include "app_window.h"
 #include "application.h"
 #include "device_fixture.h"
 #include "tflm_inference.h"
@@ -53,13 +55,14 @@ struct TestTransport final : app::Transport {
   }
 };
 
-// 32 frames per read, channel c of frame k: 100 * (c + 1) + k % 7 counts.
+// 32 frames per read from app_window.h's frames (scripts/gen_app_window.py), from its start again after its end.
 struct TestSensor final : app::Sensor {
   uint32_t frames = 0;
   uint32_t read(int16_t* out, uint32_t max_frames, uint16_t channels) override {
     const uint32_t n = max_frames < 32 ? max_frames : 32;
     for (uint32_t k = 0; k < n; ++k, ++frames)
-      for (uint16_t c = 0; c < channels; ++c) out[k * channels + c] = static_cast<int16_t>(100 * (c + 1) + frames % 7);
+      for (uint16_t c = 0; c < channels; ++c)
+        out[k * channels + c] = appwindow::kRaw[(frames % appwindow::kFrames) * appwindow::kChannels + c % appwindow::kChannels];
     return n;
   }
   bool temperature(int16_t& temp_q8) override {
@@ -211,7 +214,7 @@ TT_TEST(Stm32l4App, SamplesRunTheModelThroughTheAgentsInferencePath) {
   for (int i = 0; i < 12; ++i) r.app->step();
   TT_EXPECT(d.transport.up);
   TT_EXPECT(d.transport.subscribes >= 1);
-  TT_EXPECT_EQ(d.sensor.frames, 384u);
+  TT_EXPECT_EQ(d.sensor.frames, appwindow::kFrames);  // 384
   TT_EXPECT_EQ(r.app->counters().window_short, 7u);
   TT_EXPECT_EQ(r.app->counters().inferences, 5u);
   TT_EXPECT_EQ(r.app->counters().extract_failed + r.app->counters().model_failed, 0u);
@@ -227,6 +230,8 @@ TT_TEST(Stm32l4App, SamplesRunTheModelThroughTheAgentsInferencePath) {
   int8_t want_in[kWindowBytes];
   TT_ASSERT_STATUS(features::extract(FeatureExtractorId::VibWindowV1, window, want_in, sizeof want_in), Status::Ok);
   TT_EXPECT(std::memcmp(want_in, d.input, sizeof want_in) == 0);
+  // And it is what the Python reference (bundles/features.py after the bundle's calibration) gives for it.
+  TT_EXPECT(std::memcmp(appwindow::kModelInput, d.input, sizeof appwindow::kModelInput) == 0);
   // The last decision is the bundle's thresholds on what the model computed from that input.
   uint8_t want_out[4];
   tflmdouble::write_output(d.model_record, d.input, sizeof d.input, want_out, sizeof want_out);
