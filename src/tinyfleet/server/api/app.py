@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from tinyfleet.server.api.allowed_methods import AllowedMethods
 from tinyfleet.server.api.body_limit import BodyLimit
 from tinyfleet.server.api.routes import audit as audit_routes
 from tinyfleet.server.api.routes import bundles as bundle_routes
@@ -87,13 +88,15 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         title="tinyfleet fleet server",
         version="1",
         description="Devices, bundles, staged rollouts and drift for a TinyML fleet. "
-        "Every /api/v1 route needs `Authorization: Bearer <token>`.",
+        "Every /api/v1 route needs `Authorization: Bearer <token>`. OPTIONS on any path below answers 204 with "
+        "`Allow` listing the path's methods; a method not listed answers 405 with the same `Allow`.",
         lifespan=lifespan,
         docs_url=None,  # served below from local assets: FastAPI's default loads them from a public CDN
         redoc_url=None,
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, runtime=runtime)
+    app.add_middleware(AllowedMethods, spec=lambda: app.openapi())
     _offline_docs(app)
     runtime.metrics.attach_fleet(lambda: _fleet_snapshot(runtime))
 
