@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, text
@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from tinyfleet.server.api.allowed_methods import AllowedMethods
 from tinyfleet.server.api.body_limit import BodyLimit
+from tinyfleet.server.api.query_values import one_value_each
 from tinyfleet.server.api.routes import audit as audit_routes
 from tinyfleet.server.api.routes import bundles as bundle_routes
 from tinyfleet.server.api.routes import devices as device_routes
@@ -89,8 +90,10 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         version="1",
         description="Devices, bundles, staged rollouts and drift for a TinyML fleet. "
         "Every /api/v1 route needs `Authorization: Bearer <token>`. OPTIONS on any path below answers 204 with "
-        "`Allow` listing the path's methods; a method not listed answers 405 with the same `Allow`.",
+        "`Allow` listing the path's methods; a method not listed answers 405 with the same `Allow`. A query "
+        "parameter that takes one value is refused (422) when given twice.",
         lifespan=lifespan,
+        dependencies=[Depends(one_value_each)],
         docs_url=None,  # served below from local assets: FastAPI's default loads them from a public CDN
         redoc_url=None,
     )
