@@ -75,4 +75,4 @@ def test_rotation_is_refused_until_devices_trust_the_new_key(fleet: Fleet) -> No
 
         r = http.post("/api/v1/bundles", params={"grants_key": "not-a-key-id"}, content=b"x",
                       headers={"Content-Type": "application/octet-stream"})  # fmt: skip
-        assert r.status_code == 400 and "16 lowercase hex digits" in r.json()["detail"]
+        assert r.status_code == 422 and "16 lowercase hex digits" in r.json()["detail"]

@@ -128,7 +128,7 @@ def test_malformed_and_reserved_ids_are_refused_and_break_nothing(api, tmp_path:
         assert why in r.json()["detail"] if r.status_code == 400 else True, (bad, r.text)
     for field, value in (("hardware_class", "stm32l4\n"), ("tags", {"site": "a\n"}), ("tags", {"site\n": "a"})):
         body = {"id": "ok-1", "hardware_class": "stm32l4", field: value}
-        assert http.post("/api/v1/devices", json=body).status_code == 400, (field, value)
+        assert http.post("/api/v1/devices", json=body).status_code == 422, (field, value)
     assert http.post("/api/v1/tokens", json={"name": "alice\n", "role": "viewer"}).status_code in (400, 422)
     assert http.get("/api/v1/devices").json() == []
     # nothing was committed and nothing is wedged: the next provisioning and rotation work

@@ -6,13 +6,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from tinyfleet.bundles.profiles import load_profiles
+from tinyfleet.server.api.allowed_methods import AllowedMethods
 from tinyfleet.server.api.body_limit import BodyLimit
+from tinyfleet.server.api.query_values import one_value_each
 from tinyfleet.server.api.routes import audit as audit_routes
 from tinyfleet.server.api.routes import bundles as bundle_routes
 from tinyfleet.server.api.routes import devices as device_routes
@@ -29,14 +32,38 @@ from tinyfleet.server.services.errors import ServiceError
 log = logging.getLogger("tinyfleet.server.api")
 
 
+def _location_part(part: object) -> str:
+    text = str(part)
+    return text if text.isascii() and text.isprintable() else repr(text)  # the detail stays one printable line
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     errs = exc.errors()
     if not errs:
         return "invalid request"
     e = errs[0]
-    loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+    loc = ".".join(_location_part(p) for p in e.get("loc", ()) if p != "body") or "body"
+    msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")  # a rule of ours: its message as written
+    if e.get("type") in ("string_pattern_mismatch", "literal_error"):
+        msg += f", not {e.get('input')!r}"
     more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
-    return f"{loc}: {e.get('msg', 'invalid')}{more}"
+    return f"{loc}: {msg}{more}"
+
+
+def _configured_rules_in_schema(app: FastAPI, reserved: frozenset[str]) -> None:
+    """/openapi.json names what this server's configuration decides: the device ids it keeps for its own broker
+    users, the hardware profiles it knows (TINYFLEET_PROFILES may add some)."""
+    make = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            models = make()["components"]["schemas"]
+            models["DeviceCreate"]["properties"]["id"]["not"] = {"enum": sorted(reserved)}
+            for model in ("DeviceCreate", "BundleBuild"):
+                models[model]["properties"]["hardware_class"]["enum"] = sorted(load_profiles())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _fleet_snapshot(rt: FleetRuntime) -> dict[str, dict[str, int]]:
@@ -87,13 +114,17 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
         title="tinyfleet fleet server",
         version="1",
         description="Devices, bundles, staged rollouts and drift for a TinyML fleet. "
-        "Every /api/v1 route needs `Authorization: Bearer <token>`.",
+        "Every /api/v1 route needs `Authorization: Bearer <token>`. OPTIONS on any path below answers 204 with "
+        "`Allow` listing the path's methods; a method not listed answers 405 with the same `Allow`. A query "
+        "parameter that takes one value is refused (422) when given twice.",
         lifespan=lifespan,
+        dependencies=[Depends(one_value_each)],
         docs_url=None,  # served below from local assets: FastAPI's default loads them from a public CDN
         redoc_url=None,
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, runtime=runtime)
+    app.add_middleware(AllowedMethods, spec=lambda: app.openapi())
     _offline_docs(app)
     runtime.metrics.attach_fleet(lambda: _fleet_snapshot(runtime))
 
@@ -135,4 +166,5 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
     def metrics() -> Response:
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    _configured_rules_in_schema(app, runtime.credential_sink.reserved)
     return app

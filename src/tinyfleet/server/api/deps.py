@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, NoReturn
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -109,3 +109,5 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 # A database row id in a path: bounded to what every supported database stores, so a huge number is a 422,
 # not an integer overflow inside the database driver.
 RolloutId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Rollout id")]
+# A query filter: omitted for every row; when given, not empty (an empty value would silently mean "every row").
+Filter = Annotated[str | None, Query(min_length=1, description="Only rows with this value; omit it for all")]

@@ -3,14 +3,66 @@
 from __future__ import annotations
 
 from base64 import b64decode
-from typing import Any, Literal
+from re import Pattern
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    computed_field,
+    create_model,
+    field_validator,
+)
 
 from tinyfleet.bundles import Calibration, Deployment, Thresholds
 from tinyfleet.bundles.release import ReleaseField, deployment_parts, release_fields
+from tinyfleet.protocol.topics import DEVICE_ID_RE, DEVICE_ID_RULE
+from tinyfleet.server.services.devices import CLASS_RE, MAX_TAGS, TAG_KEY_RE, TAG_VALUE_RE
+from tinyfleet.server.services.errors import BadRequest
+from tinyfleet.server.services.rollouts import stage_from_json, validate_stages
+from tinyfleet.server.services.signing_keys import KEY_ID_RE
+from tinyfleet.server.services.tokens import NAME_RE
 
 Role = Literal["viewer", "operator", "admin"]
+
+
+def whole(rule: Pattern[str]) -> str:
+    """A full-match rule as a JSON Schema pattern: anchored at both ends (`$` there, as in pydantic's regex
+    engine, matches only at the very end, never before a trailing newline)."""
+    return f"^(?:{rule.pattern})$"
+
+
+def rule(regex: Pattern[str], what: str, spelled: str) -> Any:
+    """A string matching `regex` whole: an anchored pattern in the schema, and refused with a message naming the
+    value and the rule (`tag name 'Bad' must be 1-32 of a-z 0-9 _ -`)."""
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{what} {value!r} must be {spelled}")
+        return value
+
+    return Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": whole(regex)})]
+
+
+DeviceId = rule(DEVICE_ID_RE, "device id", DEVICE_ID_RULE)
+TagName = rule(TAG_KEY_RE, "tag name", "1-32 of a-z 0-9 _ -")
+TagValue = rule(TAG_VALUE_RE, "tag value", "1-64 of A-Z a-z 0-9 . _ : + -")
+TokenName = rule(NAME_RE, "token name", "1-64 of A-Z a-z 0-9 . _ @ - (a letter or digit first)")
+KeyId = rule(KEY_ID_RE, "key id", "16 lowercase hex digits (fleetctl keys show KEY.pem)")
+# The hardware profiles this server knows are added to /openapi.json as an enum when it is served (api/app.py).
+HardwareClass = rule(CLASS_RE, "hardware class", "1-32 of a-z 0-9 _ -")
+# A JSON object of tags: every name matching TagName (patternProperties alone would let other names through).
+TAG_OBJECT = {"propertyNames": {"pattern": whole(TAG_KEY_RE)}, "additionalProperties": False}
+# Standard base64 with its padding, at least one byte of data: what `b64decode(..., validate=True)` takes.
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$"
+
+
+def tags_field(description: str, **kwargs: Any) -> Any:
+    return Field(default_factory=dict, max_length=MAX_TAGS, description=description, json_schema_extra=TAG_OBJECT,
+                 **kwargs)  # fmt: skip
 
 
 class ErrorOut(BaseModel):
@@ -25,8 +77,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         403: "The token's role does not allow this",
         404: "Not found",
         409: "Conflicts with the current state",
-        422: "Invalid input",
+        422: "Invalid input: the detail names the field and the rule",
     }.items()
+}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorOut, "description": "The body is above the server's limit (max_request_bytes)"}
+}
+BROKER_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "The broker did not take the change; nothing was changed"}
 }
 
 
@@ -39,15 +97,20 @@ class _Out(BaseModel):
 
 class DeviceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=64, examples=["sensor-0001"])
-    hardware_class: str = Field(min_length=1, max_length=32, examples=["stm32l4"])
-    tags: dict[str, str] = Field(default_factory=dict, examples=[{"site": "plant-a", "temp": "hot"}])
+    id: DeviceId = Field(description=f"{DEVICE_ID_RULE}, not one of the server's own broker users",
+                         examples=["sensor-0001"])  # fmt: skip
+    hardware_class: HardwareClass = Field(description="A hardware profile the server knows", examples=["stm32l4"])
+    tags: dict[TagName, TagValue] = tags_field("Tag names 1-32 of a-z 0-9 _ -, values 1-64 of A-Z a-z 0-9 . _ : + -",
+                                               examples=[{"site": "plant-a", "temp": "hot"}])  # fmt: skip
 
 
 class DeviceTagsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    set: dict[str, str] = Field(default_factory=dict, description="Tags to add or change", examples=[{"site": "b"}])
-    remove: list[str] = Field(default_factory=list, max_length=16, description="Tag names to remove")
+    set: dict[TagName, TagValue] = tags_field(
+        f"Tags to add or change (as a provisioning request's tags); a device holds at most {MAX_TAGS} tags, so a "
+        "change that would leave more is refused with 409", examples=[{"site": "b"}]
+    )
+    remove: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS, description="Tag names to remove")
 
 
 class DeviceReportPublic(_Out):
@@ -117,7 +180,7 @@ class DeviceProvisioned(BaseModel):
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
+    name: TokenName
     role: Role
 
 
@@ -220,7 +283,7 @@ class StageIn(BaseModel):
 class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hardware_class: str | None = Field(default=None, max_length=32)
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[TagName, TagValue] = tags_field("Only devices with all of these tags")
     device_ids: list[str] = Field(default_factory=list, max_length=100_000)
     skip_busy: bool = Field(
         default=False, description="Leave out devices already in an active rollout instead of refusing (409)"
@@ -232,13 +295,28 @@ class RolloutCreate(BaseModel):
     bundle_id: str = Field(min_length=1, max_length=64)
     target: TargetIn = Field(default_factory=TargetIn)
     stages: list[StageIn] = Field(
-        default_factory=lambda: [StageIn(percent=p) for p in (1, 10, 50, 100)], min_length=1, max_length=10
+        default_factory=lambda: [StageIn(percent=p) for p in (1, 10, 50, 100)],
+        min_length=1,
+        max_length=10,
+        description="Cumulative percentages, each above the one before, the last one 100 (JSON Schema cannot say "
+        "this across items: a list that breaks it is refused with 422 naming the stage)",
     )
-    stratify_by: list[str] | None = Field(default=None, description="Tag names; default: every tag name present")
+    stratify_by: list[TagName] | None = Field(
+        default=None, max_length=MAX_TAGS, description="Tag names; default: every tag name present"
+    )
     rollback_on_halt: bool = True
     allow_untrusted_key: bool = Field(
         default=False, description="Roll out although target devices are not known to trust the bundle's key"
     )
+
+    @field_validator("stages")
+    @classmethod
+    def _rise_to_100(cls, stages: list[StageIn]) -> list[StageIn]:
+        try:
+            validate_stages([stage_from_json(s.model_dump()) for s in stages])
+        except BadRequest as exc:
+            raise ValueError(exc.message) from exc
+        return stages
 
 
 class KeyPublic(BaseModel):
@@ -361,7 +439,7 @@ class CohortPublic(BaseModel):
 class PartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = Field(min_length=1, max_length=31)
-    data_base64: str = Field(min_length=1, description="The file's bytes, base64")
+    data_base64: str = Field(pattern=BASE64, description="The file's bytes, standard base64 with padding")
 
 
 def _api_field(kind: Any, spec: ReleaseField, default: Any) -> tuple[Any, Any]:
@@ -402,8 +480,8 @@ def _release_in() -> type[BaseModel]:
 class BundleBuild(_release_in()):  # type: ignore[misc]
     """The parts of `fleetctl bundle build`, built and signed by the server with its signing key."""
 
-    hardware_class: str = Field(min_length=1, max_length=32)
-    validation_set_base64: str = Field(min_length=1, description=".npz with inputs and labels, base64")
+    hardware_class: HardwareClass = Field(description="A hardware profile the server knows")
+    validation_set_base64: str = Field(pattern=BASE64, description=".npz with inputs and labels, standard base64")
 
     def release_values(self) -> dict[str, Any]:
         """The release fields as ReleaseParts.from_values takes them (binascii.Error or ValueError when a

@@ -35,6 +35,7 @@ from tinyfleet.server.services.rollouts import set_status
 CLASS_RE = re.compile(r"[a-z0-9_-]{1,32}")
 TAG_KEY_RE = re.compile(r"[a-z0-9_-]{1,32}")
 TAG_VALUE_RE = re.compile(r"[A-Za-z0-9._:+-]{1,64}")
+MAX_TAGS = 16
 
 
 def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, str], reserved: Collection[str]) -> None:
@@ -49,8 +50,8 @@ def validate_identity(device_id: str, hardware_class: str, tags: Mapping[str, st
 
 
 def validate_tags(tags: Mapping[str, str]) -> None:
-    if len(tags) > 16:
-        raise BadRequest(f"{len(tags)} tags; at most 16 are allowed")
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(f"{len(tags)} tags; at most {MAX_TAGS} are allowed")
     for k, v in tags.items():
         if not TAG_KEY_RE.fullmatch(k):
             raise BadRequest(f"tag name {k!r} must be 1-32 of a-z 0-9 _ -")

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from tinyfleet.server.db.models import Bundle, Device
 from tinyfleet.server.services.errors import BadRequest
 
-KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+KEY_ID_RE = re.compile(r"[0-9a-f]{16}")  # full match
 
 
 def signer(bundle: Bundle) -> str:
@@ -33,7 +33,7 @@ def trusted_by_runner(bundle: Bundle) -> set[str]:
 def check_key_ids(key_ids: Iterable[str]) -> list[str]:
     out = []
     for k in key_ids:
-        if not KEY_ID_RE.match(k):
+        if not KEY_ID_RE.fullmatch(k):
             raise BadRequest(f"key id {k!r} must be 16 lowercase hex digits (fleetctl keys show KEY.pem)")
         out.append(k)
     return sorted(set(out))

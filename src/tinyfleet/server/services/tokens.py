@@ -13,7 +13,7 @@ from tinyfleet.server.db.models import OperatorToken
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound
 
 ROLES = ("viewer", "operator", "admin")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # full match
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # full match
 
 
 def role_allows(role: str, needed: str) -> bool:
@@ -27,7 +27,7 @@ def _digest(token: str) -> str:
 def create(session: Session, name: str, role: str, token: str | None = None) -> tuple[OperatorToken, str]:
     if role not in ROLES:
         raise BadRequest(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if not _NAME_RE.fullmatch(name):
+    if not NAME_RE.fullmatch(name):
         raise BadRequest(f"token name {name!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
     if session.exec(select(OperatorToken).where(OperatorToken.name == name)).first():
         raise Conflict(f"a token named {name!r} already exists")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tinyfleet.server.api.deps import Operator, SessionDep
+from tinyfleet.server.api.deps import Filter, Operator, SessionDep
 from tinyfleet.server.api.schemas import ERRORS, AuditPublic
 from tinyfleet.server.services import audit
 
@@ -15,8 +15,8 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
 def list_audit(
     session: SessionDep,
     _who: Operator,
-    action: str | None = None,
-    actor: str | None = None,
+    action: Filter = None,
+    actor: Filter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[AuditPublic]:

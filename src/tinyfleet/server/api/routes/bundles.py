@@ -7,8 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
-from tinyfleet.server.api.schemas import ERRORS, BundleBuild, BundleDetail, BundlePublic, BundleRetired
+from tinyfleet.server.api.deps import Filter, Operator, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.schemas import (
+    ERRORS,
+    TOO_LARGE,
+    BundleBuild,
+    BundleDetail,
+    BundlePublic,
+    BundleRetired,
+    ErrorOut,
+    KeyId,
+)
 from tinyfleet.server.services import audit, bundle_builder, bundles, publishing
 from tinyfleet.server.services.errors import BadRequest, Conflict
 
@@ -17,19 +26,23 @@ router = APIRouter(prefix="/bundles", tags=["bundles"], responses=ERRORS)
 _BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}},
     }
 }
+# What a schema cannot say about bytes: whether they are a signed bundle, a model that passes the gate.
+_CONTENT = {422: {"model": ErrorOut, "description": "Invalid input, or content the server cannot accept (not a "
+                  "bundle signed by a trusted key, a model the gate refuses): the detail says which"}}  # fmt: skip
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=BundleDetail, openapi_extra=_BODY)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BundleDetail, openapi_extra=_BODY,
+             responses=TOO_LARGE | _CONTENT)  # fmt: skip
 async def upload_bundle(
     request: Request,
     rt: RuntimeDep,
     session: SessionDep,
     who: Operator,
     grants_key: Annotated[
-        list[str], Query(description="Key id (16 hex) this bundle's firmware adds to a device's trusted keys")
+        list[KeyId], Query(description="Key id (16 hex) this bundle's firmware adds to a device's trusted keys")
     ] = [],  # noqa: B006
 ) -> BundleDetail:
     """Upload a signed bundle file (`fleetctl bundle build`). The server verifies its signature against its
@@ -51,7 +64,8 @@ async def upload_bundle(
     return await run_in_threadpool(store)
 
 
-@router.post("/build", status_code=status.HTTP_201_CREATED, response_model=BundleDetail)
+@router.post("/build", status_code=status.HTTP_201_CREATED, response_model=BundleDetail,
+             responses=TOO_LARGE | _CONTENT)  # fmt: skip
 def build_bundle(body: BundleBuild, rt: RuntimeDep, session: SessionDep, who: Operator) -> BundleDetail:
     """Build a bundle from its parts: model gate with the validation set, manifest, signature with the
     server's signing key; then stored like an upload."""
@@ -69,7 +83,7 @@ def build_bundle(body: BundleBuild, rt: RuntimeDep, session: SessionDep, who: Op
 
 
 @router.get("", response_model=list[BundlePublic])
-def list_bundles(session: SessionDep, _who: Viewer, hardware_class: str | None = None) -> list[BundlePublic]:
+def list_bundles(session: SessionDep, _who: Viewer, hardware_class: Filter = None) -> list[BundlePublic]:
     return [BundlePublic.model_validate(b) for b in bundles.list_bundles(session, hardware_class)]
 
 

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from tinyfleet.server.api.deps import Admin, Operator, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.deps import Admin, Filter, Operator, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import (
+    BROKER_DOWN,
     ERRORS,
+    TAG_KEY_RE,
+    TAG_VALUE_RE,
+    TOO_LARGE,
     BrokerCredentials,
     DeviceCreate,
     DeviceProvisioned,
@@ -14,25 +19,30 @@ from tinyfleet.server.api.schemas import (
     DeviceReportPublic,
     DeviceTagsUpdate,
     TelemetryWindowPublic,
+    rule,
 )
 from tinyfleet.server.db.models import Device
 from tinyfleet.server.services import audit, device_tags, devices
-from tinyfleet.server.services.errors import BadRequest
+from tinyfleet.server.services.devices import MAX_TAGS
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERRORS)
 
+TagFilter = rule(re.compile(f"(?:{TAG_KEY_RE.pattern})=(?:{TAG_VALUE_RE.pattern})"), "tag filter",
+                 "name=value, a tag name and value as a device's tags hold them")  # fmt: skip
 
-def _parse_tags(tag: list[str]) -> dict[str, str]:
+
+def _parse_tags(tag: list[str]) -> dict[str, str] | None:
+    """The filters as one tag map; None when they ask one tag for two values, which no device has."""
     out: dict[str, str] = {}
     for t in tag:
-        k, sep, v = t.partition("=")
-        if not sep or not k:
-            raise BadRequest(f"tag filter {t!r} must look like name=value")
-        out[k] = v
+        k, _, v = t.partition("=")
+        if out.setdefault(k, v) != v:
+            return None
     return out
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceProvisioned)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceProvisioned,
+             responses=TOO_LARGE | BROKER_DOWN)  # fmt: skip
 def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
     """Register a device; the response carries its broker password, shown only here."""
     with audit.audited(session, who.name, "device.provision", body.id):
@@ -55,7 +65,7 @@ def _credentials(rt: RuntimeDep, dev: Device, password: str) -> DeviceProvisione
     )
 
 
-@router.post("/{device_id}/credentials", response_model=DeviceProvisioned)
+@router.post("/{device_id}/credentials", response_model=DeviceProvisioned, responses=BROKER_DOWN)
 def rotate_credentials(device_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
     """Give the device a new broker password (shown only here); the old one stops working."""
     with audit.audited(session, who.name, "device.rotate_credentials", device_id):
@@ -67,14 +77,20 @@ def rotate_credentials(device_id: str, rt: RuntimeDep, session: SessionDep, who:
 def list_devices(
     session: SessionDep,
     _who: Viewer,
-    hardware_class: str | None = None,
-    tag: Annotated[list[str], Query(description="name=value; repeat to require several")] = [],  # noqa: B006
+    hardware_class: Filter = None,
+    tag: Annotated[
+        list[TagFilter], Query(max_length=MAX_TAGS, description="name=value (a tag name and value as a device's "
+                               "tags hold them); repeat to require several")
+    ] = [],  # noqa: B006
     online: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[DevicePublic]:
+    tags = _parse_tags(tag)
+    if tags is None:
+        return []
     rows = devices.list_devices(
-        session, hardware_class=hardware_class, tags=_parse_tags(tag), online=online, limit=limit, offset=offset
+        session, hardware_class=hardware_class, tags=tags, online=online, limit=limit, offset=offset
     )
     return [DevicePublic.model_validate(d) for d in rows]
 
@@ -84,7 +100,7 @@ def get_device(device_id: str, session: SessionDep, _who: Viewer) -> DevicePubli
     return DevicePublic.model_validate(devices.get(session, device_id))
 
 
-@router.patch("/{device_id}/tags", response_model=DevicePublic)
+@router.patch("/{device_id}/tags", response_model=DevicePublic, responses=TOO_LARGE)
 def update_tags(device_id: str, body: DeviceTagsUpdate, session: SessionDep, who: Operator) -> DevicePublic:
     """Remove the `remove` tag names, then set `set`. Rollouts already created keep their strata."""
     with audit.audited(session, who.name, "device.tags", device_id) as detail:
@@ -120,7 +136,7 @@ def device_telemetry(
     return [TelemetryWindowPublic.model_validate(p) for p in devices.telemetry(session, device_id, limit)]
 
 
-@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BROKER_DOWN)
 def delete_device(device_id: str, rt: RuntimeDep, session: SessionDep, who: Admin) -> None:
     """Remove a device: its broker credentials stop working and its live session is dropped at once; its
     entries in rollouts stay (docs/operations.md, "Credentials")."""

@@ -6,9 +6,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
-from tinyfleet.server.api.deps import Operator, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.deps import Filter, Operator, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import (
     ERRORS,
+    TOO_LARGE,
     BundleDetail,
     CalibrationBundleCreate,
     CalibrationProposal,
@@ -16,6 +17,7 @@ from tinyfleet.server.api.schemas import (
     ChannelSummary,
     CohortPublic,
     DriftPublic,
+    TagName,
 )
 from tinyfleet.server.db.models import DriftScore
 from tinyfleet.server.services import audit, calibration
@@ -38,7 +40,7 @@ def list_drift(
     return [DriftPublic.model_validate(d) for d in session.exec(q.order_by(col(DriftScore.score).desc()))]
 
 
-@router.post("/{device_id}/calibration-bundle", status_code=201, response_model=BundleDetail)
+@router.post("/{device_id}/calibration-bundle", status_code=201, response_model=BundleDetail, responses=TOO_LARGE)
 def calibration_bundle(
     device_id: str, body: CalibrationBundleCreate, rt: RuntimeDep, session: SessionDep, who: Operator
 ) -> BundleDetail:
@@ -75,8 +77,8 @@ cohort_router = APIRouter(prefix="/cohorts", tags=["drift"], responses=ERRORS)
 def list_cohorts(
     session: SessionDep,
     _who: Viewer,
-    bundle_id: str | None = None,
-    by: Annotated[list[str], Query(description="Tag names that define a cohort (repeat)", max_length=8)] = [],  # noqa: B006
+    bundle_id: Filter = None,
+    by: Annotated[list[TagName], Query(description="Tag names that define a cohort (repeat)", max_length=8)] = [],  # noqa: B006
 ) -> list[CohortPublic]:
     """Telemetry totals per (bundle, tag values): alarm rate, confidence histogram, input statistics, drift."""
     return [

@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from tinyfleet.server.api.deps import Operator, RolloutId, RuntimeDep, SessionDep, Viewer
+from tinyfleet.server.api.deps import Filter, Operator, RolloutId, RuntimeDep, SessionDep, Viewer
 from tinyfleet.server.api.schemas import (
     ERRORS,
+    TOO_LARGE,
     RolloutCounts,
     RolloutCreate,
     RolloutDevicePublic,
@@ -30,7 +31,7 @@ def _status(session: SessionDep, ro: Rollout) -> RolloutStatus:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RolloutStatus)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RolloutStatus, responses=TOO_LARGE)
 def create_rollout(body: RolloutCreate, rt: RuntimeDep, session: SessionDep, who: Operator) -> RolloutStatus:
     """Start a staged rollout. Devices of another hardware class than the bundle's are never targeted."""
     with audit.audited(session, who.name, "rollout.create", body.bundle_id) as detail:
@@ -57,7 +58,7 @@ def create_rollout(body: RolloutCreate, rt: RuntimeDep, session: SessionDep, who
 
 
 @router.get("", response_model=list[RolloutStatus])
-def list_rollouts(session: SessionDep, _who: Viewer, state: str | None = None) -> list[RolloutStatus]:
+def list_rollouts(session: SessionDep, _who: Viewer, state: Filter = None) -> list[RolloutStatus]:
     return [_status(session, r) for r in svc.list_rollouts(session, state)]
 
 

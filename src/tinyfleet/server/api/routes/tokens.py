@@ -3,13 +3,13 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from tinyfleet.server.api.deps import Admin, RuntimeDep, SessionDep
-from tinyfleet.server.api.schemas import ERRORS, TokenCreate, TokenCreated, TokenPublic
+from tinyfleet.server.api.schemas import ERRORS, TOO_LARGE, TokenCreate, TokenCreated, TokenPublic
 from tinyfleet.server.services import audit, tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"], responses=ERRORS)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses=TOO_LARGE)
 def create_token(body: TokenCreate, rt: RuntimeDep, session: SessionDep, who: Admin) -> TokenCreated:
     with audit.audited(session, who.name, "token.create", body.name) as detail:
         detail["role"] = body.role
