@@ -1,0 +1,46 @@
+// The 24 flash configurations the power-cut tests run on (the boot-level matrix of portable/test_powercut.cpp
+// at full scale): sector size x write granularity x erased value.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "nor_flash.h"
+
+namespace tftest {
+
+struct FlashConfig {
+  uint32_t sector_size;
+  uint32_t write_align;
+  uint8_t erased;
+  std::string name() const {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%u-byte sectors, %u-byte writes, erased 0x%02X", sector_size, write_align,
+                  erased);
+    return buf;
+  }
+};
+
+inline std::vector<FlashConfig> all_flash_configs() {
+  std::vector<FlashConfig> out;
+  for (uint32_t sector : {256u, 1024u, 4096u})
+    for (uint32_t align : {1u, 4u, 8u, 16u})
+      for (uint8_t erased : {uint8_t{0xFF}, uint8_t{0x00}}) out.push_back({sector, align, erased});
+  return out;
+}
+
+// Every tear the NOR model can express for an operation of `len` bytes: one torn_per_mille value per
+// distinct number of bytes landed (nor::NorFlash::torn_landed), smallest first.
+inline std::vector<uint32_t> every_tear(size_t len) {
+  std::vector<uint32_t> out;
+  for (uint32_t pm = 0; pm <= 1000; ++pm) {
+    if (out.empty() || tinyfleet::nor::NorFlash::torn_landed(len, pm) !=
+                           tinyfleet::nor::NorFlash::torn_landed(len, out.back()))
+      out.push_back(pm);
+  }
+  return out;
+}
+
+}  // namespace tftest
