@@ -5,8 +5,9 @@
 //   - revert: every flash operation from the trial boot of an installed update whose health check fails
 //     (the boot's attempt count, the revert, the boot of the old image and the bundle's refusal).
 // Each operation is torn (at a seeded random length) and cut right after it, the first one also before it (a
-// cut before operation i leaves the flash as the cut after i - 1 does); the armed cut must fire. After every cut the device reboots: boot selection must find a verified image (old or new,
-// never neither), and the agent, fed the same retained messages, must end where the uncut run ends.
+// cut before operation i leaves the flash as the cut after i - 1 does); the armed cut must fire. After every
+// cut the device reboots: boot selection must find a verified image (old or new, never neither), and the
+// agent, fed the same retained messages, must end where the uncut run ends.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,7 +25,6 @@ using agenttest::Bytes;
 using agenttest::Device;
 using agenttest::Published;
 using tinyfleet::host::CutMode;
-using tinyfleet::host::FlashLayout;
 using tftest::FlashConfig;
 
 namespace {
@@ -57,13 +57,6 @@ const Bundles& bundles() {
   return b;
 }
 
-// 16 KiB banks; a Scratch area with room for two progress-record copies.
-FlashLayout layout_for(const FlashConfig& c) {
-  const uint32_t copy_sectors =
-      (static_cast<uint32_t>(kProgressRecordLen) + c.write_align + c.sector_size - 1) / c.sector_size;
-  return FlashLayout::dual_bank(c.sector_size, 16384 / c.sector_size, c.write_align, c.erased, 2 * copy_sectors);
-}
-
 using Areas = std::vector<Bytes>;
 
 Areas save(Device& d) {
@@ -83,7 +76,8 @@ struct Run {
   Broker broker;
   Device dev;
   const Start& start;
-  Run(const FlashConfig& cfg, const Start& s, bool unhealthy) : broker(s.broker), dev(layout_for(cfg)), start(s) {
+  Run(const FlashConfig& cfg, const Start& s, bool unhealthy)
+      : broker(s.broker), dev(tftest::agent_layout(cfg)), start(s) {
     dev.broker = &broker;
     dev.inference.always_wrong = unhealthy;
     for (uint8_t i = 0; i < kFlashAreaCount; ++i) dev.flash.raw(static_cast<FlashArea>(i)) = s.flash[i];
@@ -116,7 +110,7 @@ struct Run {
 // The provisioned device with the update published (the install sweep's start).
 Start provisioned(const FlashConfig& cfg) {
   Start s;
-  Device dev(layout_for(cfg));
+  Device dev(tftest::agent_layout(cfg));
   dev.provision(bundles().old_bundle);
   Published p = s.broker.publish_bundle(bundles().new_bundle, dev.crypto);
   s.broker.publish_desired("dev-0001", 1, p);

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "flash_emulator.h"
 #include "nor_flash.h"
+#include "tinyfleet/progress.h"
 
 namespace tftest {
 
@@ -29,6 +31,15 @@ inline std::vector<FlashConfig> all_flash_configs() {
     for (uint32_t align : {1u, 4u, 8u, 16u})
       for (uint8_t erased : {uint8_t{0xFF}, uint8_t{0x00}}) out.push_back({sector, align, erased});
   return out;
+}
+
+// A device of this configuration for the agent-level tests: 16 KiB banks, one sector per metadata copy, a
+// Scratch area with room for two progress-record copies.
+inline tinyfleet::host::FlashLayout agent_layout(const FlashConfig& c) {
+  const uint32_t copy_sectors =
+      (static_cast<uint32_t>(tinyfleet::kProgressRecordLen) + c.write_align + c.sector_size - 1) / c.sector_size;
+  return tinyfleet::host::FlashLayout::dual_bank(c.sector_size, 16384 / c.sector_size, c.write_align, c.erased,
+                                                 2 * copy_sectors);
 }
 
 // Every tear the NOR model can express for an operation of `len` bytes: one torn_per_mille value per
