@@ -70,6 +70,7 @@ struct Start {
   Areas flash;
   Broker broker;
   Bytes old_digest, new_digest;
+  uint64_t ops_before = 0;  // flash operations from the provisioned device to here
 };
 
 struct Run {
@@ -126,9 +127,11 @@ struct Sweep {
   uint32_t cut_points = 0;
 };
 
-// Cuts at every flash operation of the uncut run from `start` (counted by that run), each before, torn and
-// after. The uncut run must end on the new image (healthy) or the old one (unhealthy).
-Sweep sweep(const FlashConfig& cfg, const Start& start, bool unhealthy, std::mt19937& rng) {
+// Cuts at the first `cut_ops` flash operations (all of them by default) of the uncut run from `start`
+// (which counts them), each torn and after, the first also before. The uncut run must end on the new image
+// (healthy) or the old one (unhealthy).
+Sweep sweep(const FlashConfig& cfg, const Start& start, bool unhealthy, std::mt19937& rng,
+            uint64_t cut_ops = UINT64_MAX) {
   Sweep out;
   {
     Run clean(cfg, start, unhealthy);
@@ -138,11 +141,11 @@ Sweep sweep(const FlashConfig& cfg, const Start& start, bool unhealthy, std::mt1
     EXPECT_TRUE(clean.running(unhealthy ? start.old_digest : start.new_digest)) << cfg.name();
     out.ops = clean.dev.flash.op_count() - first;
   }
-  for (uint64_t i = 0; i < out.ops; ++i) {
+  for (uint64_t i = 0; i < std::min(out.ops, cut_ops); ++i) {
     for (CutMode mode : {CutMode::Before, CutMode::Torn, CutMode::After}) {
       // A cut before operation i leaves the flash exactly as the cut after operation i - 1 (the device
-      // restarts from flash alone): only the first operation is also cut before.
-      if (mode == CutMode::Before && i != 0) continue;
+      // restarts from flash alone): only the first operation from the provisioned device is also cut before.
+      if (mode == CutMode::Before && (i != 0 || start.ops_before != 0)) continue;
       Run r(cfg, start, unhealthy);
       const uint32_t per_mille = static_cast<uint32_t>(rng() % 1001);
       r.dev.flash.cut_power_at(i, mode, per_mille);
@@ -170,6 +173,7 @@ Sweep sweep(const FlashConfig& cfg, const Start& start, bool unhealthy, std::mt1
 // `provisioned`, stopped at its reboot request.
 Start installed(const FlashConfig& cfg, const Start& provisioned_start) {
   Run r(cfg, provisioned_start, false);
+  const uint64_t first = r.dev.flash.op_count();
   r.dev.boot();
   r.dev.connect();
   EXPECT_TRUE(r.dev.reboot_requested) << cfg.name() << ": the install did not ask for the trial boot";
@@ -178,6 +182,7 @@ Start installed(const FlashConfig& cfg, const Start& provisioned_start) {
   s.old_digest = provisioned_start.old_digest;
   s.new_digest = provisioned_start.new_digest;
   s.flash = save(r.dev);
+  s.ops_before = r.dev.flash.op_count() - first;
   MetadataStore store(r.dev.flash);
   MetadataRecord rec;
   EXPECT_EQ(store.load(rec), Status::Ok);
@@ -193,10 +198,18 @@ TEST(UpdatePowerCut, EveryCutOfAnAgentInstallAndOfARevertOnEveryFlashConfigurati
   uint64_t install_min = UINT64_MAX, install_max = 0, revert_min = UINT64_MAX, revert_max = 0;
   const auto configs = tftest::all_flash_configs();
   for (const FlashConfig& cfg : configs) {
+    // The install sweep in two parts: the operations up to the trial's reboot, from the provisioned device;
+    // then those of the trial boot and confirm, from the installed trial (the same state the uncut install
+    // reaches there: the device restarts from flash and the retained messages alone), so that the runs
+    // cut after the trial boot do not download again.
     const Start from_provisioned = provisioned(cfg);
-    const Sweep install = sweep(cfg, from_provisioned, false, rng);
-    if (::testing::Test::HasFailure()) return;
     const Start from_trial = installed(cfg, from_provisioned);
+    if (::testing::Test::HasFailure()) return;
+    Sweep install = sweep(cfg, from_provisioned, false, rng, from_trial.ops_before);
+    const Sweep trial = sweep(cfg, from_trial, false, rng);
+    if (::testing::Test::HasFailure()) return;
+    ASSERT_EQ(from_trial.ops_before + trial.ops, install.ops) << cfg.name() << ": the two parts are the install";
+    install.cut_points += trial.cut_points;
     const Sweep revert = sweep(cfg, from_trial, true, rng);
     if (::testing::Test::HasFailure()) return;
     install_total.ops += install.ops;
