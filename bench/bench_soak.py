@@ -1,7 +1,7 @@
 """Power-cut soak of the device agent, written to bench/results/soak.json.
 
 Random device lives for a fixed time (device/bench/powercut_soak.cpp, Release build): each life is one of the
-24 flash configurations and a random sequence of 2-4 updates (installs that confirm, installs whose health
+24 flash configurations and 2-4 random update targets (installs that confirm, installs whose health
 check fails and are reverted, downloads resumed after a cut or a link drop), under random power cuts (before,
 after, or torn at a random length, 0-3 per update, also during recovery) and random link drops. Counts device
 lives, boots, fired cuts and unrecoverable lives (a boot with no verified image, or an update that does not end

@@ -9,7 +9,7 @@
 // its number printed.
 //
 // Life i draws everything from seed (seed, i): `powercut_soak <seed> 0 <first life> 1` replays it.
-// Usage: powercut_soak <seed> <seconds> [first life] [max lives]
+// Usage: powercut_soak <seed> <seconds> [first life] [max lives]   (seconds 0: no time limit)
 // Prints one JSON line of counts. Driven by bench/bench_soak.py.
 #include <chrono>
 #include <cstdio>
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   Counts n;
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&t0]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-  for (uint64_t i = first; n.lives < max_lives && (n.lives == 0 || elapsed() < seconds); ++i) {
+  for (uint64_t i = first; n.lives < max_lives && (seconds <= 0 || n.lives == 0 || elapsed() < seconds); ++i) {
     std::string why;
     ++n.lives;
     if (!life(seed, i, n, why)) {
