@@ -1,7 +1,7 @@
 """Footprint of the device agent on Cortex-M4, from the cross-build's own outputs (device/targets/cortex-m).
 
-Flash and static RAM: arm-none-eabi-size on the linked images, split by part (core, crypto port, mbedTLS,
-flash port, application, runtime) from the linker map, i.e. after --gc-sections dropped what is unused.
+Flash and static RAM: arm-none-eabi-size on the linked images, split by part (core, feature extractor, crypto
+port, mbedTLS, flash port, application, runtime) from the linker map, i.e. after --gc-sections dropped what is unused.
 Stack: worst case over the call graph GCC writes with -fcallgraph-info=su (per-function frames from
 -fstack-usage); functions without that information (newlib, libgcc) get their frame and callees from the
 disassembly; an indirect call (a port's virtual method, an mbedTLS function pointer) is charged the deepest
@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import feature_instructions  # bench/, next to this script
+
 CORE_FLASH_GOAL = 16 * 1024
 CORE_RAM_GOAL = 4 * 1024
 STACK_GOAL = 1536
@@ -31,7 +33,8 @@ HEAP_SYMBOLS = {
     "malloc", "calloc", "realloc", "free", "_malloc_r", "_calloc_r", "_realloc_r", "_free_r", "_sbrk", "_sbrk_r",
     "_Znwj", "_Znaj", "_ZdlPv", "_ZdaPv", "_ZdlPvj", "_ZdaPvj", "_ZnwjRKSt9nothrow_t", "_ZnajRKSt9nothrow_t",
 }
-PARTS = ("core", "crypto port", "mbedTLS", "flash port", "application", "runtime")
+APP_INPUT_BYTES = 768  # agent_main.cpp's g_input: vib-window-v1's 256 x 3 int8 model input
+PARTS = ("core", "feature extractor", "crypto port", "mbedTLS", "flash port", "application", "runtime")
 
 
 def run(cmd: list[str]) -> str:
@@ -58,6 +61,9 @@ PORT_NAMESPACES = ("_ZN9tinyfleet4host", "_ZN9tinyfleet7stm32l4", "_ZN9tinyfleet
 
 
 def part_of(origin: str, section: str) -> str:
+    # The feature extractors (device/src/features, namespace tinyfleet::features) are a library apart.
+    if "libtinyfleet_features.a" in origin or "_ZN9tinyfleet8features" in section:
+        return "feature extractor"
     # Inline core functions (constructors of core types, header-defined methods) are emitted into the object
     # that uses them: they count as core wherever they land.
     if "_ZN9tinyfleet" in section and not any(ns in section for ns in PORT_NAMESPACES):
@@ -472,6 +478,7 @@ def main() -> None:
     stack_core = stack_report(model, agent_events, ports=False)
     stack_ports = stack_report(model, agent_events, ports=True)
     stack_via = stack_report(model, agent_events, ports=True, via_port=True)
+    stack_features = stack_report(model, r"tinyfleet::features::extract\(", ports=False)
     boot_model = StackModel(boot_elf, ci_files)
     stack_boot = stack_report(boot_model, r"^int main\(\)|^main$", ports=True)
     heap = sorted(set(heap_symbols(agent_elf)) | set(heap_symbols(boot_elf)))
@@ -500,6 +507,13 @@ def main() -> None:
         "core_static_ram_excluding_download_buffer_bytes": core_ram_less_download,
         "stack": {"core": stack_core, "with_ports": stack_ports, "through_a_port": stack_via,
                   "bootloader": stack_boot},
+        "feature_extractor": {
+            **parts["feature extractor"],
+            "flash": parts["feature extractor"]["text"] + parts["feature extractor"]["data"],
+            "static_ram": parts["feature extractor"]["data"] + parts["feature extractor"]["bss"],
+            "stack": stack_features,
+            "per_window": feature_instructions.measure(build),
+        },
         "stack_cycles_cut": sorted(f"{a} -> {b}" for a, b in model.cycles | boot_model.cycles),
         "heap_symbols": heap,
         "bootloader": {"file": boot_elf.name, **boot},
@@ -549,6 +563,8 @@ def write_doc(path: Path, r: dict, report: str) -> None:
         return "met" if got <= goal else "**not met**"
 
     sizes = r["sizeof"]
+    fx = r["feature_extractor"]
+    pw = fx["per_window"]
     ram_row = (
         f"| <= 4 KiB static RAM excluding the download block buffer | "
         f"{r['core_static_ram_excluding_download_buffer_bytes']} B | {verdict('static_ram_excl_download_buf')} | "
@@ -585,6 +601,21 @@ with a {st['bootloader']['bytes']}-byte worst-case stack.
 | core <= 16 KiB flash | {c['flash']} B | {verdict('core_flash_bytes')} | "core flash by source file" above |
 {ram_row}
 | stack <= 1.5 KiB | {st['core']['bytes']} B | {verdict('stack_bytes')} | the core-alone path above |
+
+The feature extractor (`device/src/features`, library `tinyfleet_features`, apart from the core and not in its
+goals) as the image links it: **{fx['flash']} bytes of flash**, **{fx['static_ram']} bytes of static RAM** (it
+keeps no state: it reads the agent's sample ring in place and writes the caller's input tensor, here the
+application's {APP_INPUT_BYTES}-byte buffer), and a worst-case stack of **{fx['stack']['bytes']} bytes** from
+`features::extract`. `vib-window-v1` takes **{pw['instructions_per_window']['min']} instructions per window**
+of 256 x 3 samples ({pw['instructions_per_window']['min']} to {pw['instructions_per_window']['max']} over
+{len(pw['windows'])} windows, contiguous and wrapped in the ring), counted by QEMU
+(`bench/feature_instructions.py`: `qemu-system-arm -M mps2-an386 -singlestep -d exec,nochain` logs every
+executed instruction; those inside `tinyfleet::features` between two markers are one window's). That is an
+instruction count, not a cycle count: from the executed instructions and the Cortex-M4 TRM's timings
+(zero-wait-state memory) it is an estimated **{pw['cycles_per_window_estimate']['low']} to
+{pw['cycles_per_window_estimate']['high']} cycles** per window, {pw['cycles_per_window_estimate']['low'] / 80e3:.2f}
+to {pw['cycles_per_window_estimate']['high'] / 80e3:.2f} ms at 80 MHz (flash wait states, which the STM32L4's
+prefetch and cache mostly hide, are not modelled).
 """
     before, rest = text.split(DOC_BEGIN, 1)
     _, after = rest.split(DOC_END, 1)
@@ -627,6 +658,17 @@ def print_report(r: dict) -> None:
         print(f"    path: {' > '.join(s['path'])}")
     if r["stack_cycles_cut"]:
         print(f"  call-graph cycles cut (counted once): {len(r['stack_cycles_cut'])}")
+    fx = r["feature_extractor"]
+    pw = fx["per_window"]
+    print(f"\nfeature extractor (tinyfleet_features, apart from the core): flash {fx['flash']} B, static RAM "
+          f"{fx['static_ram']} B, worst-case stack {fx['stack']['bytes']} B from {fx['stack']['entry']}")
+    print(f"    path: {' > '.join(fx['stack']['path'])}")
+    print(f"  vib-window-v1 per window (256 x 3 samples), {pw['qemu']}: {pw['instructions_per_window']['min']}"
+          f"..{pw['instructions_per_window']['max']} instructions counted over {len(pw['windows'])} windows "
+          f"({', '.join(sorted({w['layout'] for w in pw['windows']}))}); estimated "
+          f"{pw['cycles_per_window_estimate']['low']}..{pw['cycles_per_window_estimate']['high']} cycles "
+          "(bench/feature_instructions.py: an instruction count from QEMU's execution log, cycles from the "
+          "Cortex-M4 TRM's timings, not cycle-accurate)")
     print(f"\nheap: {'NONE linked' if not r['heap_symbols'] else 'LINKED: ' + ', '.join(r['heap_symbols'])}"
           " (no malloc/calloc/realloc/free/_sbrk/operator new/delete in either image)")
     print("\ngoals (issue 7):")

@@ -1,5 +1,6 @@
-# Fails if the core library references the heap or exception runtime symbols that no object inside it
-# defines. Usage: cmake -DNM=<nm> -DLIB=<libtinyfleet_core.a> -DSTAMP=<file> -P check_no_heap.cmake
+# Fails if a device library (the core, the feature extractors) references the heap or exception runtime
+# symbols that no object inside it defines.
+# Usage: cmake -DNM=<nm> -DLIB=<libtinyfleet_core.a> -DSTAMP=<file> -P check_no_heap.cmake
 execute_process(COMMAND ${NM} -u ${LIB} OUTPUT_VARIABLE undefined RESULT_VARIABLE rc1)
 execute_process(COMMAND ${NM} --defined-only ${LIB} OUTPUT_VARIABLE defined RESULT_VARIABLE rc2)
 if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
@@ -19,6 +20,7 @@ foreach(line ${undefined_lines})
 endforeach()
 if(forbidden)
   list(REMOVE_DUPLICATES forbidden)
-  message(FATAL_ERROR "tinyfleet_core must not use the heap or exceptions, but references: ${forbidden}")
+  get_filename_component(lib_name ${LIB} NAME)
+  message(FATAL_ERROR "${lib_name} must not use the heap or exceptions, but references: ${forbidden}")
 endif()
 file(WRITE ${STAMP} "ok\n")

@@ -1,31 +1,18 @@
 // libFuzzer target: the bundle parser and streaming verifier on arbitrary bytes.
 // Property checked besides memory safety (ASan/UBSan): the verdict does not depend on how the input is
-// chunked. The crypto double hashes with mbedTLS but accepts every signature by the trusted key id, so
-// the fuzzer reaches the policy and payload-hash code behind the signature check (seeds are the
-// tests/vectors bundles, signed by key "a").
+// chunked. The crypto (support/accepting_crypto.h) hashes with mbedTLS but accepts every signature by the
+// trusted key id, so the fuzzer reaches the policy and payload-hash code behind the signature check (seeds
+// are the tests/vectors bundles, signed by key "a").
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
-#include "mbedtls_crypto.h"
+#include "support/accepting_crypto.h"
 #include "tinyfleet/stream_verifier.h"
 
 using namespace tinyfleet;
 
 namespace {
-
-class AcceptingCrypto final : public Crypto {
- public:
-  void sha256_start(Sha256Context& c) override { real_.sha256_start(c); }
-  void sha256_update(Sha256Context& c, const uint8_t* d, size_t n) override { real_.sha256_update(c, d, n); }
-  void sha256_finish(Sha256Context& c, uint8_t out[32]) override { real_.sha256_finish(c, out); }
-  Status ecdsa_p256_verify(const uint8_t*, size_t, const uint8_t*, const uint8_t*, size_t) override {
-    return Status::Ok;
-  }
-
- private:
-  host::MbedtlsCrypto real_;
-};
 
 // tests/vectors/keys/a.pub.der
 const uint8_t kKeyA[91] = {
@@ -35,7 +22,7 @@ const uint8_t kKeyA[91] = {
     0x84, 0x3f, 0x45, 0x03, 0x88, 0xcb, 0x47, 0x64, 0x33, 0x65, 0x76, 0x4c, 0xaa, 0x69, 0x45, 0x6b, 0x87, 0x15, 0x6d,
     0x8a, 0xdd, 0x82, 0xd2, 0xb6, 0x3f, 0x90, 0x0c, 0xa6, 0x7e, 0x73, 0xc0, 0x8e, 0xb7, 0xba};
 
-AcceptingCrypto g_crypto;
+fuzzsupport::AcceptingCrypto g_crypto;
 TrustedKey g_key;
 VerifyPolicy g_policy;
 StreamVerifier* g_whole;

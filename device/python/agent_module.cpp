@@ -26,6 +26,7 @@
 #include "tinyfleet/agent.h"
 #include "tinyfleet/bank_writer.h"
 #include "tinyfleet/boot.h"
+#include "tinyfleet/features.h"
 
 namespace nb = nanobind;
 using namespace tinyfleet;
@@ -264,6 +265,21 @@ class Device final : public ActionSink {
     return nb::bytes(reinterpret_cast<const char*>(v.data()), v.size() * 2);
   }
 
+  // The running bundle's feature extractor over the ring's latest window, read in place: the model's input.
+  nb::bytes extract_features() {
+    need();
+    const FeatureExtractorId fe = agent_->feature_extractor();
+    if (fe == FeatureExtractorId::Unknown) {
+      throw nb::value_error("the running bundle's feature extractor is not one this firmware has");
+    }
+    const features::Shape shape = features::shape(fe);
+    RingWindow window;
+    if (!agent_->latest_window(shape.frames, window)) throw nb::value_error("not enough frames buffered");
+    std::vector<int8_t> out(shape.output_bytes());
+    check(features::extract(fe, window, out.data(), out.size()), "extract_features");
+    return nb::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+  }
+
   ActionTuple will() {
     need();
     uint8_t payload[kPresenceLen];
@@ -280,6 +296,11 @@ class Device final : public ActionSink {
   uint32_t pending_reports() { need(); return agent_->pending_reports(); }
   int last_reason() { need(); return static_cast<int>(agent_->last_reason()); }
   uint16_t channel_count() { need(); return agent_->calibration().channel_count; }
+  std::optional<std::string> feature_extractor() {
+    need();
+    const char* name = feature_extractor_name(agent_->feature_extractor());
+    return name != nullptr ? std::optional<std::string>(name) : std::nullopt;
+  }
 
  private:
   void need() {
@@ -348,6 +369,28 @@ class PyNorFlash {
   host::SparseFlash flash_;
 };
 
+// The device's feature extractor named `version` (a manifest's feature_extractor_version) over a ring of
+// int16 little-endian frames, `ring` being its whole storage: the window is the extractor's frame count
+// starting at slot `first`, wrapping at the end of the storage as the agent's sample ring does.
+nb::bytes extract_features(const std::string& version, nb::bytes ring, uint32_t first) {
+  const FeatureExtractorId fe = find_feature_extractor(version.c_str());
+  if (fe == FeatureExtractorId::Unknown) throw nb::value_error(("unknown feature extractor: " + version).c_str());
+  const features::Shape shape = features::shape(fe);
+  const size_t frame_bytes = 2u * shape.channels;
+  if (ring.size() % frame_bytes != 0 || ring.size() / frame_bytes < shape.frames) {
+    throw nb::value_error((version + " takes whole frames of " + std::to_string(shape.channels) +
+                           " int16 samples, at least " + std::to_string(shape.frames) + " of them").c_str());
+  }
+  const uint32_t capacity = static_cast<uint32_t>(ring.size() / frame_bytes);
+  if (first >= capacity) throw nb::value_error("first must be a frame slot of the ring");
+  std::vector<int16_t> storage(ring.size() / 2);
+  std::memcpy(storage.data(), ring.c_str(), ring.size());  // host is little-endian
+  const RingWindow window{storage.data(), capacity, first, shape.frames, shape.channels};
+  std::vector<int8_t> out(shape.output_bytes());
+  if (features::extract(fe, window, out.data(), out.size()) != Status::Ok) throw nb::value_error("extract failed");
+  return nb::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+}
+
 }  // namespace
 
 NB_MODULE(_agent, m) {
@@ -376,6 +419,9 @@ NB_MODULE(_agent, m) {
       .def("on_inference", &Device::on_inference, nb::arg("output"), nb::arg("latency_us"))
       .def("on_temperature", &Device::on_temperature, nb::arg("celsius"))
       .def("latest_frames", &Device::latest_frames, nb::arg("frames"))
+      .def("extract_features", &Device::extract_features,
+           "The running bundle's feature extractor over the latest window of the sample ring (the model's "
+           "input bytes); ValueError if the firmware has no such extractor or too few frames are buffered.")
       .def("will", &Device::will)
       .def_prop_ro("state", &Device::state)
       .def_prop_ro("running_digest", &Device::running_digest)
@@ -383,7 +429,12 @@ NB_MODULE(_agent, m) {
       .def_prop_ro("bad_blocks", &Device::bad_blocks)
       .def_prop_ro("pending_reports", &Device::pending_reports)
       .def_prop_ro("last_reason", &Device::last_reason)
-      .def_prop_ro("channel_count", &Device::channel_count);
+      .def_prop_ro("channel_count", &Device::channel_count)
+      .def_prop_ro("feature_extractor", &Device::feature_extractor,
+                   "The running bundle's feature extractor, None if this firmware has none of its name.");
+  m.def("extract_features", &extract_features, nb::arg("version"), nb::arg("ring"), nb::arg("first") = 0,
+        "The device's feature extractor `version` over int16 little-endian frames (the ring's storage), the "
+        "window starting at frame slot `first` and wrapping: the model's input bytes.");
   nb::class_<PyNorFlash>(m, "NorFlash",
                          "The NOR model over sparse sectors (two banks, two metadata sectors, a scratch area). "
                          "write/erase return the core's status name ('Ok', 'FlashNotErased', 'PowerLost', ...).")

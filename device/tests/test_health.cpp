@@ -75,3 +75,23 @@ TEST(Health, MalformedVectorsOrFailingModelNeverPass) {
   HealthChecker h;
   EXPECT_EQ(h.run(ok.dev.flash, FlashArea::Bank0, ok.info, failing).reason, Reason::HealthInference);
 }
+
+TEST(Health, UnknownFeatureExtractorFailsBeforeTheModelRuns) {
+  for (const char* version : {"vib-window-v2", "VIB-WINDOW-V1", "vib-window-v1x", "v"}) {
+    agenttest::Device dev;
+    auto s = agenttest::spec(3);
+    s.feature_extractor = version;
+    auto bundle = dev.make_bundle(s);
+    dev.provision(bundle);
+    BundleInfo info;
+    ASSERT_EQ(parse_prefix(bundle.data(), bundle.size(), info), Status::Ok) << version;
+    EXPECT_EQ(health_contract(info).feature_extractor, FeatureExtractorId::Unknown) << version;
+    HealthChecker h;
+    const HealthOutcome r = h.run(dev.flash, FlashArea::Bank0, info, dev.inference);
+    EXPECT_EQ(r.reason, Reason::HealthFeatureExtractor) << version;
+    EXPECT_EQ(r.vectors, 0u) << version;
+    EXPECT_EQ(dev.inference.calls, 0) << version;  // the model never ran
+  }
+  Bank known(agenttest::health_vectors(3));
+  EXPECT_EQ(health_contract(known.info).feature_extractor, FeatureExtractorId::VibWindowV1);
+}

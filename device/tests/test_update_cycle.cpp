@@ -580,3 +580,30 @@ TEST(UpdateCycle, ComponentRefetchedAfterAHashMismatchConverges) {
   }
   EXPECT_EQ(cases, 15);
 }
+
+TEST(UpdateCycle, BundleForAnotherFeatureExtractorIsRevertedBeforeItsModelRuns) {
+  Fleet f;
+  f.dev.connect();
+  Bytes old_digest(f.dev.agent->running_digest(), f.dev.agent->running_digest() + 32);
+  EXPECT_EQ(f.dev.agent->feature_extractor(), FeatureExtractorId::VibWindowV1);
+  auto s = agenttest::spec(2, 2);
+  s.feature_extractor = "vib-window-v9";  // signed and valid, but this firmware has no such extractor
+  Published p = f.broker.publish_bundle(f.dev.make_bundle(s), f.dev.crypto);
+  f.broker.publish_desired("dev-0001", 1, p);
+  f.dev.disconnect();
+  f.dev.connect();
+  ASSERT_TRUE(f.dev.reboot_requested);
+  const int calls = f.dev.inference.calls;
+  f.dev.boot();  // trial boot: the health check fails at once
+  EXPECT_EQ(f.dev.inference.calls, calls);
+  EXPECT_EQ(f.dev.agent->feature_extractor(), FeatureExtractorId::Unknown);
+  EXPECT_EQ(f.dev.state(), AgentState::Rebooting);
+  EXPECT_EQ(f.dev.agent->last_reason(), Reason::HealthFeatureExtractor);
+  f.dev.boot();
+  EXPECT_TRUE(same_digest(f.dev.agent->running_digest(), old_digest.data()));
+  EXPECT_EQ(f.dev.agent->feature_extractor(), FeatureExtractorId::VibWindowV1);
+  f.dev.connect();
+  auto reverted = f.broker.reports_with(Reason::HealthFeatureExtractor);
+  ASSERT_FALSE(reverted.empty());
+  EXPECT_EQ(reverted.back().to_state, static_cast<uint8_t>(AgentState::Idle));
+}

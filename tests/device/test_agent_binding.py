@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tflite_micro import runtime
 
 from tinyfleet import _agent
+from tinyfleet.bundles import features
 from tinyfleet.bundles.builder import build_bundle
 from tinyfleet.bundles.components import Calibration, ComponentType, HealthVectors, Thresholds
 from tinyfleet.bundles.format import Bundle, bundle_digest, parse_meta
@@ -175,7 +176,7 @@ def make_bundle(
         security_counter=counter,
         created=1_780_000_000,
         deployment=Deployment(min_battery_pct=30, max_latency_ms=1000, peak_ram_bytes=ARENA),
-        model=ModelContract(spec(di), spec(do), "vib-fe-1", ARENA),
+        model=ModelContract(spec(di), spec(do), features.VERSION, ARENA),
         provenance=Provenance(hashlib.sha256(b"report").digest()),
     )
     firmware = hashlib.sha256(f"firmware {seed}".encode()).digest() * 400  # 12.8 KB: 4 blocks

@@ -2,18 +2,21 @@
 
 PlatformIO itself parses the file; every path an environment names exists; the `native` environment's
 source set, as PlatformIO's own filter matcher selects it, is exactly what CMake compiles for
-core_tests_native (device/targets/host-tests, run by `make test`); the top-level CMakeLists.txt, configured
-the way PlatformIO's espidf builder configures it, keeps PlatformIO's component folders and adds the
-esp32s3 component.
+core_tests_native (device/targets/host-tests, run by `make test`); the STM32 environments' source sets, and the
+application's flags, linker script and TFLite Micro library dependency; the top-level CMakeLists.txt,
+configured the way PlatformIO's espidf builder configures it, keeps PlatformIO's component folders and adds the
+esp32s3 and tflm components.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -40,20 +43,22 @@ def _sources(cfg: dict[str, dict[str, object]], name: str) -> set[Path]:
     return {(src_dir / f).resolve() for f in fs.match_src_files(str(src_dir), rule, SOURCE_EXTS)}
 
 
-def test_the_three_environments_parse(config):
-    assert {s for s in config if s.startswith("env:")} == {"env:native", "env:nucleo_l476rg", "env:esp32s3"}
+def test_the_four_environments_parse(config):
+    assert {s for s in config if s.startswith("env:")} == {"env:native", "env:nucleo_l476rg", "env:nucleo_l476rg_app",
+                                                          "env:esp32s3"}  # fmt: skip
     assert config["platformio"]["default_envs"] == ["native"]
     assert config["env:esp32s3"]["framework"] == ["espidf"]
 
 
-@pytest.mark.parametrize("name", ["native", "nucleo_l476rg", "esp32s3"])
+@pytest.mark.parametrize("name", ["native", "nucleo_l476rg", "nucleo_l476rg_app", "esp32s3"])
 def test_every_path_an_environment_names_exists(config, name):
     env = config[f"env:{name}"]
     paths = [f[2:] for f in _flags(env) if f.startswith(("-I", "-L"))]
     paths += [str(env[k]) for k in ("board_build.ldscript", "board_build.partitions") if k in env]
     paths += [s.split(":", 1)[1] for s in env.get("extra_scripts", [])]  # type: ignore[union-attr]
     generated = "build/third_party/mbedtls/include"  # fetched by pio_sources.py before the build
-    missing = [p for p in paths if p != generated and not (REPO / p).exists()]
+    libdeps = str(REPO / ".pio/libdeps")  # lib_deps, installed by PlatformIO before the build
+    missing = [p for p in paths if p != generated and not p.startswith(libdeps) and not (REPO / p).exists()]
     assert not missing, f"{name}: {missing}"
 
 
@@ -76,6 +81,56 @@ def test_nucleo_builds_the_core_the_stm32_port_and_the_runtime(config):
     assert files == expected
 
 
+def test_nucleo_app_builds_the_application_with_the_tflm_port(config):
+    """The sources of the CMake image stm32l4_app (device/targets/cortex-m/app) less its link-check stand-ins
+    (product_linkcheck.cpp: the product's in PlatformIO) and TFLite Micro (lib_deps here)."""
+    files = {f.relative_to(REPO).as_posix() for f in _sources(config, "nucleo_l476rg_app")}
+    expected = {p.relative_to(REPO).as_posix() for d in ("device/src/core", "device/ports/stm32", "device/ports/tflm",
+                                                          "device/apps/stm32l4") for p in (REPO / d).glob("*.cpp")}
+    expected -= {"device/ports/stm32/bootloader_main.cpp"}
+    expected |= {"device/ports/host/mbedtls_crypto.cpp", "device/targets/cortex-m/mbedtls/mbedtls_pool.cpp",
+                 "device/targets/cortex-m/runtime/startup.cpp", "device/targets/cortex-m/runtime/semihost.cpp"}
+    assert files == expected  # fmt: skip
+    assert {"device/apps/stm32l4/main.cpp", "device/ports/tflm/tflm_inference.cpp"} <= files
+
+
+def test_nucleo_app_takes_tflite_micro_from_its_library_dependency(config):
+    env = config["env:nucleo_l476rg_app"]
+    flags = _flags(env)
+    assert env["lib_deps"] == ["eloquentarduino/tflm_cortexm@^1.0.0"]
+    assert env["lib_compat_mode"] == "off"  # an Arduino-format library in a build without a framework
+    # Its prebuilt archive, for the FPU and float ABI the image is compiled with.
+    libdir = [f[2:] for f in flags if f.startswith("-L") and "tflm_cortexm" in f]
+    assert libdir == [str(REPO / ".pio/libdeps/nucleo_l476rg_app/tflm_cortexm/src/cortex-m4/fpv4-sp-d16-softfp")]
+    assert "-ltflm_cortexm" in flags
+    assert {"-mfpu=fpv4-sp-d16", "-mfloat-abi=softfp"} <= set(flags)
+    # The port's headers include TFLM's by TFLM's paths; the library, not the stand-ins, provides them here.
+    includes = {f[2:] for f in flags if f.startswith("-I")}
+    assert {"device/ports/tflm", "device/apps/stm32l4"} <= includes
+    assert not any("tflm_standin" in i for i in includes)
+
+
+def _ld_size(expr: str) -> int:
+    """A linker-script sum such as `0x08000000 + 36K - 8K`."""
+    terms = re.findall(r"([+-]?)\s*(0x[0-9a-fA-F]+|\d+K?)", expr)
+    return sum((-1 if sign == "-" else 1) * (int(t[:-1]) * 1024 if t.endswith("K") else int(t, 0)) for sign, t in terms)
+
+
+def test_nucleo_app_is_linked_for_the_stm32l4_profiles_firmware_offset(config):
+    """The bootloader starts the firmware in place at bank start (36 KiB: bootloader, metadata, scratch pages)
+    + the profile's firmware_offset, where `fleetctl bundle build` puts it."""
+    ld = (REPO / str(config["env:nucleo_l476rg_app"]["board_build.ldscript"])).read_text()
+    flash = next(line for line in ld.splitlines() if line.strip().startswith("FLASH"))
+    origin, length = (part.split("=", 1)[1].strip() for part in flash.split(":", 1)[1].split(","))
+    profiles = REPO / "src/tinyfleet/bundles/data/hardware_profiles.toml"
+    offset = tomllib.loads(profiles.read_text())["stm32l4"]["firmware_offset"]
+    assert _ld_size(origin) == 0x08000000 + 18 * 2048 + offset
+    assert _ld_size(origin) % 512 == 0  # VTOR
+    bank = 238 * 2048  # pages 18..255
+    assert _ld_size(length) == bank - offset
+    assert "INCLUDE sections.ld" in ld
+
+
 def test_esp_idf_configuration_keeps_platformios_components(tmp_path):
     """PlatformIO's espidf builder runs `cmake -S <project> -DIDF_TARGET=... -DEXTRA_COMPONENT_DIRS:PATH=...`
     with IDF_PATH set. ESP-IDF is not installed here, so IDF_PATH points at a project.cmake that records
@@ -92,7 +147,10 @@ def test_esp_idf_configuration_keeps_platformios_components(tmp_path):
                     f"-DEXTRA_COMPONENT_DIRS:PATH={pio_component};{src}"],
                    capture_output=True, check=True, timeout=300, env=envvars)  # fmt: skip
     components, defaults = record.read_text().splitlines()
-    assert components.split(";") == [str(pio_component), str(src), str(REPO / "device/ports/esp32s3")]
+    assert components.split(";") == [str(pio_component), str(src), str(REPO / "device/ports/esp32s3"),
+                                     str(REPO / "device/ports/tflm")]
     assert Path(defaults) == REPO / "device/ports/esp32s3/sdkconfig.defaults"
     assert Path(defaults).is_file()
     assert (src / "CMakeLists.txt").is_file()  # PlatformIO requires the main component's own file
+    assert (REPO / "device/ports/tflm/CMakeLists.txt").is_file()  # the components ESP-IDF is handed
+    assert (REPO / "device/ports/tflm/idf_component.yml").is_file()  # its TFLite Micro dependency

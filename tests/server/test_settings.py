@@ -41,3 +41,19 @@ def test_production_refuses_development_defaults(monkeypatch: pytest.MonkeyPatch
         Settings(environment="production")
     with pytest.raises(ValidationError, match="external broker needs TINYFLEET_BROKER_PORT"):
         Settings(broker_mode="external")
+
+
+def test_production_refuses_an_embedded_broker_without_tls(tmp_path: Path) -> None:
+    """Device passwords would cross the network in clear text."""
+    db = "postgresql://fleet@127.0.0.1:5432/fleet"
+    with pytest.raises(ValidationError, match="production with an embedded broker needs TLS .*clear text"):
+        Settings(environment="production", database_url=db)
+    with pytest.raises(ValidationError, match="embedded broker with TLS needs broker_tls_cert_file"):
+        Settings(environment="production", database_url=db, broker_tls=True)
+    cert, key = tmp_path / "broker.pem", tmp_path / "broker.key"
+    ok = Settings(environment="production", database_url=db, broker_tls=True, broker_tls_cert_file=cert,
+                  broker_tls_key_file=key)  # fmt: skip
+    assert ok.broker_tls
+    # an external broker's transport is its operator's: the server still needs its password
+    assert Settings(environment="production", database_url=db, broker_mode="external", broker_port=8883,
+                    broker_password="pw").broker_mode == "external"  # fmt: skip

@@ -12,6 +12,7 @@ import pytest
 
 from tinyfleet.simulator.chaos import report, runner
 from tinyfleet.simulator.chaos.scenarios import SCENARIOS
+from tinyfleet.simulator.server_proc import ServerProcess
 
 DEVICES = 50
 SEED = 11
@@ -39,6 +40,9 @@ async def test_bad_firmware_halts_at_canary_and_rolls_back(tmp_path: Path) -> No
 async def test_power_cuts_during_updates_brick_nothing(tmp_path: Path) -> None:
     rep = await _run("power-cuts", tmp_path)
     assert rep["activity"]["power_cuts"] >= 10
+    # every boot's bank was re-hashed in Python, and every device's once more at the end
+    assert rep["activity"]["bank_checks"] >= rep["activity"]["boots"] + DEVICES
+    assert rep["outcome"]["invariants"]["never-mixed"] == "pass"
     assert rep["outcome"]["devices_by_bundle"] == {"vibration-1.1.0-esp32s3": 30, "vibration-1.1.0-stm32l4": 20}
 
 
@@ -71,6 +75,23 @@ async def test_bad_model_halts_at_canary(tmp_path: Path) -> None:
 async def test_restarts_mid_rollout_lose_nothing(name: str, tmp_path: Path) -> None:
     rep = await _run(name, tmp_path)
     assert all(r["state"] == "completed" for r in rep["outcome"]["rollouts"])
+    assert rep["outcome"]["invariants"]["restart-happened"] == "pass"
+    e = rep["restart"]  # the evidence that it happened, read around the restart
+    restarted = {"broker"} if name == "broker-restart" else {"broker", "server"}
+    assert set(e["pids_before"]) == restarted and all(e["pids_after"][k] != e["pids_before"][k] for k in restarted)
+    assert e["devices_dropped"] >= 1 and e["devices_reconnected"] == e["devices_online_after"] == DEVICES
+
+
+@pytest.mark.parametrize(("name", "method"), [("broker-restart", "restart_broker"), ("server-restart", "restart")])
+async def test_a_suppressed_restart_fails_its_scenario(name: str, method: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The restart silently does nothing (as a broken service manager would): the scenario must not pass."""
+    monkeypatch.setattr(ServerProcess, method, lambda self, down_s: None)
+    result = await runner.run(SCENARIOS[name], 6, SEED, tmp_path / name, timeout_s=120)
+    rep = report.to_json(result)
+    assert not rep["passed"]
+    assert {v["invariant"] for v in rep["outcome"]["violations"]} == {"restart-happened"}
+    assert rep["restart"]["pids_after"] == rep["restart"]["pids_before"]
 
 
 async def test_drift_answered_by_calibration_only_bundles(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RolloutFacts, check
+from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RestartFacts, RolloutFacts, check
 from tinyfleet.simulator.chaos.scenarios import SCENARIOS, away_from_baseline
 from tinyfleet.simulator.fleet import FleetSpec, plan_devices
 
@@ -66,6 +66,34 @@ def test_drift_must_fall() -> None:
     assert names(Facts([dev(0)], [rollout(status={"d0": "succeeded"})], "completed", {"d0": 2.0}, {"d0": 2.0})) == [
         "drift-falls"
     ]
+
+
+def test_a_booted_bank_problem_fails_never_mixed() -> None:
+    mixed = dev(1, bank_problem="boot 2, bank 1: app-2-esp: the model payload [4096, 8192) hashes to ...")
+    assert names(Facts([dev(0), mixed], [rollout()], "completed")) == ["never-mixed"]
+
+
+def restart(**kw: object) -> RestartFacts:
+    base = {"event": "broker-restart", "pids_before": {"broker": 100}, "pids_after": {"broker": 200},
+            "old_still_running": (), "connected_before": 2, "dropped": 2, "online_after": 2,
+            "reconnected": 2}  # fmt: skip
+    base.update(kw)
+    return RestartFacts(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("evidence", "needle"), [
+    ({"pids_after": {"broker": 100}}, "broker PID 100 before, 100 after"),
+    ({"pids_after": {"broker": None}}, "broker PID 100 before, None after"),
+    ({"pids_before": {"broker": 100, "server": 7}, "pids_after": {"broker": 200, "server": 7}}, "server PID 7"),
+    ({"old_still_running": ("broker",)}, "the old broker (PID 100) still runs"),
+    ({"dropped": 0}, "no device lost its connection"),
+    ({"reconnected": 1}, "1 of 2 online devices still hold a connection from before"),
+])  # fmt: skip
+def test_a_restart_without_evidence_fails_restart_happened(evidence: dict[str, object], needle: str) -> None:
+    devices, done = [dev(0), dev(1)], [rollout()]
+    assert check(Facts(devices, done, "completed", restart=restart())) == []
+    violations = check(Facts(devices, done, "completed", restart=restart(**evidence)))
+    assert [v.invariant for v in violations] == ["restart-happened"] and needle in violations[0].detail
 
 
 def test_scenario_faults_are_a_function_of_the_seed() -> None:

@@ -117,6 +117,10 @@ class Agent {
   void on_samples(const int16_t* raw, uint32_t frames) { inference_.on_samples(raw, frames); }
   // The most recent calibrated frames, oldest first (the feature extractor's input); false if too few.
   bool latest_frames(int16_t* out, uint32_t frames) const { return inference_.latest_frames(out, frames); }
+  // The same frames read in place (no copy), for features::extract(); false if too few.
+  bool latest_window(uint32_t frames, RingWindow& out) const { return inference_.latest_window(frames, out); }
+  // The running bundle's feature extractor (features.h), Unknown if this firmware has none of its name.
+  FeatureExtractorId feature_extractor() const { return running_bundle_.health().feature_extractor; }
   // A model output tensor and its latency: thresholds decide, drift counts it.
   Decision on_inference(const uint8_t* output, size_t len, uint32_t latency_us) {
     return inference_.on_inference(output, len, latency_us);

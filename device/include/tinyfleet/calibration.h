@@ -55,6 +55,16 @@ struct Decision {
 // before comparing with min_score. Largest qualifying output wins, lowest index on ties.
 Decision decide(const Thresholds& t, const uint8_t* output, size_t n, uint8_t dtype);
 
+// `frames` consecutive calibrated frames read in place where a SampleRing holds them (no copy): frame i
+// (0 = oldest) is the `channels` int16 values at storage + ((first + i) % capacity) * channels.
+struct RingWindow {
+  const int16_t* storage = nullptr;
+  uint32_t capacity = 0;  // whole frames in storage
+  uint32_t first = 0;     // slot of the oldest frame, < capacity
+  uint32_t frames = 0;
+  uint16_t channels = 0;
+};
+
 // Circular buffer of calibrated frames over storage the application owns: how many frames its feature
 // extractor needs is its choice, so the buffer is its RAM, not the agent's.
 class SampleRing {
@@ -74,6 +84,17 @@ class SampleRing {
   uint32_t capacity_frames() const { return capacity_; }
   // Copies the most recent `frames` frames, oldest first, interleaved; false if fewer are held.
   bool latest(int16_t* out, uint32_t frames) const;
+  // The most recent `frames` frames where they lie (a feature extractor's input, read in place); false if
+  // fewer are held (or frames is 0).
+  bool window(uint32_t frames, RingWindow& out) const {
+    if (frames == 0 || frames > count_) return false;
+    out.storage = buf_;
+    out.capacity = capacity_;
+    out.first = (head_ + capacity_ - frames) % capacity_;
+    out.frames = frames;
+    out.channels = channels_;
+    return true;
+  }
 
  private:
   const Calibration* cal_ = nullptr;

@@ -1,6 +1,7 @@
-// Trial-boot health check, model half: replay the bundle's golden vectors (component type 5, read from
-// the running bank) through the Inference port and require outputs identical to the byte, latency within
-// max_latency_ms and arena high-water within peak_ram_bytes. The broker half (reachable within a timeout)
+// Trial-boot health check, model half: the bundle's feature extractor must be one this firmware has (else
+// HealthFeatureExtractor, before the model runs); then replay the bundle's golden vectors (component type 5,
+// read from the running bank) through the Inference port and require outputs identical to the byte, latency
+// within max_latency_ms and arena high-water within peak_ram_bytes. The broker half (reachable within a timeout)
 // is the agent's: it needs connection events.
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <cstdint>
 
 #include "tinyfleet/bundle_parser.h"
+#include "tinyfleet/features.h"
 #include "tinyfleet/ports.h"
 #include "tinyfleet/protocol.h"
 
@@ -34,6 +36,8 @@ constexpr size_t kHealthScratchLen = 3u * TINYFLEET_MAX_TENSOR_BYTES;
 // What the replay needs from a bundle's manifest and table (a few words instead of a whole BundleInfo).
 struct HealthContract {
   bool has_vectors = false;  // the bundle has a health-vectors component
+  // The manifest's feature_extractor_version as this firmware knows it: Unknown fails the check first.
+  FeatureExtractorId feature_extractor = FeatureExtractorId::Unknown;
   uint32_t vectors_offset = 0;
   uint32_t vectors_length = 0;
   uint32_t input_bytes = 0;   // manifest input tensor size

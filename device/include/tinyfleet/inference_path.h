@@ -37,6 +37,7 @@ class InferencePath {
   void attach_sample_ring(int16_t* storage, uint32_t samples);
   void on_samples(const int16_t* raw, uint32_t frames);
   bool latest_frames(int16_t* out, uint32_t frames) const { return ring_.latest(out, frames); }
+  bool latest_window(uint32_t frames, RingWindow& out) const { return ring_.window(frames, out); }
   Decision on_inference(const uint8_t* output, size_t len, uint32_t latency_us);
   void on_temperature(int16_t temp_q8) { drift_.add_temperature(temp_q8); }
   const Calibration& calibration() const { return cal_; }

@@ -44,6 +44,7 @@ enum class Reason : uint16_t {
   HealthBrokerTimeout = 67,
   HealthInference = 68,
   TrialExhausted = 69,
+  HealthFeatureExtractor = 70,
   Resumed = 96,
   ComponentReady = 97,
   Staged = 98,

@@ -242,6 +242,7 @@ esp_err_t start(const Config& config) {
     return ESP_FAIL;
   }
   g_app_pending = running_pending_verify();
+  if (config.prepare_inference != nullptr) config.prepare_inference(g_flash, g_crypto, decision);
 
   g_agent_cfg.device_id = config.device_id;
   g_agent_cfg.hardware_class = config.hardware_class;
@@ -286,6 +287,8 @@ esp_err_t start(const Config& config) {
     return ESP_FAIL;
   return esp_mqtt_client_start(g_client);
 }
+
+Clock& clock() { return g_clock; }
 
 void battery(uint8_t pct) {
   if (g_agent == nullptr) return;

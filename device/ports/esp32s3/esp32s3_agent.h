@@ -20,12 +20,19 @@ struct Config {
   const TrustedKey* keys = nullptr;      // bundle signing keys, key ids filled (compute_key_id)
   size_t key_count = 0;
   Inference* inference = nullptr;        // the application's model runner (TFLite Micro)
+  // Called once after boot selection, before the agent starts (and runs a trial's health check): makes
+  // `inference` ready for the model of the bank that runs (device/ports/tflm's load_running_model).
+  void (*prepare_inference)(Flash& flash, Crypto& crypto, const BootDecision& boot) = nullptr;
   uint32_t tick_ms = 1000;
 };
 
 // Runs boot selection (reverting or rolling back as esp32s3_boot_policy.h says), starts the agent, the
 // MQTT client and the tick task. Returns ESP_OK, or an error if the partitions or the image are unusable.
 esp_err_t start(const Config& config);
+
+// The port's clock (esp_timer since boot, and the wall clock once SNTP has set it): the model runner's
+// latency is measured on it.
+Clock& clock();
 
 // The application's battery gauge reading (0..100); mains-powered devices never call it (100 % assumed).
 void battery(uint8_t pct);

@@ -14,6 +14,7 @@ HealthContract health_contract(const BundleInfo& info) {
     k.vectors_offset = info.components[idx].offset;
     k.vectors_length = info.components[idx].length;
   }
+  k.feature_extractor = find_feature_extractor(info.manifest.feature_extractor_version);
   k.input_bytes = info.manifest.input.nbytes();
   k.output_bytes = info.manifest.output.nbytes();
   k.max_latency_ms = info.manifest.max_latency_ms;
@@ -27,6 +28,10 @@ HealthOutcome run_health_vectors(Flash& flash, FlashArea bank, const HealthContr
   uint8_t* const expected = scratch + TINYFLEET_MAX_TENSOR_BYTES;
   uint8_t* const actual = scratch + 2 * TINYFLEET_MAX_TENSOR_BYTES;
   HealthOutcome out;
+  if (k.feature_extractor == FeatureExtractorId::Unknown) {
+    out.reason = Reason::HealthFeatureExtractor;
+    return out;
+  }
   if (!k.has_vectors) return out;
   uint8_t head[16];
   if (k.vectors_length < 16 || flash.read(bank, k.vectors_offset, head, 16) != Status::Ok) return out;

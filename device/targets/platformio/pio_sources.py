@@ -1,8 +1,8 @@
 """PlatformIO pre-script: generated and third-party sources the environments share with the CMake builds.
 
 native: tests/vectors embedded as C++ (device/targets/cortex-m/gen_vectors.py), as the QEMU image has them.
-nucleo_l476rg: mbedTLS 2.28 from Debian's source (device/targets/fetch-mbedtls.sh), the modules the crypto
-port uses, as device/targets/cortex-m/CMakeLists.txt compiles them.
+nucleo_l476rg, nucleo_l476rg_app: mbedTLS 2.28 from Debian's source (device/targets/fetch-mbedtls.sh), the
+modules the crypto port uses, as device/targets/cortex-m/CMakeLists.txt compiles them.
 """
 
 import subprocess
@@ -23,7 +23,7 @@ if env.subst("$PIOENV") == "native":
     subprocess.run([sys.executable, str(repo / "device/targets/cortex-m/gen_vectors.py"), str(repo / "tests/vectors"),
                     str(generated / "vectors_data.cpp")], check=True)
     env.BuildSources("$BUILD_DIR/generated", str(generated))
-elif env.subst("$PIOENV") == "nucleo_l476rg":
+elif env.subst("$PIOENV") in ("nucleo_l476rg", "nucleo_l476rg_app"):
     mbedtls = repo / "build/third_party/mbedtls"
     subprocess.run(["bash", str(repo / "device/targets/fetch-mbedtls.sh"), str(mbedtls)], check=True)
     env.BuildSources("$BUILD_DIR/mbedtls", str(mbedtls / "library"),

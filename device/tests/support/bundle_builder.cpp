@@ -147,7 +147,7 @@ std::vector<uint8_t> encode_manifest(const BundleSpec& s) {
   tlv(m, 0x0023, u32(4));
   tlv(m, 0x0024, {1});
   tlv(m, 0x0025, quant);
-  tlv(m, 0x0026, str("fe-1"));
+  tlv(m, 0x0026, str(s.feature_extractor));
   tlv(m, 0x0027, u32(8192));
   tlv(m, 0x0032, std::vector<uint8_t>(32, 0xAB));
   return m;

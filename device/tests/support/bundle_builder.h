@@ -32,6 +32,7 @@ struct BundleSpec {
   uint64_t created = 1700000000;
   uint64_t expires = 0;  // 0 = none
   uint8_t min_battery_pct = 20;
+  std::string feature_extractor = "vib-window-v1";  // the one this firmware has (features.h)
   // Payloads in type order: firmware, model, thresholds, calibration, health vectors.
   std::vector<uint8_t> payloads[5];
   std::string versions[5] = {"1.0.0", "1.0.0", "1", "1", "1"};

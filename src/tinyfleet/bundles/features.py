@@ -1,7 +1,8 @@
 """Feature extractor `vib-window-v1`: calibrated int16 samples to the model's int8 input (numpy only).
 
-The firmware implements the same integer arithmetic in C++ (docs/models.md, "Feature extractor"); this is
-the reference the sample models were trained with. Per window of WINDOW samples of each of CHANNELS
+The firmware implements the same integer arithmetic in C++ (device/src/features/vib_window_v1.cpp, tested
+bit-exact against this module; docs/models.md, "Feature extractor"); this is the reference the sample models
+were trained with and the model gate uses. Per window of WINDOW samples of each of CHANNELS
 channels (calibrated milli-g):
 
     mean_c = (sum_n s[n][c]) >> 8              # int32 sum, arithmetic shift = floor(sum / 256)

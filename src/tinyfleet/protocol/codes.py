@@ -47,6 +47,7 @@ class Reason(IntEnum):
     HealthBrokerTimeout = 67
     HealthInference = 68
     TrialExhausted = 69
+    HealthFeatureExtractor = 70
     Resumed = 96
     ComponentReady = 97
     Staged = 98
@@ -116,6 +117,7 @@ REASON_NAMES: dict[int, str] = {
     67: "HealthBrokerTimeout",
     68: "HealthInference",
     69: "TrialExhausted",
+    70: "HealthFeatureExtractor",
     96: "Resumed",
     97: "ComponentReady",
     98: "Staged",

@@ -18,6 +18,14 @@ BLOCK_SIZE = 1 << BLOCK_SIZE_LOG2
 HIST_BINS = 16
 NO_TEMP = -32768
 ZERO_DIGEST = bytes(32)
+BLOCK_HEADER_SIZE = 20
+# The largest payloads on the wire: a bundle meta (bundle bytes [0, payload_offset), at most 4864: the agent's
+# TINYFLEET_PREFIX_BUFFER_SIZE) and a full block record. Every device record is far smaller.
+MAX_META_SIZE = 4864
+MAX_PAYLOAD_SIZE = max(MAX_META_SIZE, BLOCK_HEADER_SIZE + BLOCK_SIZE)
+# The largest MQTT packet a client must send or receive: the largest payload, the longest topic (a block topic,
+# 89 bytes with a 10-digit index), fixed header, packet id and MQTT v5 properties, with room to spare.
+MAX_PACKET_SIZE = 5120
 
 # A device that reports one of these for an update has reverted it: the install failed.
 HEALTH_FAILURES = frozenset(
@@ -28,6 +36,7 @@ HEALTH_FAILURES = frozenset(
         Reason.HealthBrokerTimeout,
         Reason.HealthInference,
         Reason.TrialExhausted,
+        Reason.HealthFeatureExtractor,
     }
 )
 REPORTED_PRESENCE = {0: "offline", 1: "online", 2: "rebooting"}  # TFPR status
@@ -101,9 +110,9 @@ def encode_block(index: int, component: bytes) -> bytes:
 
 def decode_block(data: bytes) -> tuple[int, int, bytes]:
     """-> (index, component_len, data), CRC checked."""
-    _check(data, b"TFBK", "block", min_size=21)
+    _check(data, b"TFBK", "block", min_size=BLOCK_HEADER_SIZE + 1)
     log2, reserved, index, comp_len, crc = struct.unpack_from("<BHIII", data, 5)
-    chunk = bytes(data[20:])
+    chunk = bytes(data[BLOCK_HEADER_SIZE:])
     if log2 != BLOCK_SIZE_LOG2 or reserved:
         raise ProtocolError("block: bad block size or reserved bytes")
     if zlib.crc32(chunk) != crc:

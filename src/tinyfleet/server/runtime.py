@@ -8,6 +8,7 @@ starts ingest, publishes every device's desired state from the database again, a
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,14 +18,15 @@ from sqlmodel import Session
 
 from tinyfleet.bundles import TrustedKeys, load_private_key
 from tinyfleet.protocol import topics
-from tinyfleet.server.broker.config import render_acl, render_password_file
+from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_password_file
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
+from tinyfleet.server.files import private_dir, private_file, tighten, write_atomic
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.services import devices, retention, tokens
 from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
 from tinyfleet.server.settings import Settings
-from tinyfleet.server.workers.broker_process import EmbeddedBroker
+from tinyfleet.server.workers.broker_process import BrokerError, EmbeddedBroker
 from tinyfleet.server.workers.ingest_worker import IngestWorker
 from tinyfleet.server.workers.leader import LeaderLock
 from tinyfleet.server.workers.mqtt_link import Incoming, MqttLink
@@ -53,9 +55,13 @@ class ExportedCredentialSink:
         self.reserved = frozenset(server_users)
 
     def sync(self, device_hashes: Mapping[str, str]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "passwords").write_text(render_password_file(device_hashes))
-        (self.directory / "acl").write_text(render_acl(self.server_users))
+        try:
+            passwords = render_password_file(device_hashes, reserved=self.reserved)
+        except ValueError as exc:
+            raise BrokerError(str(exc)) from None
+        private_dir(self.directory)
+        write_atomic(self.directory / "passwords", passwords)
+        write_atomic(self.directory / "acl", render_acl(self.server_users))
 
 
 class FleetRuntime:
@@ -70,6 +76,10 @@ class FleetRuntime:
         )  # fmt: skip
         self.broker: EmbeddedBroker | None = None
         self.broker_password = settings.broker_password or secrets.token_urlsafe(24)
+        # handed to devices with their credentials; read once, so an unreadable file stops the start, not a request
+        self.broker_ca_pem: str | None = (
+            settings.broker_ca_file.read_text() if settings.broker_tls and settings.broker_ca_file else None
+        )
         self.credential_sink: devices.CredentialSink
         if settings.broker_mode == "embedded":
             self.broker = EmbeddedBroker(
@@ -83,6 +93,12 @@ class FleetRuntime:
                 bind=settings.broker_host,
                 port=settings.broker_port,
                 mosquitto_bin=settings.mosquitto_bin,
+                run_as=settings.resolved_broker_user,
+                limits=BrokerLimits(
+                    max_inflight_messages=settings.broker_max_inflight_messages,
+                    max_queued_messages=settings.broker_max_queued_messages,
+                    max_queued_bytes=settings.broker_max_queued_bytes,
+                ),
             )
             self.credential_sink = EmbeddedCredentialSink(self.broker)
         else:
@@ -116,8 +132,7 @@ class FleetRuntime:
         if self.started:
             return
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
-        s.bundle_dir.mkdir(parents=True, exist_ok=True)
+        self._secure_data_dir()
         rev = migrate.upgrade(self.engine)
         log.info("database at schema revision %s", rev)
         with Session(self.engine) as session:
@@ -161,6 +176,25 @@ class FleetRuntime:
         self._republish()
         self.rollouts.start()
         self.started = True
+
+    def _secure_data_dir(self) -> None:
+        """Data directory 0700 and every file in it 0600, also those an older server left world-readable.
+        When Mosquitto runs as its own user its directory is inside: the data directory is then 0710 with
+        that user's group, which lets the broker through to its directory and nothing else."""
+        s = self.settings
+        owner = None
+        if self.broker is not None and self.broker.user.pw_uid != os.getuid():
+            owner = (os.getuid(), self.broker.user.pw_gid)
+        private_dir(s.data_dir, mode=0o710 if owner else 0o700, owner=owner)
+        private_dir(s.bundle_dir)
+        for stored in s.bundle_dir.iterdir():
+            tighten(stored)
+        db = s.sqlite_path
+        if db is not None:
+            private_file(db)  # SQLite creates its -wal and -shm files with the database file's mode
+            for side in ("-wal", "-shm"):
+                tighten(db.with_name(db.name + side))
+        tighten(s.data_dir / "server.lock")
 
     def _link(self) -> MqttLink:
         assert self.link is not None

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     broker_username: str = "fleet-server"
     broker_password: str | None = None
     mosquitto_bin: str = "mosquitto"
+    # The user the embedded Mosquitto runs as. Unset: `mosquitto` when the server runs as root, else the
+    # server's own user (Mosquitto cannot change user then).
+    broker_user: str | None = None
+    # Per-client broker limits (Mosquitto applies them to every client alike; docs/operations.md). In flight:
+    # at least the agent's block window (4). Queued: sized for the server's own session.
+    broker_max_inflight_messages: int = Field(default=100, ge=4, le=65535)
+    broker_max_queued_messages: int = Field(default=100_000, ge=1)
+    broker_max_queued_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     # MQTT v5 shared subscription group for report and telemetry ingest, so several replicas split the
     # stream. Unset: plain subscriptions (one server). Mosquitto 2.0.11 does not restore shared
     # subscriptions from its persistence file after a broker restart (docs/operations.md), so the
@@ -101,6 +109,11 @@ class Settings(BaseSettings):
                 raise SettingsError("production needs DATABASE_URL (SQLite is for development)")
             if self.broker_mode == "external" and not self.broker_password:
                 raise SettingsError("production with an external broker needs TINYFLEET_BROKER_PASSWORD")
+            if self.broker_mode == "embedded" and not self.broker_tls:
+                raise SettingsError(
+                    "production with an embedded broker needs TLS (broker_tls = true, broker_tls_cert_file, "
+                    "broker_tls_key_file): without it device passwords cross the network in clear text"
+                )
         if self.broker_mode == "external" and self.broker_port == 0:
             raise SettingsError("an external broker needs TINYFLEET_BROKER_PORT")
         if (
@@ -122,3 +135,18 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, when the database is one."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+            return None
+        return Path(url[len("sqlite:///") :])
+
+    @property
+    def resolved_broker_user(self) -> str | None:
+        """Who the embedded Mosquitto runs as; None: the server's own user."""
+        if self.broker_user is not None:
+            return self.broker_user
+        return "mosquitto" if os.geteuid() == 0 else None

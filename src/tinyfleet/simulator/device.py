@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyfleet import _agent
-from tinyfleet.bundles import features  # the reference feature extractor vib-window-v1 (docs/models.md)
 from tinyfleet.protocol import records
 from tinyfleet.protocol.codes import AgentState
 from tinyfleet.simulator import sensors
+from tinyfleet.simulator.bank_check import BankChecker
 from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.clock import SimClock
 from tinyfleet.simulator.flash import FlashLayout, PowerCut
@@ -71,6 +71,7 @@ class DeviceLog:
     telemetry: int = 0
     block_topics: set[str] = field(default_factory=set)  # distinct block topics delivered to the device
     bricked: str | None = None
+    bank_problem: str | None = None  # the first problem the Python check of a booted bank found (bank_check.py)
     sim_error: str | None = None  # the simulator itself failed on this device (a bug to fix, never a pass)
 
 
@@ -90,6 +91,7 @@ class SimDevice:
         config: DeviceConfig,
         chaos: Chaos | None = None,
         age_years: float = 0.5,
+        banks: BankChecker | None = None,
     ) -> None:
         self.id, self.hw = device_id, hw
         self.clock, self.config = clock, config
@@ -102,6 +104,7 @@ class SimDevice:
             telemetry_period_s=config.telemetry_period_s, broker_timeout_ms=config.broker_timeout_s * 1000,
             battery_retry_ms=config.battery_retry_s * 1000,
         )  # fmt: skip
+        self.banks = banks or BankChecker.of_der(trusted_keys)
         self.profile = profile
         self.age0 = age_years
         self._ageing: tuple[float, float, float] | None = None  # (from simulated s, years, over s)
@@ -174,6 +177,7 @@ class SimDevice:
             self.log.bricked = str(e)
             return
         self.platform.image = image
+        self.check_bank(image.digest, f"boot {self.log.boots}")
         if image.firmware.crashes_at_boot:
             self.log.crashes += 1
             if self.log.crashes > MAX_CRASH_LOOP:
@@ -184,6 +188,18 @@ class SimDevice:
         self.powered = True
         self._connect()
         self._perform(actions)
+
+    def check_bank(self, reported: bytes, when: str) -> str | None:
+        """Check the booted bank in Python against the bundle `reported` (its digest), independently of the
+        agent's own verification (bank_check.py); the device's first problem stays in its log."""
+        image = self.platform.image
+        if image is None:
+            return None
+        problem = self.banks.problem(lambda off, n: self.platform.flash_read(image.bank, off, n), reported, self.hw,
+                                     self.id)  # fmt: skip
+        if problem is not None and self.log.bank_problem is None:
+            self.log.bank_problem = f"{when}, bank {image.bank}: {problem}"
+        return problem
 
     def _connect(self) -> None:
         self.reconnect_at_ms = None
@@ -348,16 +364,19 @@ class SimDevice:
         self._run(self.agent.on_tick)
 
     def sense(self) -> None:
-        """One window from the sensor through calibration (in the core), the feature extractor and the model."""
-        if not self.powered or self.platform.image is None or self.agent.channel_count != 3:
+        """One window from the sensor through calibration and the feature extractor (both the device's C++) and
+        the model."""
+        if (not self.powered or self.platform.image is None or self.agent.channel_count != 3
+                or self.agent.feature_extractor is None):  # fmt: skip
             return
         try:
             t_s = (self.clock.ms - self.sense_epoch_ms) / 1000
             raw, temp = sensors.read_window(self.sensor_rng, self.profile, t_s, self.age_years)
             self.agent.on_temperature(temp)
             self.agent.on_samples(raw.astype("<i2").tobytes())
-            frames = np.frombuffer(self.agent.latest_frames(sensors.WINDOW), dtype="<i2").reshape(sensors.WINDOW, 3)
-            out, latency, _ram = self.platform.infer(features.extract(frames.astype(np.int16)).tobytes(), 4)
+            # The device's own preprocessing: the C++ feature extractor the running bundle names, over the
+            # agent's sample ring in place (the Python copy in tinyfleet.bundles.features is the gate's reference).
+            out, latency, _ram = self.platform.infer(self.agent.extract_features(), 4)
             self.agent.on_inference(out, latency)
         except PowerCut:
             self._power_lost()

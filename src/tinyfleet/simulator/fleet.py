@@ -18,6 +18,7 @@ import numpy as np
 
 from tinyfleet.simulator import sensors
 from tinyfleet.simulator.api import FleetApi
+from tinyfleet.simulator.bank_check import BankChecker
 from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.clock import SimClock
 from tinyfleet.simulator.device import Chaos, DeviceConfig, SimDevice
@@ -122,6 +123,7 @@ class Fleet:
         self.config = config or DeviceConfig()
         self.clock = SimClock()
         self.pool = InterpreterPool()
+        self.banks = BankChecker.of_der(trusted_keys)  # every boot's bank, checked again in Python
         self.stats = LinkStats()
         self.devices: list[SimDevice] = []
         self.step_ms, self.wall_step_s = step_ms, wall_step_s
@@ -136,7 +138,7 @@ class Fleet:
         bat = battery or Battery(level=plan.battery_level, phase_s=plan.battery_phase_s)
         dev = SimDevice(plan.device_id, plan.hw, self.keys, seed=plan.seed, clock=self.clock, pool=self.pool,
                         latency_us=estimated_latency_us(plan.hw), profile=profile or plan.profile, battery=bat,
-                        config=self.config, chaos=chaos)  # fmt: skip
+                        config=self.config, chaos=chaos, banks=self.banks)  # fmt: skip
         self.devices.append(dev)
         return dev
 

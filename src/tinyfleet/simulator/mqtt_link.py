@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -64,6 +65,8 @@ class Link:
         self.loop, self.creds, self.events, self.stats = loop, creds, events, stats
         self.client: mqtt.Client | None = None
         self.connected = False
+        self.connected_at = 0.0  # time.monotonic() of the current (or last) connection's CONNACK
+        self.dropped = 0  # established connections that ended from the other side (broker gone, socket reset)
         self._sock: socket.socket | None = None
 
     def connect(self, will: tuple[str, bytes, int, bool]) -> bool:
@@ -182,12 +185,15 @@ class Link:
             self.events.on_link_down()
             return
         self.connected = True
+        self.connected_at = time.monotonic()
         self.stats.connects += 1
         self.events.on_link_up()
 
     def _on_disconnect(self, client: mqtt.Client, *_a: object) -> None:
         if client is not self.client:
             return
+        if self.connected:
+            self.dropped += 1
         self.close(graceful=False)
         self.events.on_link_down()
 

@@ -9,6 +9,7 @@ a service manager would.
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import socket
@@ -41,6 +42,9 @@ class ServerProcess:
             "TINYFLEET_TRUSTED_KEY_FILES": f'["{trusted_key.resolve()}"]',
             "TINYFLEET_ENGINE_INTERVAL_S": str(engine_interval_s),
             "TINYFLEET_RUN_MODEL_GATE": "true",
+            # the simulated fleet's broker runs as whoever runs fleet-sim: its data directory is usually a
+            # private temporary one, which a separate broker user could not enter (docs/simulator.md)
+            "TINYFLEET_BROKER_USER": os.environ.get("TINYFLEET_BROKER_USER", getpass.getuser()),
         }
         self.env.pop("TINYFLEET_CONFIG", None)
         if db_url:
@@ -87,6 +91,17 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"fleet-server did not become healthy within {timeout_s} s: {self.log_tail()}")
+
+    @property
+    def pid(self) -> int | None:
+        """The running fleet-server's process id (None when it is not running)."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def restart(self, down_s: float = 1.0) -> None:
+        """Stop the server (and so its broker), leave it down `down_s` seconds, start it on the same data."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
 
     def stop(self, timeout_s: float = 20.0) -> None:
         if self.proc is None:
@@ -145,13 +160,18 @@ class ServerProcess:
         return " | ".join(logs[-1].read_text(errors="replace").strip().splitlines()[-lines:])
 
 
+def pid_running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # after "(comm)"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+
+
 def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            return
+    while time.monotonic() < deadline and pid_running(pid):
         time.sleep(0.05)

@@ -72,7 +72,9 @@ def test_embedded_broker_over_tls(tmp_path: Path) -> None:
         http.headers["Authorization"] = f"Bearer {TOKEN}"
         assert http.get("/healthz").json()["broker"] is True  # the server's link is up, over verified TLS
         creds = http.post("/api/v1/devices", json={"id": "d1", "hardware_class": "stm32l4"}).json()["broker"]
-        assert creds["tls"] is True
+        assert creds["tls"] is True and creds["ca_pem"] == ca.read_text()  # what the device verifies with
+        device_ca = tmp_path / "device-ca.pem"
+        device_ca.write_text(creds["ca_pem"])
 
         def connects(use_tls: bool) -> bool:
             c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="d1", protocol=mqtt.MQTTv5)
@@ -80,7 +82,7 @@ def test_embedded_broker_over_tls(tmp_path: Path) -> None:
             ok: list[bool] = []
             c.on_connect = lambda *a: ok.append(not a[3].is_failure)
             if use_tls:
-                c.tls_set(ca_certs=str(ca), cert_reqs=ssl.CERT_REQUIRED)
+                c.tls_set(ca_certs=str(device_ca), cert_reqs=ssl.CERT_REQUIRED)
             try:
                 c.connect("127.0.0.1", creds["port"], keepalive=10)
             except OSError:

@@ -10,6 +10,7 @@
 #include "stm32l4_boot.h"
 #include "stm32l4_flash.h"
 #include "tinyfleet/agent.h"
+#include "tinyfleet/features.h"
 
 using namespace tinyfleet;
 
@@ -89,6 +90,7 @@ uint8_t g_payload[kBlockHeaderLen + kBlockSize];
 char g_topic[kMaxTopicLen];
 int16_t g_samples[64];
 int16_t g_ring[2048];  // the application's calibrated-sample ring (its feature window: 2048 samples)
+int8_t g_input[768];   // the model's input tensor (in a TFLite Micro arena on a real board)
 
 // After each event: what the agent asked to be done outside it.
 void after_event() {
@@ -123,10 +125,19 @@ int main() {
         g_agent.on_samples(g_samples, 8);
         g_agent.on_temperature(g_samples[0]);
         break;
-      case 6:
-        if (g_agent.latest_frames(g_samples, 8)) g_tx_sink = g_tx_sink + static_cast<uint16_t>(g_samples[0]);
+      case 6: {
+        // The ML path: the running bundle's feature extractor over the ring's latest window, in place, into
+        // the model's input tensor; the model's output through the thresholds.
+        const FeatureExtractorId fe = g_agent.feature_extractor();
+        const features::Shape shape = features::shape(fe);
+        RingWindow window;
+        if (g_agent.latest_window(shape.frames, window) &&
+            features::extract(fe, window, g_input, shape.output_bytes()) == Status::Ok) {
+          g_tx_sink = g_tx_sink + static_cast<uint8_t>(g_input[0]);
+        }
         g_tx_sink = static_cast<uint32_t>(g_agent.on_inference(g_payload, 4, n).winner);
         break;
+      }
       default: g_agent.on_tick(); break;
     }
     after_event();

@@ -1,4 +1,4 @@
-// Stand-in for ESP-IDF v5's esp_log.h: declares only what device/ports/esp32s3 uses (ESP_LOGE, ESP_LOGW),
+// Stand-in for ESP-IDF v5's esp_log.h: declares only what device/ports/esp32s3 uses (ESP_LOGE, ESP_LOGW, ESP_LOGI),
 // with the macro shape of ESP-IDF v5's documentation and headers: the macros expand to esp_log_write(), a
 // printf-like function checked with the format attribute, so format strings and their arguments are checked
 // as on ESP-IDF. So that the port's use of tinyfleet's API and its C++ are compiled on the host
@@ -54,3 +54,4 @@ void esp_log_write(esp_log_level_t level, const char* tag, const char* format, .
 
 #define ESP_LOGE(tag, format, ...) ESP_LOG_LEVEL_LOCAL(ESP_LOG_ERROR, tag, format, ##__VA_ARGS__)
 #define ESP_LOGW(tag, format, ...) ESP_LOG_LEVEL_LOCAL(ESP_LOG_WARN, tag, format, ##__VA_ARGS__)
+#define ESP_LOGI(tag, format, ...) ESP_LOG_LEVEL_LOCAL(ESP_LOG_INFO, tag, format, ##__VA_ARGS__)

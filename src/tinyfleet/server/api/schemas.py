@@ -100,6 +100,8 @@ class BrokerCredentials(BaseModel):
     host: str
     port: int
     tls: bool
+    ca_pem: str | None = Field(default=None, description="with TLS: the CA certificate (PEM) the device verifies "
+                               "the broker's certificate with (the server's broker_ca_file)")
     username: str
     password: str
     client_id: str

@@ -8,9 +8,26 @@ together: server/services/credential_sync.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from tinyfleet.protocol import topics
+from tinyfleet.protocol import records, topics
+
+
+@dataclass(frozen=True)
+class BrokerLimits:
+    """What one client may cost the broker (docs/operations.md, "Broker limits").
+
+    Packet and payload sizes are the protocol's own maxima, not settings: nothing legitimate is larger, so a
+    client that sends more is refused. Mosquitto applies the queue and in-flight limits to every client alike;
+    the server's session is the one that needs depth (reports keep arriving while it restarts), so they are
+    sized for it, and they bound what a device that stops acknowledging can make the broker hold."""
+
+    max_inflight_messages: int = 100
+    max_queued_messages: int = 100_000
+    max_queued_bytes: int = 32 * 1024 * 1024
+    max_packet_size: int = records.MAX_PACKET_SIZE
+    max_payload_size: int = records.MAX_PAYLOAD_SIZE
 
 
 def render_conf(
@@ -24,6 +41,7 @@ def render_conf(
     log_file: Path | None = None,
     pid_file: Path | None = None,
     tls: tuple[Path, Path] | None = None,
+    limits: BrokerLimits = BrokerLimits(),
 ) -> str:
     """`tls`: (certificate chain, key) for the listener; devices and server then connect with TLS."""
     lines = [
@@ -41,9 +59,12 @@ def render_conf(
         "persistence true",
         f"persistence_location {persistence_dir}/",
         "autosave_interval 5",
-        "max_inflight_messages 100",
-        "max_queued_messages 100000",
-        "message_size_limit 0",
+        f"max_inflight_messages {limits.max_inflight_messages}",
+        f"max_queued_messages {limits.max_queued_messages}",
+        f"max_queued_bytes {limits.max_queued_bytes}",
+        # a larger PUBLISH is refused (not forwarded, not retained); a larger packet of any kind disconnects
+        f"message_size_limit {limits.max_payload_size}",
+        f"max_packet_size {limits.max_packet_size}",
         "log_type error",
         "log_type warning",
         "log_type notice",
@@ -57,8 +78,12 @@ def render_conf(
     return "\n".join(lines) + "\n"
 
 
-def render_password_file(entries: Mapping[str, str]) -> str:
-    """`entries`: username -> `$7$` hash."""
+def render_password_file(entries: Mapping[str, str], *, reserved: Iterable[str] = ()) -> str:
+    """`entries`: username -> `$7$` hash. A username in `reserved` (the server's own broker users, whose ACL
+    entry grants all of `fleet/#`) is refused: as a device it would gain the server's rights."""
+    clash = sorted(set(entries) & set(reserved))
+    if clash:
+        raise ValueError(f"device id {clash[0]!r} collides with a server broker user")
     for user in entries:
         if ":" in user or "\n" in user:
             raise ValueError(f"username {user!r} cannot appear in a password file")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from tinyfleet.bundles.errors import ComponentFormatError
 from tinyfleet.bundles.inspect import describe
 from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.server.db.models import Bundle, Device, Rollout
+from tinyfleet.server.files import private_dir, write_atomic
 from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services import signing_keys
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -76,14 +76,8 @@ def bundle_path(bundle_dir: Path, digest: str) -> Path:
 
 
 def _store(bundle_dir: Path, digest: str, data: bytes) -> None:
-    bundle_dir.mkdir(parents=True, exist_ok=True)
-    dest = bundle_path(bundle_dir, digest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
+    private_dir(bundle_dir)
+    write_atomic(bundle_path(bundle_dir, digest), data)
 
 
 def _payload_summaries(parsed: ParsedBundle) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 Credential files are written atomically (temp file, then `os.replace`) and the broker is told to reload
 them with SIGHUP, so a device provisioned while the broker runs can connect a moment later.
 
+Mosquitto runs as `run_as` (an unprivileged user when the server is root, docs/operations.md): it reads its
+configuration, binds and loads its TLS key as root, then drops to that user, which owns the broker's
+directory, so its reloads of the password and ACL files and its persistence work as that user.
+
 The broker outlives a crashed server: its pid is kept in the work directory, and a server starting on the
 same directory adopts a live Mosquitto running this configuration instead of starting a second one. A
 chosen free port is remembered there too, so devices find the broker where their credentials say.
@@ -10,19 +14,20 @@ chosen free port is remembered there too, so devices find the broker where their
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
 import pwd
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tinyfleet.server.broker.config import render_acl, render_conf, render_password_file
+from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_conf, render_password_file
 from tinyfleet.server.broker.passwords import hash_password, new_password
+from tinyfleet.server.files import FILE_MODE, private_dir, unreachable_by, write_atomic
 from tinyfleet.server.workers import broker_probe as probe
 
 log = logging.getLogger("tinyfleet.server.broker")
@@ -43,17 +48,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # unique: concurrent writers never share it
-    tmp = Path(name)
-    os.fchmod(fd, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class EmbeddedBroker:
     def __init__(
         self,
@@ -66,8 +60,19 @@ class EmbeddedBroker:
         port: int = 0,
         mosquitto_bin: str = "mosquitto",
         tls: tuple[Path, Path] | None = None,
+        run_as: str | None = None,
+        limits: BrokerLimits = BrokerLimits(),
     ) -> None:
+        """`run_as`: the user Mosquitto runs as; None = the server's own user."""
         self.workdir = workdir = workdir.resolve()
+        self.limits = limits
+        try:
+            self.user = pwd.getpwnam(run_as) if run_as is not None else pwd.getpwuid(os.getuid())
+        except KeyError:
+            raise BrokerError(f"the broker's user {run_as!r} does not exist (Debian's mosquitto package creates "
+                              "'mosquitto'; or set broker_user)") from None  # fmt: skip
+        # files Mosquitto reads after dropping to its user belong to it; the server (root) reaches them anyway
+        self._owner = (self.user.pw_uid, self.user.pw_gid) if self.user.pw_uid != os.getuid() else None
         self.bind = bind
         self.port_file = workdir / "port"
         if port == 0 and self.port_file.exists():
@@ -112,44 +117,64 @@ class EmbeddedBroker:
 
     def write_credentials(self, device_hashes: Mapping[str, str]) -> None:
         """Write password and ACL files for the server user and these devices (id -> `$7$` hash)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        entries = dict(device_hashes)
-        for user in self.server_users:
-            if user in entries:
-                raise BrokerError(f"device id {user!r} collides with a server broker user")
-            entries[user] = self._server_hash
-        entries[PROBE_USER] = hash_password(self._probe_password)
-        _write_atomic(self.password_file, render_password_file(entries))
-        _write_atomic(self.acl_file, render_acl(self.server_users))
+        try:
+            devices = render_password_file(device_hashes, reserved=self.server_users)
+        except ValueError as exc:
+            raise BrokerError(str(exc)) from None
+        server = {u: self._server_hash for u in self.server_users} | {PROBE_USER: hash_password(self._probe_password)}
+        write_atomic(self.password_file, render_password_file(server) + devices, owner=self._owner)
+        write_atomic(self.acl_file, render_acl(self.server_users), owner=self._owner)
+
+    def _prepare_dirs(self) -> None:
+        """The broker's directory and its persistence: 0700, owned by the broker's user, reachable by it."""
+        private_dir(self.workdir, owner=self._owner)
+        private_dir(self.persistence_dir, owner=self._owner)
+        if self._owner is not None:
+            for f in self.persistence_dir.iterdir():  # written by a broker that ran as another user before
+                os.chown(f, *self._owner)
+            groups = {g.gr_gid for g in grp.getgrall() if self.user.pw_name in g.gr_mem} | {self.user.pw_gid}
+            blocked = unreachable_by(self.user.pw_uid, groups, self.workdir)
+            if blocked is not None:
+                raise BrokerError(
+                    f"the broker runs as user {self.user.pw_name!r}, which cannot enter {blocked} "
+                    f"(mode {blocked.stat().st_mode & 0o777:o}) on the way to {self.workdir}: choose a data_dir "
+                    "it can reach, or set broker_user"
+                )
 
     def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
-        self.persistence_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_dirs()
         self.write_credentials(device_hashes)
         orphan = self._find_orphan()
         if orphan is not None:
             self._adopted_pid = orphan
             os.kill(orphan, signal.SIGHUP)
             return
-        self.port_file.write_text(str(self.port))
+        write_atomic(self.port_file, str(self.port))
         conf = render_conf(
             port=self.port,
             bind=self.bind,
             password_file=self.password_file.resolve(),
             acl_file=self.acl_file.resolve(),
             persistence_dir=self.persistence_dir.resolve(),
-            run_as_user=pwd.getpwuid(os.getuid()).pw_name,
+            run_as_user=self.user.pw_name,
             log_file=self.log_file.resolve(),
             pid_file=self.pid_file.resolve(),
             tls=self.tls,
+            limits=self.limits,
         )
-        _write_atomic(self.conf_file, conf)
-        self._proc = subprocess.Popen(
-            [self.mosquitto_bin, "-c", str(self.conf_file)],
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C meant for the server must not kill the broker first
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "mosquitto.stderr", "wb"),  # noqa: SIM115  (owned by the child)
-        )
+        write_atomic(self.conf_file, conf, owner=self._owner)
+        stderr_fd = os.open(self.workdir / "mosquitto.stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            self._proc = subprocess.Popen(
+                [self.mosquitto_bin, "-c", str(self.conf_file)],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C meant for the server must not kill the broker first
+                stdout=subprocess.DEVNULL,
+                stderr=stderr_fd,
+                umask=0o077,  # its log, pid and persistence files: 0600
+            )
+        finally:
+            os.close(stderr_fd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

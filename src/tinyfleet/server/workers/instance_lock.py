@@ -15,6 +15,8 @@ import os
 import socket
 from pathlib import Path
 
+from tinyfleet.server.files import FILE_MODE, private_dir
+
 
 class InUseError(RuntimeError):
     """Something this server needs is held by another process; the message says what."""
@@ -26,8 +28,8 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -10,6 +10,11 @@
    server stores no report the device did not send. Reports the device queued but the broker never
    acknowledged before a power cut may be lost: the protocol says so (docs/device-protocol.md).
 5. drift-falls: every recalibrated device's drift score, as the server computes it, fell.
+6. never-mixed: every device's booted bank is exactly the signed bundle the device says it runs, checked in
+   Python apart from the agent's own verifier (simulator/bank_check.py) at every boot and again at the end.
+7. restart-happened (broker-restart, server-restart): the restarted processes are new ones (new PIDs, the old
+   ones gone), the broker dropped at least one device's connection, and every device online at the end holds
+   a connection made after the restart began.
 A device on which the simulator itself failed (an exception in its step) is reported as `simulator-error`:
 the run fails rather than counting that device as anything.
 """
@@ -32,6 +37,7 @@ class DeviceFacts:
     sent_reports: frozenset[tuple[int, int]] = frozenset()  # (epoch, seq) of every report the device published
     acked_reports: frozenset[tuple[int, int]] = frozenset()  # those the broker acknowledged
     server_reports: frozenset[tuple[int, int]] = frozenset()  # those the server stored
+    bank_problem: str | None = None  # the first problem the Python check of its booted bank found
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,21 @@ class RolloutFacts:
     state: str
     stage_index: int
     device_status: dict[str, str]  # device id -> pending/assigned/succeeded/failed/rolled_back
+
+
+@dataclass(frozen=True)
+class RestartFacts:
+    """Evidence that a world event restarted what it names (`processes`: "broker", and "server" for a server
+    restart), read around it by the runner, not by the code that restarts."""
+
+    event: str
+    pids_before: dict[str, int | None]
+    pids_after: dict[str, int | None]
+    old_still_running: tuple[str, ...]  # names whose old process still runs after the restart
+    connected_before: int  # devices online just before the restart
+    dropped: int  # of them, devices whose connection the broker side ended after the restart began
+    online_after: int  # devices online once the world was quiet
+    reconnected: int  # of those, devices whose connection was made after the restart began
 
 
 @dataclass(frozen=True)
@@ -61,10 +82,11 @@ class Facts:
     drift_after: dict[str, float] = field(default_factory=dict)
     # device id -> the bundles it may legitimately run besides new/previous (its calibration-only bundle)
     also_allowed: dict[str, set[str]] = field(default_factory=dict)
+    restart: RestartFacts | None = None  # the evidence of the scenario's restart, when it has one
 
 
 INVARIANTS = ("no-bricked", "new-or-previous", "rollout-outcome", "server-equals-devices", "no-report-lost",
-              "drift-falls", "simulator-error")
+              "drift-falls", "never-mixed", "restart-happened", "simulator-error")
 
 
 def check(f: Facts) -> list[Violation]:
@@ -74,6 +96,8 @@ def check(f: Facts) -> list[Violation]:
         if d.sim_error is not None:
             out.append(Violation("simulator-error", d.device_id, d.sim_error))
             continue
+        if d.bank_problem is not None:
+            out.append(Violation("never-mixed", d.device_id, d.bank_problem))
         if d.bricked is not None or d.running is None:
             out.append(Violation("no-bricked", d.device_id, d.bricked or "no verified image runs"))
             continue
@@ -120,8 +144,28 @@ def check(f: Facts) -> list[Violation]:
                 if d.hw == r.hw and d.running != r.previous_bundle:
                     out.append(Violation("rollout-outcome", d.device_id,
                                          f"runs {d.running}, expected the previous {r.previous_bundle}"))  # fmt: skip
+    if f.restart is not None:
+        out += _restart(f.restart)
     for dev_id, before in f.drift_before.items():
         after = f.drift_after.get(dev_id)
         if after is None or not after < before:
             out.append(Violation("drift-falls", dev_id, f"drift score {before:.3f} -> {after}"))
+    return out
+
+
+def _restart(r: RestartFacts) -> list[Violation]:
+    out = []
+    for name, old in r.pids_before.items():
+        new = r.pids_after.get(name)
+        if old is None or new is None or new == old:
+            out.append(Violation("restart-happened", r.event, f"{name} PID {old} before, {new} after: not restarted"))
+    for name in r.old_still_running:
+        out.append(Violation("restart-happened", r.event, f"the old {name} (PID {r.pids_before[name]}) still runs"))
+    if r.dropped == 0:
+        out.append(Violation("restart-happened", r.event,
+                             f"no device lost its connection ({r.connected_before} were online before)"))  # fmt: skip
+    if r.reconnected < r.online_after:
+        out.append(Violation("restart-happened", r.event,
+                             f"{r.online_after - r.reconnected} of {r.online_after} online devices still hold a "
+                             "connection from before the restart"))  # fmt: skip
     return out

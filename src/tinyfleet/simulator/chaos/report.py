@@ -11,11 +11,14 @@ from rich.table import Table
 
 from tinyfleet.simulator.chaos.invariants import INVARIANTS
 from tinyfleet.simulator.chaos.runner import RunResult
+from tinyfleet.simulator.chaos.scenarios import WorldEvent
 
 
 def _applies(name: str, r: RunResult) -> bool:
     if name == "drift-falls":
         return r.scenario.name == "drift"
+    if name == "restart-happened":
+        return r.scenario.event is not WorldEvent.NONE
     return True
 
 
@@ -49,6 +52,7 @@ def to_json(r: RunResult) -> dict[str, Any]:
         "activity": r.activity,
         "timing": r.timing,
         **({"drift_after": r.drift.get("after", {})} if r.drift else {}),
+        **({"restart": r.restart} if r.restart else {}),
     }
 
 
@@ -87,5 +91,11 @@ def print_human(report: dict[str, Any], console: Console) -> None:
         for k in d["flagged"]:
             console.print(f"    {k}: {d['reference'].get(k, '-')} -> {d['drifted'][k]} -> after calibration "
                           f"{report.get('drift_after', {}).get(k, '-')}")  # fmt: skip
+    if "restart" in report:
+        e = report["restart"]
+        console.print(f"  {e['event']} at {e['began_at']}: PIDs {e['pids_before']} -> {e['pids_after']}, "
+                      f"{e['devices_dropped']} of {e['devices_online_before']} connections dropped, "
+                      f"{e['devices_reconnected']} of {e['devices_online_after']} online devices "
+                      "reconnected")  # fmt: skip
     tm = report["timing"]
     console.print(f"  wall {tm['wall_s']} s, simulated {tm['simulated_s']:.0f} s; outcome digest {out['digest'][:16]}")

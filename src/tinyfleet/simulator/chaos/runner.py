@@ -19,6 +19,7 @@ from typing import Any
 from tinyfleet.bundles.components import Calibration
 from tinyfleet.protocol import records
 from tinyfleet.simulator import sensors
+from tinyfleet.simulator.chaos import restarts
 from tinyfleet.simulator.chaos.invariants import DeviceFacts, Facts, RolloutFacts, Violation, check
 from tinyfleet.simulator.chaos.scenarios import STAGES, Expect, Scenario, WorldEvent
 from tinyfleet.simulator.device import SimDevice
@@ -42,6 +43,7 @@ class RunResult:
     activity: dict[str, Any]
     timing: dict[str, float]
     drift: dict[str, Any] = field(default_factory=dict)
+    restart: dict[str, Any] = field(default_factory=dict)  # the evidence of the scenario's restart, if any
 
     @property
     def passed(self) -> bool:
@@ -79,23 +81,30 @@ async def run(scenario: Scenario, devices: int, seed: int, workdir: Path, timeou
         settled = time.monotonic()
         drift: dict[str, Any] = {}
         also_allowed: dict[str, set[str]] = {}
+        strike: restarts.Strike | None = None
         if scenario.name == "drift":
             rollouts, drift, also_allowed = await drift_episode(world, setups, BASE, timeout_s)
         else:
-            rollouts = await _rollout(world, scenario, timeout_s, release)
+            rollouts, strike = await _rollout(world, scenario, timeout_s, release)
         await converge(world, timeout_s=60)
         facts = await collect_facts(world, scenario, rollouts, drift, also_allowed)
+        evidence: dict[str, Any] = {}
+        if strike is not None:
+            facts = replace(facts, restart=restarts.facts(strike, world))
+            evidence = restarts.evidence(strike, facts.restart)  # type: ignore[arg-type]
         violations = check(facts)
         now = time.monotonic()
         timing = {"wall_s": round(now - started, 1), "rollout_wall_s": round(now - settled, 1),
                   "simulated_s": world.fleet.clock.seconds}  # fmt: skip
-        return RunResult(scenario, seed, devices, facts, violations, rollouts, _activity(world), timing, drift)
+        return RunResult(scenario, seed, devices, facts, violations, rollouts, _activity(world), timing, drift,
+                         evidence)  # fmt: skip
     finally:
         await world.stop()
 
 
-async def _rollout(world: World, scenario: Scenario, timeout_s: float,
-                   release: OperatorRelease | None = None) -> list[dict[str, Any]]:  # fmt: skip
+async def _rollout(world: World, scenario: Scenario, timeout_s: float, release: OperatorRelease | None = None
+                   ) -> tuple[list[dict[str, Any]], restarts.Strike | None]:  # fmt: skip
+    """Roll the release out per hardware class; strike the scenario's world event while the canary runs."""
     assert world.api is not None
     rids: dict[str, int] = {}
     names: dict[str, str] = {}
@@ -111,6 +120,7 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float,
         await world.release(scenario.release, hw)
         rids[hw] = await world.rollout(scenario.release, hw, STAGES, stratify_by=["temperature"])
         names[hw] = bundle_id(scenario.release, hw)
+    strike = None
     if scenario.event is not WorldEvent.NONE:
         api = world.api
 
@@ -119,12 +129,7 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float,
             return any(s["counts"]["assigned"] or s["counts"]["succeeded"] for s in sts)
 
         await world.fleet.wait_for(tolerant(canary_running), timeout_s=60, poll_s=0.1)
-        if scenario.event is WorldEvent.BROKER_RESTART:
-            await asyncio.to_thread(world.server.restart_broker, 2.0)
-        else:
-            await asyncio.to_thread(world.server.stop)
-            await asyncio.sleep(1.0)
-            await asyncio.to_thread(world.server.start)
+        strike = await restarts.strike(world, scenario.event)
     final = await world.wait_rollouts(list(rids.values()), timeout_s)
     out = []
     for hw, rid in rids.items():
@@ -134,7 +139,7 @@ async def _rollout(world: World, scenario: Scenario, timeout_s: float,
                     "state": st["rollout"]["state"], "stage_index": st["rollout"]["stage_index"],
                     "reason": st["rollout"]["reason"], "counts": st["counts"],
                     "devices": {d["device_id"]: d["status"] for d in devs}})  # fmt: skip
-    return out
+    return out, strike
 
 
 View = tuple[float, float, bool]  # the server's drift score, shift and shift alert for one device
@@ -280,12 +285,10 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
     views = {v["id"]: v for v in await world.api.devices()}
     devs = []
     for d in world.fleet.devices:
-        running, state = _own(d)
         v = views.get(d.id, {})
         acked = frozenset(d.log.acked_reports)  # read before the server's list, sent after: a report published
         stored = await _stored_reports(world, d.id, acked) if v else frozenset()  # in between is neither
-        devs.append(DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, v.get("running_bundle"),
-                                v.get("state"), frozenset(d.log.reports), acked, stored))  # fmt: skip
+        devs.append(device_facts(d, v, acked, stored))
     rfacts = [RolloutFacts(r["id"], r["hw"], r["bundle"], r["previous"], r["state"], r["stage_index"], r["devices"])
               for r in rollouts if "hw" in r]  # fmt: skip
     expect = Expect.COMPLETED.value if scenario.name == "drift" else scenario.expect.value
@@ -295,6 +298,18 @@ async def collect_facts(world: World, scenario: Scenario, rollouts: list[dict[st
                 rfacts.append(RolloutFacts(r["id"], "-", r["bundle"], "-", r["state"], 0, {}))
     return Facts(devs, rfacts, expect, drift.get("before_for_check", {}), drift.get("after_for_check", {}),
                  also_allowed)  # fmt: skip
+
+
+def device_facts(d: SimDevice, view: dict[str, Any], acked: frozenset[tuple[int, int]],
+                 stored: frozenset[tuple[int, int]]) -> DeviceFacts:  # fmt: skip
+    """One device's facts: its own state, the server's view of it (`view`, from GET /devices), and its booted
+    bank checked once more in Python against the bundle its last state report names (bank_check.py)."""
+    running, state = _own(d)
+    if running is not None:
+        last = max(d.log.reports) if d.log.reports else None
+        d.check_bank(d.log.reports[last].running_digest if last else d.running_digest, "at the end")
+    return DeviceFacts(d.id, d.hw, d.log.bricked, d.log.sim_error, running, state, view.get("running_bundle"),
+                       view.get("state"), frozenset(d.log.reports), acked, stored, d.log.bank_problem)  # fmt: skip
 
 
 async def _stored_reports(world: World, device_id: str, acked: frozenset[tuple[int, int]],
@@ -330,6 +345,7 @@ def _activity(world: World) -> dict[str, Any]:
         "reports_sent": sum(len(d.log.reports) for d in devs),
         "report_reasons": dict(sorted(reasons.items())),
         "telemetry_windows": sum(d.log.telemetry for d in devs),
+        "bank_checks": world.fleet.banks.checks,
         "inferences": world.fleet.pool.invocations,
         "interpreters": len(world.fleet.pool),
         "mqtt_sent": world.fleet.stats.sent,

@@ -47,6 +47,7 @@ def _credentials(rt: RuntimeDep, dev: Device, password: str) -> DeviceProvisione
             host=rt.broker_host,
             port=rt.broker_port,
             tls=rt.settings.broker_tls,
+            ca_pem=rt.broker_ca_pem,
             username=dev.id,
             password=password,
             client_id=dev.id,
