@@ -116,6 +116,12 @@ class Broker {
   std::vector<tinyfleet::StateReport> reports_with(tinyfleet::Reason r) const;
 };
 
+// The signing key of every Device's bundles (deterministic from its seed): generated once per process.
+inline const tftest::TestSigner& shared_signer() {
+  static const tftest::TestSigner signer{"agent-tests"};
+  return signer;
+}
+
 class Device final : public tinyfleet::ActionSink {
  public:
   explicit Device(const tinyfleet::host::FlashLayout& layout, uint32_t max_trial_boots = 3);
@@ -126,7 +132,7 @@ class Device final : public tinyfleet::ActionSink {
   FakePower power;
   FakeClock clock;
   FakeInference inference;
-  tftest::TestSigner signer{"agent-tests"};
+  const tftest::TestSigner& signer = shared_signer();
   tinyfleet::TrustedKey key;
   tinyfleet::AgentConfig cfg;
   std::unique_ptr<tinyfleet::Agent> agent;

@@ -1,4 +1,5 @@
-// Dual-copy metadata: encoding, CRC, newest-copy selection, and survival of every cut of a store.
+// Dual-copy metadata: encoding, CRC, newest-copy selection. Every cut of a store, torn at every length, is in
+// test_record_tears.cpp.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -7,7 +8,6 @@
 #include "tinyfleet/metadata.h"
 
 using namespace tinyfleet;
-using host::CutMode;
 using host::FlashEmulator;
 using host::FlashLayout;
 
@@ -65,38 +65,4 @@ TEST(Metadata, StoreAlternatesCopiesAndLoadPicksTheNewest) {
   f.flip_bit(FlashArea::Meta0, 20, 0);  // seq 5 went to Meta0 (1: Meta0, 2: Meta1, ...)
   ASSERT_EQ(store.load(out), Status::Ok);
   EXPECT_EQ(out.seq, 4u);
-}
-
-TEST(Metadata, EveryCutOfAStoreLeavesTheOldOrTheNewRecord) {
-  int cuts = 0;
-  for (uint32_t align : {1u, 4u, 8u, 16u}) {
-    for (uint8_t erased : {uint8_t{0xFF}, uint8_t{0x00}}) {
-      for (CutMode mode : {CutMode::Before, CutMode::Torn, CutMode::After}) {
-        for (uint64_t op = 0; op < 2; ++op) {  // a store is one erase and one write
-          FlashEmulator f(FlashLayout::dual_bank(256, 2, align, erased));
-          MetadataStore store(f);
-          MetadataRecord r = sample(1);
-          ASSERT_EQ(store.store(r), Status::Ok);
-          r = sample(2);
-          ASSERT_EQ(store.store(r), Status::Ok);
-          f.cut_power_at(op, mode);
-          r = sample(3);
-          EXPECT_EQ(store.store(r), Status::PowerLost);
-          f.power_on();
-          MetadataRecord out;
-          ASSERT_EQ(store.load(out), Status::Ok);
-          bool complete = mode == CutMode::After && op == 1;
-          EXPECT_EQ(out.boot_attempts, complete ? 3 : 2);
-          EXPECT_EQ(out.seq, complete ? 3u : 2u);
-          // And the next store works from there.
-          r = sample(4);
-          ASSERT_EQ(store.store(r), Status::Ok);
-          ASSERT_EQ(store.load(out), Status::Ok);
-          EXPECT_EQ(out.boot_attempts, 4);
-          ++cuts;
-        }
-      }
-    }
-  }
-  EXPECT_EQ(cuts, 48);
 }

@@ -94,8 +94,11 @@ TEST_P(NorRules, EachCutModeAndThePowerStaysOffUntilReboot) {
     auto f = flash(256, 4, 8);
     f->cut_power_at(1, mode);
     EXPECT_EQ(f->write(FlashArea::Bank0, 0, data, 16), Status::Ok);         // op 0
+    EXPECT_EQ(f->cuts_fired(), 0u);
     EXPECT_EQ(f->write(FlashArea::Bank1, 0, data, 16), Status::PowerLost);  // op 1: cut
     EXPECT_FALSE(f->powered());
+    EXPECT_FALSE(f->armed());
+    EXPECT_EQ(f->cuts_fired(), 1u);
     uint8_t back[16];
     EXPECT_EQ(f->read(FlashArea::Bank1, 0, back, 16), Status::PowerLost);
     EXPECT_EQ(f->write(FlashArea::Bank1, 64, data, 16), Status::PowerLost);
@@ -166,6 +169,7 @@ TEST_P(NorRules, DisarmedCutsNeverFireAndBitFlipsStay) {
   f->flip_bit(FlashArea::Bank0, 1, 3);
   EXPECT_EQ(read(*f, FlashArea::Bank0, 1, 1)[0], 2 ^ 8);
   f->flip_bit(FlashArea::Bank0, 1u << 20, 0);  // out of bounds: ignored
+  EXPECT_EQ(f->cuts_fired(), 0u);
   f->erase_all();
   EXPECT_EQ(read(*f, FlashArea::Bank0, 0, 4), std::vector<uint8_t>(4, erased()));
 }

@@ -280,6 +280,9 @@ TEST(UpdateCycle, PowerCutTearingABlockWriteResumesAndRefetchesIt) {
   f.dev.flash.cut_power_at(0, tinyfleet::host::CutMode::Torn);
   f.dev.connect();
   ASSERT_FALSE(f.dev.flash.powered());
+  ASSERT_EQ(f.dev.flash.cuts_fired(), 1u);
+  EXPECT_EQ(f.dev.flash.ops().back().kind, tinyfleet::host::FlashOpKind::Write);  // the op torn: the block write
+  EXPECT_EQ(f.dev.flash.ops().back().area, FlashArea::Bank1);
   f.dev.boot();
   f.dev.connect();
   ASSERT_TRUE(f.dev.reboot_requested);

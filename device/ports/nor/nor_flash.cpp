@@ -59,6 +59,7 @@ bool NorFlash::cut_now(OpKind kind, FlashArea area, uint32_t offset, size_t len,
   if (!armed_ || index != cut_at_) return false;
   armed_ = false;
   powered_ = false;
+  ++cuts_fired_;
   mode = cut_mode_;
   return true;
 }
@@ -100,7 +101,7 @@ Status NorFlash::write(FlashArea area, uint32_t offset, const uint8_t* src, size
   }
   if (mode == CutMode::After) storage_.store(idx, offset, src, len);
   if (mode == CutMode::Torn) {
-    const size_t landed = len * torn_per_mille_ / 1000;
+    const size_t landed = torn_landed(len, torn_per_mille_);
     storage_.store(idx, offset, src, landed);
     if (landed < len) {  // the next byte is half programmed: half of its differing bits changed
       const uint8_t half = static_cast<uint8_t>(erased_ ^ ((erased_ ^ src[landed]) & 0x0F));
@@ -121,7 +122,7 @@ Status NorFlash::erase(FlashArea area, uint32_t offset, size_t len) {
     storage_.fill(idx, offset, len, erased_);
     return Status::Ok;
   }
-  if (mode == CutMode::Torn) storage_.fill(idx, offset, len * torn_per_mille_ / 1000, erased_);
+  if (mode == CutMode::Torn) storage_.fill(idx, offset, torn_landed(len, torn_per_mille_), erased_);
   if (mode == CutMode::After) storage_.fill(idx, offset, len, erased_);
   return Status::PowerLost;
 }

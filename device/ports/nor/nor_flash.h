@@ -69,8 +69,15 @@ class NorFlash : public Flash {
   // op_index counts from the current op_count(). torn_per_mille: how much of a torn operation lands (a
   // write's prefix, an erase's first part), in thousandths; 500 = half.
   void cut_power_at(uint64_t op_index, CutMode mode, uint32_t torn_per_mille = 500);
+  // The bytes of a `len`-byte operation that land when it is torn at torn_per_mille (0 to len): the tear
+  // lengths this model can express are its values for torn_per_mille 0 to 1000.
+  static size_t torn_landed(size_t len, uint32_t torn_per_mille) {
+    return len * (torn_per_mille > 1000 ? 1000 : torn_per_mille) / 1000;
+  }
   void disarm() { armed_ = false; }
   bool armed() const { return armed_; }
+  // How many armed cuts have fired (the power went off at the armed operation) since construction.
+  uint32_t cuts_fired() const { return cuts_fired_; }
   bool powered() const { return powered_; }
   void power_on() { powered_ = true; }  // reboot: the contents persist
   // Every byte erased, power on, nothing armed (a factory-fresh part).
@@ -100,6 +107,7 @@ class NorFlash : public Flash {
   uint32_t torn_per_mille_ = 500;
   uint64_t ops_ = 0;
   uint64_t cut_at_ = 0;
+  uint32_t cuts_fired_ = 0;
 };
 
 }  // namespace tinyfleet::nor

@@ -46,6 +46,8 @@ struct Run {
   int boots = 0;
   bool final_new = false;
   BootState final_state = BootState::Confirmed;
+  uint32_t cuts_fired = 0;  // power cuts that fired (the flash counts them)
+  bool still_armed = false;  // a cut armed that the run ended before
 };
 
 // Schedules the next cut: called once before the update starts (after_reboot false) and after every reboot.
@@ -55,30 +57,34 @@ struct CutPlan {
   ram::CutMode mode = ram::CutMode::Before;
   std::minstd_rand* rng = nullptr;
   int left = 0;
-  uint32_t fired = 0;
+  uint32_t armed = 0;  // cuts armed
 };
 
 void cut_once(CutPlan& p, ram::RamFlash& flash, bool after_reboot) {
-  if (!after_reboot) flash.cut_power_at(p.at, p.mode);
+  if (after_reboot) return;
+  flash.cut_power_at(p.at, p.mode);
+  ++p.armed;
 }
 
 // Up to p.left cuts, each at a random later operation (including the boot-time metadata writes and the
 // re-download after a reboot), with a random torn fraction.
-void random_cuts(CutPlan& p, ram::RamFlash& flash, bool after_reboot) {
-  if (after_reboot) ++p.fired;  // the previous cut fired
+void random_cuts(CutPlan& p, ram::RamFlash& flash, bool) {
   if (p.left-- <= 0) return;
   flash.cut_power_at((*p.rng)() % 40, static_cast<ram::CutMode>((*p.rng)() % 3), (*p.rng)() % 1001);
+  ++p.armed;
 }
 
 // One device life: provision old, then (with the cuts planned) update to new; the trial's health check
 // passes or fails. Returns after the device settles (new confirmed, or old after a revert); `ops` receives
-// the number of flash operations.
-Run run(const Layout& layout, bool health_ok, CutPlan* plan, uint32_t* ops) {
+// the number of flash operations, `install_ops` those up to the trial's install.
+Run run(const Layout& layout, bool health_ok, CutPlan* plan, uint32_t* ops, uint32_t* install_ops = nullptr) {
   alignas(BootSelector) static uint8_t storage[sizeof(BootSelector)];
   Run out;
-  auto fail = [&out](const char* why) {
+  ram::RamFlash* cut_flash = nullptr;  // the flash the cuts are armed on
+  auto fail = [&out, &cut_flash](const char* why) {
     out.ok = false;
     out.failure = why;
+    if (cut_flash != nullptr) out.cuts_fired = cut_flash->cuts_fired();
     return out;
   };
   // Provisioned once per layout; every run starts from a copy of that flash.
@@ -94,6 +100,7 @@ Run run(const Layout& layout, bool health_ok, CutPlan* plan, uint32_t* ops) {
     provisioned = &layout;
   }
   ram::RamFlash& flash = restored_flash();
+  cut_flash = &flash;
   BootSelector& boot = *new (storage) BootSelector(flash, crypto(), 3);
   const uint64_t base = flash.op_count();
   if (plan != nullptr) plan->arm(*plan, flash, false);
@@ -120,10 +127,13 @@ Run run(const Layout& layout, bool health_ok, CutPlan* plan, uint32_t* ops) {
       out.final_new = is_new;
       out.final_state = d.record.state;
       if (ops != nullptr) *ops = static_cast<uint32_t>(flash.op_count() - base);
+      out.cuts_fired = flash.cuts_fired();
+      out.still_armed = flash.armed();
       return out;
     }
     s = install_update(flash, crypto(), boot, update_image(), kBlock);
     if (s != Status::Ok && s != Status::PowerLost) return fail("install failed");
+    if (s == Status::Ok && install_ops != nullptr) *install_ops = static_cast<uint32_t>(flash.op_count() - base);
   }
   return fail("did not settle within 32 boots");
 }
@@ -147,15 +157,18 @@ void log_failure(const Run& r, const Layout& layout, uint32_t op, uint32_t mode)
 }  // namespace
 
 TT_TEST(PowerCut, EveryCutPointBootsTheOldOrTheNewImage) {
-  uint32_t cuts = 0, configs = 0, runs_update = 0, runs_revert = 0;
+  // Cut points by where they fall: in an update that confirms; in the install of an update that then
+  // reverts; in the revert's own operations (the trial boot's count and the revert).
+  uint32_t cuts = 0, configs = 0, in_updates = 0, in_installs_reverted = 0, in_reverts = 0;
   for (const Layout& layout : kLayouts) {
     ++configs;
     for (bool health_ok : {true, false}) {
-      uint32_t n = 0;
-      const Run clean = run(layout, health_ok, nullptr, &n);
+      uint32_t n = 0, install_ops = 0;
+      const Run clean = run(layout, health_ok, nullptr, &n, &install_ops);
       TT_ASSERT(clean.ok);
       TT_ASSERT(clean.final_new == health_ok);
       TT_ASSERT(n > 5);
+      TT_ASSERT(install_ops > 0 && install_ops < n);
       for (uint32_t i = 0; i < n; ++i) {
         for (ram::CutMode mode : {ram::CutMode::Before, ram::CutMode::Torn, ram::CutMode::After}) {
           CutPlan once;
@@ -167,11 +180,12 @@ TT_TEST(PowerCut, EveryCutPointBootsTheOldOrTheNewImage) {
             log_failure(r, layout, i, static_cast<uint32_t>(mode));
             return;
           }
-          // The update still completes (or the failed trial still reverts) after the cut.
+          // The armed cut fired, and the update still completes (or the failed trial still reverts) after it.
+          TT_EXPECT_EQ(r.cuts_fired, 1);
           TT_EXPECT(r.final_new == health_ok);
           if (!health_ok) TT_EXPECT(r.final_state == BootState::Reverted);
           ++cuts;
-          ++(health_ok ? runs_update : runs_revert);
+          ++(health_ok ? in_updates : (i < install_ops ? in_installs_reverted : in_reverts));
         }
       }
     }
@@ -179,10 +193,12 @@ TT_TEST(PowerCut, EveryCutPointBootsTheOldOrTheNewImage) {
   tt::log("  [powercut] ");
   tt::log_u32(cuts);
   tt::log(" cut points covered (");
-  tt::log_u32(runs_update);
-  tt::log(" in updates, ");
-  tt::log_u32(runs_revert);
-  tt::log(" in reverts) over ");
+  tt::log_u32(in_updates);
+  tt::log(" in updates that confirm, ");
+  tt::log_u32(in_installs_reverted);
+  tt::log(" in the install of updates that revert, ");
+  tt::log_u32(in_reverts);
+  tt::log(" in the reverts' own operations) over ");
   tt::log_u32(configs);
   tt::log(" flash configurations (geometry, granularity, erased value), each cut before, torn and after\n");
   TT_EXPECT_EQ(configs, kLayoutCount);
@@ -206,7 +222,9 @@ TT_TEST(PowerCut, RepeatedRandomCutsDuringRecovery) {
       }
       if (!health_ok) TT_EXPECT(!r.final_new);
       if (!r.final_new) TT_EXPECT(r.final_state == BootState::Reverted);  // old again only through a revert
-      cuts += random.fired;
+      // Every armed cut fired, but the last one when the device settled before reaching it.
+      TT_EXPECT_EQ(r.cuts_fired + (r.still_armed ? 1 : 0), random.armed);
+      cuts += r.cuts_fired;
       ++lives;
     }
   }
