@@ -73,6 +73,9 @@ def test_refusals_name_their_reason(parts, val) -> None:
     one_class = Thresholds(parts.thresholds.classes[:1])
     with pytest.raises(ReleaseError, match="thresholds list 1 classes, the model outputs 4"):
         build_release(dataclasses.replace(parts, thresholds=one_class), KEY_A, stm, val=val)
+    # a device would run no inference at all: its extractor cannot feed the model
+    with pytest.raises(ReleaseError, match="feature extractor 'vib-window-v2' is not one devices have"):
+        build_release(dataclasses.replace(parts, feature_extractor_version="vib-window-v2"), KEY_A, stm, val=val)
     base = parse_bundle(build_release(parts, KEY_A, stm, val=val)[0])
     with pytest.raises(ReleaseError, match="not the base bundle's 'stm32l4'"):
         recalibrate(base, parts.calibration, KEY_A, load_profile("esp32s3"), bundle_id="x")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tinyfleet.bundles.manifest import DType, TensorSpec
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -55,3 +58,20 @@ def test_batches_and_refuses_other_shapes(features) -> None:
         features.extract(np.zeros((128, 3), np.int16))
     with pytest.raises(ValueError):
         features.extract(np.zeros((256, 3), np.float32))
+
+
+@pytest.mark.parametrize("spec,problem", [
+    (TensorSpec((1, 256, 3), DType.INT8, 1 / 128, 0), None),
+    (TensorSpec((256, 3), DType.INT8, 1 / 128, 0), None),
+    (TensorSpec((1, 64, 3), DType.INT8, 1 / 128, 0), r"the model's input is int8 \[1, 64, 3\]"),
+    (TensorSpec((2, 256, 3), DType.INT8, 1 / 128, 0), r"input is int8 \[2, 256, 3\]"),
+    (TensorSpec((1, 256, 3), DType.UINT8, 1 / 128, 0), "input is uint8"),
+    (TensorSpec((1, 256, 3), DType.INT8, 1 / 64, 0), "scale 0.015625"),
+    (TensorSpec((1, 256, 3), DType.INT8, 1 / 128, 1), "zero point 1"),
+])  # fmt: skip
+def test_a_model_input_the_extractor_cannot_feed_is_named(spec: TensorSpec, problem: str | None) -> None:
+    from tinyfleet.bundles.features import input_mismatch
+
+    found = input_mismatch("vib-window-v1", spec)
+    assert (found is None) if problem is None else re.search(problem, found or ""), found
+    assert "not one devices have" in (input_mismatch("", spec) or "")

@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from . import features
 from .builder import build_bundle
 from .components import Calibration, ComponentType, Thresholds
 from .format import Bundle
@@ -172,6 +173,9 @@ def release_contents(
     outputs = 1
     for d in report.output.shape:
         outputs *= d
+    mismatch = features.input_mismatch(parts.feature_extractor_version, report.input)
+    if mismatch is not None:
+        raise ReleaseError(mismatch)
     if len(parts.thresholds.classes) != outputs:
         raise ReleaseError(f"thresholds list {len(parts.thresholds.classes)} classes, the model outputs {outputs}")
     now = int(time.time()) if now is None else now
