@@ -27,6 +27,7 @@
 #include "tinyfleet/bank_writer.h"
 #include "tinyfleet/boot.h"
 #include "tinyfleet/features.h"
+#include "tinyfleet/stream_verifier.h"
 
 namespace nb = nanobind;
 using namespace tinyfleet;
@@ -391,11 +392,44 @@ nb::bytes extract_features(const std::string& version, nb::bytes ring, uint32_t 
   return nb::bytes(reinterpret_cast<const char*>(out.data()), out.size());
 }
 
+// The device's StreamVerifier over a whole bundle fed in `chunk`-byte pieces: the status name of its verdict
+// ("Ok" or an error of docs/bundle-format.md), so tests hold the C++ and Python verifiers to the same bytes.
+std::string verify_bundle(nb::bytes data, const std::vector<nb::bytes>& trusted_keys, const std::string& hardware_class,
+                          const std::string& device_id, uint32_t min_counter, uint64_t now, size_t chunk) {
+  if (chunk == 0) throw nb::value_error("chunk must be >= 1");
+  host::MbedtlsCrypto crypto;
+  std::vector<TrustedKey> keys(trusted_keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    keys[i].der = reinterpret_cast<const uint8_t*>(trusted_keys[i].c_str());
+    keys[i].der_len = static_cast<uint16_t>(trusted_keys[i].size());
+    compute_key_id(crypto, keys[i]);
+  }
+  VerifyPolicy policy;
+  policy.hardware_class = hardware_class.c_str();
+  policy.device_id = device_id.c_str();
+  policy.min_counter = min_counter;
+  policy.now = now;
+  policy.keys = keys.data();
+  policy.key_count = keys.size();
+  auto verifier = std::make_unique<StreamVerifier>(crypto, policy);  // its prefix buffer is too big for a stack
+  verifier->reset();
+  const auto* p = reinterpret_cast<const uint8_t*>(data.c_str());
+  Status s = Status::NeedMoreBytes;
+  for (size_t at = 0; at < data.size() && s == Status::NeedMoreBytes; at += chunk) {
+    s = verifier->feed(p + at, data.size() - at < chunk ? data.size() - at : chunk);
+  }
+  if (s == Status::NeedMoreBytes) s = verifier->finish();
+  return status_name(s);
+}
+
 }  // namespace
 
 NB_MODULE(_agent, m) {
   m.doc() = "The tinyfleet device agent core (C++), driven by a platform implemented in Python.";
   m.attr("BLOCK_SIZE") = kBlockSize;
+  m.def("verify_bundle", &verify_bundle, nb::arg("data"), nb::arg("trusted_keys"), nb::arg("hardware_class"),
+        nb::arg("device_id"), nb::arg("min_counter"), nb::arg("now"), nb::arg("chunk") = 4096,
+        "The device's StreamVerifier verdict on a whole bundle: 'Ok' or the error's name.");
   nb::class_<Device>(m, "Device",
                      "One emulated device. Every on_*() returns the agent's actions as tuples "
                      "(kind, topic, payload, qos, retain, token), to perform in order.")

@@ -134,6 +134,29 @@ TEST(Vectors, EveryVectorGetsItsExpectedVerdict) {
   std::printf("[vectors] %zu bundle vectors checked (%zu valid)\n", checked, ok_count);
 }
 
+TEST(Vectors, SameContentVectorsShareTheSignedRegionNotTheDigest) {
+  // "same_content_as": another valid bundle with the same content (docs/bundle-format.md, "Content").
+  host::MbedtlsCrypto crypto;
+  auto index = load_index();
+  size_t checked = 0;
+  for (const auto& vec : index["vectors"].arr) {
+    if (!vec.has("same_content_as")) continue;
+    auto a = tftest::read_file(kDir + "/" + vec["file"].str);
+    auto b = tftest::read_file(kDir + "/" + vec["same_content_as"].str);
+    BundleInfo ia, ib;
+    ASSERT_EQ(parse_prefix(a.data(), a.size(), ia), Status::Ok) << vec["file"].str;
+    ASSERT_EQ(parse_prefix(b.data(), b.size(), ib), Status::Ok) << vec["same_content_as"].str;
+    ASSERT_EQ(ia.header.signed_len, ib.header.signed_len);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), ia.header.signed_len)) << vec["file"].str;
+    uint8_t da[32], db[32];
+    sha256(crypto, a.data(), ia.header.payload_offset, da);
+    sha256(crypto, b.data(), ib.header.payload_offset, db);
+    EXPECT_NE(0, std::memcmp(da, db, 32)) << vec["file"].str << ": the digests must differ";
+    ++checked;
+  }
+  EXPECT_GE(checked, 1u);
+}
+
 TEST(Vectors, ParsingThroughAWindowGivesTheSameVerdictAndTable) {
   // Each vector is written into an emulated bank and parsed from there through a kPrefixWindowLen window,
   // as boot verification reads it; the verdict and the table must be those of the whole-buffer parse.

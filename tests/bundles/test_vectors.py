@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyfleet.bundles import BundleError, StreamVerifier, verify_bundle
+from tinyfleet.bundles import BundleError, StreamVerifier, bundle_digest, content_digest, verify_bundle
 from tinyfleet.bundles.errors import ALL_ERRORS
 
 from .conftest import VECTORS, Vector, load_vectors
@@ -69,3 +70,13 @@ def test_bad_last_payload_plus_trailing_bytes_is_hash_mismatch_in_any_chunking()
     assert verdict_whole(whole) == "HashMismatch"
     for sizes in ([len(data)], [4096], [7, 4096], [1]):
         assert verdict_stream(whole, sizes) == "HashMismatch", sizes
+
+
+def test_same_content_vectors_share_the_content_digest_not_the_digest() -> None:
+    index = json.loads((VECTORS / "index.json").read_text())
+    pairs = [(v["file"], v["same_content_as"]) for v in index["vectors"] if "same_content_as" in v]
+    assert pairs
+    for a, b in pairs:
+        da, db = (VECTORS / a).read_bytes(), (VECTORS / b).read_bytes()
+        assert content_digest(da) == content_digest(db), a
+        assert bundle_digest(da) != bundle_digest(db), a

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from tinyfleet.bundles import (
     Calibration,
@@ -38,7 +39,7 @@ from tinyfleet.bundles import (
     key_id,
 )
 from tinyfleet.bundles.format import ENTRY_LEN, HEADER_LEN, SignatureBlock, parse_meta
-from tinyfleet.bundles.signing import public_der, public_pem, sign
+from tinyfleet.bundles.signing import P256_ORDER, public_der, public_pem, sign
 
 HERE = Path(__file__).resolve().parent
 CREATED = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -117,6 +118,24 @@ def resign(data: bytes | bytearray, key: ec.EllipticCurvePrivateKey = KEY_A) -> 
     return bytes(buf)
 
 
+def with_signature(data: bytes, der: bytes) -> bytes:
+    """`data` with another signature in its block (same key id), nothing else changed."""
+    meta = parse_meta(data)
+    t = meta.header.signed_len
+    block = SignatureBlock(meta.signature.algorithm, meta.signature.key_id, der).encode()
+    return data[:t] + block + data[t + 96 :]
+
+
+def sign_with_nonce(key: ec.EllipticCurvePrivateKey, data: bytes, k: int) -> bytes:
+    """ECDSA over SHA-256(data) with a chosen nonce k (low-s): a second valid signature of the same bytes,
+    as a signer with random nonces, or another ECDSA library, would make. (k G).x comes from `cryptography`."""
+    z = int.from_bytes(hashlib.sha256(data).digest(), "big")
+    d = key.private_numbers().private_value
+    r = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_numbers().x % P256_ORDER
+    s = pow(k, -1, P256_ORDER) * (z + r * d) % P256_ORDER
+    return encode_dss_signature(r, min(s, P256_ORDER - s))
+
+
 def entry_pos(data: bytes, index: int) -> int:
     mlen = struct.unpack_from("<H", data, 12)[0]
     return HEADER_LEN + mlen + ENTRY_LEN * index
@@ -174,6 +193,8 @@ def vectors() -> list[dict[str, object]]:
             "trusted_keys": ctx.get("trusted_keys", [key_id(KEY_A.public_key()).hex()]),
             "description": description,
         }
+        if "same_content_as" in ctx:
+            entry["same_content_as"] = ctx["same_content_as"]
         v.append({**entry, "_data": bytes(data)})
 
     kb = key_id(KEY_B.public_key()).hex()
@@ -194,6 +215,11 @@ def vectors() -> list[dict[str, object]]:
     add("valid-firmware-offset", build_bundle(manifest("stm32l4"), components("stm32l4"), KEY_A, firmware_offset=8192),
         "ok", "firmware at a fixed offset (8192) after a zero gap, as built for stm32l4's execute-in-place port")
     add("valid-counter-equal", base, "ok", "counter equal to the device's stored counter is accepted", min_counter=5)
+    meta = parse_meta(base)
+    t = meta.header.signed_len
+    add("valid-same-content-resigned", with_signature(base, sign_with_nonce(KEY_A, base[:t], k=0x5EED)), "ok",
+        "valid-stm32l4 with another valid signature by the same key (another nonce): same content, another "
+        "digest; a device running valid-stm32l4 is UpToDate with it", same_content_as="valid-stm32l4.tfb")
 
     add("bad-magic", patch(base, 0, b"\x89TFX"), "BadMagic", "first bytes are not the magic")
     add("short-bad-magic", b"\x89TX", "BadMagic", "3 bytes that already differ from the magic (found by fuzzing)")
@@ -251,6 +277,15 @@ def vectors() -> list[dict[str, object]]:
         "per-device bundle offered to another device")
     add("expired", base, "Expired", "verifier clock past expires", now=EXPIRES)
     add("counter-too-low", base, "CounterTooLow", "downgrade: device already at counter 6", min_counter=6)
+    add("nonzero-prefix-padding", patch(base, t + 96, b"\x01"), "BadSignature",
+        "a non-zero byte in the padding between the signature block and payload_offset")
+    first = min(meta.components, key=lambda c: c.offset)
+    assert first.end % 16, "the vector needs a gap after the first payload"
+    add("nonzero-payload-gap", patch(base, first.end, b"\x01"), "OutOfRange",
+        "a non-zero byte in the gap between two payloads")
+    r, s_low = decode_dss_signature(meta.signature.signature)
+    add("high-s-signature", with_signature(base, encode_dss_signature(r, P256_ORDER - s_low)), "BadSignature",
+        "the high-s twin (r, n - s) of the valid signature: verifies in plain ECDSA, refused as non-canonical")
     last = parse_meta(base).components[-1]
     add("hash-mismatch", patch(base, last.offset + 3, bytes([base[last.offset + 3] ^ 0xFF])), "HashMismatch",
         "one payload byte changed")

@@ -167,7 +167,7 @@ class Agent {
   Status open_bank(uint8_t bank, bool resume);
   void copy_unchanged_components();
   void drop_unverified_components();
-  bool bank_prefix_intact(uint8_t bank);
+  bool bank_holds_prefix(uint8_t bank, uint32_t len);
   void handle_block(const ParsedTopic& t, const uint8_t* payload, size_t len);
   bool write_block(uint8_t c, uint32_t index, const uint8_t* data, size_t len);
   bool component_verified(uint8_t c);

@@ -57,6 +57,9 @@ class Crypto {
   virtual void sha256_finish(Sha256Context& ctx, uint8_t out[32]) = 0;
   // Ok, BadSignature (does not verify or malformed signature), or CryptoError (key unusable).
   // pubkey_der: DER SubjectPublicKeyInfo of a P-256 key; sig_der: DER ECDSA-Sig-Value.
+  // Ok only for the signature's one encoding: strict DER and low s, s <= n / 2 (docs/bundle-format.md,
+  // "Signature block"); the port checks it because it owns the DER and the curve (the core treats the
+  // signature as opaque bytes). host::canonical_low_s_der is that check for the mbedTLS port.
   virtual Status ecdsa_p256_verify(const uint8_t* pubkey_der, size_t pubkey_len, const uint8_t digest[32],
                                    const uint8_t* sig_der, size_t sig_len) = 0;
 

@@ -41,7 +41,7 @@ enum class Outcome : uint8_t {
   TrialBoot,      // Boot: trial image, health check follows
   Reverted,       // Boot: boot selection reverted a trial
   NewUpdate,      // Desired: a new bundle to install
-  UpToDate,       // Desired: already running it
+  UpToDate,       // Desired or Meta: already running it (the same digest, or the same signed content)
   Refused,        // Desired/Meta: update refused (reason in the report)
   Stale,          // Desired: replayed or malformed message, state unchanged
   Accepted,       // Meta/Battery/Tick: verified, preconditions met, download starts

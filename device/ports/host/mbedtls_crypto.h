@@ -5,6 +5,12 @@
 
 namespace tinyfleet::host {
 
+// The one encoding of an ECDSA P-256 signature a bundle may carry: strict DER (short-form lengths, minimal
+// non-negative INTEGERs, nothing after the SEQUENCE) and low s (s <= n / 2, as Bitcoin and Ethereum require).
+// mbedTLS alone also accepts BER variants and the high-s twin (r, n - s), each a second digest for one bundle.
+bool canonical_low_s_der(const uint8_t* sig, size_t len);
+
+// ecdsa_p256_verify refuses (BadSignature) any signature canonical_low_s_der refuses, before mbedTLS sees it.
 class MbedtlsCrypto final : public Crypto {
  public:
   void sha256_start(Sha256Context& ctx) override;

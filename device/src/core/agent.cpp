@@ -424,7 +424,6 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
   if (connected_) subscribe(false, ActionTopic::Meta, current_.digest);
 
   uint8_t digest[32];
-  BundleHeader h;
   if (len < kHeaderLen || len > TINYFLEET_PREFIX_BUFFER_SIZE) {
     apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
     return;
@@ -434,16 +433,16 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
     apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
     return;
   }
-  Status s = parse_header(payload, len, h);
-  if (s != Status::Ok) {
-    apply(AgentEvent::Meta, Outcome::Refused, reason_from_status(s));
-    return;
-  }
-  if (h.payload_offset != len || h.total_len != current_.total_len) {
+  std::memcpy(prefix_, payload, len);
+  BundleInfo& info = download_.info();
+  // A header error is reported as such; then the meta must be exactly the prefix of the bundle the desired
+  // state announced (NeedMoreBytes: shorter than its payload_offset).
+  Status s = parse_prefix(prefix_, len, info);
+  if ((s == Status::Ok || s == Status::NeedMoreBytes) &&
+      (info.header.payload_offset != len || info.header.total_len != current_.total_len)) {
     apply(AgentEvent::Meta, Outcome::Refused, Reason::MetaMismatch);
     return;
   }
-  std::memcpy(prefix_, payload, len);
   VerifyPolicy policy;
   policy.hardware_class = cfg_.hardware_class;
   policy.device_id = cfg_.device_id;
@@ -451,9 +450,13 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
   policy.now = ports_.clock.unix_seconds();
   policy.keys = cfg_.keys;
   policy.key_count = cfg_.key_count;
-  BundleInfo& info = download_.info();
-  s = parse_prefix(prefix_, len, info);
   if (s == Status::Ok) s = check_signature(info, prefix_, ports_.crypto, policy);
+  // Another digest for the content this device runs (the same signed region, another signature): there is
+  // nothing to install, whatever the policy would say of installing it.
+  if (s == Status::Ok && bank_holds_prefix(running_bank_, info.header.signed_len)) {
+    apply(AgentEvent::Meta, Outcome::UpToDate, Reason::UpToDate);
+    return;
+  }
   if (s == Status::Ok) s = check_policy(info, policy);
   if (s != Status::Ok) {
     const bool counter = s == Status::CounterTooLow;
@@ -461,11 +464,7 @@ void Agent::handle_meta(const uint8_t* payload, size_t len) {
           counter ? info.manifest.security_counter : 0, counter ? stored_counter_ : 0);
     return;
   }
-  const uint32_t bank_size = ports_.flash.geometry(bank_area(static_cast<uint8_t>(1 - running_bank_))).size;
-  if (info.header.total_len > bank_size) {
-    apply(AgentEvent::Meta, Outcome::Refused, Reason::TooLarge, info.header.total_len, bank_size);
-    return;
-  }
+  // No bank-size check here: total_len equals the desired state's, which evaluate_desired() checked.
   deferred_since_ms_ = ports_.clock.monotonic_ms();
   try_start_download(AgentEvent::Meta, ports_.power.battery_pct());
 }
@@ -487,13 +486,14 @@ void Agent::try_start_download(AgentEvent event, uint8_t battery_pct) {
 
 // --- download ---------------------------------------------------------------------------------------
 
-// A power cut while a sector holding the prefix was being erased leaves the bank's prefix damaged with
-// every payload block still marked present: such a bank is not resumed but rewritten.
-bool Agent::bank_prefix_intact(uint8_t bank) {
+// True if the bank's first `len` bytes are those of the verified meta in prefix_. With len = payload_offset:
+// a power cut while a sector holding the prefix was being erased leaves the bank's prefix damaged with every
+// payload block still marked present, and such a bank is not resumed but rewritten. With len = the signed
+// region on the running bank: the meta carries the content the device runs (UpToDate).
+bool Agent::bank_holds_prefix(uint8_t bank, uint32_t len) {
   uint8_t chunk[64];
-  const uint32_t poff = download_.info().header.payload_offset;
-  for (uint32_t off = 0; off < poff; off += sizeof(chunk)) {
-    const uint32_t n = poff - off < sizeof(chunk) ? poff - off : static_cast<uint32_t>(sizeof(chunk));
+  for (uint32_t off = 0; off < len; off += sizeof(chunk)) {
+    const uint32_t n = len - off < sizeof(chunk) ? len - off : static_cast<uint32_t>(sizeof(chunk));
     if (ports_.flash.read(bank_area(bank), off, chunk, n) != Status::Ok) return false;
     if (std::memcmp(chunk, prefix_ + off, n) != 0) return false;
   }
@@ -504,7 +504,8 @@ bool Agent::bank_prefix_intact(uint8_t bank) {
 // just verified (read-only: the prefix buffer and the table stay those of the signed meta), fetch nothing.
 inline bool Agent::stage_in_place(uint8_t bank) {
   ImageDescriptor in_place;
-  if (other_.total_len != 0 && digest_eq(other_.prefix_sha256, current_.digest) && bank_prefix_intact(bank) &&
+  if (other_.total_len != 0 && digest_eq(other_.prefix_sha256, current_.digest) &&
+      bank_holds_prefix(bank, download_.info().header.payload_offset) &&
       writer_.resume(bank, download_.info(), prefix_) == Status::Ok && writer_.finish(in_place) == Status::Ok &&
       boot_.install_trial(bank, in_place) == Status::Ok) {
     record_trial_pending();
@@ -577,7 +578,7 @@ Outcome Agent::start_download(Reason& reason, uint32_t& d0, uint32_t& d1) {
   }
   const bool resume = progress_.downloading && progress_.download_bank == bank &&
                       digest_eq(progress_.download_digest, current_.digest) && progress_.download_blocks == total &&
-                      bank_prefix_intact(bank);
+                      bank_holds_prefix(bank, info.header.payload_offset);
   const Status s = open_bank(bank, resume);
   if (s != Status::Ok) {
     reason = reason_from_status(s);

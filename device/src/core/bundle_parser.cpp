@@ -338,15 +338,18 @@ Status parse_prefix(PrefixSource& src, size_t len, BundleInfo& out) {
   }
   if (seen != kAllTypes) return Status::MissingComponent;
 
+  // The signature block and the padding after it up to payload_offset (at most 96 + 15 bytes).
+  const uint32_t sig_to_payloads = h.payload_offset - h.signed_len;
   const uint8_t* sb = nullptr;
-  if ((s = src.view(h.signed_len, kSignatureBlockLen, sb)) != Status::Ok) return s;
+  if ((s = src.view(h.signed_len, sig_to_payloads, sb)) != Status::Ok) return s;
   SignatureBlock& sig = out.signature;
   sig.algorithm = sb[0];
   sig.signature_len = load_u16le(sb + 2);
   if (sig.algorithm != 1 || sb[1] != 0 || sig.signature_len < 8 || sig.signature_len > kMaxSignatureLen)
     return Status::BadSignature;
-  // The signature's zero padding and the reserved bytes after it.
-  for (uint32_t i = 12u + sig.signature_len; i < kSignatureBlockLen; ++i)
+  // The signature's zero padding, the reserved bytes after it and the padding up to payload_offset: zero,
+  // so that no unsigned byte can give the same bundle another digest.
+  for (uint32_t i = 12u + sig.signature_len; i < sig_to_payloads; ++i)
     if (sb[i] != 0) return Status::BadSignature;
   std::memcpy(sig.key_id, sb + 4, kKeyIdLen);
   std::memcpy(sig.signature, sb + 12, kMaxSignatureLen);

@@ -67,17 +67,35 @@ Status StreamVerifier::feed_prefix(const uint8_t*& data, size_t& len) {
   return Status::NeedMoreBytes;
 }
 
+namespace {
+
+// True if [from, to) of the chunk that starts at bundle offset `start` is all zero (empty when to <= from).
+bool gap_is_zero(const uint8_t* data, uint32_t start, uint32_t from, uint32_t to) {
+  for (uint32_t i = from; i < to; ++i)
+    if (data[i - start] != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+// Bytes outside every payload are checked zero as they arrive (docs/bundle-format.md, "Component table").
 Status StreamVerifier::feed_payload(const uint8_t* data, size_t len) {
   const uint32_t total = info_.header.total_len;
   size_t in_range = total - pos_ < len ? total - pos_ : len;
   const uint32_t start = pos_;
   const uint32_t stop = pos_ + static_cast<uint32_t>(in_range);
+  uint32_t at = start;  // the first byte of the chunk not yet hashed or checked
   while (cur_ < info_.component_count) {
     const ComponentEntry& c = info_.components[order_[cur_]];
+    if (!gap_is_zero(data, start, at, c.offset < stop ? c.offset : stop)) {
+      pos_ = stop;
+      return fail(Status::OutOfRange);
+    }
     uint32_t lo = c.offset > start ? c.offset : start;
     uint32_t hi = c.end() < stop ? c.end() : stop;
     if (lo < hi) crypto_.sha256_update(sha_, data + (lo - start), hi - lo);
     if (stop < c.end()) break;
+    at = c.end();
     uint8_t digest[32];
     crypto_.sha256_finish(sha_, digest);
     if (!bytes_equal_ct(digest, c.sha256, 32)) {
@@ -86,6 +104,10 @@ Status StreamVerifier::feed_payload(const uint8_t* data, size_t len) {
     }
     ++cur_;
     if (cur_ < info_.component_count) crypto_.sha256_start(sha_);
+  }
+  if (cur_ == info_.component_count && !gap_is_zero(data, start, at, stop)) {
+    pos_ = stop;
+    return fail(Status::OutOfRange);
   }
   pos_ = stop;
   if (in_range < len) return fail(Status::OutOfRange);

@@ -49,6 +49,7 @@ constexpr Row kRows[] = {
     {{S::Checking, E::Meta, O::Staged, S::Rebooting, true}, "all copied, staged"},
     {{S::Checking, E::Meta, O::BatteryLow, S::Deferred, true}, "battery low"},
     {{S::Checking, E::Meta, O::Refused, S::Failed, true}, "refused"},
+    {{S::Checking, E::Meta, O::UpToDate, S::Idle, true}, "same content, up to date"},
 
     {{S::Deferred, E::Battery, O::Accepted, S::Downloading, true}, "battery ok"},
     {{S::Deferred, E::Battery, O::Staged, S::Rebooting, true}, "battery ok, all copied"},

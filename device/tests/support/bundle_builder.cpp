@@ -1,5 +1,7 @@
 #include "support/bundle_builder.h"
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/pk.h>
@@ -7,6 +9,7 @@
 
 #include <cstring>
 #include <stdexcept>
+
 
 namespace tftest {
 
@@ -91,6 +94,41 @@ std::vector<uint8_t> TestSigner::key_id() const {
   return d;
 }
 
+namespace {
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define TFTEST_GROUP(kp) ((kp)->MBEDTLS_PRIVATE(grp))
+#define TFTEST_SECRET(kp) ((kp)->MBEDTLS_PRIVATE(d))
+#else
+#define TFTEST_GROUP(kp) ((kp)->grp)
+#define TFTEST_SECRET(kp) ((kp)->d)
+#endif
+
+// (r, s) as the format's one encoding: low s (n - s when s > n / 2), minimal DER.
+std::vector<uint8_t> low_s_der(const mbedtls_ecp_group& grp, mbedtls_mpi& r, mbedtls_mpi& s) {
+  mbedtls_mpi half;
+  mbedtls_mpi_init(&half);
+  if (mbedtls_mpi_copy(&half, &grp.N) != 0 || mbedtls_mpi_shift_r(&half, 1) != 0)
+    throw std::runtime_error("low-s: n / 2");
+  if (mbedtls_mpi_cmp_mpi(&s, &half) > 0 && mbedtls_mpi_sub_mpi(&s, &grp.N, &s) != 0)
+    throw std::runtime_error("low-s: n - s");
+  mbedtls_mpi_free(&half);
+  unsigned char buf[MBEDTLS_ECDSA_MAX_LEN];
+  unsigned char* p = buf + sizeof buf;
+  int n = 0, k = 0;
+  if ((k = mbedtls_asn1_write_mpi(&p, buf, &s)) < 0 || (n += k, (k = mbedtls_asn1_write_mpi(&p, buf, &r)) < 0) ||
+      (n += k, (k = mbedtls_asn1_write_len(&p, buf, static_cast<size_t>(n))) < 0) ||
+      (n += k, (k = mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0))
+    throw std::runtime_error("low-s: DER");
+  n += k;
+  return std::vector<uint8_t>(p, p + n);
+}
+
+}  // namespace
+
+// mbedTLS signs deterministically (RFC 6979): the same bytes give the same signature, as the Python signer.
+// About half of its signatures are high-s, which the format refuses: s is replaced by n - s, as
+// tinyfleet.bundles.sign does.
 std::vector<uint8_t> TestSigner::sign(const uint8_t* data, size_t len) const {
   auto digest = sha(data, len);
   unsigned char sig[MBEDTLS_ECDSA_MAX_LEN];
@@ -103,7 +141,34 @@ std::vector<uint8_t> TestSigner::sign(const uint8_t* data, size_t len) const {
                            mbedtls_ctr_drbg_random, &impl_->drbg);
 #endif
   if (rc != 0) throw std::runtime_error("signing failed");
-  return std::vector<uint8_t>(sig, sig + sig_len);
+  mbedtls_mpi r, s;
+  mbedtls_mpi_init(&r);
+  mbedtls_mpi_init(&s);
+  unsigned char* p = sig;
+  const unsigned char* end = sig + sig_len;
+  size_t seq_len = 0;
+  if (mbedtls_asn1_get_tag(&p, end, &seq_len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0 ||
+      mbedtls_asn1_get_mpi(&p, end, &r) != 0 || mbedtls_asn1_get_mpi(&p, end, &s) != 0)
+    throw std::runtime_error("signing: unreadable DER");
+  auto out = low_s_der(TFTEST_GROUP(mbedtls_pk_ec(impl_->pk)), r, s);
+  mbedtls_mpi_free(&r);
+  mbedtls_mpi_free(&s);
+  return out;
+}
+
+std::vector<uint8_t> TestSigner::sign_with_fresh_nonce(const uint8_t* data, size_t len) const {
+  auto digest = sha(data, len);
+  mbedtls_ecp_keypair* kp = mbedtls_pk_ec(impl_->pk);
+  mbedtls_mpi r, s;
+  mbedtls_mpi_init(&r);
+  mbedtls_mpi_init(&s);
+  if (mbedtls_ecdsa_sign(&TFTEST_GROUP(kp), &r, &s, &TFTEST_SECRET(kp), digest.data(), 32, mbedtls_ctr_drbg_random,
+                         &impl_->drbg) != 0)
+    throw std::runtime_error("signing failed");
+  auto out = low_s_der(TFTEST_GROUP(kp), r, s);
+  mbedtls_mpi_free(&r);
+  mbedtls_mpi_free(&s);
+  return out;
 }
 
 std::vector<uint8_t> pattern(size_t len, uint32_t seed) {

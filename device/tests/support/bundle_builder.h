@@ -16,7 +16,9 @@ class TestSigner {
   TestSigner& operator=(const TestSigner&) = delete;
   const std::vector<uint8_t>& public_der() const { return der_; }
   std::vector<uint8_t> key_id() const;  // first 8 bytes of SHA-256(DER)
-  std::vector<uint8_t> sign(const uint8_t* data, size_t len) const;  // DER ECDSA-Sig-Value
+  std::vector<uint8_t> sign(const uint8_t* data, size_t len) const;  // DER ECDSA-Sig-Value, RFC 6979, low s
+  // Another valid signature of the same bytes (a random nonce from the signer's DRBG), low s.
+  std::vector<uint8_t> sign_with_fresh_nonce(const uint8_t* data, size_t len) const;
 
  private:
   struct Impl;

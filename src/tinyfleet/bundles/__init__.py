@@ -13,7 +13,7 @@ from .components import (
     Thresholds,
 )
 from .errors import BundleError, ComponentFormatError, KeyFileError
-from .format import Bundle, Component, bundle_digest, parse_bundle, parse_meta
+from .format import Bundle, Component, bundle_digest, content_digest, parse_bundle, parse_meta
 from .manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from .signing import TrustedKeys, generate_private_key, key_id, load_private_key, load_public_key
 from .verify import StreamVerifier, VerifyPolicy, verify_bundle
@@ -41,6 +41,7 @@ __all__ = [
     "VerifyPolicy",
     "build_bundle",
     "bundle_digest",
+    "content_digest",
     "generate_private_key",
     "key_id",
     "load_private_key",

@@ -169,6 +169,10 @@ class Bundle:
     def signed_region(self) -> bytes:
         return self.meta_bytes[: self.header.signed_len]
 
+    @property
+    def content_digest(self) -> bytes:
+        return hashlib.sha256(self.signed_region).digest()
+
     def component(self, ctype: ComponentType) -> Component:
         for c in self.components:
             if c.type == ctype:
@@ -204,6 +208,8 @@ def parse_meta(data: bytes) -> Bundle:
     if missing:
         raise E.MissingComponent(f"required component(s) missing: {', '.join(missing)}")
     sig = SignatureBlock.decode(data, header.signed_len)
+    if any(data[header.signed_len + SIG_BLOCK_LEN : header.payload_offset]):
+        raise E.BadSignature("the padding between the signature block and payload_offset is not zero")
     return Bundle(header, manifest, tuple(comps), sig, bytes(data[: header.payload_offset]))
 
 
@@ -215,6 +221,23 @@ def bundle_digest(data: bytes) -> bytes:
     if len(data) < poff:
         raise E.Truncated(f"{len(data)} bytes is shorter than the {poff}-byte metadata")
     return hashlib.sha256(data[:poff]).digest()
+
+
+def content_digest(data: bytes) -> bytes:
+    """What a bundle carries, whatever its signature: SHA-256 of its signed region `[0, T)` (header, manifest,
+    table and so every payload's hash). Two bundles with the same content digest are the same bundle to a
+    device (it is `UpToDate`), even when their digests differ (another signature over the same bytes)."""
+    t = Header.decode(data).signed_len
+    if len(data) < t:
+        raise E.Truncated(f"{len(data)} bytes is shorter than the {t}-byte signed region")
+    return hashlib.sha256(data[:t]).digest()
+
+
+def check_gap(data: bytes | memoryview, at: int, end: int, origin: int = 0) -> None:
+    """Bytes outside every payload carry nothing the signature covers: they must be zero, so that a bundle
+    has one encoding (docs/bundle-format.md, "Component table"). `data[0]` is the bundle's byte `origin`."""
+    if any(data[at:end]):
+        raise E.OutOfRange(f"non-zero bytes in [{origin + at}, {origin + end}), outside every payload")
 
 
 def check_file_length(size: int, total: int) -> None:

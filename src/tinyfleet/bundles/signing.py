@@ -11,10 +11,14 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from . import errors as E
 
 KEY_ID_LEN = 8
+# n, the order of P-256's base point: a signature (r, s) and its twin (r, n - s) both verify, so only the
+# low-s one (s <= n / 2) is the bundle's (docs/bundle-format.md, "Signature block").
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 def generate_private_key() -> ec.EllipticCurvePrivateKey:
@@ -83,8 +87,23 @@ def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
 
 
 def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
-    """DER ECDSA-Sig-Value over SHA-256(data); deterministic (RFC 6979), so rebuilding gives identical bytes."""
-    return key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    """DER ECDSA-Sig-Value over SHA-256(data), low-s; deterministic (RFC 6979), so rebuilding gives identical
+    bytes. OpenSSL returns either twin: the high one is replaced by (r, n - s), which verifies as well."""
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
+    return encode_dss_signature(r, min(s, P256_ORDER - s))
+
+
+def check_canonical(signature: bytes) -> None:
+    """The one encoding of a signature: strict DER (minimal lengths and integers, nothing after the SEQUENCE)
+    with s <= n / 2. Any other shape of a valid signature would give the same bundle a second digest."""
+    try:
+        r, s = decode_dss_signature(signature)
+    except ValueError as e:
+        raise E.BadSignature(f"signature is not a DER ECDSA-Sig-Value ({e})") from e
+    if encode_dss_signature(r, s) != signature:
+        raise E.BadSignature("signature is not in canonical DER (a non-minimal length or integer)")
+    if s > P256_ORDER // 2:
+        raise E.BadSignature("signature has a high s (s > n/2): only its low-s twin (r, n - s) is accepted")
 
 
 @dataclass
@@ -105,6 +124,7 @@ class TrustedKeys:
         key = self.keys.get(kid)
         if key is None:
             raise E.UnknownKeyId(f"signed by key {kid.hex()}, which is not among the trusted keys")
+        check_canonical(signature)
         try:
             key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature as e:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import errors as E
 from .components import ComponentType
-from .format import MAGIC, Bundle, Component, Header, check_file_length, parse_meta
+from .format import MAGIC, Bundle, Component, Header, check_file_length, check_gap, parse_meta
 from .signing import TrustedKeys
 from .timefmt import iso_utc
 
@@ -48,11 +48,15 @@ def verify_bundle(data: bytes, keys: TrustedKeys, policy: VerifyPolicy | None = 
     meta = parse_meta(data)
     check_trust(meta, keys, policy)
     view = memoryview(data)
+    at = meta.header.payload_offset  # the first byte not yet checked
     for c in sorted(meta.components, key=lambda c: c.offset):  # the order a stream delivers them
+        check_gap(view, at, c.offset)
+        at = c.end
         if len(data) < c.end:
             raise E.Truncated(f"file is {len(data)} bytes; the {c.type.label} payload ends at {c.end}")
         if hashlib.sha256(view[c.offset : c.end]).digest() != c.sha256:
             raise E.HashMismatch(f"{c.type.label} payload does not match its SHA-256")
+    check_gap(view, at, meta.header.total_len)
     check_file_length(len(data), meta.header.total_len)
     return Bundle(meta.header, meta.manifest, meta.components, meta.signature, meta.meta_bytes, bytes(data))
 
@@ -120,6 +124,8 @@ class StreamVerifier:
         self._pos += len(view)
         while self._cur < len(self._order):
             c = self._order[self._cur]
+            # The gap before this payload: offsets relative to the chunk, as check_gap sees it.
+            check_gap(view, 0, max(0, min(self._pos, c.offset) - start), start)
             lo, hi = max(start, c.offset), min(self._pos, c.end)
             if lo < hi:
                 self._hash.update(view[lo - start : hi - start])
@@ -131,7 +137,9 @@ class StreamVerifier:
             self.verified.append(c.type)
             self._hash = hashlib.sha256()
             self._cur += 1
+            view, start = view[c.end - start :], c.end
         self._inside_lo = self._inside_hi = 0
+        check_gap(view, 0, len(view), start)  # after the last payload, up to total_len
 
     def finish(self) -> Bundle:
         if self.meta is None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient as HttpClient
 
-from tinyfleet.bundles import DType, ModelContract, TensorSpec, generate_private_key
+from tests.vectors.generate import sign_with_nonce
+from tinyfleet.bundles import DType, ModelContract, TensorSpec, TrustedKeys, generate_private_key, verify_bundle
+from tinyfleet.bundles.format import SIG_BLOCK_LEN, SignatureBlock, parse_meta
 from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
@@ -71,6 +73,14 @@ def test_signature_and_duplicates(api) -> None:
     assert _post(http, ok).status_code == 201
     r = _post(http, ok)
     assert r.status_code == 409 and "already stored" in r.json()["detail"]
+    # The same signed region under another valid signature (another nonce): one content, one stored bundle.
+    meta = parse_meta(ok)
+    t = meta.header.signed_len
+    again = ok[:t] + SignatureBlock(1, meta.signature.key_id, sign_with_nonce(key, ok[:t], k=0x5EED)).encode()
+    again += ok[t + SIG_BLOCK_LEN :]
+    assert verify_bundle(again, TrustedKeys.of([key.public_key()])).digest != meta.digest
+    r = _post(http, again)
+    assert r.status_code == 409 and "differs only in its signature" in r.json()["detail"]
     assert [b["bundle_id"] for b in http.get("/api/v1/bundles").json()] == ["vib-2"]
     results = [e["result"] for e in http.get("/api/v1/audit").json() if e["action"] == "bundle.upload"]
     assert any(r.startswith("refused: bundle refused: UnknownKeyId") for r in results)

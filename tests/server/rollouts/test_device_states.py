@@ -12,8 +12,10 @@ from tinyfleet.server.rollouts.device_states import PreviousBundle, plan_rollbac
 NEW, OLD = bytes([1]) * 32, bytes([2]) * 32
 
 
-def report(to: AgentState, reason: Reason = Reason.NONE, desired_seq: int = 5, running: bytes = NEW) -> StateReport:
-    return StateReport(0, to, AgentEvent.Boot, 1, 1, reason, desired_seq, NEW, running, 0, 0, 0)
+def report(
+    to: AgentState, reason: Reason = Reason.NONE, desired_seq: int = 5, running: bytes = NEW, target: bytes = NEW
+) -> StateReport:
+    return StateReport(0, to, AgentEvent.Boot, 1, 1, reason, desired_seq, target, running, 0, 0, 0)
 
 
 def test_finished_statuses_only_leave_by_roll_back() -> None:
@@ -54,6 +56,9 @@ def test_assignment_of_a_device_already_running_the_bundle_succeeds_at_once() ->
     [
         (report(AgentState.IDLE, Reason.Confirmed), ("installed", "Confirmed")),
         (report(AgentState.IDLE, running=OLD), None),  # idle on the old bundle: not an outcome yet
+        # the target's content under another digest: the device says UpToDate about the target
+        (report(AgentState.IDLE, Reason.UpToDate, running=OLD), ("installed", "UpToDate")),
+        (report(AgentState.IDLE, Reason.UpToDate, running=OLD, target=OLD), None),  # about another target
         (report(AgentState.FAILED, Reason.HashMismatch), ("install_failed", "HashMismatch")),
         (report(AgentState.IDLE, Reason.HealthLatency, running=OLD), ("install_failed", "HealthLatency")),
         (report(AgentState.IDLE, Reason.TrialExhausted, running=OLD), ("install_failed", "TrialExhausted")),

@@ -96,6 +96,11 @@ def report_event(
         return None  # about another desired state (an older one, or a rollback)
     if report.to_state == AgentState.IDLE and report.running_digest == target_digest:
         return "installed", REASON_NAMES.get(report.reason)
+    same_content = report.reason == Reason.UpToDate and report.target_digest == target_digest
+    if report.to_state == AgentState.IDLE and same_content:
+        # It runs the target's content under another digest (the same signed region, another signature): the
+        # device checked the signature and the content (docs/device-protocol.md, "Bundle meta" step 3).
+        return "installed", REASON_NAMES.get(report.reason)
     if (
         report.to_state == AgentState.FAILED
         or report.reason in HEALTH_FAILURES

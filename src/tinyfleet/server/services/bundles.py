@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from tinyfleet.bundles import Bundle as ParsedBundle
-from tinyfleet.bundles import BundleError, ComponentType, TrustedKeys, verify_bundle
+from tinyfleet.bundles import BundleError, ComponentType, TrustedKeys, content_digest, verify_bundle
 from tinyfleet.bundles.components import Calibration, Thresholds
 from tinyfleet.bundles.errors import ComponentFormatError
 from tinyfleet.bundles.inspect import describe
@@ -127,7 +127,12 @@ def upload(
     m = parsed.manifest
     check_fits(m.bundle_id, m.hardware_class, len(data))
     digest = digest_of(parsed)
-    if session.get(Bundle, m.bundle_id) is not None:
+    stored = session.get(Bundle, m.bundle_id)
+    if stored is not None:
+        if content_digest(read_bytes(bundle_dir, stored)) == parsed.content_digest:
+            # Another signature over the same signed region: the same bundle to a device (UpToDate).
+            raise Conflict(f"bundle id {m.bundle_id!r} is already stored with this content (digest "
+                           f"{stored.digest[:16]}...); this file differs only in its signature")  # fmt: skip
         raise Conflict(f"bundle id {m.bundle_id!r} is already stored")
     if session.exec(select(Bundle).where(Bundle.digest == digest)).first() is not None:
         raise Conflict(f"these exact bundle bytes are already stored (digest {digest[:16]}...)")
