@@ -76,6 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     require(in.latency_us > max_latency_us, "a latency failure exceeded the limit");
   }
   if (o.reason == Reason::HealthRam) require(in.arena_bytes > in.contract.peak_ram_bytes, "a RAM failure exceeded it");
+  if (in.contract.feature_extractor == FeatureExtractorId::Unknown) {
+    require(o.reason == Reason::HealthFeatureExtractor && model.calls == 0,
+            "a bundle whose feature extractor this firmware lacks fails before the model runs");
+  }
   if (o.vectors > 0) require(o.max_latency_us == in.latency_us && o.max_arena_bytes == in.arena_bytes, "maxima seen");
   return 0;
 }

@@ -257,6 +257,7 @@ void component_seeds(const std::string& vectors_dir) {
        Reason::HealthOutputMismatch},
       {"pass-at-offset", health_seed(0x30, 50, 20000, 1200, 12000, hv0), Reason::None},
       {"short-length", health_seed(1, 50, 20000, 1200, 12000, hv0), Reason::HealthInference},
+      {"unknown-extractor", health_seed(8, 50, 20000, 1200, 12000, hv0), Reason::HealthFeatureExtractor},
   };
   for (const auto& h : health) {
     goal(replay(h.seed).reason == h.want, "health/" + h.name, "the replay ends as intended");

@@ -1,6 +1,7 @@
 // fuzz_health's input layout: a 25-byte head, then the health-vectors component (TFHV) as stored in a bank.
 //   0      mode: bits 0-1 vectors_length = component bytes + {0, -1, +1, +16}; bit 2: the contract's tensor
 //          sizes come from bytes 9..16 (else from the TFHV header, as a consistent bundle's do);
+//          bit 3: the bundle names a feature extractor this firmware lacks (else vib-window-v1);
 //          bits 4-7: the component's offset in the bank, in 16-byte units
 //   1..4   u32le max_latency_ms      5..8  u32le peak_ram_bytes
 //   9..12  u32le input_bytes        13..16 u32le output_bytes (bit 2 only)
@@ -43,6 +44,8 @@ inline HealthInput load_health_input(const uint8_t* data, size_t size, tinyfleet
   static const int32_t kLengthDelta[] = {0, -1, 1, 16};
   tinyfleet::HealthContract& k = in.contract;
   k.has_vectors = true;
+  k.feature_extractor =
+      (head[0] & 8) != 0 ? tinyfleet::FeatureExtractorId::Unknown : tinyfleet::FeatureExtractorId::VibWindowV1;
   k.vectors_offset = offset;
   k.vectors_length = static_cast<uint32_t>(static_cast<int64_t>(n) + kLengthDelta[head[0] & 3]);
   k.max_latency_ms = load_u32le(head + 1);
