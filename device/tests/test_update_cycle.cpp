@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "agent_harness.h"
+#include "support/encodings.h"
 
 using namespace tinyfleet;
 using agenttest::Broker;
@@ -43,35 +44,6 @@ uint32_t blocks_of(const Published& p, int c) { return block_count(p.info.compon
 // Fleet::new_bundle changes firmware (0), model (1) and health vectors (4): the blocks fetched.
 uint32_t changed_blocks(const Published& p) { return blocks_of(p, 0) + blocks_of(p, 1) + blocks_of(p, 4); }
 
-uint32_t signed_len_of(const Bytes& b) { return 32u + (b[12] | b[13] << 8) + 80u * b[14]; }
-
-// The bundle with the twin (r, n - s) of its signature: it verifies in plain ECDSA; the format refuses it.
-Bytes with_high_s(Bytes b) {
-  static const uint8_t kOrder[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF,
-                                     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17,
-                                     0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
-  const uint32_t t = signed_len_of(b);
-  const uint8_t* der = b.data() + t + 12;
-  const Bytes r(der + 4, der + 4 + der[3]);
-  const uint8_t* s_at = der + 4 + der[3];
-  uint8_t s[32] = {};
-  std::memcpy(s + 32 - s_at[1], s_at + 2, s_at[1]);  // a low s has at most 32 bytes, no sign zero
-  uint8_t high[33] = {};  // n - s, big-endian, behind a sign zero (its top bit is set)
-  int borrow = 0;
-  for (int i = 31; i >= 0; --i) {
-    const int d = kOrder[i] - s[i] - borrow;
-    high[i + 1] = static_cast<uint8_t>(d & 0xFF);
-    borrow = d < 0;
-  }
-  Bytes sig = {0x30, static_cast<uint8_t>(4 + r.size() + 33), 0x02, static_cast<uint8_t>(r.size())};
-  sig.insert(sig.end(), r.begin(), r.end());
-  sig.insert(sig.end(), {0x02, 33});
-  sig.insert(sig.end(), high, high + 33);
-  std::memset(b.data() + t + 12, 0, 72);
-  std::memcpy(b.data() + t + 12, sig.data(), sig.size());
-  b[t + 2] = static_cast<uint8_t>(sig.size());
-  return b;
-}
 
 }  // namespace
 
@@ -501,11 +473,11 @@ TEST(UpdateCycle, BundlesThePolicyRefusesFailBeforeAnyBlock) {
     tftest::TestSigner other("not-trusted");
     Bytes bundle = c.reason == Reason(12) ? tftest::build_bundle(s, &other) : f.dev.make_bundle(s);
     // The encodings that once gave one bundle a second digest (docs/bundle-format.md, "One bundle, one encoding").
-    if (std::strcmp(c.name, "high-s signature") == 0) bundle = with_high_s(bundle);
+    if (std::strcmp(c.name, "high-s signature") == 0) bundle = agenttest::with_high_s(bundle);
     Published p = f.broker.publish_bundle(bundle, f.dev.crypto);
     if (std::strcmp(c.name, "non-zero prefix padding") == 0) {  // a meta the broker's own parse would refuse
       Bytes meta(bundle.begin(), bundle.begin() + p.info.header.payload_offset);
-      const uint32_t pad = signed_len_of(bundle) + 96;
+      const uint32_t pad = agenttest::signed_len_of(bundle) + 96;
       ASSERT_LT(pad, meta.size()) << "the spec leaves no padding";
       meta[pad] = 0x01;
       sha256(f.dev.crypto, meta.data(), meta.size(), p.digest);
@@ -525,14 +497,9 @@ TEST(UpdateCycle, BundlesThePolicyRefusesFailBeforeAnyBlock) {
 // nothing to install, whatever the file digest (docs/bundle-format.md, "Content").
 TEST(UpdateCycle, TheRunningContentUnderAnotherDigestIsUpToDate) {
   Fleet f;
-  Bytes twin = f.old_bundle;
-  const uint32_t t = signed_len_of(twin);
-  const Bytes sig = f.dev.signer.sign_with_fresh_nonce(twin.data(), t);
-  std::memset(twin.data() + t + 12, 0, 72);
-  std::memcpy(twin.data() + t + 12, sig.data(), sig.size());
-  twin[t + 2] = static_cast<uint8_t>(sig.size());
+  const Bytes twin = agenttest::resigned(f.old_bundle, f.dev.signer);
   ASSERT_NE(twin, f.old_bundle);
-  ASSERT_EQ(0, std::memcmp(twin.data(), f.old_bundle.data(), signed_len_of(twin)));
+  ASSERT_EQ(0, std::memcmp(twin.data(), f.old_bundle.data(), agenttest::signed_len_of(twin)));
   Published p = f.broker.publish_bundle(twin, f.dev.crypto);
   ASSERT_FALSE(same_digest(p.digest, f.dev.agent->running_digest()));
   f.broker.publish_desired("dev-0001", 1, p);

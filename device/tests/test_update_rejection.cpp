@@ -10,6 +10,7 @@
 
 #include "agent_harness.h"
 #include "refusal_check.h"
+#include "support/encodings.h"
 
 using namespace tinyfleet;
 using agenttest::Broker;
@@ -104,6 +105,25 @@ const Case kCases[] = {
      }},
     {"same bundle as running", Reason::UpToDate, AgentState::Idle,
      [](Device& d, Broker& br, const Bytes& running) { publish(br, d, running); }},
+    // The encodings that once gave the same content a second digest (docs/bundle-format.md).
+    {"non-zero prefix padding", reason_from_status(Status::BadSignature), AgentState::Failed,
+     [](Device& d, Broker& br, const Bytes&) {
+       const Bytes b = bundle(d, kRunningCounter);
+       Published p = br.publish_bundle(b, d.crypto);
+       Bytes meta(b.begin(), b.begin() + p.info.header.payload_offset);
+       const uint32_t pad = agenttest::signed_len_of(b) + 96;  // past the signature block
+       ASSERT_LT(pad, meta.size()) << "the spec leaves no padding";
+       meta[pad] = 0x01;
+       sha256(d.crypto, meta.data(), meta.size(), p.digest);
+       char topic[kMaxTopicLen];
+       meta_topic(topic, p.digest);
+       br.retained[topic] = meta;
+       br.publish_desired("dev-0001", 1, p);
+     }},
+    {"high-s signature", reason_from_status(Status::BadSignature), AgentState::Failed,
+     [](Device& d, Broker& br, const Bytes&) { publish(br, d, agenttest::with_high_s(bundle(d, kRunningCounter))); }},
+    {"running content re-signed", Reason::UpToDate, AgentState::Idle,
+     [](Device& d, Broker& br, const Bytes& running) { publish(br, d, agenttest::resigned(running, d.signer)); }},
 };
 
 }  // namespace
