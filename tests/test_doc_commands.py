@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,8 +56,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """Where an operator would work: run as root, the server runs Mosquitto as `mosquitto`, which must pass
+    through every directory above the data directory, and pytest's own are private to root."""
+    d = Path(tempfile.mkdtemp(prefix="tf-docs-", dir="/var/tmp"))
+    d.chmod(0o711)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.mark.parametrize("doc", ["README.md", "docs/operations.md"])
-def test_every_shell_block_runs_as_written(doc: str, tmp_path: Path) -> None:
+def test_every_shell_block_runs_as_written(doc: str, scratch: Path) -> None:
+    tmp_path = scratch  # (the blocks' working directory)
     blocks, skipped = shell_blocks(ROOT / doc)
     assert blocks
     assert all(reason.strip() for reason in skipped)
