@@ -47,7 +47,8 @@ def api(tmp_path: Path, db_url: str):
 
 @pytest.fixture
 def sqlite_api(tmp_path: Path):
-    rt = _runtime(tmp_path, f"sqlite:///{tmp_path / 'fleet.db'}")
+    # a server user of the test's own: a client under the runtime's user would take over (and lose) its session
+    rt = _runtime(tmp_path, f"sqlite:///{tmp_path / 'fleet.db'}", broker_replica_users=["isolation-probe"])
     with HttpClient(create_app(rt)) as http:
         http.headers["Authorization"] = f"Bearer {ADMIN}"
         yield http, rt
@@ -74,7 +75,7 @@ def _settle() -> None:
 def test_every_ordered_pair_of_edge_ids_is_isolated(sqlite_api) -> None:
     http, rt = sqlite_api
     pw = {i: _provision(http, i)["broker"]["password"] for i in EDGE_IDS}
-    server = MqttClient(rt.broker_port, rt.settings.broker_username, rt.broker_password, client_id="isolation-probe")
+    server = MqttClient(rt.broker_port, "isolation-probe", rt.broker_password)
     clients = {i: MqttClient(rt.broker_port, i, pw[i]) for i in EDGE_IDS}
     try:
         assert server.wait_connected() and all(c.wait_connected() for c in clients.values())
