@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from tests.bundles.verdicts import stream_verdict, verdict
 from tests.vectors.generate import KEY_A, KEY_B, NOW, build_bundle, components, manifest, valid
 from tinyfleet import _agent
-from tinyfleet.bundles import BundleError, StreamVerifier, TrustedKeys, VerifyPolicy, verify_bundle
+from tinyfleet.bundles import TrustedKeys, VerifyPolicy
 from tinyfleet.bundles.format import SIG_BLOCK_LEN, SignatureBlock, content_digest, parse_meta
 from tinyfleet.bundles.signing import P256_ORDER, public_der, sign
 
@@ -29,22 +30,11 @@ SPREAD = build_bundle(manifest("stm32l4"), components("stm32l4"), KEY_A, firmwar
 
 
 def python_verdict(data: bytes) -> str:
-    try:
-        verify_bundle(data, TRUST, POLICY)
-    except BundleError as e:
-        return e.code
-    return "ok"
+    return verdict(data, TRUST, POLICY)
 
 
 def python_stream_verdict(data: bytes, chunk: int) -> str:
-    sv = StreamVerifier(TRUST, POLICY)
-    try:
-        for i in range(0, len(data), chunk):
-            sv.feed(data[i : i + chunk])
-        sv.finish()
-    except BundleError as e:
-        return e.code
-    return "ok"
+    return stream_verdict(data, chunk, TRUST, POLICY)
 
 
 def device_verdict(data: bytes, chunk: int = 4096) -> str:

@@ -11,32 +11,14 @@ import contextlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bundles.verdicts import stream_verdict, verdict
 from tests.vectors.generate import KEY_A, resign, valid
-from tinyfleet.bundles import BundleError, StreamVerifier, TrustedKeys, VerifyPolicy, verify_bundle
+from tinyfleet.bundles import TrustedKeys, VerifyPolicy
 
 TRUST = TrustedKeys.of([KEY_A.public_key()])
 POLICY = VerifyPolicy("stm32l4", "dev-0001", 0, 1_790_000_000)
 BASE = valid("stm32l4")
 META_END = 700  # mutations inside the metadata prefix are the interesting ones
-
-
-def verdict(data: bytes) -> str:
-    try:
-        verify_bundle(data, TRUST, POLICY)
-    except BundleError as e:
-        return e.code
-    return "ok"
-
-
-def stream_verdict(data: bytes, chunk: int) -> str:
-    sv = StreamVerifier(TRUST, POLICY)
-    try:
-        for i in range(0, len(data), chunk):
-            sv.feed(data[i : i + chunk])
-        sv.finish()
-    except BundleError as e:
-        return e.code
-    return "ok"
 
 
 mutation = st.one_of(
@@ -72,7 +54,7 @@ def test_mutations_give_typed_verdicts(ops: list[tuple[str, int, int]], re_sign:
     if re_sign and len(data) >= 32:
         with contextlib.suppress(IndexError, ValueError):  # too mangled to re-sign: test the raw bytes
             data = resign(data)
-    v = verdict(data)  # any exception other than BundleError fails the test
-    assert v == stream_verdict(data, chunk)
+    v = verdict(data, TRUST, POLICY)  # any exception other than BundleError fails the test
+    assert v == stream_verdict(data, chunk, TRUST, POLICY)
     if data == BASE:
         assert v == "ok"
