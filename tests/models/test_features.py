@@ -70,8 +70,8 @@ def test_batches_and_refuses_other_shapes(features) -> None:
     (TensorSpec((1, 256, 3), DType.INT8, 1 / 128, 1), "zero point 1"),
 ])  # fmt: skip
 def test_a_model_input_the_extractor_cannot_feed_is_named(spec: TensorSpec, problem: str | None) -> None:
-    from tinyfleet.bundles.features import input_mismatch
+    from tinyfleet.bundles.release import feature_input_mismatch
 
-    found = input_mismatch("vib-window-v1", spec)
+    found = feature_input_mismatch("vib-window-v1", spec)
     assert (found is None) if problem is None else re.search(problem, found or ""), found
-    assert "not one devices have" in (input_mismatch("", spec) or "")
+    assert "not one devices have" in (feature_input_mismatch("", spec) or "")

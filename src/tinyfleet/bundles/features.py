@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .manifest import DType, TensorSpec
-
 VERSION = "vib-window-v1"
 WINDOW = 256
 CHANNELS = 3
@@ -36,24 +34,3 @@ def extract(calibrated: np.ndarray) -> np.ndarray:
     q = (wide - mean + (1 << (SHIFT - 1))) >> SHIFT
     return np.clip(q, -128, 127).astype(np.int8)
 
-
-KNOWN = (VERSION,)  # the extractors the device's library has (device/include/tinyfleet/features.h)
-
-
-def input_mismatch(version: str, spec: TensorSpec) -> str | None:
-    """Why a model with input `spec` cannot be fed by extractor `version` on a device, or None if it can.
-
-    A device runs no inference for such a bundle (its extractor's output has nowhere to go), and its health
-    check would not notice: the golden vectors are model inputs, not samples."""
-    if version not in KNOWN:
-        return f"feature extractor {version!r} is not one devices have (they have: {', '.join(KNOWN)})"
-    leading = 1
-    for d in spec.shape[:-2]:
-        leading *= d
-    if (tuple(spec.shape[-2:]), leading) != ((WINDOW, CHANNELS), 1) or spec.dtype != DType.INT8 or (
-        spec.scale, spec.zero_point) != (INPUT_SCALE, INPUT_ZERO_POINT):  # fmt: skip
-        return (
-            f"{version} gives the model int8 [1, {WINDOW}, {CHANNELS}] (scale 1/128, zero point 0); the model's input "
-            f"is {spec.dtype.numpy_name} {list(spec.shape)} (scale {spec.scale:g}, zero point {spec.zero_point})"
-        )
-    return None

@@ -23,7 +23,7 @@ from .components import Calibration, ComponentType, Thresholds
 from .format import Bundle
 from .gate import GateReport, validate_model
 from .gate.datasets import FloatReference, ValidationSet
-from .manifest import Deployment, Manifest, ModelContract, Provenance
+from .manifest import Deployment, DType, Manifest, ModelContract, Provenance, TensorSpec
 from .profiles import HardwareProfile
 
 Components = dict[ComponentType, tuple[str, bytes]]  # type -> (version string, payload)
@@ -163,6 +163,31 @@ def build_release(
     return build_for_profile(manifest, components, key, profile), report
 
 
+# the extractors the device's library has (device/include/tinyfleet/features.h)
+FEATURE_EXTRACTORS = (features.VERSION,)
+
+
+def feature_input_mismatch(version: str, spec: TensorSpec) -> str | None:
+    """Why a model with input `spec` cannot be fed by extractor `version` on a device, or None if it can.
+
+    A device runs no inference for such a bundle (its extractor's output has nowhere to go), and its health
+    check would not notice: the golden vectors are model inputs, not samples."""
+    if version not in FEATURE_EXTRACTORS:
+        return f"feature extractor {version!r} is not one devices have (they have: {', '.join(FEATURE_EXTRACTORS)})"
+    leading = 1
+    for d in spec.shape[:-2]:
+        leading *= d
+    window = (features.WINDOW, features.CHANNELS)
+    quantization = (features.INPUT_SCALE, features.INPUT_ZERO_POINT)
+    if (tuple(spec.shape[-2:]), leading, spec.dtype, (spec.scale, spec.zero_point)) != (window, 1, DType.INT8,
+                                                                                        quantization):  # fmt: skip
+        return (
+            f"{version} gives the model int8 [1, {window[0]}, {window[1]}] (scale 1/128, zero point 0); the model's "
+            f"input is {spec.dtype.numpy_name} {list(spec.shape)} (scale {spec.scale:g}, zero point {spec.zero_point})"
+        )
+    return None
+
+
 def release_contents(
     parts: ReleaseParts, report: GateReport, profile: HardwareProfile, *, now: int | None = None
 ) -> tuple[Manifest, Components]:
@@ -173,7 +198,7 @@ def release_contents(
     outputs = 1
     for d in report.output.shape:
         outputs *= d
-    mismatch = features.input_mismatch(parts.feature_extractor_version, report.input)
+    mismatch = feature_input_mismatch(parts.feature_extractor_version, report.input)
     if mismatch is not None:
         raise ReleaseError(mismatch)
     if len(parts.thresholds.classes) != outputs:
