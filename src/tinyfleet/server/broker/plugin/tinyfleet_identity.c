@@ -219,6 +219,12 @@ static void respond(const char *client_id, const char *request_id, size_t reques
 	}
 }
 
+static int ignore(const char *requester)
+{
+	mosquitto_log_printf(MOSQ_LOG_WARNING, "tinyfleet identity: malformed request from %s ignored", requester);
+	return MOSQ_ERR_SUCCESS;
+}
+
 /* `apply <request-id> <username>` from a server user (module comment). */
 static int on_control(int event, void *event_data, void *userdata)
 {
@@ -229,14 +235,15 @@ static int on_control(int event, void *event_data, void *userdata)
 	const char *client_id = mosquitto_client_id(ed->client);
 	if(requester == NULL || !is_server_user(requester) || client_id == NULL) return MOSQ_ERR_ACL_DENIED;
 
+	/* A malformed request is ignored, not answered (an error return would disconnect the server). */
 	const char *p = ed->payload;
 	size_t len = ed->payloadlen;
-	if(len < 7 || memcmp(p, "apply ", 6) != 0) return MOSQ_ERR_INVAL;
+	if(len < 7 || memcmp(p, "apply ", 6) != 0) return ignore(requester);
 	const char *rid = p + 6;
 	const char *sp = memchr(rid, ' ', len - 6);
-	if(sp == NULL) return MOSQ_ERR_INVAL;
+	if(sp == NULL) return ignore(requester);
 	size_t rid_len = (size_t)(sp - rid);
-	if(!valid_id(rid, rid_len) || rid_len > REQUEST_ID_MAX) return MOSQ_ERR_INVAL;
+	if(!valid_id(rid, rid_len) || rid_len > REQUEST_ID_MAX) return ignore(requester);
 	const char *user = sp + 1;
 	size_t user_len = len - (size_t)(user - p);
 	char username[ID_MAX + 1];
