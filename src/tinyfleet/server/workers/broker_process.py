@@ -132,12 +132,13 @@ class EmbeddedBroker:
 
     def set_identity(self, username: str, password_hash: str | None) -> None:
         """Replace one identity's file with `password_hash` (None: remove it): the broker's whole work for
-        adding, rotating or revoking one device. A server user's name is refused as a device's."""
+        adding, rotating or revoking one device. Not fsynced: the database is the record, and start() rewrites
+        every identity that does not match it."""
         path = self.identity_file(username)
         if password_hash is None:
             path.unlink(missing_ok=True)
         else:
-            write_atomic(path, password_hash, owner=self._owner)
+            write_atomic(path, password_hash, owner=self._owner, durable=False)
 
     def _write_identities(self, device_hashes: Mapping[str, str]) -> None:
         """Make the identities directory hold exactly the server users and these devices (id -> `$7$` hash):
