@@ -210,7 +210,7 @@ class FleetRuntime:
         )
         if self.broker is not None:
             link = self.link
-            self.control = BrokerControl(lambda t, p: link.publish(t, p, retain=False, wait=False),
+            self.control = BrokerControl(lambda t, p: link.publish(t, p, retain=False, wait=False, qos=2),
                                          link.wait_connected)  # fmt: skip
         self.ingest.start()
         self.publisher = Publisher(self.link, self.metrics, after_publish=self.guard.stamp)

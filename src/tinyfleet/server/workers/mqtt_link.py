@@ -118,8 +118,9 @@ class MqttLink:
         if item.qos > 0:
             self.client.ack(item.mid, item.qos)
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool, wait: bool = True) -> mqtt.MQTTMessageInfo:
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
+    def publish(self, topic: str, payload: bytes, *, retain: bool, wait: bool = True,
+                qos: int = 1) -> mqtt.MQTTMessageInfo:  # fmt: skip
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
             raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         if wait:
