@@ -16,6 +16,7 @@ from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.workers.broker_process import EmbeddedBroker
 
 from .. import srv_raw_connect as raw
+from ..srv_fleet import wait_until
 from ..srv_mqtt_client import TestClient
 
 SERVER_PW = "server-secret"
@@ -161,3 +162,26 @@ def test_identities_survive_a_broker_restart_and_start_removes_what_the_database
                             for u in ("devA", "devC", "fleet-server", "replica-2")])  # fmt: skip
     assert os.stat(broker.identities_dir).st_mode & 0o777 == 0o700
     assert topics.shard("devC") in {p.parent.name for p in broker.identities_dir.rglob("devC")}
+
+
+def test_a_dropped_device_hears_administrative_action_and_its_will_is_published(broker: EmbeddedBroker) -> None:
+    server = Requester(broker.port, "fleet-server", SERVER_PW)
+    reasons: list[int] = []
+    dropped = threading.Event()
+    dev = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="devA", protocol=mqtt.MQTTv5)
+    dev.username_pw_set("devA", "pwA")
+    dev.will_set(topics.presence("devA"), b"offline-will", qos=1, retain=True)
+    dev.on_disconnect = lambda _c, _u, _f, rc, _p: (reasons.append(rc.value), dropped.set())
+    dev.connect("127.0.0.1", broker.port)
+    dev.loop_start()
+    try:
+        server.client.subscribe(topics.presence("devA"), qos=1)
+        assert wait_until(dev.is_connected, 5)
+        server.ask(b"apply w1 devA")
+        assert dropped.wait(5) and reasons[0] == 0x98  # MQTT v5: administrative action
+        # the will (as for a lost connection), published before the plugin answered
+        assert wait_until(lambda: len(server.answers) >= 2, 5)
+        assert server.answers[:2] == [b"offline-will", b"w1 present"]
+    finally:
+        dev.loop_stop()
+        server.close()
