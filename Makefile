@@ -8,11 +8,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Debian packages the project builds and tests with (installed only when missing).
 APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto mosquitto-clients \
+            mosquitto-dev libmosquitto-dev libssl-dev \
             libmbedtls-dev libgtest-dev clang-14 libclang-rt-14-dev \
             gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
             chromium chromium-driver
 # Everything the package build (and its C++ module tinyfleet._agent) is made from: a change reinstalls it.
-PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt \
+PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt src/tinyfleet/server/broker/plugin/tinyfleet_identity.c \
               $(shell find device/include device/src device/ports/host device/ports/nor device/python -type f 2>/dev/null)
 
 # The dashboard's front-end libraries (package.json, pinned by package-lock.json), from the npm registry.

@@ -34,6 +34,7 @@ class TestClient:
         self.messages: list[Received] = []
         self._cv = threading.Condition()
         self._connected = threading.Event()
+        self.dropped = threading.Event()  # the broker ended a session this client had (paho then reconnects)
         self.connect_rc: ReasonCode | None = None
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(username, password)
@@ -41,6 +42,7 @@ class TestClient:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_a: self.dropped.set()
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
 

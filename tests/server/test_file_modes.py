@@ -69,7 +69,7 @@ def test_data_directory_and_files_are_private_and_the_broker_is_unprivileged(rea
         r = http.post("/api/v1/devices", json={"id": "dev-1", "hardware_class": "stm32l4"})
         assert r.status_code == 201, r.text
         password = r.json()["broker"]["password"]
-        # the broker reloaded the password file as its own user: the new device connects
+        # the identity plugin read the device's file as the broker's user: the new device connects
         assert _connects(rt.broker_port, "dev-1", password)
         up = http.post("/api/v1/bundles", content=make_bundle(key, "b-1"),
                        headers={"Content-Type": "application/octet-stream"})  # fmt: skip
@@ -89,12 +89,21 @@ def test_data_directory_and_files_are_private_and_the_broker_is_unprivileged(rea
         assert stored and all(_mode(f) == 0o600 for f in stored)
         broker = data / "broker"
         assert _mode(broker) == 0o700 and broker.stat().st_uid == mosq.pw_uid
-        for name in ("mosquitto.conf", "passwords", "acl", "port", "mosquitto.log", "mosquitto.pid",
+        for name in ("mosquitto.conf", "acl", "port", "mosquitto.log", "mosquitto.pid",
                      "mosquitto.stderr"):  # fmt: skip
             assert _mode(broker / name) == 0o600, name
-        for name in ("passwords", "acl", "mosquitto.conf"):
+        for name in ("acl", "mosquitto.conf"):
             assert (broker / name).stat().st_uid == mosq.pw_uid, name
+        assert not (broker / "passwords").exists()  # the identity plugin reads one file per identity
         assert _mode(broker / "persistence") == 0o700
+        # the plugin was loaded as root, before Mosquitto became `mosquitto`; what it reads belongs to that user
+        assert "tinyfleet identity: identities in" in (broker / "mosquitto.log").read_text()
+        ids = broker / "identities"
+        dirs = [ids, *(p for p in ids.rglob("*") if p.is_dir())]
+        files = [p for p in ids.rglob("*") if p.is_file()]
+        assert len(dirs) == 1 + 256 + 1 and sorted(p.name for p in files) == ["dev-1", "fleet-server"]
+        assert all(_mode(d) == 0o700 and d.stat().st_uid == mosq.pw_uid for d in dirs)
+        assert all(_mode(f) == 0o600 and f.stat().st_uid == mosq.pw_uid for f in files)
         # every write is whole: no temporary file is left behind
         leftovers = [p for p in data.rglob(".*") if p.is_file()]
         assert leftovers == []
@@ -126,14 +135,14 @@ def test_a_broker_user_that_cannot_reach_the_data_directory_is_named(tmp_path: P
 
 def test_exported_broker_files_are_private_whole_and_refuse_server_users(tmp_path: Path) -> None:
     export = tmp_path / "broker-export"
-    sink = ExportedCredentialSink(export, ["fleet-server", "replica-2"])
-    sink.sync({"dev-1": hash_password("a")})
+    sink = ExportedCredentialSink(export, ["fleet-server", "replica-2"], dict)
+    sink.export({"dev-1": hash_password("a")})
     assert _mode(export) == 0o700
     assert _mode(export / "passwords") == 0o600 and _mode(export / "acl") == 0o600
     before = (export / "passwords").read_bytes()
     for reserved in ("fleet-server", "replica-2"):
         # installed as documented, such a device would get readwrite on fleet/#
         with pytest.raises(BrokerError, match=f"device id '{reserved}' collides with a server broker user"):
-            sink.sync({"dev-1": hash_password("a"), reserved: hash_password("b")})
+            sink.export({"dev-1": hash_password("a"), reserved: hash_password("b")})
     assert (export / "passwords").read_bytes() == before  # nothing half-written
     assert sorted(p.name for p in export.iterdir()) == ["acl", "passwords"]

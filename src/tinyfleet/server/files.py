@@ -18,8 +18,11 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def write_atomic(path: Path, data: bytes | str, *, mode: int = FILE_MODE, owner: tuple[int, int] | None = None) -> None:
-    """Replace `path` with `data`, created with `mode` (and `owner` uid, gid) before any byte is visible."""
+def write_atomic(path: Path, data: bytes | str, *, mode: int = FILE_MODE, owner: tuple[int, int] | None = None,
+                 durable: bool = True) -> None:  # fmt: skip
+    """Replace `path` with `data`, created with `mode` (and `owner` uid, gid) before any byte is visible.
+    `durable=False` skips the fsync, for files rebuilt from the database at every start (a crash may leave
+    such a file empty, never half of an old and half of a new one to a running reader)."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # unique: concurrent writers never share it
     try:
         os.fchmod(fd, mode)
@@ -28,7 +31,8 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = FILE_MODE, owner:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """The running server's parts, wired together: database, broker, MQTT link, ingest, rollout engine.
 
 `FleetRuntime.start()` migrates the database (refusing an unknown revision), starts (or adopts) the
-embedded Mosquitto with every provisioned device's credentials, connects the server's MQTT session,
+embedded Mosquitto with every provisioned device's identity, connects the server's MQTT session,
 starts ingest, publishes every device's desired state from the database again, and starts the engine.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -18,6 +19,7 @@ from sqlmodel import Session
 
 from tinyfleet.bundles import TrustedKeys, load_private_key
 from tinyfleet.protocol import topics
+from tinyfleet.server.broker import identities
 from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_password_file
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
@@ -25,7 +27,9 @@ from tinyfleet.server.files import private_dir, private_file, tighten, write_ato
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.services import devices, retention, tokens
 from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
+from tinyfleet.server.services.credential_sync import ShardLocks
 from tinyfleet.server.settings import Settings
+from tinyfleet.server.workers.broker_control import BrokerControl
 from tinyfleet.server.workers.broker_process import BrokerError, EmbeddedBroker
 from tinyfleet.server.workers.ingest_worker import IngestWorker
 from tinyfleet.server.workers.leader import LeaderLock
@@ -38,23 +42,54 @@ log = logging.getLogger("tinyfleet.server")
 
 
 class EmbeddedCredentialSink:
-    def __init__(self, broker: EmbeddedBroker) -> None:
-        self.broker = broker
-        self.reserved = frozenset(broker.server_users)
+    """One identity file per device in the embedded broker, each change confirmed by its identity plugin."""
 
-    def sync(self, device_hashes: Mapping[str, str]) -> None:
-        self.broker.update_credentials(device_hashes)
+    def __init__(self, broker: EmbeddedBroker, control: Callable[[], BrokerControl | None]) -> None:
+        self.broker, self._control = broker, control
+        self.reserved = frozenset(broker.server_users)
+        self.exclusive = ShardLocks()
+
+    def write(self, device_id: str, password_hash: str | None) -> None:
+        try:
+            self.broker.set_identity(device_id, password_hash)
+        except (OSError, ValueError) as exc:
+            raise BrokerError(f"cannot write {device_id!r}'s identity: {exc}") from exc
+
+    def confirm(self, device_id: str, present: bool) -> None:
+        control = self._control()
+        if control is None:
+            raise BrokerError("the server is not connected to the broker")
+        state = control.apply(device_id)
+        expected = identities.PRESENT if present else identities.ABSENT
+        if state != expected:
+            raise BrokerError(f"the broker reads {device_id!r}'s identity as {state}, not {expected}")
 
 
 class ExportedCredentialSink:
     """External broker: the server cannot change its users, so it writes Mosquitto-format password and ACL
-    files to a directory for the broker's operator to install (docs/operations.md)."""
+    files to a directory for the broker's operator to install (docs/operations.md). Each change rewrites the
+    whole password file (O(fleet)); changes are made one at a time so each file holds the database's state."""
 
-    def __init__(self, directory: Path, server_users: list[str]) -> None:
-        self.directory, self.server_users = directory, server_users
+    def __init__(self, directory: Path, server_users: list[str], read_hashes: Callable[[], Mapping[str, str]]) -> None:
+        self.directory, self.server_users, self._read_hashes = directory, server_users, read_hashes
         self.reserved = frozenset(server_users)
+        self._lock = threading.Lock()
 
-    def sync(self, device_hashes: Mapping[str, str]) -> None:
+    def exclusive(self, device_id: str) -> threading.Lock:
+        return self._lock  # one for all devices: every write holds every device
+
+    def write(self, device_id: str, password_hash: str | None) -> None:
+        """The committed devices with this one change on top (it may not be committed yet: a deletion)."""
+        hashes = dict(self._read_hashes())
+        hashes.pop(device_id, None)
+        if password_hash is not None:
+            hashes[device_id] = password_hash
+        self.export(hashes)
+
+    def confirm(self, device_id: str, present: bool) -> None:
+        """The operator installs the files: nothing to wait for."""
+
+    def export(self, device_hashes: Mapping[str, str]) -> None:
         try:
             passwords = render_password_file(device_hashes, reserved=self.reserved)
         except ValueError as exc:
@@ -100,12 +135,14 @@ class FleetRuntime:
                     max_queued_bytes=settings.broker_max_queued_bytes,
                 ),
             )
-            self.credential_sink = EmbeddedCredentialSink(self.broker)
+            self.credential_sink = EmbeddedCredentialSink(self.broker, lambda: self.control)
         else:
             self.credential_sink = ExportedCredentialSink(
-                settings.data_dir / "broker-export", [settings.broker_username, *settings.broker_replica_users]
-            )
+                settings.data_dir / "broker-export", [settings.broker_username, *settings.broker_replica_users],
+                self._all_hashes,
+            )  # fmt: skip
         self.link: MqttLink | None = None
+        self.control: BrokerControl | None = None
         self.guard: RetainedGuard | None = None
         self.publisher: Publisher | None = None
         self.ingest: IngestWorker | None = None
@@ -138,12 +175,13 @@ class FleetRuntime:
         with Session(self.engine) as session:
             if s.bootstrap_admin_token:
                 tokens.ensure_bootstrap(session, s.bootstrap_admin_token)
-            hashes = devices.all_hashes(session)
+        hashes = self._all_hashes()
         if self.broker is not None:
             self.broker.start(hashes)
             log.info("mosquitto listening on %s:%d", self.broker.bind, self.broker.port)
         else:
-            self.credential_sink.sync(hashes)
+            assert isinstance(self.credential_sink, ExportedCredentialSink)
+            self.credential_sink.export(hashes)
 
         self.ingest = IngestWorker(
             self.engine, ack=lambda item: self._ack(item), metrics=self.metrics,
@@ -170,6 +208,10 @@ class FleetRuntime:
         self.link.connect(
             [share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL, self.guard.topic]
         )
+        if self.broker is not None:
+            link = self.link
+            self.control = BrokerControl(lambda t, p: link.publish(t, p, retain=False, wait=False, qos=2),
+                                         link.wait_connected)  # fmt: skip
         self.ingest.start()
         self.publisher = Publisher(self.link, self.metrics, after_publish=self.guard.stamp)
         self.rollouts.publisher = self.publisher
@@ -204,7 +246,16 @@ class FleetRuntime:
         nb, nd = self.rollouts.republish()
         log.info("republished %d bundle(s) and the desired state of %d device(s)", nb, nd)
 
+    def _all_hashes(self) -> dict[str, str]:
+        with Session(self.engine) as session:
+            return devices.all_hashes(session)
+
     def _on_message(self, item: Incoming) -> None:
+        if item.topic == identities.RESPONSE_TOPIC:  # the identity plugin's answers (broker_control.py)
+            if self.control is not None:
+                self.control.received(item.payload)
+            self._ack(item)
+            return
         if self.guard is not None and item.topic == self.guard.topic:
             self.guard.marker_received(item.payload)
             self._ack(item)

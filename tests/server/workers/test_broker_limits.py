@@ -90,8 +90,9 @@ class RawDevice:
 
 
 def test_the_conf_carries_the_protocol_maxima() -> None:
-    conf = render_conf(port=1, bind="127.0.0.1", password_file=Path("p"), acl_file=Path("a"),
-                       persistence_dir=Path("d"), run_as_user="mosquitto")  # fmt: skip
+    conf = render_conf(port=1, bind="127.0.0.1", plugin=Path("p.so"), identities_dir=Path("i"),
+                       server_users=["fleet-server"], acl_file=Path("a"), persistence_dir=Path("d"),
+                       run_as_user="mosquitto")  # fmt: skip
     assert f"message_size_limit {records.MAX_PAYLOAD_SIZE}\n" in conf and "max_packet_size 5120\n" in conf
     assert "max_queued_bytes 33554432\n" in conf and "max_inflight_messages 100\n" in conf
     # the largest legitimate message with the longest topic fits the packet limit

@@ -1,74 +1,44 @@
-"""Writing the broker's credential files after registry changes, shared by changes that arrive together.
+"""Where device broker credentials go, one device at a time, and how changes to one device are kept in order.
 
-Every write holds every device in the database, so one write made after several changes committed serves
-all of them. A caller whose change has committed takes a ticket and waits until a write that started after
-its ticket has finished; whoever finds no write in progress makes the next one, for every ticket taken so
-far (a group commit). Provisioning many devices at once then costs one rewrite and one broker reload per
-group instead of one per device, and the files never hold an older device list than the last write did.
+A change to a device's credentials is a database change plus a broker change. The registry makes both under
+the sink's lock for that device (`exclusive`), so what the broker holds for a device is what the database
+last committed for it, even when two requests change the same device at once.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
-from collections.abc import Callable, Mapping
 from typing import Protocol
+
+from tinyfleet.protocol import topics
 
 
 class CredentialSink(Protocol):
-    """Where device broker credentials go (the embedded broker's password and ACL files)."""
-
     @property
     def reserved(self) -> frozenset[str]:
         """Broker usernames the server owns: never a device id."""
         ...
 
-    def sync(self, device_hashes: Mapping[str, str]) -> None:
-        """Return once the broker takes exactly these devices' credentials; raise if it cannot."""
+    def exclusive(self, device_id: str) -> threading.Lock:
+        """Held across one device's database change and broker change."""
+        ...
+
+    def write(self, device_id: str, password_hash: str | None) -> None:
+        """Give the device this `$7$` hash at the broker (None: revoke it). Raise if it cannot be written."""
+        ...
+
+    def confirm(self, device_id: str, present: bool) -> None:
+        """Return once the broker holds what the last `write` gave it (an identity, or none when not
+        `present`) and has dropped the device's live session; raise if it does not say so."""
         ...
 
 
-class GroupSync:
-    def __init__(self, sink: CredentialSink) -> None:
-        self._sink = sink
-        self._cond = threading.Condition()
-        self._taken = 0  # tickets handed out
-        self._written = 0  # every ticket up to this one is in a finished write
-        self._writing = False
-        self.writes = 0
+class ShardLocks:
+    """One lock per shard of the device-id space (topics.shard): changes to different shards never wait for
+    each other, changes to one device always do."""
 
-    def sync(self, read_hashes: Callable[[], Mapping[str, str]]) -> None:
-        """Return once the files hold every change committed before this call. `read_hashes` reads the
-        database; it runs in the caller that makes the write. A failed write raises in the caller that made
-        it; the callers it was writing for make the next attempt."""
-        with self._cond:
-            self._taken += 1
-            ticket = self._taken
-            while self._written < ticket:
-                if self._writing:
-                    self._cond.wait()
-                    continue
-                self._writing = True
-                covers = self._taken  # every one of these tickets committed before the read below
-                self._cond.release()
-                try:
-                    self._sink.sync(read_hashes())
-                finally:
-                    self._cond.acquire()
-                    self._writing = False
-                    self._cond.notify_all()
-                self.writes += 1
-                self._written = max(self._written, covers)
+    def __init__(self) -> None:
+        self._locks = [threading.Lock() for _ in range(256)]
 
-
-_BY_SINK: weakref.WeakKeyDictionary[object, GroupSync] = weakref.WeakKeyDictionary()
-_BY_SINK_LOCK = threading.Lock()
-
-
-def for_sink(sink: CredentialSink) -> GroupSync:
-    """The one GroupSync of this sink (a process may hold several servers, each with its own sink)."""
-    with _BY_SINK_LOCK:
-        group = _BY_SINK.get(sink)
-        if group is None:
-            group = _BY_SINK[sink] = GroupSync(sink)
-        return group
+    def __call__(self, device_id: str) -> threading.Lock:
+        return self._locks[int(topics.shard(device_id), 16)]

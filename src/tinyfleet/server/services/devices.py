@@ -27,7 +27,6 @@ from tinyfleet.server.db.models import (
 )
 from tinyfleet.server.drift import observed_std_q8
 from tinyfleet.server.rollouts.states import ACTIVE
-from tinyfleet.server.services import credential_sync
 from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unavailable
 from tinyfleet.server.services.rollouts import set_status
@@ -64,29 +63,22 @@ def all_hashes(session: Session) -> dict[str, str]:
     return dict(rows.all())
 
 
-def sync_credentials(session: Session, sink: CredentialSink) -> None:
-    """After a committed change: return once the broker's files hold it (credential_sync.py), or raise
-    Unavailable. Run before refreshing ORM objects: a caller waiting here holds no database connection."""
+def _at_broker(session: Session, sink: CredentialSink, device_id: str, new: str | None, old: str | None,
+               undo: Callable[[], None] | None) -> None:  # fmt: skip
+    """Give the device `new` at the broker (None: revoke) and return once the broker confirms it. When it does
+    not, put the database back with `undo`, the broker's file back to `old`, and raise Unavailable saying
+    that nothing changed. Called under sink.exclusive(device_id)."""
     try:
-        credential_sync.for_sink(sink).sync(lambda: all_hashes(session))
-    except Exception as exc:  # the broker side of the change failed; the caller undoes the database side
-        raise Unavailable(f"the broker did not take the credentials: {exc}") from exc
-
-
-def _commit_at_broker(session: Session, sink: CredentialSink, undo: Callable[[], None]) -> None:
-    """Commit a credential change and return once the broker holds it. When the broker does not take it, put
-    the database back with `undo`, bring the broker in line with it again (best effort: the next change
-    retries), and raise Unavailable saying that nothing changed."""
-    session.commit()
-    try:
-        sync_credentials(session, sink)
-    except Unavailable as failure:
-        session.rollback()
-        undo()
-        session.commit()
-        with contextlib.suppress(Unavailable):
-            sync_credentials(session, sink)
-        raise Unavailable(f"{failure.message}; nothing was changed, try again") from failure
+        sink.write(device_id, new)
+        sink.confirm(device_id, new is not None)
+    except Exception as exc:  # the broker side of the change failed; undo the database side
+        if undo is not None:
+            session.rollback()
+            undo()
+            session.commit()
+        with contextlib.suppress(Exception):
+            sink.write(device_id, old)
+        raise Unavailable(f"the broker did not take the credentials: {exc}; nothing was changed, try again") from exc
 
 
 def provision(
@@ -98,31 +90,33 @@ def provision(
     known = load_profiles()
     if hardware_class not in known:  # no bundle could ever be built for it
         raise BadRequest(f"no hardware profile {hardware_class!r} (known: {', '.join(sorted(known))})")
-    if session.get(Device, device_id) is not None:
-        raise Conflict(f"device {device_id!r} is already registered")
-    password = new_password()
-    dev = Device(
-        id=device_id,
-        hardware_class=hardware_class,
-        tags=dict(tags),
-        created_at=time.time(),
-        broker_password_hash=hash_password(password),
-    )
-    session.add(dev)
-    _commit_at_broker(session, sink, lambda: _remove_rows(session, device_id))
+    with sink.exclusive(device_id):
+        if session.get(Device, device_id) is not None:
+            raise Conflict(f"device {device_id!r} is already registered")
+        password = new_password()
+        new = hash_password(password)
+        dev = Device(
+            id=device_id, hardware_class=hardware_class, tags=dict(tags), created_at=time.time(),
+            broker_password_hash=new,
+        )  # fmt: skip
+        session.add(dev)
+        session.commit()  # also hands the connection back: none is held while the broker answers
+        _at_broker(session, sink, device_id, new, None, lambda: _remove_rows(session, device_id))
     session.refresh(dev)
     return dev, password
 
 
 def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> tuple[Device, str]:
-    """A new broker password; the old one stops working once this returns. All or nothing: when the broker does
-    not take the new password, the old one stays."""
-    dev = get(session, device_id)
-    old = dev.broker_password_hash
-    password = new_password()
-    dev.broker_password_hash = hash_password(password)
-    session.add(dev)
-    _commit_at_broker(session, sink, lambda: _set_hash(session, device_id, old))
+    """A new broker password; the old one stops working and the device's live session is dropped once this
+    returns. All or nothing: when the broker does not take the new password, the old one stays."""
+    with sink.exclusive(device_id):
+        dev = get(session, device_id)
+        old = dev.broker_password_hash
+        password = new_password()
+        new = dev.broker_password_hash = hash_password(password)
+        session.add(dev)
+        session.commit()
+        _at_broker(session, sink, device_id, new, old, lambda: _set_hash(session, device_id, old))
     session.refresh(dev)
     return dev, password
 
@@ -172,16 +166,18 @@ def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
     """Remove a device: first lock it out at the broker (its credentials stop working and the broker drops its
     live session), then remove it with its reports, telemetry and drift. Its entries in rollouts stay, so
     their history still names it. All or nothing: when the broker cannot lock it out, nothing changes."""
-    dev = get(session, device_id)
-    old = dev.broker_password_hash
-    dev.broker_password_hash = hash_password(new_password())  # a password nobody holds: locked out
-    session.add(dev)
-    _commit_at_broker(session, sink, lambda: _set_hash(session, device_id, old))
-    _remove_rows(session, device_id)
-    _leave_active_rollouts(session, device_id, time.time())
-    session.commit()
-    with contextlib.suppress(Unavailable):  # drops the locked line; until then it matches no password
-        sync_credentials(session, sink)
+    with sink.exclusive(device_id):
+        old = get(session, device_id).broker_password_hash
+        session.rollback()  # ends the read: no connection is held while the broker answers
+        _at_broker(session, sink, device_id, None, old, None)
+        try:
+            _remove_rows(session, device_id)
+            _leave_active_rollouts(session, device_id, time.time())
+            session.commit()
+        except BaseException:
+            session.rollback()
+            sink.write(device_id, old)  # the device stays: so do its credentials
+            raise
 
 
 def _leave_active_rollouts(session: Session, device_id: str, now: float) -> None:

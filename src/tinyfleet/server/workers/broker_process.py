@@ -1,11 +1,13 @@
-"""Runs Mosquitto as a child process with the generated configuration and keeps its credentials in step.
+"""Runs Mosquitto as a child process with the generated configuration and the identity plugin.
 
-Credential files are written atomically (temp file, then `os.replace`) and the broker is told to reload
-them with SIGHUP, so a device provisioned while the broker runs can connect a moment later.
+Each broker identity is one file (server/broker/identities.py) that the plugin reads on every CONNECT:
+`set_identity` replaces or removes one file, atomically (temp file, then `os.replace`), and the change holds
+from the next CONNECT on, with no reload. Dropping a live session is the plugin's job too, asked over MQTT
+(workers/broker_control.py).
 
 Mosquitto runs as `run_as` (an unprivileged user when the server is root, docs/operations.md): it reads its
-configuration, binds and loads its TLS key as root, then drops to that user, which owns the broker's
-directory, so its reloads of the password and ACL files and its persistence work as that user.
+configuration, loads the plugin, binds and loads its TLS key as root, then drops to that user, which owns the
+broker's directory, so the plugin's reads of identity files and the broker's persistence work as that user.
 
 The broker outlives a crashed server: its pid is kept in the work directory, and a server starting on the
 same directory adopts a live Mosquitto running this configuration instead of starting a second one. A
@@ -25,21 +27,28 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_conf, render_password_file
-from tinyfleet.server.broker.passwords import hash_password, new_password
+import tinyfleet.server.broker as broker_package
+from tinyfleet.protocol import topics
+from tinyfleet.server.broker import identities
+from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_conf
+from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.files import FILE_MODE, private_dir, unreachable_by, write_atomic
-from tinyfleet.server.workers import broker_probe as probe
 
 log = logging.getLogger("tinyfleet.server.broker")
 
-# A broker user no device id can be ('@' is not allowed in one), with no ACL entry: it may connect and do
-# nothing else. Its password changes with every credential write, so the broker accepting it proves the
-# broker loaded that write.
-PROBE_USER = "reload-probe@tinyfleet"
-
 
 class BrokerError(RuntimeError):
-    """The broker could not be started or reloaded."""
+    """The broker could not be started, or did not take a credential change."""
+
+
+def plugin_path() -> Path:
+    """The identity plugin the package build installed next to this package (CMakeLists.txt)."""
+    for location in broker_package.__path__:  # an editable install lists the source and the built files
+        candidate = Path(location) / identities.PLUGIN_FILE
+        if candidate.is_file():
+            return candidate.resolve()
+    raise BrokerError(f"the broker's identity plugin {identities.PLUGIN_FILE} is not built: run `make venv` "
+                      "(it needs Debian's mosquitto-dev, libmosquitto-dev and libssl-dev)")  # fmt: skip
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,6 +68,7 @@ class EmbeddedBroker:
         bind: str = "127.0.0.1",
         port: int = 0,
         mosquitto_bin: str = "mosquitto",
+        plugin: Path | None = None,
         tls: tuple[Path, Path] | None = None,
         run_as: str | None = None,
         limits: BrokerLimits = BrokerLimits(),
@@ -79,21 +89,23 @@ class EmbeddedBroker:
             port = int(self.port_file.read_text())
         self.port = port or free_port(bind)
         self.mosquitto_bin = mosquitto_bin
+        self.plugin = plugin if plugin is not None else plugin_path()
         self.tls = (tls[0].resolve(), tls[1].resolve()) if tls else None
         self.server_user = server_user
         # replicas connecting to this broker each need a user of their own (client id = username)
         self.server_users = [server_user, *extra_server_users]
+        for user in self.server_users:  # the plugin builds an identity's path from its name
+            if not topics.valid_device_id(user):
+                raise BrokerError(f"broker user {user!r} must be {topics.DEVICE_ID_RULE}")
         self._server_hash = hash_password(server_password)
         self._proc: subprocess.Popen[bytes] | None = None
         self._adopted_pid: int | None = None
         self.pid_file = workdir / "mosquitto.pid"
         self.conf_file = workdir / "mosquitto.conf"
-        self.password_file = workdir / "passwords"
+        self.identities_dir = workdir / "identities"
         self.acl_file = workdir / "acl"
         self.log_file = workdir / "mosquitto.log"
         self.persistence_dir = workdir / "persistence"
-        self._probe_password = new_password()
-        self.reload_timeout_s = 30.0
 
     @property
     def running(self) -> bool:
@@ -115,20 +127,43 @@ class EmbeddedBroker:
             return None
         return pid if str(self.conf_file).encode() in cmdline and _alive(pid) else None
 
-    def write_credentials(self, device_hashes: Mapping[str, str]) -> None:
-        """Write password and ACL files for the server user and these devices (id -> `$7$` hash)."""
-        try:
-            devices = render_password_file(device_hashes, reserved=self.server_users)
-        except ValueError as exc:
-            raise BrokerError(str(exc)) from None
-        server = {u: self._server_hash for u in self.server_users} | {PROBE_USER: hash_password(self._probe_password)}
-        write_atomic(self.password_file, render_password_file(server) + devices, owner=self._owner)
+    def identity_file(self, username: str) -> Path:
+        return self.identities_dir / identities.relative_path(username, self.server_users)
+
+    def set_identity(self, username: str, password_hash: str | None) -> None:
+        """Replace one identity's file with `password_hash` (None: remove it): the broker's whole work for
+        adding, rotating or revoking one device. Not fsynced: the database is the record, and start() rewrites
+        every identity that does not match it."""
+        path = self.identity_file(username)
+        if password_hash is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, password_hash, owner=self._owner, durable=False)
+
+    def _write_identities(self, device_hashes: Mapping[str, str]) -> None:
+        """Make the identities directory hold exactly the server users and these devices (id -> `$7$` hash):
+        at start, after changes a server that stopped mid-way may have left undone. Files that already hold
+        the right hash are not rewritten."""
+        clash = sorted(set(device_hashes) & set(self.server_users))
+        if clash:
+            raise BrokerError(f"device id {clash[0]!r} collides with a server broker user")
+        wanted = {str(self.identity_file(d)): h for d, h in device_hashes.items()}
+        wanted |= {str(self.identity_file(u)): self._server_hash for u in self.server_users}
+        for sub in (identities.SERVER_DIR, *identities.SHARD_DIRS):
+            for entry in os.scandir(private_dir(self.identities_dir / sub, owner=self._owner)):
+                if entry.path not in wanted:  # a device deleted while the server was away, or a temp file
+                    os.unlink(entry.path)
+                elif Path(entry.path).read_text() == wanted[entry.path]:
+                    del wanted[entry.path]
+        for path, h in wanted.items():
+            write_atomic(Path(path), h, owner=self._owner)
         write_atomic(self.acl_file, render_acl(self.server_users), owner=self._owner)
 
     def _prepare_dirs(self) -> None:
         """The broker's directory and its persistence: 0700, owned by the broker's user, reachable by it."""
         private_dir(self.workdir, owner=self._owner)
         private_dir(self.persistence_dir, owner=self._owner)
+        private_dir(self.identities_dir, owner=self._owner)
         if self._owner is not None:
             for f in self.persistence_dir.iterdir():  # written by a broker that ran as another user before
                 os.chown(f, *self._owner)
@@ -143,17 +178,19 @@ class EmbeddedBroker:
 
     def start(self, device_hashes: Mapping[str, str], timeout: float = 10.0) -> None:
         self._prepare_dirs()
-        self.write_credentials(device_hashes)
+        self._write_identities(device_hashes)
         orphan = self._find_orphan()
         if orphan is not None:
             self._adopted_pid = orphan
-            os.kill(orphan, signal.SIGHUP)
+            os.kill(orphan, signal.SIGHUP)  # once per server start: the ACL file may name other server users
             return
         write_atomic(self.port_file, str(self.port))
         conf = render_conf(
             port=self.port,
             bind=self.bind,
-            password_file=self.password_file.resolve(),
+            plugin=self.plugin,
+            identities_dir=self.identities_dir.resolve(),
+            server_users=self.server_users,
             acl_file=self.acl_file.resolve(),
             persistence_dir=self.persistence_dir.resolve(),
             run_as_user=self.user.pw_name,
@@ -186,26 +223,6 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.bind}:{self.port} within {timeout} s")
-
-    def update_credentials(self, device_hashes: Mapping[str, str]) -> None:
-        """Write the files and return once the running broker has loaded them (module doc of probe.py)."""
-        self._probe_password = new_password()
-        self.write_credentials(device_hashes)
-        pid = self._pid()
-        if pid is None or not self.running:
-            raise BrokerError("the broker is not running")
-        deadline = time.monotonic() + self.reload_timeout_s
-        while time.monotonic() < deadline:
-            os.kill(pid, signal.SIGHUP)  # again after a second without the new password: that one was lost
-            resend = time.monotonic() + 1.0
-            while time.monotonic() < min(resend, deadline):
-                if probe.connack_code(self.bind, self.port, PROBE_USER, self._probe_password,
-                                      tls=self.tls is not None) == probe.ACCEPTED:  # fmt: skip
-                    return
-                time.sleep(0.02)
-            if not self.running:
-                raise BrokerError("the broker stopped while loading the new credentials")
-        raise BrokerError(f"the broker did not load the new credentials within {self.reload_timeout_s:.0f} s")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._adopted_pid is not None:

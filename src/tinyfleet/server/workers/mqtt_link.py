@@ -67,6 +67,8 @@ class MqttLink:
             self.client.tls_set(ca_certs=str(ca_file) if ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
+        # back within 2 s of the broker's return: credential changes wait for this session (broker_control.py)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
@@ -74,6 +76,9 @@ class MqttLink:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
 
     def connect(self, subscriptions: list[str], timeout: float = 10.0) -> None:
         self._subs = list(subscriptions)
@@ -113,8 +118,9 @@ class MqttLink:
         if item.qos > 0:
             self.client.ack(item.mid, item.qos)
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool, wait: bool = True) -> mqtt.MQTTMessageInfo:
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
+    def publish(self, topic: str, payload: bytes, *, retain: bool, wait: bool = True,
+                qos: int = 1) -> mqtt.MQTTMessageInfo:  # fmt: skip
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
             raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         if wait:
