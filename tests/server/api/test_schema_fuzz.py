@@ -151,6 +151,8 @@ def test_the_run_revoked_tokens_and_deleted_devices() -> None:
         revoked = audit.list_entries(session, limit=1000, offset=0, action="token.revoke", actor=None)
         deleted = audit.list_entries(session, limit=1000, offset=0, action="device.delete", actor=None)
     revoked_ok = {e.target for e in revoked if e.result == "ok"}
-    # the run's own token, and others of the fleet's (which ones depends on the cases the schema yields)
+    # the run's own token, and others of the fleet's: which ones depends on the cases the schema yields and on
+    # the state earlier cases left (a fresh clone and a worktree with a hypothesis database differ)
     assert "bootstrap-admin" in revoked_ok and revoked_ok & set(TOKENS[1:]), revoked_ok
-    assert {e.target for e in deleted if e.result == "ok"} >= set(DEVICES)
+    deleted_ok = {e.target for e in deleted if e.result == "ok"}
+    assert deleted_ok & set(DEVICES), deleted_ok  # fleet devices, really deleted (not only 404s)
