@@ -81,6 +81,8 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
         started = time.monotonic()
         stop = asyncio.Event()  # SIGTERM (`kill`) ends the run like --duration: devices say goodbye, JSON printed
         loop = asyncio.get_running_loop()
+        # A loop outside the main thread, or a platform without signals, cannot take the handler: the run then
+        # ends at --duration or on Ctrl-C only.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, stop.set)
         with Live(summary(fleet), console=console, refresh_per_second=2, transient=False) as live:
