@@ -112,9 +112,13 @@ class FleetRuntime:
         self.broker: EmbeddedBroker | None = None
         self.broker_password = settings.broker_password or secrets.token_urlsafe(24)
         # handed to devices with their credentials; read once, so an unreadable file stops the start, not a request
-        self.broker_ca_pem: str | None = (
-            settings.broker_ca_file.read_text() if settings.broker_tls and settings.broker_ca_file else None
-        )
+        self.broker_ca_pem: str | None = None
+        if settings.broker_tls and settings.broker_ca_file:
+            try:
+                self.broker_ca_pem = settings.broker_ca_file.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                where = settings.broker_ca_file
+                raise BrokerError(f"broker_ca_file {where}: cannot read it as PEM text ({exc})") from None
         self.credential_sink: devices.CredentialSink
         if settings.broker_mode == "embedded":
             self.broker = EmbeddedBroker(

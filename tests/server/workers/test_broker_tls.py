@@ -9,6 +9,7 @@ import ssl
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tinyfleet.server.api.app import create_app
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
+from tinyfleet.server.workers.broker_process import BrokerError
 
 from ..srv_fleet import wait_until
 
@@ -95,3 +97,15 @@ def test_embedded_broker_over_tls(tmp_path: Path) -> None:
 
         assert wait_until(lambda: connects(True), 5)
         assert not connects(False)
+
+
+def test_an_unreadable_ca_file_is_named_before_anything_starts(tmp_path: Path) -> None:
+    _, cert, key = make_pki(tmp_path)
+    for bad in (tmp_path / "missing.pem", tmp_path):  # absent; a directory
+        with pytest.raises(BrokerError, match=f"broker_ca_file {bad}: cannot read it as PEM text"):
+            FleetRuntime(Settings(data_dir=tmp_path / "data", broker_tls=True, broker_ca_file=bad,
+                                  broker_tls_cert_file=cert, broker_tls_key_file=key))  # fmt: skip
+    (tmp_path / "binary.pem").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(BrokerError, match="binary.pem: cannot read it as PEM text"):
+        FleetRuntime(Settings(data_dir=tmp_path / "data", broker_tls=True, broker_ca_file=tmp_path / "binary.pem",
+                              broker_tls_cert_file=cert, broker_tls_key_file=key))  # fmt: skip
