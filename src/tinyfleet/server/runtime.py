@@ -303,7 +303,8 @@ class FleetRuntime:
                     raise BrokerError(f"it did not present the new certificate within {SWITCH_TIMEOUT_S:g} s")
                 time.sleep(0.1)
         except BaseException:
-            put_back()
+            with contextlib.suppress(Exception):  # the file is back either way; the first failure is the news
+                put_back()
             raise
         return put_back
 

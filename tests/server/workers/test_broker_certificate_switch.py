@@ -1,0 +1,70 @@
+"""The broker's side of a CA switch, in the server's own process, on SQLite and PostgreSQL: a broker that does
+not take the certificate leaves everything as it was (503, the roles, the certificate file); a switch that
+reached the broker but not the database is recorded at the next start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient as HttpClient
+from sqlmodel import Session
+
+from tinyfleet.server.api.app import create_app
+from tinyfleet.server.broker import fleet_ca
+from tinyfleet.server.runtime import FleetRuntime
+from tinyfleet.server.services import fleet_ca as ca_service
+from tinyfleet.server.settings import Settings
+from tinyfleet.server.workers.tls_probe import presented_fingerprint
+
+from ..srv_fleet import wait_until
+from ..srv_pki import make_ca, make_server
+
+ADMIN = "switch-admin"
+
+
+def _runtime(tmp: Path, db_url: str, cert: Path, key: Path, ca: Path) -> FleetRuntime:
+    return FleetRuntime(Settings(data_dir=tmp / "data", database_url=db_url, bootstrap_admin_token=ADMIN,
+                                 run_model_gate=False, broker_tls=True, broker_ca_file=ca, broker_tls_cert_file=cert,
+                                 broker_tls_key_file=key))  # fmt: skip
+
+
+def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_start(tmp_path: Path,
+                                                                                   db_url: str) -> None:  # fmt: skip
+    old, new = make_ca("old CA"), make_ca("new CA")
+    (tmp_path / "old-ca.pem").write_bytes(old.pem)
+    old_srv, new_srv = make_server(old), make_server(new)
+    cert, key = old_srv.write(tmp_path, "old-broker")
+    new_cert, new_key = new_srv.write(tmp_path, "new-broker")
+    rt = _runtime(tmp_path, db_url, cert, key, tmp_path / "old-ca.pem")
+    with HttpClient(create_app(rt)) as http:
+        http.headers["Authorization"] = f"Bearer {ADMIN}"
+        assert http.post("/api/v1/fleet-ca/anchors", json={"ca_pem": new.pem.decode()}).status_code == 200
+        broker = rt.broker
+        assert broker is not None and broker._proc is not None
+        kept = broker.certificate_file.read_text()
+        os.kill(broker._proc.pid, signal.SIGKILL)  # the broker is gone: it cannot take the certificate
+        assert wait_until(lambda: not broker.running, 10)
+        r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(new_cert), "key_file": str(new_key)})
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"] == ("the broker did not take the certificate: the broker is not running; nothing "
+                                      "was changed")  # fmt: skip
+        assert broker.certificate_file.read_text() == kept
+        with Session(rt.engine) as s:
+            assert [a.role for a in ca_service.anchors(s)] == ["current", "next"]
+        audit = http.get("/api/v1/audit", params={"action": "fleet_ca.switch"}).json()
+        assert audit[0]["result"].startswith("failed: the broker did not take the certificate")
+
+    # a switch that got as far as the broker's file before the server stopped: the next start records it
+    chain = fleet_ca.check_broker_certificate(new_cert.read_text(), new_key.read_text(),
+                                              [fleet_ca.parse_ca(new.pem, time.time())], time.time())  # fmt: skip
+    broker.certificate_file.write_text(chain.pem)
+    rt2 = _runtime(tmp_path, db_url, cert, key, tmp_path / "old-ca.pem")
+    with HttpClient(create_app(rt2)):
+        with Session(rt2.engine) as s:
+            assert [(a.fingerprint, a.role) for a in ca_service.anchors(s)] == [
+                (old.fingerprint, "previous"), (new.fingerprint, "current")]  # fmt: skip
+        assert presented_fingerprint("127.0.0.1", rt2.broker_port) == new_srv.fingerprint
+        assert rt2.link is not None and rt2.link.connected  # the server's own session trusts the new CA
