@@ -242,8 +242,9 @@ class FleetRuntime:
         """Seed the fleet's trust anchors on the first start, and choose the certificate the embedded broker
         serves (broker/fleet_ca.py, choose_served)."""
         with Session(self.engine) as session:
-            if ca_service.seed(session, self.ca_seed, time.time()):
-                log.info("the fleet's broker trust anchors: the %d certificate(s) of broker_ca_file", len(self.ca_seed))
+            seeded = ca_service.seed(session, self.ca_seed, time.time())
+            if seeded:
+                log.info("the fleet's broker trust anchors: the %d certificate(s) of broker_ca_file", seeded)
             self.broker_trust_pem = ca_service.handout(session)[0]
             rows = ca_service.anchors(session)
             if self.broker is None or not rows:

@@ -56,11 +56,12 @@ def seed(session: Session, certs: Sequence[Certificate], now: float) -> int:
     keep what the database holds (the rotation steps change it). Returns how many were added."""
     if not certs or session.exec(select(func.count()).select_from(FleetCa)).one():
         return 0
-    for c in {c.fingerprint: c for c in certs}.values():
+    unique = {c.fingerprint: c for c in certs}
+    for c in unique.values():
         session.add(FleetCa(fingerprint=c.fingerprint, pem=c.pem, subject=c.subject, not_after=c.not_after,
                             role=CURRENT, added_at=now))  # fmt: skip
     session.commit()
-    return len(certs)
+    return len(unique)
 
 
 def _handed(fingerprint: str) -> object:
