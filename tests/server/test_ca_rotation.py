@@ -1,5 +1,6 @@
 """Rotating the broker's CA and a device's password with fleetctl, against a real `fleet-server serve` whose
-embedded Mosquitto serves TLS, on SQLite and PostgreSQL. What counts is what real TLS MQTT clients get: a
+embedded Mosquitto serves TLS (SQLite; the same steps on PostgreSQL, in the server's own process:
+workers/test_broker_certificate_switch.py). What counts is what real TLS MQTT clients get: a
 device holding both CAs connects before and after the switch and keeps its session through it, a device
 holding only the old CA cannot connect after it; a rotated password drops the live session, the old one is
 refused and the new one accepted. Every refusal names its problem and changes nothing."""
@@ -112,8 +113,8 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, db_url: str):
-    f = Fleet(tmp_path, db_url)
+def fleet(tmp_path: Path):
+    f = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.db'}")
     f.server.start()
     try:
         yield f
@@ -224,6 +225,9 @@ def test_ca_rotation_and_password_rotation_with_fleetctl(fleet: Fleet) -> None:
     assert f.status()["broker_certificate"] == f.new_srv.fingerprint
     assert f.connects("d-both", both["password"], both_ca_file)
     assert not f.connects("d-old", old_only["password"], old_ca_file)
+    text = f.ctl("ca", "status")
+    assert text.returncode == 0 and "phase steady: 4 device(s), 1 not handed the newest CA" in text.stdout
+    assert "lacking: d-old" in text.stdout and f"broker presents {f.new_srv.fingerprint[:16]}" in text.stdout
     audit = f.api("GET", "/audit", params={"limit": 1000}).json()
     results = [(e["action"], e["result"]) for e in audit if e["action"].startswith("fleet_ca.")]
     assert ("fleet_ca.switch", "ok") in results and any(r.startswith("refused: 1 device(s)") for _, r in results)

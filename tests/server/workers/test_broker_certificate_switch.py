@@ -1,6 +1,7 @@
-"""The broker's side of a CA switch, in the server's own process, on SQLite and PostgreSQL: a broker that does
-not take the certificate leaves everything as it was (503, the roles, the certificate file); a switch that
-reached the broker but not the database is recorded at the next start."""
+"""A CA rotation in the server's own process, on SQLite and PostgreSQL: the status counts devices by what they
+were handed; a broker that does not take the certificate leaves everything as it was (503, the roles, the
+certificate file); the switch, forced, and the retirement; a switch that reached the broker but not the
+database is recorded at the next start."""
 
 from __future__ import annotations
 
@@ -41,13 +42,30 @@ def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_st
     rt = _runtime(tmp_path, db_url, cert, key, tmp_path / "old-ca.pem")
     with HttpClient(create_app(rt)) as http:
         http.headers["Authorization"] = f"Bearer {ADMIN}"
+        def provision(device_id: str) -> str:
+            r = http.post("/api/v1/devices", json={"id": device_id, "hardware_class": "stm32l4"})
+            assert r.status_code == 201, r.text
+            return r.json()["broker"]["ca_pem"]
+
+        def counts() -> tuple[str, int, int, list[str], list[int]]:
+            st = http.get("/api/v1/fleet-ca").json()
+            per_ca = [a["devices"] for a in st["anchors"]]
+            return st["phase"], st["devices"], st["lacking"], st["lacking_sample"], per_ca
+
+        assert provision("a-1") == provision("a-2") == old.pem.decode()
+        assert counts() == ("steady", 2, 0, [], [2])
         assert http.post("/api/v1/fleet-ca/anchors", json={"ca_pem": new.pem.decode()}).status_code == 200
+        assert counts() == ("added", 2, 2, ["a-1", "a-2"], [2, 0])
+        assert provision("b-1") == old.pem.decode() + new.pem.decode()
+        assert http.post("/api/v1/devices/a-2/credentials").json()["broker"]["ca_pem"] == (old.pem + new.pem).decode()
+        assert counts() == ("added", 3, 1, ["a-1"], [3, 2])
         broker = rt.broker
         assert broker is not None and broker._proc is not None
         kept = broker.certificate_file.read_text()
         os.kill(broker._proc.pid, signal.SIGKILL)  # the broker is gone: it cannot take the certificate
         assert wait_until(lambda: not broker.running, 10)
-        r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(new_cert), "key_file": str(new_key)})
+        r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(new_cert), "key_file": str(new_key),
+                                                        "force": True})  # fmt: skip
         assert r.status_code == 503, r.text
         assert r.json()["detail"] == ("the broker did not take the certificate: the broker is not running; nothing "
                                       "was changed")  # fmt: skip
@@ -57,14 +75,34 @@ def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_st
         audit = http.get("/api/v1/audit", params={"action": "fleet_ca.switch"}).json()
         assert audit[0]["result"].startswith("failed: the broker did not take the certificate")
 
-    # a switch that got as far as the broker's file before the server stopped: the next start records it
-    chain = fleet_ca.check_broker_certificate(new_cert.read_text(), new_key.read_text(),
-                                              [fleet_ca.parse_ca(new.pem, time.time())], time.time())  # fmt: skip
+    # the broker back: the switch (forced past a-1), then the retirement
+    rt = _runtime(tmp_path, db_url, cert, key, tmp_path / "old-ca.pem")
+    with HttpClient(create_app(rt)) as http:
+        http.headers["Authorization"] = f"Bearer {ADMIN}"
+        body = {"cert_file": str(new_cert), "key_file": str(new_key)}
+        r = http.post("/api/v1/fleet-ca/switch", json=body)
+        assert r.status_code == 409 and r.json()["detail"].startswith("1 device(s) were not handed the new CA")
+        assert http.post("/api/v1/fleet-ca/switch", json=body | {"force": True}).status_code == 200
+        assert counts() == ("switched", 3, 1, ["a-1"], [3, 2])
+        assert http.post("/api/v1/fleet-ca/retire").status_code == 200
+        assert counts() == ("steady", 3, 1, ["a-1"], [2])
+        assert http.post("/api/v1/fleet-ca/cancel").json()["result"] == "no rotation under way; nothing to do"
+
+    # the next rotation: a switch that got as far as the broker's file before the server stopped is recorded at
+    # the next start
+    newer = make_ca("newer CA")
+    newer_srv = make_server(newer)
+    rt = _runtime(tmp_path, db_url, cert, key, tmp_path / "old-ca.pem")
+    with HttpClient(create_app(rt)) as http:
+        http.headers["Authorization"] = f"Bearer {ADMIN}"
+        assert http.post("/api/v1/fleet-ca/anchors", json={"ca_pem": newer.pem.decode()}).status_code == 200
+    chain = fleet_ca.check_broker_certificate(newer_srv.pem, newer_srv.key_pem,
+                                              [fleet_ca.parse_ca(newer.pem, time.time())], time.time())  # fmt: skip
     broker.certificate_file.write_text(chain.pem)
     rt2 = _runtime(tmp_path, db_url, cert, key, tmp_path / "old-ca.pem")
     with HttpClient(create_app(rt2)):
         with Session(rt2.engine) as s:
             assert [(a.fingerprint, a.role) for a in ca_service.anchors(s)] == [
-                (old.fingerprint, "previous"), (new.fingerprint, "current")]  # fmt: skip
-        assert presented_fingerprint("127.0.0.1", rt2.broker_port) == new_srv.fingerprint
-        assert rt2.link is not None and rt2.link.connected  # the server's own session trusts the new CA
+                (new.fingerprint, "previous"), (newer.fingerprint, "current")]  # fmt: skip
+        assert presented_fingerprint("127.0.0.1", rt2.broker_port) == newer_srv.fingerprint
+        assert rt2.link is not None and rt2.link.connected  # the server's own session trusts the newer CA
