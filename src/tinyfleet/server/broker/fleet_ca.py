@@ -165,7 +165,8 @@ def phase(roles: Mapping[str, str]) -> str:
 
 
 # (phase, step) -> the phase after it, or a refusal (str starting "refused: "). The `switch` row is for a
-# certificate from the next CA; a certificate from a current CA is a renewal and changes no role.
+# certificate from a CA the fleet hands out that is not a current one (in steady, from none: none was added);
+# a certificate from a current CA is a renewal in any phase and changes no role.
 STEPS: dict[tuple[str, str], str] = {
     (STEADY, "add"): ADDED,
     (ADDED, "add"): "refused: a rotation to {next} is under way: switch the broker to it and retire the old CA, "
@@ -173,8 +174,8 @@ STEPS: dict[tuple[str, str], str] = {
     (SWITCHED, "add"): "refused: the previous CA {previous} is still handed out: retire it first",
     (STEADY, "switch"): "refused: no new CA was added: add one first (fleetctl ca add)",
     (ADDED, "switch"): SWITCHED,
-    (SWITCHED, "switch"): "refused: the broker already serves a certificate from the newest CA, {current}; retire "
-    "the previous one, {previous}",
+    (SWITCHED, "switch"): "refused: the certificate is from the previous CA, {previous}, which the fleet is moving "
+    "away from: give one from the current CA, {current}",
     (STEADY, "retire"): STEADY,
     (ADDED, "retire"): "refused: the broker still serves a certificate from the CA to be retired: switch it to "
     "{next} first (fleetctl ca switch)",
@@ -184,6 +185,23 @@ STEPS: dict[tuple[str, str], str] = {
     (SWITCHED, "cancel"): "refused: the broker already serves a certificate from the new CA, {current}; a cancel "
     "would leave devices without it",
 }
+
+
+def markdown_table() -> str:
+    """STEPS as the table docs/operations.md shows (tests/server/test_docs.py keeps them the same)."""
+    phases = (STEADY, ADDED, SWITCHED)
+    names = dict.fromkeys((CURRENT, NEXT, PREVIOUS), "CN=…")  # each CA by its subject
+    out = ["| step | " + " | ".join(phases) + " |", "|---" * (len(phases) + 1) + "|"]
+    for name in ("add", "switch", "retire", "cancel"):
+        cells = []
+        for ph in phases:
+            after = STEPS[(ph, name)]
+            if after.startswith("refused: "):
+                cells.append("refused: " + after.removeprefix("refused: ").format(**names))
+            else:
+                cells.append("nothing to do" if after == ph else f"→ {after}")
+        out.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def step(roles: Mapping[str, str], name: str, subjects: Mapping[str, str]) -> dict[str, str | None]:

@@ -203,9 +203,15 @@ def switch(session: Session, chain_pem: str, key_pem: str, *, force: bool, serve
             try:
                 fleet_ca.check_broker_certificate(chain_pem, key_pem, previous, now)
             except CaError:
+                if fleet_ca.phase(roles) == fleet_ca.STEADY:  # the table's reason, after the certificate's
+                    reason = fleet_ca.STEPS[(fleet_ca.STEADY, "switch")].removeprefix("refused: ")
+                    raise Unprocessable(f"{exc}; {reason}") from None
                 raise Unprocessable(str(exc)) from None
-            raise Conflict("the broker certificate is issued by the previous CA, which the fleet is moving away "
-                           "from; give one from the current CA") from None  # fmt: skip
+            try:  # from the previous CA
+                fleet_ca.step(roles, "switch", subjects)
+            except CaError as refusal:
+                raise _refused(refusal) from None
+            raise AssertionError("a previous CA outside the switched phase") from exc  # phase() rules it out
         role = roles[cert.issuer]
         lacking = count_lacking(session, [cert.issuer])
         session.rollback()  # no connection held while the broker reloads
