@@ -141,7 +141,7 @@ def test_ca_rotation_and_password_rotation_with_fleetctl(fleet: Fleet) -> None:
     f.refused("is not a CA certificate", "/anchors", {"ca_pem": f.old_srv.pem.decode()}, 422)
     f.refused("(CN=fleet CA 2019) expired at", "/anchors", {"ca_pem": expired}, 422)
     f.refused("no PEM certificate in it", "/anchors", {"ca_pem": "-----BEGIN CERTIFICATE-----\nAAAA"}, 422)
-    f.refused("not issued by any of the fleet's CAs (CN=fleet CA 2026)", "/switch",
+    f.refused("not issued by any of the fleet's CAs (CN=fleet CA 2026); no new CA was added: add one first", "/switch",
               f.switch_body(f.new_cert, f.new_key), 422)  # fmt: skip
     f.refused("give an absolute path", "/switch", f.switch_body(Path("broker.pem"), f.new_key), 422)
     f.refused("not a regular file", "/switch", f.switch_body(Path("/dev/zero"), f.new_key), 422)

@@ -84,6 +84,10 @@ def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_st
         assert r.status_code == 409 and r.json()["detail"].startswith("1 device(s) were not handed the new CA")
         assert http.post("/api/v1/fleet-ca/switch", json=body | {"force": True}).status_code == 200
         assert counts() == ("switched", 3, 1, ["a-1"], [3, 2])
+        r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(cert), "key_file": str(key)})
+        assert r.status_code == 409 and r.json()["detail"] == ("the certificate is from the previous CA, CN=old CA, "
+                                                               "which the fleet is moving away from: give one from "
+                                                               "the current CA, CN=new CA")  # fmt: skip
         assert http.post("/api/v1/fleet-ca/retire").status_code == 200
         assert counts() == ("steady", 3, 1, ["a-1"], [2])
         assert http.post("/api/v1/fleet-ca/cancel").json()["result"] == "no rotation under way; nothing to do"
