@@ -24,6 +24,7 @@ from .srv_mqtt_client import TestClient as MqttClient
 from .srv_pki import DAY, NOW, make_ca, make_server
 
 FLEETCTL = Path(sys.executable).parent / "fleetctl"
+RELOADED = "tinyfleet identity: broker reloaded its configuration"  # the identity plugin's line on a SIGHUP
 
 
 class Fleet:
@@ -190,9 +191,13 @@ def test_ca_rotation_and_password_rotation_with_fleetctl(fleet: Fleet) -> None:
     assert f.status()["broker_certificate"] == f.old_srv.fingerprint
 
     staying = MqttClient(f.port, "d-both", both["password"], ca_file=both_ca_file)
+    broker_pid = f.server.broker_pid()
+    log = f.server.data_dir / "broker" / "mosquitto.log"
+    assert RELOADED not in log.read_text()
     try:
         assert staying.wait_connected(10)
         r = f.ok("ca", "switch", "--cert", f.new_cert, "--key", f.new_key, "--force")
+        assert f.server.broker_pid() == broker_pid and RELOADED in log.read_text()  # a SIGHUP, not a restart
         assert r["result"] == ("the broker serves CN=broker 127.0.0.1 from CN=fleet CA 2027 (1 device(s) without it "
                                "cannot connect any more)")  # fmt: skip
         assert r["status"]["phase"] == "switched" and r["status"]["broker_certificate"] == f.new_srv.fingerprint
