@@ -15,8 +15,10 @@ from sqlmodel import Session
 
 from tinyfleet.server.api.app import create_app
 from tinyfleet.server.broker import fleet_ca
+from tinyfleet.server.db import migrate
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services import fleet_ca as ca_service
+from tinyfleet.server.services import tokens
 from tinyfleet.server.settings import Settings
 from tinyfleet.server.workers.tls_probe import presented_fingerprint
 
@@ -110,3 +112,22 @@ def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_st
                 (new.fingerprint, "previous"), (newer.fingerprint, "current")]  # fmt: skip
         assert presented_fingerprint("127.0.0.1", rt2.broker_port) == newer_srv.fingerprint
         assert rt2.link is not None and rt2.link.connected  # the server's own session trusts the newer CA
+
+
+def test_the_switch_is_refused_for_an_external_broker(tmp_path: Path) -> None:
+    """The operator of an external broker installs its certificate; the server says so and changes nothing."""
+    ca = make_ca("external CA")
+    (tmp_path / "ca.pem").write_bytes(ca.pem)
+    cert, key = make_server(ca).write(tmp_path, "broker")
+    rt = FleetRuntime(Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'fleet.db'}",
+                               bootstrap_admin_token=ADMIN, run_model_gate=False, broker_mode="external",
+                               broker_port=1, broker_tls=True, broker_ca_file=tmp_path / "ca.pem"))  # fmt: skip
+    migrate.upgrade(rt.engine)  # no broker to start: only the API's own state
+    with Session(rt.engine) as s:
+        tokens.ensure_bootstrap(s, ADMIN)
+    with HttpClient(create_app(rt, manage_runtime=False)) as http:
+        http.headers["Authorization"] = f"Bearer {ADMIN}"
+        r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(cert), "key_file": str(key)})
+        assert r.status_code == 409 and r.json()["detail"] == ("the broker is external: its certificate is its "
+                                                               "operator's to install")  # fmt: skip
+        assert not (tmp_path / "data" / "broker" / "certificate.pem").exists()
