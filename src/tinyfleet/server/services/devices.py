@@ -82,10 +82,12 @@ def _at_broker(session: Session, sink: CredentialSink, device_id: str, new: str 
 
 
 def provision(
-    session: Session, sink: CredentialSink, device_id: str, hardware_class: str, tags: Mapping[str, str]
+    session: Session, sink: CredentialSink, device_id: str, hardware_class: str, tags: Mapping[str, str],
+    *, trust_anchors: str | None = None,
 ) -> tuple[Device, str]:
     """Register a device and give it broker credentials. Returns the device and its clear password. All or
-    nothing: when the broker does not take the credentials the device is not registered."""
+    nothing: when the broker does not take the credentials the device is not registered. `trust_anchors`:
+    the record of the CA bundle handed with them (services/fleet_ca.py)."""
     validate_identity(device_id, hardware_class, tags, sink.reserved)
     known = load_profiles()
     if hardware_class not in known:  # no bundle could ever be built for it
@@ -97,7 +99,7 @@ def provision(
         new = hash_password(password)
         dev = Device(
             id=device_id, hardware_class=hardware_class, tags=dict(tags), created_at=time.time(),
-            broker_password_hash=new,
+            broker_password_hash=new, trust_anchors=trust_anchors,
         )  # fmt: skip
         session.add(dev)
         session.commit()  # also hands the connection back: none is held while the broker answers
@@ -106,25 +108,30 @@ def provision(
     return dev, password
 
 
-def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> tuple[Device, str]:
-    """A new broker password; the old one stops working and the device's live session is dropped once this
-    returns. All or nothing: when the broker does not take the new password, the old one stays."""
+def rotate_password(
+    session: Session, sink: CredentialSink, device_id: str, *, trust_anchors: str | None = None
+) -> tuple[Device, str]:
+    """A new broker password (and the record of the CA bundle handed with it); the old one stops working and the
+    device's live session is dropped once this returns. All or nothing: when the broker does not take the new
+    password, the old one stays, and so does the record of what the device was handed before."""
     with sink.exclusive(device_id):
         dev = get(session, device_id)
-        old = dev.broker_password_hash
+        old, old_anchors = dev.broker_password_hash, dev.trust_anchors
         password = new_password()
         new = dev.broker_password_hash = hash_password(password)
+        dev.trust_anchors = trust_anchors
         session.add(dev)
         session.commit()
-        _at_broker(session, sink, device_id, new, old, lambda: _set_hash(session, device_id, old))
+        _at_broker(session, sink, device_id, new, old, lambda: _set_hash(session, device_id, old, old_anchors))
     session.refresh(dev)
     return dev, password
 
 
-def _set_hash(session: Session, device_id: str, value: str) -> None:
+def _set_hash(session: Session, device_id: str, value: str, trust_anchors: str | None) -> None:
     dev = session.get(Device, device_id)
     if dev is not None:
         dev.broker_password_hash = value
+        dev.trust_anchors = trust_anchors
         session.add(dev)
 
 
