@@ -38,6 +38,8 @@ class Principal:
     role: str
 
 
+# The request-state key under which the body-limit middleware leaves the principal it already authenticated.
+AUTHENTICATED = "tinyfleet_principal"
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -81,6 +83,9 @@ def authenticate_header(rt: FleetRuntime, authorization: str) -> Principal | Non
 def current_principal(
     rt: RuntimeDep, request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
+    checked = request.scope.get("state", {}).get(AUTHENTICATED)
+    if isinstance(checked, Principal):  # this request's token, looked up by the body-limit middleware
+        return checked
     if creds is None or not creds.credentials:
         _refuse(rt, request, "(no token)", Unauthorized("missing bearer token (Authorization: Bearer <token>)"))
     # A session of its own, closed here: the request's session would keep its connection while the request
