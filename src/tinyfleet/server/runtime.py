@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -56,13 +56,22 @@ class EmbeddedCredentialSink:
             raise BrokerError(f"cannot write {device_id!r}'s identity: {exc}") from exc
 
     def confirm(self, device_id: str, present: bool) -> None:
+        self.confirm_many([device_id], present)
+
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        for device_id, password_hash in hashes.items():
+            self.write(device_id, password_hash)
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         control = self._control()
         if control is None:
             raise BrokerError("the server is not connected to the broker")
-        state = control.apply(device_id)
+        states = control.apply_many(device_ids)
         expected = identities.PRESENT if present else identities.ABSENT
-        if state != expected:
-            raise BrokerError(f"the broker reads {device_id!r}'s identity as {state}, not {expected}")
+        wrong = [(d, states[d]) for d in device_ids if states[d] != expected]
+        if wrong:
+            more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+            raise BrokerError(f"the broker reads {wrong[0][0]!r}'s identity as {wrong[0][1]}, not {expected}{more}")
 
 
 class ExportedCredentialSink:
@@ -86,7 +95,19 @@ class ExportedCredentialSink:
             hashes[device_id] = password_hash
         self.export(hashes)
 
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """One export for the whole batch."""
+        current = dict(self._read_hashes())
+        for device_id, password_hash in hashes.items():
+            current.pop(device_id, None)
+            if password_hash is not None:
+                current[device_id] = password_hash
+        self.export(current)
+
     def confirm(self, device_id: str, present: bool) -> None:
+        """The operator installs the files: nothing to wait for."""
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         """The operator installs the files: nothing to wait for."""
 
     def export(self, device_hashes: Mapping[str, str]) -> None:
