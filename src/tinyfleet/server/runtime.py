@@ -59,8 +59,16 @@ class EmbeddedCredentialSink:
         self.confirm_many([device_id], present)
 
     def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """Every one is tried, also after one failed (so undoing a batch removes every file it can); then the
+        first failure is raised."""
+        failed: BrokerError | None = None
         for device_id, password_hash in hashes.items():
-            self.write(device_id, password_hash)
+            try:
+                self.write(device_id, password_hash)
+            except BrokerError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         control = self._control()

@@ -214,11 +214,14 @@ def _leave_active_rollouts(session: Session, device_id: str, now: float) -> None
 
 
 def _remove_rows(session: Session, device_id: str) -> None:
+    remove_rows(session, [device_id])
+
+
+def remove_rows(session: Session, device_ids: Collection[str]) -> None:
+    """The devices with their reports, telemetry and drift (uncommitted)."""
     for table in (DeviceReport, TelemetryRecord, TelemetryAggregate, DriftScore):
-        session.execute(sa_delete(table).where(table.device_id == device_id))  # type: ignore[attr-defined]
-    dev = session.get(Device, device_id)
-    if dev is not None:
-        session.delete(dev)
+        session.execute(sa_delete(table).where(col(table.device_id).in_(device_ids)))  # type: ignore[attr-defined]
+    session.execute(sa_delete(Device).where(col(Device.id).in_(device_ids)))
 
 
 def set_presence(session: Session, device_id: str, online: bool, at: float) -> bool:
