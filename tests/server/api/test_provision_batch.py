@@ -166,3 +166,13 @@ def test_a_batch_needs_an_operator(api) -> None:
     assert http.post(URL, json=body, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert _ids(http) == []
 
+
+
+def test_the_schema_states_the_batch_limits(api) -> None:
+    http, _ = api
+    spec = http.get("/openapi.json").json()
+    devices = spec["components"]["schemas"]["DeviceBatchCreate"]["properties"]["devices"]
+    assert (devices["minItems"], devices["maxItems"]) == (1, MAX_BATCH)
+    assert devices["items"] == {"$ref": "#/components/schemas/DeviceCreate"}
+    op = spec["paths"]["/api/v1/devices/batch"]["post"]
+    assert {"201", "409", "413", "422", "503"} <= set(op["responses"])
