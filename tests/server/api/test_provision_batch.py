@@ -88,7 +88,7 @@ def test_refused_batches_leave_nothing_behind(api) -> None:
     http, rt = api
     assert http.post("/api/v1/devices", json=_entry("old-1")).status_code == 201
     refused = {
-        "twice in one batch": ([_entry("n-1"), _entry("n-2"), _entry("n-1")], 400,
+        "twice in one batch": ([_entry("n-1"), _entry("n-2"), _entry("n-1", hardware_class="esp32s3")], 422,
                                "devices[2]: device id 'n-1' is also devices[0]"),
         "already registered": ([_entry("n-1"), _entry("old-1")], 409, "device 'old-1' is already registered"),
         "a server user": ([_entry("n-1"), _entry("fleet-server")], 400, "devices[1]: device id 'fleet-server' is "

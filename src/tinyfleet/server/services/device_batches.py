@@ -20,7 +20,7 @@ from tinyfleet.server.broker.passwords import hash_password, new_password
 from tinyfleet.server.db.models import Device
 from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.devices import insert_new, remove_rows, validate_identity
-from tinyfleet.server.services.errors import BadRequest, ServiceError, Unavailable
+from tinyfleet.server.services.errors import BadRequest, ServiceError, Unavailable, Unprocessable
 
 MAX_BATCH = 500  # at most 16 tags each, 500 devices stay below the default 1 MiB request body limit
 
@@ -46,8 +46,8 @@ def check_batch(batch: Sequence[NewDevice], reserved: frozenset[str]) -> None:
                 raise BadRequest(f"no hardware profile {d.hardware_class!r} (known: {', '.join(sorted(known))})")
         except ServiceError as exc:
             raise BadRequest(f"devices[{i}]: {exc.message}") from None
-        if first_at.setdefault(d.id, i) != i:
-            raise BadRequest(f"devices[{i}]: device id {d.id!r} is also devices[{first_at[d.id]}]: a batch names "
+        if first_at.setdefault(d.id, i) != i:  # 422: the schema says so in words (JSON Schema cannot)
+            raise Unprocessable(f"devices[{i}]: device id {d.id!r} is also devices[{first_at[d.id]}]: a batch names "
                              "each device once")  # fmt: skip
 
 
