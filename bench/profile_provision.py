@@ -53,6 +53,8 @@ def phase_of(frames: list[str]) -> str:
     if any("paho" in f or "mqtt_link" in f for f in frames):
         return "MQTT client thread (paho)"
     if any("WorkerThread" in f for f in frames):
+        if any("Queue.get" in f or "call_soon_threadsafe" in f for f in frames):
+            return "thread pool: hand-offs between the event loop and request threads"
         return "request thread: dependencies, sessions, response model"
     return "other threads"
 
@@ -87,6 +89,10 @@ def main() -> None:
                                  capture_output=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
         src = work / "src"
+        from tinyfleet.server.workers.broker_process import plugin_path
+
+        # the identity plugin as this tree built it (built by the package install, not in git)
+        shutil.copy(plugin_path(), src / "tinyfleet" / "server" / "broker" / plugin_path().name)
     try:
         server = Server(src)
         try:
