@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient as HttpClient
 from sqlmodel import Session
 
 from tinyfleet.server.api.app import create_app
+from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services import devices
 from tinyfleet.server.services.device_batches import MAX_BATCH
 from tinyfleet.server.settings import Settings
+from tinyfleet.server.workers.broker_process import BrokerError
 
 from ..srv_raw_connect import ACCEPTED, NOT_AUTHORIZED, connack_code
 
@@ -176,3 +178,18 @@ def test_the_schema_states_the_batch_limits(api) -> None:
     assert devices["items"] == {"$ref": "#/components/schemas/DeviceCreate"}
     op = spec["paths"]["/api/v1/devices/batch"]["post"]
     assert {"201", "409", "413", "422", "503"} <= set(op["responses"])
+
+
+def test_one_wrong_answer_in_a_batch_fails_the_whole_confirmation(api) -> None:
+    """The broker's answers are checked one by one: a file the plugin reads as absent fails the batch."""
+    _, rt = api
+    sink = rt.credential_sink
+    ids = [f"w-{i:02d}" for i in range(20)]
+    sink.write_many({d: hash_password(d) for d in ids})
+    sink.confirm_many(ids, True)  # all present: confirmed
+    assert rt.broker is not None
+    rt.broker.identity_file("w-13").unlink()  # the plugin will read it as absent
+    with pytest.raises(BrokerError, match="the broker reads 'w-13''s identity as absent, not present"):
+        sink.confirm_many(ids, True)
+    sink.write_many(dict.fromkeys(ids))
+    sink.confirm_many(ids, False)  # all removed: confirmed as absent
