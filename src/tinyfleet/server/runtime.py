@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -62,13 +62,30 @@ class EmbeddedCredentialSink:
             raise BrokerError(f"cannot write {device_id!r}'s identity: {exc}") from exc
 
     def confirm(self, device_id: str, present: bool) -> None:
+        self.confirm_many([device_id], present)
+
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """Every one is tried, also after one failed (so undoing a batch removes every file it can); then the
+        first failure is raised."""
+        failed: BrokerError | None = None
+        for device_id, password_hash in hashes.items():
+            try:
+                self.write(device_id, password_hash)
+            except BrokerError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         control = self._control()
         if control is None:
             raise BrokerError("the server is not connected to the broker")
-        state = control.apply(device_id)
+        states = control.apply_many(device_ids)
         expected = identities.PRESENT if present else identities.ABSENT
-        if state != expected:
-            raise BrokerError(f"the broker reads {device_id!r}'s identity as {state}, not {expected}")
+        wrong = [(d, states[d]) for d in device_ids if states[d] != expected]
+        if wrong:
+            more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+            raise BrokerError(f"the broker reads {wrong[0][0]!r}'s identity as {wrong[0][1]}, not {expected}{more}")
 
 
 class ExportedCredentialSink:
@@ -92,7 +109,19 @@ class ExportedCredentialSink:
             hashes[device_id] = password_hash
         self.export(hashes)
 
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """One export for the whole batch."""
+        current = dict(self._read_hashes())
+        for device_id, password_hash in hashes.items():
+            current.pop(device_id, None)
+            if password_hash is not None:
+                current[device_id] = password_hash
+        self.export(current)
+
     def confirm(self, device_id: str, present: bool) -> None:
+        """The operator installs the files: nothing to wait for."""
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         """The operator installs the files: nothing to wait for."""
 
     def export(self, device_hashes: Mapping[str, str]) -> None:

@@ -20,6 +20,7 @@ from pydantic import (
 from tinyfleet.bundles import Calibration, Deployment, Thresholds
 from tinyfleet.bundles.release import ReleaseField, deployment_parts, release_fields
 from tinyfleet.protocol.topics import DEVICE_ID_RE, DEVICE_ID_RULE
+from tinyfleet.server.services.device_batches import MAX_BATCH
 from tinyfleet.server.services.devices import CLASS_RE, MAX_TAGS, TAG_KEY_RE, TAG_VALUE_RE
 from tinyfleet.server.services.errors import BadRequest
 from tinyfleet.server.services.rollouts import stage_from_json, validate_stages
@@ -104,6 +105,14 @@ class DeviceCreate(BaseModel):
                                                examples=[{"site": "plant-a", "temp": "hot"}])  # fmt: skip
 
 
+class DeviceBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    devices: list[DeviceCreate] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} devices, each id once, none registered yet: all are provisioned or none",
+    )  # fmt: skip
+
+
 class DeviceTagsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     set: dict[TagName, TagValue] = tags_field(
@@ -174,6 +183,10 @@ class BrokerCredentials(BaseModel):
 class DeviceProvisioned(BaseModel):
     device: DevicePublic
     broker: BrokerCredentials
+
+
+class DeviceBatchProvisioned(BaseModel):
+    devices: list[DeviceProvisioned] = Field(description="in the request's order")
 
 
 # --- tokens ----------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from tinyfleet.server.api.schemas import (
     TAG_VALUE_RE,
     TOO_LARGE,
     BrokerCredentials,
+    DeviceBatchCreate,
+    DeviceBatchProvisioned,
     DeviceCreate,
     DeviceProvisioned,
     DevicePublic,
@@ -22,7 +24,8 @@ from tinyfleet.server.api.schemas import (
     rule,
 )
 from tinyfleet.server.db.models import Device
-from tinyfleet.server.services import audit, device_tags, devices, fleet_ca
+from tinyfleet.server.services import audit, device_batches, device_tags, devices, fleet_ca
+from tinyfleet.server.services.device_batches import NewDevice
 from tinyfleet.server.services.devices import MAX_TAGS
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERRORS)
@@ -50,6 +53,22 @@ def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, wh
         dev, password = devices.provision(session, rt.credential_sink, body.id, body.hardware_class, body.tags,
                                           trust_anchors=anchors)  # fmt: skip
     return _credentials(rt, dev, password, ca_pem)
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=DeviceBatchProvisioned,
+             responses=TOO_LARGE | BROKER_DOWN)  # fmt: skip
+def provision_batch(
+    body: DeviceBatchCreate, rt: RuntimeDep, session: SessionDep, who: Operator
+) -> DeviceBatchProvisioned:
+    """Register 1 to 500 devices in one request, all or none; the response carries each one's broker password
+    (shown only here), in the request's order. One audit entry for the batch, naming its devices."""
+    ca_pem, anchors = _trust(rt, session)
+    batch = [NewDevice(d.id, d.hardware_class, d.tags) for d in body.devices]
+    target = batch[0].id if len(batch) == 1 else f"{batch[0].id} .. {batch[-1].id} ({len(batch)} devices)"
+    with audit.audited(session, who.name, "device.provision_batch", target) as detail:
+        detail["devices"] = [d.id for d in batch]
+        done = device_batches.provision_batch(session, rt.credential_sink, batch, trust_anchors=anchors)
+    return DeviceBatchProvisioned(devices=[_credentials(rt, dev, password, ca_pem) for dev, password in done])
 
 
 def _trust(rt: RuntimeDep, session: SessionDep) -> tuple[str | None, str | None]:
