@@ -61,6 +61,11 @@ def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_st
         assert provision("b-1") == old.pem.decode() + new.pem.decode()
         assert http.post("/api/v1/devices/a-2/credentials").json()["broker"]["ca_pem"] == (old.pem + new.pem).decode()
         assert counts() == ("added", 3, 1, ["a-1"], [3, 2])
+        r = http.post("/api/v1/devices/batch", json={"devices": [{"id": f"c-{i}", "hardware_class": "stm32l4"}
+                                                                 for i in (1, 2)]})  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert [d["broker"]["ca_pem"] for d in r.json()["devices"]] == [(old.pem + new.pem).decode()] * 2
+        assert counts() == ("added", 5, 1, ["a-1"], [5, 4])  # a batch records what its devices were handed
         broker = rt.broker
         assert broker is not None and broker._proc is not None
         kept = broker.certificate_file.read_text()
@@ -85,13 +90,13 @@ def test_a_failed_switch_changes_nothing_and_an_unrecorded_one_is_recorded_at_st
         r = http.post("/api/v1/fleet-ca/switch", json=body)
         assert r.status_code == 409 and r.json()["detail"].startswith("1 device(s) were not handed the new CA")
         assert http.post("/api/v1/fleet-ca/switch", json=body | {"force": True}).status_code == 200
-        assert counts() == ("switched", 3, 1, ["a-1"], [3, 2])
+        assert counts() == ("switched", 5, 1, ["a-1"], [5, 4])
         r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(cert), "key_file": str(key)})
         assert r.status_code == 409 and r.json()["detail"] == ("the certificate is from the previous CA, CN=old CA, "
                                                                "which the fleet is moving away from: give one from "
                                                                "the current CA, CN=new CA")  # fmt: skip
         assert http.post("/api/v1/fleet-ca/retire").status_code == 200
-        assert counts() == ("steady", 3, 1, ["a-1"], [2])
+        assert counts() == ("steady", 5, 1, ["a-1"], [4])
         assert http.post("/api/v1/fleet-ca/cancel").json()["result"] == "no rotation under way; nothing to do"
 
     # the next rotation: a switch that got as far as the broker's file before the server stopped is recorded at
