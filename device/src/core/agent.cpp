@@ -30,11 +30,12 @@ void Agent::signal(ActionType type) {
   ports_.actions.perform(a);
 }
 
-void Agent::subscribe(bool on, ActionTopic kind, const uint8_t* digest, uint32_t block) {
+void Agent::subscribe(bool on, ActionTopic kind, const uint8_t* digest, uint32_t block, uint8_t retain_handling) {
   Action a{};
   a.type = on ? ActionType::Subscribe : ActionType::Unsubscribe;
   a.topic_kind = kind;
   a.qos = 1;
+  a.retain_handling = retain_handling;
   a.digest = digest;
   a.block = block;
   ports_.actions.perform(a);
@@ -203,17 +204,31 @@ void Agent::on_boot(const BootDecision& d) {
   if (state_ == AgentState::Trial) signal(ActionType::RunHealthCheck);
 }
 
-void Agent::on_connection_up() {
+// A resumed session (session_present) still holds this boot's subscriptions and what reached them while the
+// device was away: queued messages and those in flight when the connection died, which the broker sends
+// again. The device re-subscribes them all the same, with Retain Handling 1: a SUBSCRIBE the lost
+// connection swallowed is repaired, and a subscription the broker holds gets no second copy of its
+// retained message. Without a session the broker holds nothing: every subscription starts afresh.
+void Agent::on_connection_up(bool session_present) {
   connected_ = true;
+  session_ = true;
+  const uint8_t rh = session_present ? 1 : 0;
   publish_presence(1);
-  subscribe(true, ActionTopic::Desired);
+  subscribe(true, ActionTopic::Desired, nullptr, 0, rh);
   // Re-send unacknowledged reports, oldest first.
   for (const ReportQueue::Entry* e = reports_.oldest_after(0); e != nullptr; e = reports_.oldest_after(e->seq)) {
     publish_report(*e);
   }
   if (state_ == AgentState::Checking && have_current_) {
-    subscribe(true, ActionTopic::Meta, current_.digest);
+    subscribe(true, ActionTopic::Meta, current_.digest, 0, rh);
   } else if (state_ == AgentState::Downloading) {
+    if (session_present) {
+      download_.for_each_in_flight([this](const DownloadSession::Slot& s) {
+        subscribe(true, ActionTopic::Block, download_.info().components[s.component].sha256, s.block, 1);
+      });
+    } else {
+      download_.release_all([](const DownloadSession::Slot&) {});
+    }
     fill_window();
   } else if (state_ == AgentState::Trial) {
     broker_reached_ = true;
@@ -221,10 +236,9 @@ void Agent::on_connection_up() {
   }
 }
 
-void Agent::on_connection_down() {
-  connected_ = false;
-  download_.release_all([](const DownloadSession::Slot&) {});  // clean start: the broker forgets them
-}
+// The block window stays as it is: whether the broker still holds those subscriptions is known at the next
+// CONNACK (on_connection_up).
+void Agent::on_connection_down() { connected_ = false; }
 
 void Agent::on_publish_acked(uint32_t token) { reports_.acknowledge(token); }
 
