@@ -162,8 +162,9 @@ class Agent {
  private:
   // Actions (handed to ports_.actions).
   void signal(ActionType type);  // RunHealthCheck or Reboot
-  void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0,
-                 uint8_t retain_handling = 0);  // or unsubscribe
+  // UNSUBSCRIBE, SUBSCRIBE with Retain Handling 0, or with 1 (renewing what a resumed session holds).
+  enum class Sub : uint8_t { Off, On, Renew };
+  void subscribe(Sub op, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);
   void publish(ActionTopic kind, const uint8_t* payload, size_t len, uint8_t qos, bool retain, uint32_t token);
   void publish_presence(uint8_t status);
   void publish_report(const ReportQueue::Entry& e);
@@ -192,7 +193,7 @@ class Agent {
   Outcome finish_image(Reason& reason);
   void record_trial_pending();
   void abandon_download();
-  void fill_window();
+  void fill_window(Sub op = Sub::On);
 
   // The trial.
   void handle_health(const HealthOutcome& result);
@@ -211,7 +212,6 @@ class Agent {
 
   AgentState state_ = AgentState::PowerOn;
   bool connected_ = false;
-  bool session_ = false;  // connected once in this boot: the broker holds a session with our subscriptions
   bool booted_ = false;
   uint8_t running_bank_ = 0;
   bool running_trial_ = false;
@@ -239,6 +239,8 @@ class Agent {
   uint32_t boot_ms_ = 0;
   bool vectors_passed_ = false;
   bool broker_reached_ = false;
+
+  bool session_ = false;  // connected once in this boot: the broker holds a session with our subscriptions
 
   RunningBundle running_bundle_;  // the running bank's table, loaded at boot
 

@@ -57,13 +57,6 @@ class DownloadSession {
   // block is left to ask for.
   const Slot* claim(const uint8_t* bitmap);
   Slot* in_flight(uint8_t c, uint32_t b);
-  // Calls f(slot) for each slot in use.
-  template <typename F>
-  void for_each_in_flight(F&& f) const {
-    for (const Slot& s : window_) {
-      if (s.used) f(s);
-    }
-  }
   // Frees every slot, calling unsubscribe(slot) for each one in use first.
   template <typename F>
   void release_all(F&& unsubscribe) {
