@@ -8,6 +8,7 @@ under the same id connects with Clean Start (a new boot) and inherits nothing of
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -24,12 +25,14 @@ from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.settings import Settings
 
 ADMIN = "sessions-admin"
+WATCHER = "session-watch"  # a second server user, to watch presence the way the server does
 
 
 @pytest.fixture
 def api(tmp_path: Path):
     rt = FleetRuntime(Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'fleet.db'}",
-                               bootstrap_admin_token=ADMIN, run_model_gate=False))  # fmt: skip
+                               bootstrap_admin_token=ADMIN, run_model_gate=False,
+                               broker_replica_users=[WATCHER]))  # fmt: skip
     with HttpClient(create_app(rt)) as http:
         http.headers["Authorization"] = f"Bearer {ADMIN}"
         yield http, rt
@@ -38,7 +41,7 @@ def api(tmp_path: Path):
 class Device:
     """One connection of a device as the agent makes it: MQTT v5, a session expiry, Clean Start as asked."""
 
-    def __init__(self, port: int, device_id: str, password: str, *, clean_start: bool) -> None:
+    def __init__(self, port: int, device_id: str, password: str, *, clean_start: bool, will: bool = False) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.arrived = threading.Condition()
         self.connack = threading.Event()
@@ -49,6 +52,8 @@ class Device:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.dropped.set()
         self.client.on_message = self._on_message
+        if will:
+            self.client.will_set(topics.presence(device_id), b"offline", qos=1, retain=True)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client.connect("127.0.0.1", port, clean_start=clean_start, properties=props)
@@ -80,6 +85,14 @@ class Device:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def die(self) -> None:
+        """The connection ends without a DISCONNECT (a lost network): the broker publishes the will."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
 
 def _provision(http: HttpClient, device_id: str) -> str:
@@ -124,3 +137,25 @@ def test_a_rotated_device_resumes_its_session_and_a_reused_id_inherits_nothing(a
         assert b"for the deleted device" not in [m[1] for m in got], got
     finally:
         reused.close()
+
+
+def test_a_resumed_session_takes_over_without_the_old_will_and_a_lost_connection_publishes_it(api) -> None:
+    http, rt = api
+    presence = topics.presence("sess-2")
+    password = _provision(http, "sess-2")
+    watcher = Device(rt.broker_port, WATCHER, rt.broker_password, clean_start=True)
+    watcher.subscribe(presence)
+    old = Device(rt.broker_port, "sess-2", password, clean_start=True, will=True)
+    old.client.loop_stop()  # its connection stays open, silent: the broker still believes it alive
+    try:
+        # A reconnect meanwhile (the device lost the connection, the broker has not noticed): a takeover.
+        new = Device(rt.broker_port, "sess-2", password, clean_start=False, will=True)
+        assert new.session_present is True
+        new.client.publish(presence, b"online", qos=1, retain=True).wait_for_publish(10)
+        got = watcher.wait_for(b"online")
+        assert [m[1] for m in got if m[0] == presence] == [b"online"], got  # no offline before it
+        new.die()
+        got = watcher.wait_for(b"offline")  # the will of a connection that died, session or not
+        assert [m[1] for m in got if m[0] == presence] == [b"online", b"offline"], got
+    finally:
+        watcher.close()
