@@ -163,3 +163,27 @@ def test_tables_keep_whole_ids_at_80_columns(live_server: LiveServer, fleetctl_e
     assert r.status_code == 201
     r = fleetctl_env({**live_server.env, "COLUMNS": "80"}, "devices", "list")
     assert long_id in r.stdout, r.stdout
+
+
+def test_devices_provision_batch_all_or_none(live_server: LiveServer, fleetctl_env, tmp_path) -> None:
+    from ..server.srv_raw_connect import ACCEPTED, connack_code
+
+    env = live_server.env
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("# line 3\nfab-002\n\nfab-003\n")
+    r = fleetctl_env(env, "devices", "provision-batch", "fab-000", "fab-001", "--from", str(ids_file), "--hw",
+                     "stm32l4", "--tag", "site=fab")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [d["device"]["id"] for d in out] == ["fab-000", "fab-001", "fab-002", "fab-003"]
+    assert all(d["device"]["tags"] == {"site": "fab"} for d in out)
+    for d in out:  # the printed credentials work at once
+        b = d["broker"]
+        assert connack_code(b["port"], b["username"].encode(), b["password"].encode()) == ACCEPTED
+    # one id already registered: the whole batch is refused, the new id is not registered
+    r = fleetctl_env(env, "devices", "provision-batch", "fab-004", "fab-001", "--hw", "stm32l4")
+    assert r.returncode == 1 and "device 'fab-001' is already registered" in r.stdout + r.stderr, r.stdout + r.stderr
+    r = fleetctl_env(env, "devices", "show", "fab-004")
+    assert r.returncode == 2 and "no device 'fab-004'" in r.stdout + r.stderr
+    r = fleetctl_env(env, "devices", "provision-batch", "--hw", "stm32l4")
+    assert r.returncode == 2 and "no device ids" in r.stdout + r.stderr

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -30,7 +32,9 @@ class TestClient:
         password: str,
         client_id: str | None = None,
         will: tuple[str, bytes] | None = None,
+        ca_file: Path | None = None,
     ) -> None:
+        """`ca_file`: connect with TLS, verifying the broker's certificate and name against these CAs."""
         self.messages: list[Received] = []
         self._cv = threading.Condition()
         self._connected = threading.Event()
@@ -38,6 +42,8 @@ class TestClient:
         self.connect_rc: ReasonCode | None = None
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file), cert_reqs=ssl.CERT_REQUIRED)
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_message = self._on_message

@@ -36,3 +36,10 @@ def test_device_state_diagram_is_generated_from_the_table() -> None:
 
     block = DOC.split("<!-- BEGIN GENERATED DEVICE STATES -->")[1].split("<!-- END GENERATED DEVICE STATES -->")[0]
     assert block.strip() == f"```mermaid\n{mermaid()}\n```"
+
+
+def test_ca_rotation_steps_are_generated_from_the_table() -> None:
+    from tinyfleet.server.broker.fleet_ca import markdown_table
+
+    begin, end = "<!-- BEGIN GENERATED CA ROTATION STEPS -->", "<!-- END GENERATED CA ROTATION STEPS -->"
+    assert DOC.split(begin)[1].split(end)[0].strip() == markdown_table()

@@ -146,3 +146,14 @@ def test_exported_broker_files_are_private_whole_and_refuse_server_users(tmp_pat
             sink.export({"dev-1": hash_password("a"), reserved: hash_password("b")})
     assert (export / "passwords").read_bytes() == before  # nothing half-written
     assert sorted(p.name for p in export.iterdir()) == ["acl", "passwords"]
+
+
+def test_an_exported_batch_is_one_rewrite_with_every_change(tmp_path: Path) -> None:
+    export = tmp_path / "broker-export"
+    committed = {"dev-1": hash_password("a"), "dev-2": hash_password("b")}
+    sink = ExportedCredentialSink(export, ["fleet-server"], lambda: committed)
+    new = {"dev-3": hash_password("c"), "dev-4": hash_password("d")}
+    sink.write_many({**new, "dev-1": None})  # two added, one revoked: the file holds the database plus the batch
+    users = [line.split(":", 1)[0] for line in (export / "passwords").read_text().splitlines() if line]
+    assert sorted(users) == ["dev-2", "dev-3", "dev-4"]
+    assert f"dev-3:{new['dev-3']}" in (export / "passwords").read_text()

@@ -8,6 +8,7 @@ file, the profile and the field.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -119,6 +120,12 @@ def _read(path: Path) -> dict[str, HardwareProfile]:
 
 
 def builtin_profiles() -> dict[str, HardwareProfile]:
+    return dict(_parsed_builtin())
+
+
+@functools.cache
+def _parsed_builtin() -> dict[str, HardwareProfile]:
+    """Parsed once per process (the file ships inside the package); every provisioning asks for it."""
     res = resources.files("tinyfleet.bundles").joinpath("data", "hardware_profiles.toml")
     return parse_profiles(res.read_text(encoding="utf-8"), "built-in hardware_profiles.toml")
 

@@ -3,6 +3,7 @@ many by filter, after a confirmation)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -31,6 +32,32 @@ def provision(
     """Register a device; prints its broker credentials as JSON (the password is shown only now)."""
     api = ApiClient(server, token)
     print_json(api.post("/devices", json={"id": device_id, "hardware_class": hw, "tags": parse_tags(tag)}))
+
+
+@app.command("provision-batch")
+def provision_batch(
+    device_ids: list[str] = typer.Argument(None, help="Device ids (or --from FILE)."),
+    from_file: Path | None = typer.Option(None, "--from", help="A file of device ids, one a line ('#' comments)."),
+    hw: str = typer.Option(..., "--hw", help="Hardware class of every device (must have a hardware profile)."),
+    tag: list[str] = typer.Option([], "--tag", help="name=value (repeatable), given to every device."),
+    as_json: bool = typer.Option(True, "--json", help="Print JSON (always: the credentials are for a program)."),
+    server: str = SERVER_OPT,
+    token: str | None = TOKEN_OPT,
+) -> None:
+    """Register up to 500 devices in one request, all or none; prints each one's broker credentials as JSON
+    (a list in the ids' order; the passwords are shown only now)."""
+    ids = list(device_ids or [])
+    if from_file is not None:
+        try:
+            lines = from_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read {from_file}: {exc}")
+        ids += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not ids:
+        fail("no device ids: give them as arguments or with --from FILE")
+    tags = parse_tags(tag)
+    body = {"devices": [{"id": i, "hardware_class": hw, "tags": tags} for i in ids]}
+    print_json(ApiClient(server, token).post("/devices/batch", json=body)["devices"])
 
 
 def _filters(hw: str | None, tag: list[str], online: bool | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from .admin import audit, tokens_app
 from .bundle import app as bundle_app
 from .devices import app as devices_app
 from .drift import app as drift_app
+from .fleet_ca import app as ca_app
 from .keys import app as keys_app
 from .model import app as model_app
 from .rollouts import app as rollouts_app
@@ -27,6 +28,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(rollouts_app, name="rollout")
 app.add_typer(drift_app, name="drift")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(ca_app, name="ca")
 app.command("audit")(audit)
 server_bundles.register(bundle_app)  # list/show/publish/retire: the bundles stored on the server
 

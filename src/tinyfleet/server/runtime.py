@@ -7,11 +7,13 @@ starts ingest, publishes every device's desired state from the database again, a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -19,13 +21,15 @@ from sqlmodel import Session
 
 from tinyfleet.bundles import TrustedKeys, load_private_key
 from tinyfleet.protocol import topics
-from tinyfleet.server.broker import identities
+from tinyfleet.server.broker import fleet_ca, identities
 from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_password_file
+from tinyfleet.server.broker.fleet_ca import BrokerCertificate, CaError, Certificate
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.files import private_dir, private_file, tighten, write_atomic
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.services import devices, retention, tokens
+from tinyfleet.server.services import fleet_ca as ca_service
 from tinyfleet.server.services.bundles import LibraryModelGate, ModelGate
 from tinyfleet.server.services.credential_sync import ShardLocks
 from tinyfleet.server.settings import Settings
@@ -37,8 +41,10 @@ from tinyfleet.server.workers.mqtt_link import Incoming, MqttLink
 from tinyfleet.server.workers.publisher import Publisher
 from tinyfleet.server.workers.retained_guard import RetainedGuard
 from tinyfleet.server.workers.rollout_engine import RolloutEngine
+from tinyfleet.server.workers.tls_probe import presented_fingerprint
 
 log = logging.getLogger("tinyfleet.server")
+SWITCH_TIMEOUT_S = 10.0  # a broker certificate switch: from SIGHUP to the new certificate in a handshake
 
 
 class EmbeddedCredentialSink:
@@ -56,13 +62,30 @@ class EmbeddedCredentialSink:
             raise BrokerError(f"cannot write {device_id!r}'s identity: {exc}") from exc
 
     def confirm(self, device_id: str, present: bool) -> None:
+        self.confirm_many([device_id], present)
+
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """Every one is tried, also after one failed (so undoing a batch removes every file it can); then the
+        first failure is raised."""
+        failed: BrokerError | None = None
+        for device_id, password_hash in hashes.items():
+            try:
+                self.write(device_id, password_hash)
+            except BrokerError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         control = self._control()
         if control is None:
             raise BrokerError("the server is not connected to the broker")
-        state = control.apply(device_id)
+        states = control.apply_many(device_ids)
         expected = identities.PRESENT if present else identities.ABSENT
-        if state != expected:
-            raise BrokerError(f"the broker reads {device_id!r}'s identity as {state}, not {expected}")
+        wrong = [(d, states[d]) for d in device_ids if states[d] != expected]
+        if wrong:
+            more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+            raise BrokerError(f"the broker reads {wrong[0][0]!r}'s identity as {wrong[0][1]}, not {expected}{more}")
 
 
 class ExportedCredentialSink:
@@ -86,7 +109,19 @@ class ExportedCredentialSink:
             hashes[device_id] = password_hash
         self.export(hashes)
 
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """One export for the whole batch."""
+        current = dict(self._read_hashes())
+        for device_id, password_hash in hashes.items():
+            current.pop(device_id, None)
+            if password_hash is not None:
+                current[device_id] = password_hash
+        self.export(current)
+
     def confirm(self, device_id: str, present: bool) -> None:
+        """The operator installs the files: nothing to wait for."""
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
         """The operator installs the files: nothing to wait for."""
 
     def export(self, device_hashes: Mapping[str, str]) -> None:
@@ -111,14 +146,20 @@ class FleetRuntime:
         )  # fmt: skip
         self.broker: EmbeddedBroker | None = None
         self.broker_password = settings.broker_password or secrets.token_urlsafe(24)
-        # handed to devices with their credentials; read once, so an unreadable file stops the start, not a request
-        self.broker_ca_pem: str | None = None
+        # the fleet's first trust anchors (services/fleet_ca.py seeds them once); read here, so an unreadable
+        # file stops the start, not a request
+        self.ca_seed: list[Certificate] = []
         if settings.broker_tls and settings.broker_ca_file:
+            where = settings.broker_ca_file
             try:
-                self.broker_ca_pem = settings.broker_ca_file.read_text()
+                text = where.read_text()
             except (OSError, UnicodeDecodeError) as exc:
-                where = settings.broker_ca_file
                 raise BrokerError(f"broker_ca_file {where}: cannot read it as PEM text ({exc})") from None
+            try:
+                self.ca_seed = fleet_ca.parse_certificates(text, f"broker_ca_file {where}")
+            except CaError as exc:
+                raise BrokerError(str(exc)) from None
+        self.broker_trust_pem: str | None = None  # every anchor the fleet hands out, as the server started
         self.credential_sink: devices.CredentialSink
         if settings.broker_mode == "embedded":
             self.broker = EmbeddedBroker(
@@ -180,6 +221,8 @@ class FleetRuntime:
         with Session(self.engine) as session:
             if s.bootstrap_admin_token:
                 tokens.ensure_bootstrap(session, s.bootstrap_admin_token)
+        if s.broker_tls:
+            self._prepare_ca()
         hashes = self._all_hashes()
         if self.broker is not None:
             self.broker.start(hashes)
@@ -207,6 +250,7 @@ class FleetRuntime:
             on_message=self._on_message,
             tls=s.broker_tls,
             ca_file=s.broker_ca_file,
+            ca_pem=self.broker_trust_pem,
             on_reconnect=self.guard.reconnected,
         )
         share = f"$share/{s.ingest_share_group}/" if s.ingest_share_group else ""
@@ -223,6 +267,82 @@ class FleetRuntime:
         self._republish()
         self.rollouts.start()
         self.started = True
+
+    def _prepare_ca(self) -> None:
+        """Seed the fleet's trust anchors on the first start, and choose the certificate the embedded broker
+        serves (broker/fleet_ca.py, choose_served)."""
+        with Session(self.engine) as session:
+            seeded = ca_service.seed(session, self.ca_seed, time.time())
+            if seeded:
+                log.info("the fleet's broker trust anchors: the %d certificate(s) of broker_ca_file", seeded)
+            self.broker_trust_pem = ca_service.handout(session)[0]
+            rows = ca_service.anchors(session)
+            if self.broker is None or not rows:
+                return
+            roles = {r.fingerprint: r.role for r in rows}
+            certs = [fleet_ca.parse_certificates(r.pem, "a stored CA")[0] for r in rows]
+            now = time.time()
+            configured: BrokerCertificate | CaError
+            try:
+                s = self.settings
+                assert s.broker_tls_cert_file is not None and s.broker_tls_key_file is not None
+                chain, key = s.broker_tls_cert_file.read_text(), s.broker_tls_key_file.read_text()
+                configured = fleet_ca.check_broker_certificate(chain, key, certs, now)
+            except (OSError, UnicodeDecodeError) as exc:
+                configured = CaError(f"cannot read it ({exc})")
+            except CaError as exc:
+                configured = exc
+            kept_pem = self.broker.kept_certificate()
+            kept = None
+            if kept_pem is not None:
+                with contextlib.suppress(CaError):
+                    kept = fleet_ca.check_broker_certificate(kept_pem, kept_pem, certs, now)
+            try:
+                chosen, note = fleet_ca.choose_served(configured, kept, roles)
+            except CaError as exc:
+                raise BrokerError(str(exc)) from None
+            if note:
+                log.warning(note)
+            if ca_service.complete_switch(session, chosen.issuer):
+                self.broker_trust_pem = ca_service.handout(session)[0]
+            self.broker.use_certificate(chosen.pem)
+
+    # --- the fleet CA rotation's broker side (services/fleet_ca.py, CertificateServer) ---
+
+    def served(self) -> str | None:
+        host = "127.0.0.1" if self.broker_host in ("0.0.0.0", "") else self.broker_host
+        return presented_fingerprint(host, self.broker_port)
+
+    def serve(self, cert: BrokerCertificate) -> Callable[[], None]:
+        broker = self.broker
+        if broker is None:
+            raise BrokerError("the broker is external: its certificate is its operator's to install")
+        before = broker.kept_certificate()
+        if before is None:
+            raise BrokerError(f"{broker.certificate_file} is missing")
+
+        def put_back() -> None:
+            broker.use_certificate(before)
+            broker.reload()
+
+        broker.use_certificate(cert.pem)
+        try:
+            broker.reload()
+            deadline = time.monotonic() + SWITCH_TIMEOUT_S
+            while self.served() != cert.leaf.fingerprint:
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"it did not present the new certificate within {SWITCH_TIMEOUT_S:g} s")
+                time.sleep(0.1)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the file is back either way; the first failure is the news
+                put_back()
+            raise
+        return put_back
+
+    def trust(self, ca_pem: str) -> None:
+        """The server's own link accepts a CA added to the rotation, before the broker switches to it."""
+        if self.link is not None:
+            self.link.trust(ca_pem)
 
     def _secure_data_dir(self) -> None:
         """Data directory 0700 and every file in it 0600, also those an older server left world-readable.

@@ -54,12 +54,13 @@ _RUNTIME = FleetRuntime(
              trusted_key_files=[write_public_key(_KEY, _TMP / "pub.pem")])  # fmt: skip
 )
 _APP: FastAPI = create_app(_RUNTIME, manage_runtime=False)
-# What a schema cannot say about bytes (is this a bundle signed by a trusted key, a model the gate takes) is
-# answered 422 by the two operations that take them, as their schema documents: a refusal there is allowed.
+# What a schema cannot say about bytes (is this a bundle signed by a trusted key, a model the gate takes; is
+# this PEM a CA, does this file hold a certificate and its key) is answered 422 by the operations that take
+# them, as their schema documents: a refusal there is allowed.
 _CONTENT_CHECKED = [
     {"include-path": path, "include-method": "POST",
      "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}}
-    for path in ("/api/v1/bundles", "/api/v1/bundles/build")
+    for path in ("/api/v1/bundles", "/api/v1/bundles/build", "/api/v1/fleet-ca/anchors", "/api/v1/fleet-ca/switch")
 ]  # fmt: skip
 CONFIG = schemathesis.Config.from_dict(
     {

@@ -20,6 +20,7 @@ from tinyfleet.server.api.routes import audit as audit_routes
 from tinyfleet.server.api.routes import bundles as bundle_routes
 from tinyfleet.server.api.routes import devices as device_routes
 from tinyfleet.server.api.routes import drift as drift_routes
+from tinyfleet.server.api.routes import fleet_ca as fleet_ca_routes
 from tinyfleet.server.api.routes import keys as key_routes
 from tinyfleet.server.api.routes import rollouts as rollout_routes
 from tinyfleet.server.api.routes import tokens as token_routes
@@ -137,7 +138,8 @@ def create_app(runtime: FleetRuntime, *, manage_runtime: bool = True) -> FastAPI
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
-    routers = (device_routes, bundle_routes, rollout_routes, drift_routes, token_routes, audit_routes, key_routes)
+    routers = (device_routes, bundle_routes, rollout_routes, drift_routes, token_routes, audit_routes, key_routes,
+               fleet_ca_routes)
     for r in [m.router for m in routers] + [drift_routes.cohort_router]:
         app.include_router(r, prefix="/api/v1")
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tinyfleet.server.api.deps import authenticate_header, refused_before_route
+from tinyfleet.server.api.deps import AUTHENTICATED, authenticate_header, refused_before_route
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services.errors import ServiceError, TooLarge, Unauthorized
 
@@ -58,11 +58,13 @@ class BodyLimit:
 
     def _authenticate(self, scope: Scope, authorization: str) -> None:
         who = authenticate_header(self.runtime, authorization)
-        if who is None:
-            exc = Unauthorized("missing bearer token (Authorization: Bearer <token>)" if not authorization.strip()
-                               else "unknown or revoked token")  # fmt: skip
-            refused_before_route(self.runtime, scope["method"], self._template(scope), scope["path"],
-                                 "(no token)" if not authorization.strip() else "(unknown token)", exc)  # fmt: skip
+        if who is not None:  # the route's auth dependency takes it from here: one token lookup per request
+            scope.setdefault("state", {})[AUTHENTICATED] = who
+            return
+        exc = Unauthorized("missing bearer token (Authorization: Bearer <token>)" if not authorization.strip()
+                           else "unknown or revoked token")  # fmt: skip
+        refused_before_route(self.runtime, scope["method"], self._template(scope), scope["path"],
+                             "(no token)" if not authorization.strip() else "(unknown token)", exc)  # fmt: skip
 
     def _template(self, scope: Scope) -> str:
         app = scope.get("app")

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, NoReturn
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from tinyfleet.server.runtime import FleetRuntime
 from tinyfleet.server.services import audit, tokens
 from tinyfleet.server.services.errors import Forbidden, ServiceError, Unauthorized
 
+# Dependencies that never block are `async def`: FastAPI runs a plain `def` dependency in a worker thread, and
+# each such hop costs a provisioning more than its database work does (bench/profile_provision.py).
 
-def get_runtime(request: Request) -> FleetRuntime:
+
+async def get_runtime(request: Request) -> FleetRuntime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
@@ -38,6 +42,8 @@ class Principal:
     role: str
 
 
+# The request-state key under which the body-limit middleware leaves the principal it already authenticated.
+AUTHENTICATED = "tinyfleet_principal"
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -78,9 +84,16 @@ def authenticate_header(rt: FleetRuntime, authorization: str) -> Principal | Non
     return Principal(row.name, row.role) if row is not None else None
 
 
-def current_principal(
+async def current_principal(
     rt: RuntimeDep, request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
+    checked = request.scope.get("state", {}).get(AUTHENTICATED)
+    if isinstance(checked, Principal):  # this request's token, looked up by the body-limit middleware
+        return checked
+    return await run_in_threadpool(_principal, rt, request, creds)  # the lookup blocks on the database
+
+
+def _principal(rt: FleetRuntime, request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal:
     if creds is None or not creds.credentials:
         _refuse(rt, request, "(no token)", Unauthorized("missing bearer token (Authorization: Bearer <token>)"))
     # A session of its own, closed here: the request's session would keep its connection while the request
@@ -93,10 +106,11 @@ def current_principal(
     return Principal(row.name, row.role)
 
 
-def require(role: str) -> Callable[[Request, RuntimeDep, Principal], Principal]:
-    def check(request: Request, rt: RuntimeDep, p: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not tokens.role_allows(p.role, role):
-            _refuse(rt, request, p.name, Forbidden(f"role {p.role!r} may not do this; it needs {role!r}"))
+def require(role: str) -> Callable[[Request, RuntimeDep, Principal], Awaitable[Principal]]:
+    async def check(request: Request, rt: RuntimeDep, p: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not tokens.role_allows(p.role, role):  # the refusal is audited: a database write, off the loop
+            await run_in_threadpool(_refuse, rt, request, p.name,
+                                    Forbidden(f"role {p.role!r} may not do this; it needs {role!r}"))  # fmt: skip
         return p
 
     return check

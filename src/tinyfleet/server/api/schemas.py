@@ -20,6 +20,7 @@ from pydantic import (
 from tinyfleet.bundles import Calibration, Deployment, Thresholds
 from tinyfleet.bundles.release import ReleaseField, deployment_parts, release_fields
 from tinyfleet.protocol.topics import DEVICE_ID_RE, DEVICE_ID_RULE
+from tinyfleet.server.services.device_batches import MAX_BATCH
 from tinyfleet.server.services.devices import CLASS_RE, MAX_TAGS, TAG_KEY_RE, TAG_VALUE_RE
 from tinyfleet.server.services.errors import BadRequest
 from tinyfleet.server.services.rollouts import stage_from_json, validate_stages
@@ -104,6 +105,14 @@ class DeviceCreate(BaseModel):
                                                examples=[{"site": "plant-a", "temp": "hot"}])  # fmt: skip
 
 
+class DeviceBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    devices: list[DeviceCreate] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} devices, each id once, none registered yet: all are provisioned or none",
+    )  # fmt: skip
+
+
 class DeviceTagsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     set: dict[TagName, TagValue] = tags_field(
@@ -163,8 +172,9 @@ class BrokerCredentials(BaseModel):
     host: str
     port: int
     tls: bool
-    ca_pem: str | None = Field(default=None, description="with TLS: the CA certificate (PEM) the device verifies "
-                               "the broker's certificate with (the server's broker_ca_file)")
+    ca_pem: str | None = Field(default=None, description="with TLS: the CA certificates (PEM, one after another: "
+                               "during a CA rotation the current and the next one) the device verifies the "
+                               "broker's certificate with")  # fmt: skip
     username: str
     password: str
     client_id: str
@@ -173,6 +183,10 @@ class BrokerCredentials(BaseModel):
 class DeviceProvisioned(BaseModel):
     device: DevicePublic
     broker: BrokerCredentials
+
+
+class DeviceBatchProvisioned(BaseModel):
+    devices: list[DeviceProvisioned] = Field(description="in the request's order")
 
 
 # --- tokens ----------------------------------------------------------------------------------------------
@@ -506,3 +520,45 @@ class CalibrationBundleCreate(BaseModel):
     bundle_id: str = Field(min_length=1, max_length=64, description="Id of the new calibration-only bundle")
     per_device: bool = Field(default=True, description="Scope the bundle to this device (device_scope)")
     against: CalibrationTarget = Field(default="reference", description="As the calibration proposal's `against`")
+
+
+# --- the broker's CA (rotation) --------------------------------------------------------------------------
+
+
+class CaAnchorPublic(_Out):
+    fingerprint: str = Field(description="SHA-256 of the certificate's DER, hex")
+    subject: str
+    not_after: float
+    role: Literal["current", "next", "previous"] = Field(
+        description="current: it issued the certificate the broker serves; next: added, the broker is not "
+        "switched to it yet; previous: the broker served one from it before the switch, still handed out"
+    )
+    devices: int = Field(description="devices handed it with their credentials")
+
+
+class CaStatusPublic(_Out):
+    phase: Literal["steady", "added", "switched"]
+    anchors: list[CaAnchorPublic]
+    devices: int
+    lacking: int = Field(description="devices not handed the newest CA (next during a rotation, else current)")
+    lacking_sample: list[str] = Field(description="the first of those devices, by id")
+    broker_certificate: str | None = Field(description="fingerprint of the certificate the broker presents now")
+
+
+class CaAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ca_pem: str = Field(max_length=65536, description="one CA certificate, PEM")
+
+
+class CaSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cert_file: str = Field(max_length=4096, description="absolute path on the server's host: the broker's "
+                           "certificate, then any intermediates, PEM")  # fmt: skip
+    key_file: str = Field(max_length=4096, description="absolute path on the server's host: its private key, "
+                          "PEM, unencrypted (it never crosses the API)")  # fmt: skip
+    force: bool = Field(default=False, description="switch although devices were not handed the new CA")
+
+
+class CaStepOut(BaseModel):
+    result: str = Field(description="what the step did, or that it had nothing to do")
+    status: CaStatusPublic

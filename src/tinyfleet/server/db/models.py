@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -38,6 +38,20 @@ class Device(SQLModel, table=True):
     security_counter: int | None = None
     image_state: str | None = Field(default=None, max_length=16)
     report_gaps: int = 0  # reports lost in transit (jumps in seq within an epoch)
+    # The broker trust anchors (FleetCa fingerprints, comma-separated, sorted) in the CA bundle the device was
+    # last handed, with its credentials; None: none (no TLS).
+    trust_anchors: str | None = Field(default=None, sa_type=Text)
+
+
+class FleetCa(SQLModel, table=True):
+    """A trust anchor the fleet hands devices for the broker's certificate (server/broker/fleet_ca.py)."""
+
+    fingerprint: str = Field(primary_key=True, max_length=64)  # SHA-256 of the DER, hex
+    pem: str = Field(sa_type=Text)
+    subject: str = Field(sa_type=Text)
+    not_after: float
+    role: str = Field(max_length=16)  # current, next, previous
+    added_at: float
 
 
 class OperatorToken(SQLModel, table=True):

@@ -8,6 +8,7 @@ last committed for it, even when two requests change the same device at once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from tinyfleet.protocol import topics
@@ -30,6 +31,14 @@ class CredentialSink(Protocol):
     def confirm(self, device_id: str, present: bool) -> None:
         """Return once the broker holds what the last `write` gave it (an identity, or none when not
         `present`) and has dropped the device's live session; raise if it does not say so."""
+        ...
+
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """`write` for each device of a batch (device id -> hash, None: revoke)."""
+        ...
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
+        """`confirm` for each device of a batch, all awaited at once; raise unless every one is confirmed."""
         ...
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from tinyfleet.bundles.profiles import load_profiles
@@ -82,49 +83,75 @@ def _at_broker(session: Session, sink: CredentialSink, device_id: str, new: str 
 
 
 def provision(
-    session: Session, sink: CredentialSink, device_id: str, hardware_class: str, tags: Mapping[str, str]
+    session: Session, sink: CredentialSink, device_id: str, hardware_class: str, tags: Mapping[str, str],
+    *, trust_anchors: str | None = None,
 ) -> tuple[Device, str]:
     """Register a device and give it broker credentials. Returns the device and its clear password. All or
-    nothing: when the broker does not take the credentials the device is not registered."""
+    nothing: when the broker does not take the credentials the device is not registered. `trust_anchors`:
+    the record of the CA bundle handed with them (services/fleet_ca.py)."""
     validate_identity(device_id, hardware_class, tags, sink.reserved)
     known = load_profiles()
     if hardware_class not in known:  # no bundle could ever be built for it
         raise BadRequest(f"no hardware profile {hardware_class!r} (known: {', '.join(sorted(known))})")
     with sink.exclusive(device_id):
-        if session.get(Device, device_id) is not None:
-            raise Conflict(f"device {device_id!r} is already registered")
         password = new_password()
         new = hash_password(password)
         dev = Device(
             id=device_id, hardware_class=hardware_class, tags=dict(tags), created_at=time.time(),
-            broker_password_hash=new,
+            broker_password_hash=new, trust_anchors=trust_anchors,
         )  # fmt: skip
-        session.add(dev)
-        session.commit()  # also hands the connection back: none is held while the broker answers
+        insert_new(session, [dev])  # also hands the connection back: none is held while the broker answers
         _at_broker(session, sink, device_id, new, None, lambda: _remove_rows(session, device_id))
-    session.refresh(dev)
     return dev, password
 
 
-def rotate_password(session: Session, sink: CredentialSink, device_id: str) -> tuple[Device, str]:
-    """A new broker password; the old one stops working and the device's live session is dropped once this
-    returns. All or nothing: when the broker does not take the new password, the old one stays."""
+def insert_new(session: Session, rows: list[Device]) -> None:
+    """Insert and commit devices that must not exist yet (Conflict when one does: the primary key says so, in
+    the same statement, so no SELECT first). The rows stay loaded and leave the session: what the caller
+    returns is what was written, without reading it back (later commits of this session would expire it)."""
+    session.add_all(rows)
+    keep, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        taken = set(session.exec(select(Device.id).where(col(Device.id).in_([d.id for d in rows]))).all())
+        session.rollback()
+        if not taken:
+            raise
+        names = ", ".join(repr(i) for i in sorted(taken)[:5]) + (f" and {len(taken) - 5} more" * (len(taken) > 5))
+        raise Conflict(f"device {names} is already registered" if len(taken) == 1
+                       else f"devices {names} are already registered") from None  # fmt: skip
+    finally:
+        session.expire_on_commit = keep
+    for d in rows:
+        session.expunge(d)
+
+
+def rotate_password(
+    session: Session, sink: CredentialSink, device_id: str, *, trust_anchors: str | None = None
+) -> tuple[Device, str]:
+    """A new broker password (and the record of the CA bundle handed with it); the old one stops working and the
+    device's live session is dropped once this returns. All or nothing: when the broker does not take the new
+    password, the old one stays, and so does the record of what the device was handed before."""
     with sink.exclusive(device_id):
         dev = get(session, device_id)
-        old = dev.broker_password_hash
+        old, old_anchors = dev.broker_password_hash, dev.trust_anchors
         password = new_password()
         new = dev.broker_password_hash = hash_password(password)
+        dev.trust_anchors = trust_anchors
         session.add(dev)
         session.commit()
-        _at_broker(session, sink, device_id, new, old, lambda: _set_hash(session, device_id, old))
+        _at_broker(session, sink, device_id, new, old, lambda: _set_hash(session, device_id, old, old_anchors))
     session.refresh(dev)
     return dev, password
 
 
-def _set_hash(session: Session, device_id: str, value: str) -> None:
+def _set_hash(session: Session, device_id: str, value: str, trust_anchors: str | None) -> None:
     dev = session.get(Device, device_id)
     if dev is not None:
         dev.broker_password_hash = value
+        dev.trust_anchors = trust_anchors
         session.add(dev)
 
 
@@ -194,11 +221,14 @@ def _leave_active_rollouts(session: Session, device_id: str, now: float) -> None
 
 
 def _remove_rows(session: Session, device_id: str) -> None:
+    remove_rows(session, [device_id])
+
+
+def remove_rows(session: Session, device_ids: Collection[str]) -> None:
+    """The devices with their reports, telemetry and drift (uncommitted)."""
     for table in (DeviceReport, TelemetryRecord, TelemetryAggregate, DriftScore):
-        session.execute(sa_delete(table).where(table.device_id == device_id))  # type: ignore[attr-defined]
-    dev = session.get(Device, device_id)
-    if dev is not None:
-        session.delete(dev)
+        session.execute(sa_delete(table).where(col(table.device_id).in_(device_ids)))  # type: ignore[attr-defined]
+    session.execute(sa_delete(Device).where(col(Device.id).in_(device_ids)))
 
 
 def set_presence(session: Session, device_id: str, online: bool, at: float) -> bool:

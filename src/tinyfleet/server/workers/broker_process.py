@@ -106,6 +106,9 @@ class EmbeddedBroker:
         self.acl_file = workdir / "acl"
         self.log_file = workdir / "mosquitto.log"
         self.persistence_dir = workdir / "persistence"
+        # the certificate chain and key the broker serves during a fleet CA rotation (one file: Mosquitto's
+        # certfile and keyfile), owned by the broker's user, which rereads it on every SIGHUP
+        self.certificate_file = workdir / "certificate.pem"
 
     @property
     def running(self) -> bool:
@@ -139,6 +142,27 @@ class EmbeddedBroker:
             path.unlink(missing_ok=True)
         else:
             write_atomic(path, password_hash, owner=self._owner, durable=False)
+
+    def kept_certificate(self) -> str | None:
+        """What the broker served when it last ran from `certificate_file`, if anything."""
+        try:
+            return self.certificate_file.read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def use_certificate(self, pem: str) -> None:
+        """Serve `pem` (chain then key) from `certificate_file`, from the next start or `reload()` on."""
+        private_dir(self.workdir, owner=self._owner)
+        write_atomic(self.certificate_file, pem, owner=self._owner)
+        self.tls = (self.certificate_file.resolve(), self.certificate_file.resolve())
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto 2.0.11 rereads its configuration and its listeners' certificates; connected
+        clients stay connected (docs/operations.md, "Rotating the broker's CA")."""
+        pid = self._pid()
+        if pid is None or not self.running:
+            raise BrokerError("the broker is not running")
+        os.kill(pid, signal.SIGHUP)
 
     def _write_identities(self, device_hashes: Mapping[str, str]) -> None:
         """Make the identities directory hold exactly the server users and these devices (id -> `$7$` hash):

@@ -50,6 +50,7 @@ class MqttLink:
         *,
         tls: bool = False,
         ca_file: Path | None = None,
+        ca_pem: str | None = None,
         on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self._host, self._port = host, port
@@ -63,8 +64,11 @@ class MqttLink:
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         self.client.username_pw_set(username, password)
-        if tls:
-            self.client.tls_set(ca_certs=str(ca_file) if ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
+        self._tls: ssl.SSLContext | None = None
+        if tls:  # verifies the broker's certificate and name against ca_file and ca_pem (else the system's CAs)
+            self._tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None,
+                                                   cadata=ca_pem or None)  # fmt: skip
+            self.client.tls_set_context(self._tls)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         # back within 2 s of the broker's return: credential changes wait for this session (broker_control.py)
@@ -72,6 +76,12 @@ class MqttLink:
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
+
+    def trust(self, ca_pem: str) -> None:
+        """Also accept broker certificates from these CAs, from the next connection on (a CA rotation's new
+        CA, before the broker switches to it)."""
+        if self._tls is not None:
+            self._tls.load_verify_locations(cadata=ca_pem)
 
     @property
     def connected(self) -> bool:

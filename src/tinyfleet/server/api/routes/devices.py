@@ -13,6 +13,8 @@ from tinyfleet.server.api.schemas import (
     TAG_VALUE_RE,
     TOO_LARGE,
     BrokerCredentials,
+    DeviceBatchCreate,
+    DeviceBatchProvisioned,
     DeviceCreate,
     DeviceProvisioned,
     DevicePublic,
@@ -22,7 +24,8 @@ from tinyfleet.server.api.schemas import (
     rule,
 )
 from tinyfleet.server.db.models import Device
-from tinyfleet.server.services import audit, device_tags, devices
+from tinyfleet.server.services import audit, device_batches, device_tags, devices, fleet_ca
+from tinyfleet.server.services.device_batches import NewDevice
 from tinyfleet.server.services.devices import MAX_TAGS
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERRORS)
@@ -45,19 +48,42 @@ def _parse_tags(tag: list[str]) -> dict[str, str] | None:
              responses=TOO_LARGE | BROKER_DOWN)  # fmt: skip
 def provision_device(body: DeviceCreate, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
     """Register a device; the response carries its broker password, shown only here."""
+    ca_pem, anchors = _trust(rt, session)
     with audit.audited(session, who.name, "device.provision", body.id):
-        dev, password = devices.provision(session, rt.credential_sink, body.id, body.hardware_class, body.tags)
-    return _credentials(rt, dev, password)
+        dev, password = devices.provision(session, rt.credential_sink, body.id, body.hardware_class, body.tags,
+                                          trust_anchors=anchors)  # fmt: skip
+    return _credentials(rt, dev, password, ca_pem)
 
 
-def _credentials(rt: RuntimeDep, dev: Device, password: str) -> DeviceProvisioned:
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=DeviceBatchProvisioned,
+             responses=TOO_LARGE | BROKER_DOWN)  # fmt: skip
+def provision_batch(
+    body: DeviceBatchCreate, rt: RuntimeDep, session: SessionDep, who: Operator
+) -> DeviceBatchProvisioned:
+    """Register 1 to 500 devices in one request, all or none; the response carries each one's broker password
+    (shown only here), in the request's order. One audit entry for the batch, naming its devices."""
+    ca_pem, anchors = _trust(rt, session)
+    batch = [NewDevice(d.id, d.hardware_class, d.tags) for d in body.devices]
+    target = batch[0].id if len(batch) == 1 else f"{batch[0].id} .. {batch[-1].id} ({len(batch)} devices)"
+    with audit.audited(session, who.name, "device.provision_batch", target) as detail:
+        detail["devices"] = [d.id for d in batch]
+        done = device_batches.provision_batch(session, rt.credential_sink, batch, trust_anchors=anchors)
+    return DeviceBatchProvisioned(devices=[_credentials(rt, dev, password, ca_pem) for dev, password in done])
+
+
+def _trust(rt: RuntimeDep, session: SessionDep) -> tuple[str | None, str | None]:
+    """The CA bundle a device is handed now, and its record on the device's row (services/fleet_ca.py)."""
+    return fleet_ca.handout(session) if rt.settings.broker_tls else (None, None)
+
+
+def _credentials(rt: RuntimeDep, dev: Device, password: str, ca_pem: str | None) -> DeviceProvisioned:
     return DeviceProvisioned(
         device=DevicePublic.model_validate(dev),
         broker=BrokerCredentials(
             host=rt.broker_host,
             port=rt.broker_port,
             tls=rt.settings.broker_tls,
-            ca_pem=rt.broker_ca_pem,
+            ca_pem=ca_pem,
             username=dev.id,
             password=password,
             client_id=dev.id,
@@ -67,10 +93,12 @@ def _credentials(rt: RuntimeDep, dev: Device, password: str) -> DeviceProvisione
 
 @router.post("/{device_id}/credentials", response_model=DeviceProvisioned, responses=BROKER_DOWN)
 def rotate_credentials(device_id: str, rt: RuntimeDep, session: SessionDep, who: Operator) -> DeviceProvisioned:
-    """Give the device a new broker password (shown only here); the old one stops working."""
+    """Give the device a new broker password (shown only here) and the CA bundle the fleet hands out now; the old
+    password stops working and the device's live session is dropped."""
+    ca_pem, anchors = _trust(rt, session)
     with audit.audited(session, who.name, "device.rotate_credentials", device_id):
-        dev, password = devices.rotate_password(session, rt.credential_sink, device_id)
-    return _credentials(rt, dev, password)
+        dev, password = devices.rotate_password(session, rt.credential_sink, device_id, trust_anchors=anchors)
+    return _credentials(rt, dev, password, ca_pem)
 
 
 @router.get("", response_model=list[DevicePublic])
