@@ -152,10 +152,13 @@ const char* action_name(ActionType t) {
   return "?";
 }
 
+// A Subscribe with Retain Handling 1 (docs/device-protocol.md, "Connection") is a "resubscribe".
 ActionTuple to_tuple(const Agent& agent, const Action& a) {
   char topic[kMaxTopicLen];
   agent.topic(a, topic);
-  return {action_name(a.type), topic, nb::bytes(reinterpret_cast<const char*>(a.payload), a.len), a.qos, a.retain,
+  const bool resubscribe = a.type == ActionType::Subscribe && a.retain_handling == 1;
+  return {resubscribe ? "resubscribe" : action_name(a.type), topic,
+          nb::bytes(reinterpret_cast<const char*>(a.payload), a.len), a.qos, a.retain,
           a.token};
 }
 
@@ -166,7 +169,7 @@ class Device final : public ActionSink {
   Device(const std::string& device_id, const std::string& hardware_class, const std::vector<nb::bytes>& keys,
          nb::object platform, std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>> flash_layout,
          uint32_t max_trial_boots, uint32_t telemetry_period_s, uint32_t broker_timeout_ms, uint32_t battery_retry_ms,
-         uint16_t checkpoint_every_blocks)
+         uint16_t checkpoint_every_blocks, uint32_t session_expiry_s)
       : device_id_(device_id), hardware_class_(hardware_class), platform_(std::move(platform)),
         max_trial_boots_(max_trial_boots) {
     if (!valid_device_id(device_id_.c_str())) throw nb::value_error(("invalid device id: " + device_id).c_str());
@@ -192,6 +195,7 @@ class Device final : public ActionSink {
     cfg_.battery_retry_ms = battery_retry_ms;
     if (checkpoint_every_blocks == 0) throw nb::value_error("checkpoint_every_blocks must be >= 1");
     cfg_.checkpoint_every_blocks = checkpoint_every_blocks;
+    cfg_.session_expiry_s = session_expiry_s;
   }
 
   Flash& flash() { return emulator_ ? static_cast<Flash&>(*emulator_) : static_cast<Flash&>(platform_); }
@@ -232,7 +236,16 @@ class Device final : public ActionSink {
     agent_->on_message(topic.data(), topic.size(), reinterpret_cast<const uint8_t*>(payload.c_str()), payload.size());
     return drain();
   }
-  std::vector<ActionTuple> on_connection_up() { need(); agent_->on_connection_up(); return drain(); }
+  std::vector<ActionTuple> on_connection_up(bool session_present) {
+    need();
+    agent_->on_connection_up(session_present);
+    return drain();
+  }
+  std::tuple<bool, uint32_t> connect_options() {
+    need();
+    const ConnectOptions o = agent_->connect_options();
+    return {o.clean_start, o.session_expiry_s};
+  }
   std::vector<ActionTuple> on_connection_down() { need(); agent_->on_connection_down(); return drain(); }
   std::vector<ActionTuple> on_publish_acked(uint32_t token) { need(); agent_->on_publish_acked(token); return drain(); }
   std::vector<ActionTuple> on_tick() { need(); agent_->on_tick(); return drain(); }
@@ -432,18 +445,22 @@ NB_MODULE(_agent, m) {
         "The device's StreamVerifier verdict on a whole bundle: 'Ok' or the error's name.");
   nb::class_<Device>(m, "Device",
                      "One emulated device. Every on_*() returns the agent's actions as tuples "
-                     "(kind, topic, payload, qos, retain, token), to perform in order.")
+                     "(kind, topic, payload, qos, retain, token), to perform in order; kind \"resubscribe\" is a "
+                     "subscribe with Retain Handling 1.")
       .def(nb::init<const std::string&, const std::string&, const std::vector<nb::bytes>&, nb::object,
                     std::optional<std::tuple<uint32_t, uint32_t, uint32_t, uint8_t, uint32_t>>, uint32_t, uint32_t,
-                    uint32_t, uint32_t, uint16_t>(),
+                    uint32_t, uint32_t, uint16_t, uint32_t>(),
            nb::arg("device_id"), nb::arg("hardware_class"), nb::arg("trusted_keys"), nb::arg("platform"),
            nb::arg("flash_layout") = nb::none(), nb::arg("max_trial_boots") = TINYFLEET_MAX_TRIAL_BOOTS,
            nb::arg("telemetry_period_s") = 60, nb::arg("broker_timeout_ms") = 30000,
-           nb::arg("battery_retry_ms") = 60000, nb::arg("checkpoint_every_blocks") = 1)
+           nb::arg("battery_retry_ms") = 60000, nb::arg("checkpoint_every_blocks") = 1,
+           nb::arg("session_expiry_s") = 86400)
       .def("provision", &Device::provision, nb::arg("bundle"))
       .def("boot", &Device::boot)
       .def("on_message", &Device::on_message, nb::arg("topic"), nb::arg("payload"))
-      .def("on_connection_up", &Device::on_connection_up)
+      .def("on_connection_up", &Device::on_connection_up, nb::arg("session_present") = false)
+      .def("connect_options", &Device::connect_options,
+           "(clean_start, session_expiry_s) for the next CONNECT: Clean Start until this boot's first connection.")
       .def("on_connection_down", &Device::on_connection_down)
       .def("on_publish_acked", &Device::on_publish_acked, nb::arg("token"))
       .def("on_tick", &Device::on_tick)

@@ -103,6 +103,8 @@ class Broker {
   std::map<std::string, Bytes> retained;
   std::set<std::string> subscriptions;
   std::vector<std::string> subscribe_log;  // every SUBSCRIBE, in order
+  std::vector<std::string> resubscribe_log;  // the SUBSCRIBEs with Retain Handling 1, in order
+  std::vector<std::string> delivery_log;     // every message handed to the agent, in order
   std::vector<tinyfleet::StateReport> reports;
   std::vector<tinyfleet::Presence> presence;
   std::vector<Bytes> telemetry;  // raw TFTM records
@@ -152,8 +154,15 @@ class Device final : public tinyfleet::ActionSink {
   void provision(const Bytes& bundle);
   // Boot selection + a fresh agent (a reboot: RAM state is gone, flash persists).
   void boot();
-  void connect();
-  void disconnect();
+  // session_present: the broker kept the session of the last connection (subscriptions, queued messages).
+  void connect(bool session_present = false);
+  // keep_session: the broker keeps the session (Session Expiry > 0): its subscriptions stay, and so do the
+  // messages queued or in flight for them; otherwise it forgets both.
+  void disconnect(bool keep_session = false);
+  // Server side: a retained publish that also reaches the device's session if it subscribed to `topic`
+  // (delivered now if connected, else when it reconnects with its session).
+  void publish_live(const std::string& topic, const Bytes& msg);
+  bool keep_session_on_drop = false;  // deliver_budget's drop keeps the session
   void tick(uint32_t ms);
   void battery(uint8_t pct);
   tinyfleet::AgentState state() const { return agent->state(); }
@@ -277,18 +286,26 @@ inline void Device::boot() {
   pump();
 }
 
-inline void Device::connect() {
+inline void Device::connect(bool session_present) {
   connected = true;
-  agent->on_connection_up();
+  agent->on_connection_up(session_present);
   pump();
 }
 
-inline void Device::disconnect() {
+inline void Device::disconnect(bool keep_session) {
   connected = false;
-  inbox_.clear();
-  acks_.clear();
-  if (broker != nullptr) broker->subscriptions.clear();
+  acks_.clear();  // PUBACKs in flight die with the connection
+  if (!keep_session) {
+    inbox_.clear();
+    if (broker != nullptr) broker->subscriptions.clear();
+  }
   agent->on_connection_down();
+  pump();
+}
+
+inline void Device::publish_live(const std::string& topic, const Bytes& msg) {
+  broker->retained[topic] = msg;
+  if (broker->subscriptions.count(topic) != 0) inbox_.emplace_back(topic, msg);
   pump();
 }
 
@@ -312,8 +329,10 @@ inline void Device::perform(const tinyfleet::Action& a) {
   switch (a.type) {
     case ActionType::Subscribe:
       if (broker == nullptr || !connected) break;
-      broker->subscriptions.insert(t);
       broker->subscribe_log.push_back(t);
+      if (a.retain_handling == 1) broker->resubscribe_log.push_back(t);
+      if (a.retain_handling == 1 && !broker->subscriptions.insert(t).second) break;  // held: no retained copy
+      broker->subscriptions.insert(t);
       if (auto it = broker->retained.find(t); it != broker->retained.end()) {
         inbox_.emplace_back(t, it->second);
       }
@@ -362,7 +381,7 @@ inline void Device::pump() {
     }
     if (inbox_.empty() || !connected) return;
     if (deliver_budget == 0) {
-      disconnect();
+      disconnect(keep_session_on_drop);
       return;
     }
     if (deliver_budget > 0) --deliver_budget;
@@ -376,6 +395,7 @@ inline void Device::pump() {
     }
     if (tamper) tamper(topic, payload);
     for (int i = 0; i < copies && !reboot_requested; ++i) {
+      broker->delivery_log.push_back(topic);
       agent->on_message(topic.data(), topic.size(), payload.data(), payload.size());
       if (!flash.powered()) return;  // power cut mid-event: the device is dead until boot()
     }

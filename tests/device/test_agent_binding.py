@@ -283,6 +283,24 @@ def test_one_device_through_a_whole_update(model: bytes, flash: str) -> None:
     assert broker.reports[-1].reason_name == "UpToDate"
 
 
+def test_the_binding_gives_the_connect_options_and_resubscribes_a_resumed_session(model: bytes) -> None:
+    key = generate_private_key()
+    platform = Platform(model)
+    dev = _agent.Device(DEVICE, "esp32s3", [public_der(key.public_key())], platform, session_expiry_s=7200)
+    dev.provision(make_bundle(key, platform, model, seed=1, counter=1, cal_offset=0))
+    dev.boot()
+    assert dev.connect_options() == (True, 7200)  # a boot's first connect starts a new session
+    desired = ("subscribe", topics.desired(DEVICE))
+    assert desired in [a[:2] for a in dev.on_connection_up()]
+    dev.on_connection_down()
+    assert dev.connect_options() == (False, 7200)
+    assert ("resubscribe", topics.desired(DEVICE)) in [a[:2] for a in dev.on_connection_up(session_present=True)]
+    dev.on_connection_down()
+    assert desired in [a[:2] for a in dev.on_connection_up(session_present=False)]  # the session expired
+    dev.boot()
+    assert dev.connect_options() == (True, 7200)
+
+
 def test_python_errors_in_the_platform_surface_as_exceptions(model: bytes) -> None:
     class Broken(Platform):
         def battery_pct(self) -> int:

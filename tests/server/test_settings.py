@@ -57,3 +57,12 @@ def test_production_refuses_an_embedded_broker_without_tls(tmp_path: Path) -> No
     # an external broker's transport is its operator's: the server still needs its password
     assert Settings(environment="production", database_url=db, broker_mode="external", broker_port=8883,
                     broker_password="pw").broker_mode == "external"  # fmt: skip
+
+
+def test_the_broker_session_expiry_cap_is_whole_hours(tmp_path: Path) -> None:
+    """Mosquitto's persistent_client_expiration has no unit below the hour; the server's own session asks 7 days."""
+    assert Settings(data_dir=tmp_path).broker_max_session_expiry_s == 7 * 24 * 3600
+    assert Settings(data_dir=tmp_path, broker_max_session_expiry_s=7200).broker_max_session_expiry_s == 7200
+    for bad in (0, 1800, 5400):
+        with pytest.raises(ValidationError, match="broker_max_session_expiry_s"):
+            Settings(data_dir=tmp_path, broker_max_session_expiry_s=bad)

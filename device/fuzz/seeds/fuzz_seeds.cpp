@@ -123,6 +123,19 @@ void agent_seeds() {
   }
   {
     Script s;
+    s.connection().desired(1, 1).pump(3).session().session().drain();
+    agent_seed("session-resume", s,
+               [](const Summary& s) { return runs(s, 1, BootState::Trial) && s.blocks_fetched == 4; },
+               "a download whose connection drops resumes from the broker's session and stages, each block once");
+  }
+  {
+    Script s;
+    s.connection().session().desired(1, 1).session().drain();
+    agent_seed("desired-while-away", s, [](const Summary& s) { return runs(s, 1, BootState::Trial); },
+               "a desired state published while the device is away reaches it from its session");
+  }
+  {
+    Script s;
     s.battery(10).connection().desired(1, 1).drain().tick(130).battery(90).drain();
     agent_seed("battery-low", s,
                [](const Summary& s) { return runs(s, 1, BootState::Trial) && s.has_reason(R::BatteryLow); },

@@ -186,6 +186,8 @@ class Rig final : public ActionSink {
   void retain(const std::string& topic, const Bytes& payload);
   void retain_desired(const uint8_t digest[32], uint32_t total_len, uint8_t seq, uint8_t flags);
   void connection();
+  void session();
+  void connect();
   void health(uint8_t b);
   void samples(Reader& in);
   void settle();
@@ -201,6 +203,7 @@ class Rig final : public ActionSink {
   int16_t ring_[2048] = {};
 
   bool connected_ = false;
+  bool session_ = false;  // the broker holds the session of this boot's last connection
   bool health_due_ = false;
   bool reboot_due_ = false;
   std::set<std::string> subscriptions_;
@@ -215,7 +218,7 @@ class Rig final : public ActionSink {
 };
 
 void Rig::boot() {
-  connected_ = false;
+  connected_ = session_ = false;
   health_due_ = reboot_due_ = false;
   subscriptions_.clear();
   inbox_.clear();
@@ -262,10 +265,12 @@ void Rig::perform(const Action& a) {
   if (trace_) std::fprintf(stderr, "  action %d %s (%zu bytes)\n", static_cast<int>(a.type), t.c_str(), a.len);
   switch (a.type) {
     case ActionType::Subscribe: {
+      require(a.retain_handling <= 1, "a subscription's Retain Handling is 0 or 1");
       if (!connected_) break;
-      subscriptions_.insert(t);
+      const bool held = !subscriptions_.insert(t).second;
       subscribed_.push_front(t);
       if (subscribed_.size() > kSubscriptionMemory) subscribed_.pop_back();
+      if (held && a.retain_handling == 1) break;  // the broker sends no retained copy to a subscription it holds
       auto own = retained_.find(t);
       if (own != retained_.end()) {
         inbox_.emplace_back(t, own->second);
@@ -314,7 +319,7 @@ void Rig::pump(size_t max) {
 
 void Rig::retain(const std::string& topic, const Bytes& payload) {
   retained_[topic] = payload;
-  if (connected_ && subscriptions_.count(topic) != 0) inbox_.emplace_back(topic, payload);
+  if (subscriptions_.count(topic) != 0) inbox_.emplace_back(topic, payload);  // queued in a kept session too
 }
 
 void Rig::retain_desired(const uint8_t digest[32], uint32_t total_len, uint8_t seq, uint8_t flags) {
@@ -398,22 +403,46 @@ Bytes Rig::framed_block(const std::string& topic, const Bytes& payload) {
 
 void Rig::connection() {
   if (connected_) {
-    connected_ = false;
+    connected_ = session_ = false;
     subscriptions_.clear();
     inbox_.clear();
     unacked_.clear();
     agent_->on_connection_down();
+    settle();
   } else {
-    uint8_t will[kPresenceLen];
-    Action a{};
-    agent_->will(will, a);
-    Presence p;
-    require(a.type == ActionType::Publish && a.topic_kind == ActionTopic::Presence && a.payload == will &&
-                a.len == kPresenceLen && decode_presence(will, sizeof will, p) == Status::Ok && p.status == 0,
-            "the will is an offline presence");
-    connected_ = true;
-    agent_->on_connection_up();
+    connect();
   }
+}
+
+// The connection drops and the broker keeps the session: subscriptions, and what was queued or in flight.
+void Rig::session() {
+  if (!connected_) {
+    connect();
+    return;
+  }
+  connected_ = false;
+  unacked_.clear();
+  agent_->on_connection_down();
+  settle();
+}
+
+void Rig::connect() {
+  uint8_t will[kPresenceLen];
+  Action a{};
+  agent_->will(will, a);
+  Presence p;
+  require(a.type == ActionType::Publish && a.topic_kind == ActionTopic::Presence && a.payload == will &&
+              a.len == kPresenceLen && decode_presence(will, sizeof will, p) == Status::Ok && p.status == 0,
+          "the will is an offline presence");
+  if (agent_->connect_options().clean_start) {  // Clean Start: the broker discards what it held
+    session_ = false;
+    subscriptions_.clear();
+    inbox_.clear();
+  }
+  connected_ = true;
+  const bool present = session_;
+  session_ = true;
+  agent_->on_connection_up(present);
   settle();
 }
 
@@ -477,6 +506,7 @@ void Rig::step(Reader& in) {
       settle();
       break;
     case Connection: connection(); break;
+    case Session: session(); break;
     case Battery:
       power_.pct = in.u8() % 101;
       agent_->on_battery(power_.pct);

@@ -17,6 +17,9 @@
 //   Tick        u8 s: the clock advances (s + 1) * 500 ms, then on_tick
 //   Connection  connect if disconnected (will, then on_connection_up), else disconnect (the broker forgets
 //               the session)
+//   Session     connect if disconnected, else disconnect with the broker keeping the session (its
+//               subscriptions, and what was queued or in flight for them, delivered after a reconnect with
+//               Session Present; a connect with Clean Start discards it)
 //   Battery     u8 pct: on_battery(pct % 101)
 //   Ack         acknowledge the oldest unacknowledged state report
 //   Health      u8 b: even b runs a requested health check; odd b hands on_health_result a result
@@ -27,7 +30,7 @@
 // Invariants checked: the agent never writes or erases the bank it runs from, nor the confirmed bank while a
 // trial is pending; boot selection always finds a bootable image; the stored security counter never goes
 // down; the boot epoch rises at every boot; at most TINYFLEET_REPORT_RING reports wait for acknowledgement;
-// every action names a topic that fits kMaxTopicLen; every state report and presence it publishes decodes
+// every action names a topic that fits kMaxTopicLen; a subscription's Retain Handling is 0 or 1; every state report and presence it publishes decodes
 // (with the running digest), every telemetry record fits kMaxTelemetryLen; the will is an offline presence.
 // ASan and UBSan check the rest.
 #pragma once
@@ -43,9 +46,9 @@
 namespace fuzzagent {
 
 enum Op : uint8_t {
-  Message, Pump, Drain, Desired, DesiredFor, Tick, Connection, Battery, Ack, Health, Reboot, Samples
+  Message, Pump, Drain, Desired, DesiredFor, Tick, Connection, Battery, Ack, Health, Reboot, Samples, Session
 };
-constexpr uint8_t kOpCount = 12;
+constexpr uint8_t kOpCount = 13;
 constexpr size_t kMaxOps = 256;
 constexpr size_t kMaxPayload = 8192;  // u16le lengths are taken modulo this
 
@@ -90,6 +93,7 @@ struct Script {
   Script& u16(uint16_t v) { return u8(static_cast<uint8_t>(v)).u8(static_cast<uint8_t>(v >> 8)); }
   Script& raw(const std::vector<uint8_t>& b) { bytes.insert(bytes.end(), b.begin(), b.end()); return *this; }
   Script& connection() { return op(Connection); }
+  Script& session() { return op(Session); }
   Script& drain() { return op(Drain); }
   Script& pump(uint8_t n) { return op(Pump).u8(n); }
   Script& desired(uint8_t fixture, uint8_t seq, uint8_t flags = 0) { return op(Desired).u8(fixture).u8(seq).u8(flags); }

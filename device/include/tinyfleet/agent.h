@@ -43,6 +43,7 @@ struct AgentConfig {
   uint8_t max_hash_retries = 2;          // re-downloads of a component before HashMismatch
   uint32_t telemetry_period_s = 60;      // telemetry window length
   uint16_t checkpoint_every_blocks = 1;  // download bitmap persisted every N blocks (and per component)
+  uint32_t session_expiry_s = 86400;     // CONNECT's Session Expiry Interval (connect_options())
 };
 
 enum class ActionType : uint8_t { Subscribe, Unsubscribe, Publish, RunHealthCheck, Reboot };
@@ -58,11 +59,21 @@ struct Action {
   ActionTopic topic_kind;
   uint8_t qos;
   bool retain;
+  // Subscribe: MQTT v5 Retain Handling. 0: the broker sends the topic's retained message. 1: only if the
+  // subscription is new (a resumed session re-subscribing what the broker should still hold; a shell whose
+  // client cannot say so sends 0, and the agent drops the duplicate).
+  uint8_t retain_handling;
   uint32_t token;          // Publish of a state report: its seq, to pass back to on_publish_acked()
   uint32_t block;          // ActionTopic::Block: the block index
   const uint8_t* digest;   // ActionTopic::Meta: the bundle's digest; Block: the component's SHA-256 (32 bytes)
   const uint8_t* payload;  // Publish: len bytes
   size_t len;
+};
+
+// What the shell's MQTT CONNECT carries besides the will (docs/device-protocol.md, "Connection").
+struct ConnectOptions {
+  bool clean_start;           // true until the first on_connection_up() of this boot: a new boot has no session
+  uint32_t session_expiry_s;  // AgentConfig::session_expiry_s
 };
 
 // The shell's half of an event. The agent calls perform() once per action, in order, while the event runs;
@@ -94,7 +105,10 @@ class Agent {
   // After boot selection (the bootloader, or BootSelector::select on host/sim) chose `decision`.
   void on_boot(const BootDecision& decision);
   void on_message(const char* topic, size_t topic_len, const uint8_t* payload, size_t len);
-  void on_connection_up();
+  // session_present: CONNACK's Session Present flag. With it the broker kept this boot's subscriptions and
+  // queued what they received meanwhile; without it (or from a shell that cannot tell) everything is
+  // subscribed afresh.
+  void on_connection_up(bool session_present = false);
   void on_connection_down();
   void on_publish_acked(uint32_t token);
   void on_tick();
@@ -129,6 +143,9 @@ class Agent {
   const Calibration& calibration() const { return inference_.calibration(); }
   const DriftWindow& drift() const { return inference_.drift(); }
 
+  // Before each connect: Clean Start and Session Expiry for the CONNECT.
+  ConnectOptions connect_options() const { return ConnectOptions{!session_, cfg_.session_expiry_s}; }
+
   // The will to register at connect: presence, status offline, encoded into payload (out.payload points
   // there).
   void will(uint8_t payload[kPresenceLen], Action& out) const;
@@ -145,7 +162,9 @@ class Agent {
  private:
   // Actions (handed to ports_.actions).
   void signal(ActionType type);  // RunHealthCheck or Reboot
-  void subscribe(bool on, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);  // or unsubscribe
+  // UNSUBSCRIBE, SUBSCRIBE with Retain Handling 0, or with 1 (renewing what a resumed session holds).
+  enum class Sub : uint8_t { Off, On, Renew };
+  void subscribe(Sub op, ActionTopic kind, const uint8_t* digest = nullptr, uint32_t block = 0);
   void publish(ActionTopic kind, const uint8_t* payload, size_t len, uint8_t qos, bool retain, uint32_t token);
   void publish_presence(uint8_t status);
   void publish_report(const ReportQueue::Entry& e);
@@ -174,7 +193,7 @@ class Agent {
   Outcome finish_image(Reason& reason);
   void record_trial_pending();
   void abandon_download();
-  void fill_window();
+  void fill_window(Sub op = Sub::On);
 
   // The trial.
   void handle_health(const HealthOutcome& result);
@@ -220,6 +239,8 @@ class Agent {
   uint32_t boot_ms_ = 0;
   bool vectors_passed_ = false;
   bool broker_reached_ = false;
+
+  bool session_ = false;  // connected once in this boot: the broker holds a session with our subscriptions
 
   RunningBundle running_bundle_;  // the running bank's table, loaded at boot
 

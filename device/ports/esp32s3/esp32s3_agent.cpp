@@ -15,6 +15,9 @@
 #include "freertos/task.h"
 #include "mbedtls_crypto.h"
 #include "mqtt_client.h"
+#if CONFIG_MQTT_PROTOCOL_5
+#include "mqtt5_client.h"
+#endif
 #include "tinyfleet/model_input.h"
 
 namespace tinyfleet::esp32s3 {
@@ -47,6 +50,7 @@ AgentConfig g_agent_cfg;
 alignas(Agent) uint8_t g_agent_storage[sizeof(Agent)];
 Agent* g_agent = nullptr;
 esp_mqtt_client_handle_t g_client = nullptr;
+esp_mqtt_client_config_t g_mqtt_config = {};  // kept: each reconnect's Clean Start is set on it (BEFORE_CONNECT)
 StaticSemaphore_t g_lock_storage;
 SemaphoreHandle_t g_lock = nullptr;
 StaticTask_t g_tick_tcb;
@@ -112,9 +116,17 @@ void EspMqttSink::perform(const Action& a) {
   const bool mqtt = g_client != nullptr;  // before the client exists (on_boot) MQTT actions are dropped
   g_agent->topic(a, g_topic);
   switch (a.type) {
-    case ActionType::Subscribe:
-      if (mqtt) esp_mqtt_client_subscribe(g_client, g_topic, a.qos);
+    case ActionType::Subscribe: {
+      if (!mqtt) break;
+#if CONFIG_MQTT_PROTOCOL_5
+      // Set before every SUBSCRIBE: Retain Handling 1 re-subscribes a resumed session (device-protocol.md).
+      esp_mqtt5_subscribe_property_config_t sp = {};
+      sp.retain_handle = a.retain_handling;
+      esp_mqtt5_client_set_subscribe_property(g_client, &sp);
+#endif
+      esp_mqtt_client_subscribe(g_client, g_topic, a.qos);
       break;
+    }
     case ActionType::Unsubscribe:
       if (mqtt) esp_mqtt_client_unsubscribe(g_client, g_topic);
       break;
@@ -177,8 +189,13 @@ void on_mqtt_event(void*, esp_event_base_t, int32_t event_id, void* event_data) 
   const auto* e = static_cast<const esp_mqtt_event_t*>(event_data);
   xSemaphoreTake(g_lock, portMAX_DELAY);
   switch (static_cast<esp_mqtt_event_id_t>(event_id)) {
+    case MQTT_EVENT_BEFORE_CONNECT:
+      // Clean Start on this boot's first connection only: later ones resume the broker's session.
+      g_mqtt_config.session.disable_clean_session = !g_agent->connect_options().clean_start;
+      esp_mqtt_set_config(g_client, &g_mqtt_config);
+      break;
     case MQTT_EVENT_CONNECTED:
-      g_agent->on_connection_up();
+      g_agent->on_connection_up(e->session_present != 0);
       after_event();
       break;
     case MQTT_EVENT_DISCONNECTED:
@@ -263,7 +280,7 @@ esp_err_t start(const Config& config) {
   static char will_topic[kMaxTopicLen];
   g_agent->will(will_payload, will);
   g_agent->topic(will, will_topic);
-  esp_mqtt_client_config_t mc = {};
+  esp_mqtt_client_config_t& mc = g_mqtt_config;
   mc.broker.address.uri = config.broker_uri;
   mc.broker.verification.certificate = config.ca_pem;
   mc.credentials.username = config.device_id;
@@ -279,8 +296,14 @@ esp_err_t start(const Config& config) {
 #endif
   mc.buffer.size = static_cast<int>(kBlockHeaderLen + kBlockSize + kMaxTopicLen + 16);  // one TFBK per event
   mc.task.stack_size = kAgentTaskStack;
+  mc.session.disable_clean_session = false;  // the first connection of a boot starts a new session
   g_client = esp_mqtt_client_init(&mc);
   if (g_client == nullptr) return ESP_FAIL;
+#if CONFIG_MQTT_PROTOCOL_5
+  esp_mqtt5_connection_property_config_t cp = {};
+  cp.session_expiry_interval = g_agent->connect_options().session_expiry_s;
+  esp_mqtt5_client_set_connect_property(g_client, &cp);
+#endif
   esp_mqtt_client_register_event(g_client, MQTT_EVENT_ANY, on_mqtt_event, nullptr);
 
   if (xTaskCreateStatic(tick_task, "tinyfleet", sizeof g_tick_stack, nullptr, 5, g_tick_stack, &g_tick_tcb) ==

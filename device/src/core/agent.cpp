@@ -30,11 +30,12 @@ void Agent::signal(ActionType type) {
   ports_.actions.perform(a);
 }
 
-void Agent::subscribe(bool on, ActionTopic kind, const uint8_t* digest, uint32_t block) {
+void Agent::subscribe(Sub op, ActionTopic kind, const uint8_t* digest, uint32_t block) {
   Action a{};
-  a.type = on ? ActionType::Subscribe : ActionType::Unsubscribe;
+  a.type = op == Sub::Off ? ActionType::Unsubscribe : ActionType::Subscribe;
   a.topic_kind = kind;
   a.qos = 1;
+  a.retain_handling = op == Sub::Renew ? 1 : 0;
   a.digest = digest;
   a.block = block;
   ports_.actions.perform(a);
@@ -203,27 +204,36 @@ void Agent::on_boot(const BootDecision& d) {
   if (state_ == AgentState::Trial) signal(ActionType::RunHealthCheck);
 }
 
-void Agent::on_connection_up() {
+// A resumed session (session_present) still holds this boot's subscriptions and what reached them while the
+// device was away: queued messages and those in flight when the connection died, which the broker sends
+// again. The device re-subscribes them all the same, with Retain Handling 1: a SUBSCRIBE the lost
+// connection swallowed is repaired, and a subscription the broker holds gets no second copy of its
+// retained message. Without a session the broker holds nothing: every subscription starts afresh.
+void Agent::on_connection_up(bool session_present) {
   connected_ = true;
+  session_ = true;
+  const Sub sub = session_present ? Sub::Renew : Sub::On;
   publish_presence(1);
-  subscribe(true, ActionTopic::Desired);
+  subscribe(sub, ActionTopic::Desired);
   // Re-send unacknowledged reports, oldest first.
   for (const ReportQueue::Entry* e = reports_.oldest_after(0); e != nullptr; e = reports_.oldest_after(e->seq)) {
     publish_report(*e);
   }
   if (state_ == AgentState::Checking && have_current_) {
-    subscribe(true, ActionTopic::Meta, current_.digest);
+    subscribe(sub, ActionTopic::Meta, current_.digest);
   } else if (state_ == AgentState::Downloading) {
-    fill_window();
+    fill_window(sub);
   } else if (state_ == AgentState::Trial) {
     broker_reached_ = true;
     if (vectors_passed_) confirm_trial(AgentEvent::ConnectionUp);
   }
 }
 
+// The block window is claimed again at the next CONNACK, from the bitmap: the lowest missing blocks, which
+// are the ones in flight now unless a component is being fetched again.
 void Agent::on_connection_down() {
   connected_ = false;
-  download_.release_all([](const DownloadSession::Slot&) {});  // clean start: the broker forgets them
+  download_.release_all([](const DownloadSession::Slot&) {});
 }
 
 void Agent::on_publish_acked(uint32_t token) { reports_.acknowledge(token); }
@@ -406,22 +416,22 @@ void Agent::evaluate_desired() {
   }
   apply(AgentEvent::Desired, Outcome::NewUpdate, superseding ? Reason::Superseded : Reason::None,
         superseding ? d.desired_seq : 0);
-  if (connected_) subscribe(true, ActionTopic::Meta, d.digest);
+  if (connected_) subscribe(Sub::On, ActionTopic::Meta, d.digest);
 }
 
 void Agent::abandon_download() {
   if (state_ == AgentState::Checking && have_current_ && connected_) {
-    subscribe(false, ActionTopic::Meta, current_.digest);
+    subscribe(Sub::Off, ActionTopic::Meta, current_.digest);
   }
   download_.release_all([this](const DownloadSession::Slot& f) {
-    if (connected_) subscribe(false, ActionTopic::Block, download_.info().components[f.component].sha256, f.block);
+    if (connected_) subscribe(Sub::Off, ActionTopic::Block, download_.info().components[f.component].sha256, f.block);
   });
 }
 
 // --- meta and preconditions -------------------------------------------------------------------------
 
 void Agent::handle_meta(const uint8_t* payload, size_t len) {
-  if (connected_) subscribe(false, ActionTopic::Meta, current_.digest);
+  if (connected_) subscribe(Sub::Off, ActionTopic::Meta, current_.digest);
 
   uint8_t digest[32];
   if (len < kHeaderLen || len > TINYFLEET_PREFIX_BUFFER_SIZE) {
@@ -624,10 +634,10 @@ Outcome Agent::finish_image(Reason& reason) {
   return Outcome::Staged;
 }
 
-void Agent::fill_window() {
+void Agent::fill_window(Sub op) {
   if (!connected_ || state_ != AgentState::Downloading) return;
   while (const DownloadSession::Slot* slot = download_.claim(progress_.bitmap)) {
-    subscribe(true, ActionTopic::Block, download_.info().components[slot->component].sha256, slot->block);
+    subscribe(op, ActionTopic::Block, download_.info().components[slot->component].sha256, slot->block);
   }
 }
 
@@ -676,15 +686,15 @@ void Agent::handle_block(const ParsedTopic& t, const uint8_t* payload, size_t le
   if (decode_block(payload, len, h, data, dlen) != Status::Ok || h.index != t.index || h.component_len != e.length) {
     download_.block_dropped();
     if (slot != nullptr && connected_) {  // the broker redelivers the retained block on a new SUBSCRIBE
-      subscribe(false, ActionTopic::Block, e.sha256, t.index);
-      subscribe(true, ActionTopic::Block, e.sha256, t.index);
+      subscribe(Sub::Off, ActionTopic::Block, e.sha256, t.index);
+      subscribe(Sub::On, ActionTopic::Block, e.sha256, t.index);
     }
     return;
   }
   if (!write_block(c, t.index, data, dlen)) return;
   if (slot != nullptr) {
     slot->used = false;
-    if (connected_) subscribe(false, ActionTopic::Block, e.sha256, t.index);
+    if (connected_) subscribe(Sub::Off, ActionTopic::Block, e.sha256, t.index);
   }
   // Blocks written since the last record are fetched again after a reboot (their bytes are not erased:
   // the bank writer erases and reports them), so checkpointing less often trades refetches for wear.

@@ -178,6 +178,7 @@ class FleetRuntime:
                     max_inflight_messages=settings.broker_max_inflight_messages,
                     max_queued_messages=settings.broker_max_queued_messages,
                     max_queued_bytes=settings.broker_max_queued_bytes,
+                    max_session_expiry_s=settings.broker_max_session_expiry_s,
                 ),
             )
             self.credential_sink = EmbeddedCredentialSink(self.broker, lambda: self.control)

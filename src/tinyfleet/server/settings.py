@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     broker_max_inflight_messages: int = Field(default=100, ge=4, le=65535)
     broker_max_queued_messages: int = Field(default=100_000, ge=1)
     broker_max_queued_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # The longest the broker keeps a client's session after its connection ends, whatever the client asks
+    # (devices ask for a day, the server for 7 days: docs/device-protocol.md, "Connection"). Whole hours.
+    broker_max_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=3600, multiple_of=3600)
     # MQTT v5 shared subscription group for report and telemetry ingest, so several replicas split the
     # stream. Unset: plain subscriptions (one server). Mosquitto 2.0.11 does not restore shared
     # subscriptions from its persistence file after a broker restart (docs/operations.md), so the

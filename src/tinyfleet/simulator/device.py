@@ -47,6 +47,7 @@ class DeviceConfig:
     battery_retry_s: int = 20
     sense_period_s: float = 10.0
     reconnect_ms: int = 2000
+    session_expiry_s: int = 86400  # how long the broker keeps the device's session (docs/device-protocol.md)
     layout: FlashLayout = field(default_factory=FlashLayout)
 
 
@@ -102,7 +103,7 @@ class SimDevice:
         self.agent = _agent.Device(
             device_id, hw, trusted_keys, self.platform,
             telemetry_period_s=config.telemetry_period_s, broker_timeout_ms=config.broker_timeout_s * 1000,
-            battery_retry_ms=config.battery_retry_s * 1000,
+            battery_retry_ms=config.battery_retry_s * 1000, session_expiry_s=config.session_expiry_s,
         )  # fmt: skip
         self.banks = banks or BankChecker.of_der(trusted_keys)
         self.profile = profile
@@ -205,7 +206,8 @@ class SimDevice:
         self.reconnect_at_ms = None
         assert self.link is not None
         kind, topic, payload, qos, retain, _tok = self.agent.will()
-        if not self.link.connect((topic, payload, qos, retain)):
+        clean_start, session_expiry_s = self.agent.connect_options()
+        if not self.link.connect((topic, payload, qos, retain), clean_start, session_expiry_s):
             self.reconnect_at_ms = self.clock.ms + self.config.reconnect_ms
 
     def _power_lost(self) -> None:
@@ -258,6 +260,8 @@ class SimDevice:
                 return
             if kind == "subscribe":
                 self.link.subscribe(topic, qos)  # type: ignore[union-attr]
+            elif kind == "resubscribe":
+                self.link.subscribe(topic, qos, retain_handling=1)  # type: ignore[union-attr]
             elif kind == "unsubscribe":
                 self.link.unsubscribe(topic)  # type: ignore[union-attr]
             elif kind == "publish":
@@ -285,8 +289,8 @@ class SimDevice:
 
     # LinkEvents
 
-    def on_link_up(self) -> None:
-        self._run(self.agent.on_connection_up)
+    def on_link_up(self, session_present: bool) -> None:
+        self._run(self.agent.on_connection_up, session_present)
 
     def on_link_down(self) -> None:
         if not self.powered:

@@ -1,8 +1,10 @@
 """MQTT for thousands of simulated devices on one asyncio loop: paho-mqtt's external-loop socket API.
 
 Each device gets its own paho client (its own credentials, will and session settings from
-docs/device-protocol.md: MQTT v5, Clean Start, Session Expiry 0, Keep Alive 60 s, Maximum Packet Size and
-Receive Maximum advertised). No client has a thread: its socket is registered with the loop
+docs/device-protocol.md: MQTT v5, Clean Start and Session Expiry as the agent asks, Keep Alive 60 s, Maximum
+Packet Size and Receive Maximum advertised). A new paho client per connect is right for a resumed session
+too: what the broker keeps for the device it sends again, and the agent re-sends its own unacknowledged
+reports. No client has a thread: its socket is registered with the loop
 (`add_reader` -> `loop_read`, `add_writer` -> `loop_write`) and one periodic task calls every client's
 `loop_misc` for keep-alives. paho's callbacks therefore run on the loop, one at a time, which is what the
 sans-I/O agent core needs: every event is fed to it to completion before the next.
@@ -23,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 KEEPALIVE_S = 60
 MAX_PACKET = 16384  # >= 5120 (the largest meta or block plus topic and header)
@@ -32,7 +35,7 @@ RECEIVE_MAX = 16  # >= the agent's block window (4)
 class LinkEvents(Protocol):
     """What a link tells its device (all called on the loop)."""
 
-    def on_link_up(self) -> None: ...
+    def on_link_up(self, session_present: bool) -> None: ...
     def on_link_down(self) -> None: ...
     def on_link_message(self, topic: str, payload: bytes) -> None: ...
     def on_link_puback(self, mid: int) -> None: ...
@@ -69,8 +72,9 @@ class Link:
         self.dropped = 0  # established connections that ended from the other side (broker gone, socket reset)
         self._sock: socket.socket | None = None
 
-    def connect(self, will: tuple[str, bytes, int, bool]) -> bool:
-        """Open a fresh session with this will; False if the broker cannot be reached right now."""
+    def connect(self, will: tuple[str, bytes, int, bool], clean_start: bool = True, session_expiry_s: int = 0) -> bool:
+        """Connect with this will, starting a new session (clean_start) or resuming the broker's; False if the
+        broker cannot be reached right now."""
         self.close(graceful=False)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.creds.client_id, protocol=mqtt.MQTTv5)
         c.username_pw_set(self.creds.username, self.creds.password)
@@ -85,12 +89,13 @@ class Link:
         c.on_message = self._on_message
         c.on_publish = self._on_publish
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 0
+        props.SessionExpiryInterval = session_expiry_s
         props.MaximumPacketSize = MAX_PACKET
         props.ReceiveMaximum = RECEIVE_MAX
         self.client = c
         try:
-            c.connect(self.creds.host, self.creds.port, keepalive=KEEPALIVE_S, clean_start=True, properties=props)
+            c.connect(self.creds.host, self.creds.port, keepalive=KEEPALIVE_S, clean_start=clean_start,
+                      properties=props)
         except OSError:
             self.stats.connect_failures += 1
             self.client = None
@@ -133,9 +138,10 @@ class Link:
 
     # --- actions ------------------------------------------------------------------------------------------
 
-    def subscribe(self, topic: str, qos: int) -> None:
+    def subscribe(self, topic: str, qos: int, retain_handling: int = 0) -> None:
+        """retain_handling 1: the topic's retained message only if the broker does not hold this subscription."""
         if self.connected and self.client is not None:
-            self.client.subscribe(topic, qos)
+            self.client.subscribe(topic, options=SubscribeOptions(qos=qos, retainHandling=retain_handling))
 
     def unsubscribe(self, topic: str) -> None:
         if self.connected and self.client is not None:
@@ -176,7 +182,7 @@ class Link:
         with contextlib.suppress(ValueError, OSError):
             self.loop.remove_writer(sock)
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: object, _p: object) -> None:
         if client is not self.client:
             return
         if getattr(rc, "is_failure", False):
@@ -187,7 +193,7 @@ class Link:
         self.connected = True
         self.connected_at = time.monotonic()
         self.stats.connects += 1
-        self.events.on_link_up()
+        self.events.on_link_up(flags.session_present)
 
     def _on_disconnect(self, client: mqtt.Client, *_a: object) -> None:
         if client is not self.client:

@@ -16,9 +16,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tinyfleet.protocol import records, topics
-from tinyfleet.server.broker.config import BrokerLimits, render_conf
+from tinyfleet.server.broker.config import BrokerLimits, render_conf, session_expiry_hours
 from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.workers.broker_process import EmbeddedBroker
+from tinyfleet.server.workers.mqtt_link import SESSION_EXPIRY_S
 
 from ..srv_mqtt_client import TestClient
 
@@ -95,10 +96,19 @@ def test_the_conf_carries_the_protocol_maxima() -> None:
                        run_as_user="mosquitto")  # fmt: skip
     assert f"message_size_limit {records.MAX_PAYLOAD_SIZE}\n" in conf and "max_packet_size 5120\n" in conf
     assert "max_queued_bytes 33554432\n" in conf and "max_inflight_messages 100\n" in conf
+    # no session outlives its connection by more than 7 days, whatever a client asks (the server asks that much)
+    assert "persistent_client_expiration 168h\n" in conf and SESSION_EXPIRY_S == 7 * 24 * 3600
     # the largest legitimate message with the longest topic fits the packet limit
     longest_topic = topics.blob_block("f" * 64, 4_294_967_295)
     packet = 1 + 4 + 2 + len(longest_topic) + 2 + 1 + records.MAX_PAYLOAD_SIZE  # header, topic, id, props
     assert records.MAX_PAYLOAD_SIZE == records.MAX_META_SIZE == 4864 and packet < records.MAX_PACKET_SIZE
+
+
+def test_a_session_expiry_cap_is_whole_hours() -> None:
+    assert session_expiry_hours(3600) == 1 and session_expiry_hours(7 * 24 * 3600) == 168
+    for bad in (0, 59, 3599, 5400):
+        with pytest.raises(ValueError, match=f"whole number of hours, not {bad} s"):
+            session_expiry_hours(bad)
 
 
 def test_the_protocol_maxima_match_the_bundle_format() -> None:

@@ -28,6 +28,7 @@ typedef enum esp_mqtt_event_id_t {
   MQTT_EVENT_UNSUBSCRIBED,
   MQTT_EVENT_PUBLISHED,
   MQTT_EVENT_DATA,
+  MQTT_EVENT_BEFORE_CONNECT,
 } esp_mqtt_event_id_t;
 
 typedef enum esp_mqtt_protocol_ver_t {
@@ -47,6 +48,7 @@ typedef struct esp_mqtt_event_t {
   char* topic;              // the topic (first part only)
   int topic_len;
   int msg_id;
+  int session_present;      // CONNACK's session present flag (MQTT_EVENT_CONNECTED)
 } esp_mqtt_event_t;
 
 typedef struct esp_mqtt_client_config_t {
@@ -73,6 +75,7 @@ typedef struct esp_mqtt_client_config_t {
       int qos;
       int retain;
     } last_will;
+    bool disable_clean_session;  // MQTT v5: Clean Start = !disable_clean_session
     esp_mqtt_protocol_ver_t protocol_ver;
   } session;
   struct task_t {
@@ -86,6 +89,7 @@ typedef struct esp_mqtt_client_config_t {
 
 esp_mqtt_client_handle_t esp_mqtt_client_init(const esp_mqtt_client_config_t* config);
 esp_err_t esp_mqtt_client_start(esp_mqtt_client_handle_t client);
+esp_err_t esp_mqtt_set_config(esp_mqtt_client_handle_t client, const esp_mqtt_client_config_t* config);
 esp_err_t esp_mqtt_client_register_event(esp_mqtt_client_handle_t client, esp_mqtt_event_id_t event,
                                          esp_event_handler_t event_handler, void* event_handler_arg);
 

@@ -28,6 +28,9 @@ class BrokerLimits:
     max_inflight_messages: int = 100
     max_queued_messages: int = 100_000
     max_queued_bytes: int = 32 * 1024 * 1024
+    # The longest a session outlives its connection, whatever the client asks (a device that asks for more,
+    # 0xFFFFFFFF included, or a deleted one, whose session nobody resumes). Whole hours: Mosquitto's unit.
+    max_session_expiry_s: int = 7 * 24 * 3600
     max_packet_size: int = records.MAX_PACKET_SIZE
     max_payload_size: int = records.MAX_PAYLOAD_SIZE
 
@@ -71,6 +74,7 @@ def render_conf(
         f"max_inflight_messages {limits.max_inflight_messages}",
         f"max_queued_messages {limits.max_queued_messages}",
         f"max_queued_bytes {limits.max_queued_bytes}",
+        f"persistent_client_expiration {session_expiry_hours(limits.max_session_expiry_s)}h",
         # a larger PUBLISH is refused (not forwarded, not retained); a larger packet of any kind disconnects
         f"message_size_limit {limits.max_payload_size}",
         f"max_packet_size {limits.max_packet_size}",
@@ -85,6 +89,13 @@ def render_conf(
     if pid_file is not None:
         lines.append(f"pid_file {pid_file}")
     return "\n".join(lines) + "\n"
+
+
+def session_expiry_hours(seconds: int) -> int:
+    """Mosquitto's persistent_client_expiration counts whole hours (at least one)."""
+    if seconds < 3600 or seconds % 3600:
+        raise ValueError(f"a broker session expiry must be a whole number of hours, not {seconds} s")
+    return seconds // 3600
 
 
 def render_password_file(entries: Mapping[str, str], *, reserved: Iterable[str] = ()) -> str:
