@@ -159,3 +159,47 @@ def test_a_resumed_session_takes_over_without_the_old_will_and_a_lost_connection
         assert [m[1] for m in got if m[0] == presence] == [b"online", b"offline"], got
     finally:
         watcher.close()
+
+
+def test_a_deleted_device_leaves_no_retained_desired_state_or_presence(api) -> None:
+    """A device provisioned later under a deleted one's id must not start from its desired state (its sequence
+    number would make the new device refuse the server's own) nor inherit its presence."""
+    http, rt = api
+    assert rt.link is not None
+    _provision(http, "gone-1")
+    desired, presence = topics.desired("gone-1"), topics.presence("gone-1")
+    for topic, payload in [(desired, b"old desired state"), (presence, b"old presence")]:
+        rt.link.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+
+    def retained_now() -> list[tuple[str, bytes, bool]]:
+        watcher = Device(rt.broker_port, WATCHER, rt.broker_password, clean_start=True)
+        try:
+            watcher.subscribe(desired)
+            watcher.subscribe(presence)
+            _server_publish(rt, desired, b"marker")
+            return [m for m in watcher.wait_for(b"marker") if m[1] != b"marker"]
+        finally:
+            watcher.close()
+
+    assert sorted(retained_now()) == [(desired, b"old desired state", True), (presence, b"old presence", True)]
+    assert http.delete("/api/v1/devices/gone-1").status_code == 204
+    assert retained_now() == []
+    reused = Device(rt.broker_port, "gone-1", _provision(http, "gone-1"), clean_start=True)
+    try:
+        reused.subscribe(desired)
+        _server_publish(rt, desired, b"after")
+        assert reused.wait_for(b"after") == [(desired, b"after", False)]
+    finally:
+        reused.close()
+
+
+def test_a_deletion_the_broker_cannot_clear_changes_nothing(api) -> None:
+    http, rt = api
+    _provision(http, "kept-1")
+    broker = rt.broker
+    assert broker is not None and broker._proc is not None
+    broker._proc.kill()
+    r = http.delete("/api/v1/devices/kept-1")
+    assert r.status_code == 503, r.text
+    assert "nothing was changed" in r.json()["detail"]
+    assert http.get("/api/v1/devices/kept-1").status_code == 200

@@ -30,6 +30,7 @@ from tinyfleet.server.drift import observed_std_q8
 from tinyfleet.server.rollouts.states import ACTIVE
 from tinyfleet.server.services.credential_sync import CredentialSink
 from tinyfleet.server.services.errors import BadRequest, Conflict, NotFound, Unavailable
+from tinyfleet.server.services.publishing import Outbox
 from tinyfleet.server.services.rollouts import set_status
 
 CLASS_RE = re.compile(r"[a-z0-9_-]{1,32}")
@@ -189,15 +190,22 @@ def list_devices(
     return rows[offset : offset + limit]
 
 
-def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
+def delete(session: Session, sink: CredentialSink, device_id: str, outbox: Outbox | None = None) -> None:
     """Remove a device: first lock it out at the broker (its credentials stop working and the broker drops its
-    live session), then remove it with its reports, telemetry and drift. Its entries in rollouts stay, so
-    their history still names it. All or nothing: when the broker cannot lock it out, nothing changes."""
+    live session), then clear its retained desired state and presence (a device provisioned later under the same
+    id must not start from this one's), then remove it with its reports, telemetry and drift. Its entries in
+    rollouts stay, so their history still names it. All or nothing: when the broker cannot lock it out or clear
+    its topics, nothing changes."""
+    if outbox is not None and not outbox.connected:
+        raise Unavailable("the broker is not reachable: the device's retained messages cannot be cleared; "
+                          "nothing was changed")  # fmt: skip
     with sink.exclusive(device_id):
         old = get(session, device_id).broker_password_hash
         session.rollback()  # ends the read: no connection is held while the broker answers
         _at_broker(session, sink, device_id, None, old, None)
         try:
+            if outbox is not None:
+                _clear_retained(outbox, device_id)
             _remove_rows(session, device_id)
             _leave_active_rollouts(session, device_id, time.time())
             session.commit()
@@ -205,6 +213,16 @@ def delete(session: Session, sink: CredentialSink, device_id: str) -> None:
             session.rollback()
             sink.write(device_id, old)  # the device stays: so do its credentials
             raise
+
+
+def _clear_retained(outbox: Outbox, device_id: str) -> None:
+    """Empty retained payloads on the device's two retained topics. Should the deletion fail after this, the
+    server republishes the desired state from the database at its next start or retained-state loss."""
+    try:
+        outbox.retained([(topics.desired(device_id), b""), (topics.presence(device_id), b"")], "clear")
+    except (OSError, RuntimeError, ValueError) as e:
+        raise Unavailable(f"the broker did not take the clearing of the device's retained messages ({e}); "
+                          "nothing was changed") from None  # fmt: skip
 
 
 def _leave_active_rollouts(session: Session, device_id: str, now: float) -> None:

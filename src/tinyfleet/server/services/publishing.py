@@ -26,7 +26,7 @@ from tinyfleet.server.services.bundles import read_bytes
 
 log = logging.getLogger("tinyfleet.server.publisher")
 
-Kind = Literal["block", "meta", "desired"]
+Kind = Literal["block", "meta", "desired", "clear"]  # clear: a deleted device's retained topics
 
 
 class Outbox(Protocol):

@@ -169,4 +169,4 @@ def delete_device(device_id: str, rt: RuntimeDep, session: SessionDep, who: Admi
     """Remove a device: its broker credentials stop working and its live session is dropped at once; its
     entries in rollouts stay (docs/operations.md, "Credentials")."""
     with audit.audited(session, who.name, "device.delete", device_id):
-        devices.delete(session, rt.credential_sink, device_id)
+        devices.delete(session, rt.credential_sink, device_id, rt.publisher)
