@@ -13,15 +13,14 @@ import concurrent.futures
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
-T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 SUBNET = "169.254.213"
+STALE = re.compile(r"tfc(\d+)-\w+")  # Topology(f"tfc{pid}-") names
 
 
 class NetnsUnavailable(RuntimeError):
@@ -48,6 +47,7 @@ class Topology:
     def create(self, hosts: list[str]) -> None:
         if os.geteuid() != 0:
             raise NetnsUnavailable("network namespaces need root (ip netns add)")
+        remove_stale()
         try:
             self._add_ns(self.hub)
             _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
@@ -109,5 +109,12 @@ class Topology:
         self._made.clear()
 
 
-def call_in(executor: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-    return executor.submit(fn, *args).result()
+def remove_stale() -> None:
+    """Namespaces of an earlier run whose pytest process was killed before it could delete them."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    for line in listed.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = STALE.fullmatch(name)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+

@@ -59,7 +59,7 @@ def schema() -> Iterator[str]:
 
 @pytest.fixture
 def topo() -> Iterator[Topology]:
-    t = Topology(f"tfc{os.getpid() % 100000}-")
+    t = Topology(f"tfc{os.getpid()}-")
     try:
         t.create(["store", "b1", "b2", "s1", "s2", "dev"])
     except NetnsUnavailable as exc:
@@ -204,8 +204,19 @@ def test_rollout_survives_a_broker_node_and_a_replica_killed_mid_rollout(schema:
                 return last["rollout"]["state"] in ("completed", "halted", "aborted")  # type: ignore[index]
 
             await fleet.wait_for(finished, 240)
-            stored = {d.id: await api2.device_reports(d.id) for d in fleet.devices}
-            views = {v["id"]: v for v in await api2.devices()}
+            stored: dict[str, list[dict[str, object]]] = {}
+            views: dict[str, dict[str, object]] = {}
+
+            async def caught_up() -> bool:
+                """The server holds every report each device had PUBACKed (a rollout can complete on presence
+                before the last reports are in: they may wait in a slot session being handed over)."""
+                for d in fleet.devices:
+                    stored[d.id] = await api2.device_reports(d.id)
+                views.update({v["id"]: v for v in await api2.devices()})
+                return all(d.log.acked_reports <= {(r["epoch"], r["seq"]) for r in stored[d.id]}
+                           for d in fleet.devices)  # fmt: skip
+
+            await fleet.wait_for(caught_up, 60)
             await api2.close()
             return {"before": before, "final": last, "stored": stored, "views": views, "fleet": fleet}
         finally:
