@@ -233,18 +233,20 @@ class FleetRuntime:
         self.rollouts.start()
         self.started = True
 
-    def _new_link(self, client_id: str, on_reconnect: Callable[[], None] | None = None) -> MqttLink:
+    def _new_link(self, client_id: str, on_reconnect: Callable[[], None] | None = None,
+                  keep_session_subs: bool = False) -> MqttLink:  # fmt: skip
         s = self.settings
         nodes = s.node_addresses if s.broker_mode == "cluster" else [(self.broker_host, self.broker_port)]
         return MqttLink(
             nodes[0][0], nodes[0][1], s.broker_username, self.broker_password, client_id=client_id,
             on_message=self._on_message, tls=s.broker_tls, ca_file=s.broker_ca_file, on_reconnect=on_reconnect,
             protocol="3.1.1" if s.broker_mode == "cluster" else "5", more_nodes=nodes[1:],
+            keep_session_subs=keep_session_subs,
         )  # fmt: skip
 
     def _open_slot(self, slot: int) -> MqttLink:
         """Connect one ingest slot's persistent session (workers/ingest_slots.py)."""
-        link = self._new_link(partitions.slot_client_id(slot))
+        link = self._new_link(partitions.slot_client_id(slot), keep_session_subs=True)
         link.connect(partitions.slot_filters(slot, self.settings.ingest_slots))
         return link
 

@@ -58,7 +58,11 @@ class MqttLink:
         on_reconnect: Callable[[], None] | None = None,
         protocol: Literal["5", "3.1.1"] = "5",
         more_nodes: list[tuple[str, int]] | None = None,
+        keep_session_subs: bool = False,
     ) -> None:
+        """keep_session_subs: after a CONNACK whose session is present, do not subscribe again (a new SUBSCRIBE
+        would make the broker send every retained message under the filters once more)."""
+        self._keep_session_subs = keep_session_subs
         self._host, self._port = host, port
         self._nodes = [(host, port), *(more_nodes or [])]
         self._node = 0
@@ -118,12 +122,13 @@ class MqttLink:
             self.client.loop_stop()
             raise LinkError(self._failure or f"no CONNACK from {self._host}:{self._port} within {timeout} s")
 
-    def _handle_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+    def _handle_connect(self, client: mqtt.Client, _u: object, flags: object, rc: object, _p: object) -> None:
         if getattr(rc, "is_failure", False):
             self._failure = f"broker refused the server's connection: {rc}"
             log.error(self._failure)
             return
-        for topic in self._subs:
+        kept = self._keep_session_subs and getattr(flags, "session_present", False)
+        for topic in [] if kept else self._subs:
             if self.v5:
                 client.subscribe(topic, options=SubscribeOptions(qos=1))
             else:
