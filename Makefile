@@ -11,12 +11,13 @@ APT_PKGS := python3-venv python3-dev build-essential cmake git openssl mosquitto
             mosquitto-dev libmosquitto-dev libssl-dev \
             libmbedtls-dev libgtest-dev clang-14 libclang-rt-14-dev \
             gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
-            chromium chromium-driver
+            chromium chromium-driver redis-server iproute2
 # Everything the package build (and its C++ module tinyfleet._agent) is made from: a change reinstalls it.
 PKG_INPUTS := pyproject.toml CMakeLists.txt device/CMakeLists.txt src/tinyfleet/server/broker/plugin/tinyfleet_identity.c \
               $(shell find device/include device/src device/ports/host device/ports/nor device/python -type f 2>/dev/null)
 
-# The dashboard's front-end libraries (package.json, pinned by package-lock.json), from the npm registry.
+# The dashboard's front-end libraries and the clustered broker's node program's packages (package.json, pinned
+# by package-lock.json), from the npm registry.
 UI_VENDOR := node_modules/.package-lock.json
 
 .PHONY: help deps venv lint test test-python test-device test-targets device-fuzz footprint demo bench clean
@@ -43,8 +44,8 @@ $(STAMP): $(PKG_INPUTS)
 	@touch $@
 
 $(UI_VENDOR): package.json package-lock.json
-	@echo "== dashboard front-end libraries (npm ci into node_modules/)"
-	@command -v npm >/dev/null || { echo "npm not found: the dashboard's libraries need Node.js 20 with npm"; exit 1; }
+	@echo "== dashboard front-end libraries and the clustered broker's packages (npm ci into node_modules/)"
+	@command -v npm >/dev/null || { echo "npm not found: the dashboard and the clustered broker need Node.js 20 with npm"; exit 1; }
 	@npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 

@@ -20,10 +20,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from tinyfleet.bundles import TrustedKeys, load_private_key
-from tinyfleet.protocol import topics
+from tinyfleet.protocol import partitions, topics
 from tinyfleet.server.broker import fleet_ca, identities
+from tinyfleet.server.broker.cluster_identities import ClusterCredentialSink
 from tinyfleet.server.broker.config import BrokerLimits, render_acl, render_password_file
 from tinyfleet.server.broker.fleet_ca import BrokerCertificate, CaError, Certificate
+from tinyfleet.server.broker.passwords import hash_password
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.engine import make_engine
 from tinyfleet.server.files import private_dir, private_file, tighten, write_atomic
@@ -35,6 +37,7 @@ from tinyfleet.server.services.credential_sync import ShardLocks
 from tinyfleet.server.settings import Settings
 from tinyfleet.server.workers.broker_control import BrokerControl
 from tinyfleet.server.workers.broker_process import BrokerError, EmbeddedBroker
+from tinyfleet.server.workers.ingest_slots import IngestSlots
 from tinyfleet.server.workers.ingest_worker import IngestWorker
 from tinyfleet.server.workers.leader import LeaderLock
 from tinyfleet.server.workers.mqtt_link import Incoming, MqttLink
@@ -182,6 +185,11 @@ class FleetRuntime:
                 ),
             )
             self.credential_sink = EmbeddedCredentialSink(self.broker, lambda: self.control)
+        elif settings.broker_mode == "cluster":
+            assert settings.cluster_store_url is not None
+            self.credential_sink = ClusterCredentialSink(
+                settings.cluster_store_url, [settings.broker_username, *settings.broker_replica_users], ShardLocks()
+            )
         else:
             self.credential_sink = ExportedCredentialSink(
                 settings.data_dir / "broker-export", [settings.broker_username, *settings.broker_replica_users],
@@ -192,6 +200,7 @@ class FleetRuntime:
         self.guard: RetainedGuard | None = None
         self.publisher: Publisher | None = None
         self.ingest: IngestWorker | None = None
+        self.slots: IngestSlots | None = None
         self.rollouts: RolloutEngine = RolloutEngine(
             self.engine,
             None,
@@ -227,6 +236,10 @@ class FleetRuntime:
         if self.broker is not None:
             self.broker.start(hashes)
             log.info("mosquitto listening on %s:%d", self.broker.bind, self.broker.port)
+        elif isinstance(self.credential_sink, ClusterCredentialSink):
+            self.credential_sink.register_server_user(s.broker_username, hash_password(self.broker_password))
+            fixed = self.credential_sink.sync(hashes)
+            log.info("cluster identity store in sync with %d device(s) (%d key(s) fixed)", len(hashes), fixed)
         else:
             assert isinstance(self.credential_sink, ExportedCredentialSink)
             self.credential_sink.export(hashes)
@@ -241,27 +254,23 @@ class FleetRuntime:
             publish=lambda topic, payload: self._link().publish(topic, payload, retain=True),
             on_lost=self._republish,
         )
-        self.link = MqttLink(
-            self.broker_host,
-            self.broker_port,
-            s.broker_username,
-            self.broker_password,
-            client_id=s.broker_username,  # the broker enforces client id = username
-            on_message=self._on_message,
-            tls=s.broker_tls,
-            ca_file=s.broker_ca_file,
-            ca_pem=self.broker_trust_pem,
-            on_reconnect=self.guard.reconnected,
-        )
-        share = f"$share/{s.ingest_share_group}/" if s.ingest_share_group else ""
-        self.link.connect(
-            [share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL, self.guard.topic]
-        )
+        cluster = s.broker_mode == "cluster"
+        self.link = self._new_link(s.broker_username, on_reconnect=self.guard.reconnected)  # client id = username
+        if cluster:
+            self.link.connect([self.guard.topic])  # device messages come through the ingest slots' sessions
+        else:
+            share = f"$share/{s.ingest_share_group}/" if s.ingest_share_group else ""
+            self.link.connect(
+                [share + topics.STATE_ALL, share + topics.TELEMETRY_ALL, topics.PRESENCE_ALL, self.guard.topic]
+            )
         if self.broker is not None:
             link = self.link
             self.control = BrokerControl(lambda t, p: link.publish(t, p, retain=False, wait=False, qos=2),
                                          link.wait_connected)  # fmt: skip
         self.ingest.start()
+        if cluster:
+            self.slots = IngestSlots(self.engine, s.ingest_slots, self._open_slot)
+            self.slots.start()
         self.publisher = Publisher(self.link, self.metrics, after_publish=self.guard.stamp)
         self.rollouts.publisher = self.publisher
         self._republish()
@@ -344,6 +353,24 @@ class FleetRuntime:
         if self.link is not None:
             self.link.trust(ca_pem)
 
+    def _new_link(self, client_id: str, on_reconnect: Callable[[], None] | None = None,
+                  keep_session_subs: bool = False) -> MqttLink:  # fmt: skip
+        s = self.settings
+        nodes = s.node_addresses if s.broker_mode == "cluster" else [(self.broker_host, self.broker_port)]
+        return MqttLink(
+            nodes[0][0], nodes[0][1], s.broker_username, self.broker_password, client_id=client_id,
+            on_message=self._on_message, tls=s.broker_tls, ca_file=s.broker_ca_file, ca_pem=self.broker_trust_pem,
+            on_reconnect=on_reconnect,
+            protocol="3.1.1" if s.broker_mode == "cluster" else "5", more_nodes=nodes[1:],
+            keep_session_subs=keep_session_subs,
+        )  # fmt: skip
+
+    def _open_slot(self, slot: int) -> MqttLink:
+        """Connect one ingest slot's persistent session (workers/ingest_slots.py)."""
+        link = self._new_link(partitions.slot_client_id(slot), keep_session_subs=True)
+        link.connect(partitions.slot_filters(slot, self.settings.ingest_slots))
+        return link
+
     def _secure_data_dir(self) -> None:
         """Data directory 0700 and every file in it 0600, also those an older server left world-readable.
         When Mosquitto runs as its own user its directory is inside: the data directory is then 0710 with
@@ -394,14 +421,17 @@ class FleetRuntime:
         if n:
             log.info("purged %d telemetry records older than %g days", n, self.settings.telemetry_retention_days)
 
-    def _ack(self, item: object) -> None:
-        if self.link is not None:
-            self.link.ack(item)  # type: ignore[arg-type]
+    def _ack(self, item: Incoming) -> None:
+        link = item.link or self.link
+        if link is not None:
+            link.ack(item)
 
     def stop(self) -> None:
         if self.guard is not None:
             self.guard.stop()
         self.rollouts.stop()
+        if self.slots is not None:
+            self.slots.stop()
         if self.ingest is not None:
             self.ingest.stop()
         if self.link is not None:

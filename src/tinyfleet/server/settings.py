@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     # "embedded": the server starts its own Mosquitto with a generated configuration.
     # "external": connect to broker_host:broker_port; the server cannot change that broker's users, so it
     # writes Mosquitto-format password and ACL files to <data_dir>/broker-export/ for its operator.
-    broker_mode: Literal["embedded", "external"] = "embedded"
+    # "cluster": the clustered broker (server/broker/cluster/node.mjs, docs/scaling.md): MQTT 3.1.1 nodes on one
+    # Redis (cluster_store_url), where the server writes device identities; ingest split into slots between
+    # replicas (ingest_slots, docs/device-protocol.md "Ingest partitions"), which needs PostgreSQL.
+    broker_mode: Literal["embedded", "external", "cluster"] = "embedded"
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=0, ge=0, le=65535)  # 0 with an embedded broker: pick a free port
     broker_tls: bool = False
@@ -64,6 +67,11 @@ class Settings(BaseSettings):
     # subscriptions from its persistence file after a broker restart (docs/operations.md), so the
     # single-server default does not use them.
     ingest_share_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # Cluster: the identity store (redis://host:port/db), the nodes the server connects to in turn
+    # ("host:port"; default broker_host:broker_port) and the number of ingest partitions (fixed for a fleet).
+    cluster_store_url: str | None = None
+    broker_nodes: list[str] = Field(default_factory=list)
+    ingest_slots: int = Field(default=16, ge=1, le=256)
     # More server users (same password) in the embedded broker, for replicas that connect to it: the broker
     # makes every client's id its username, so each replica needs a username of its own.
     broker_replica_users: list[str] = Field(default_factory=list)
@@ -117,8 +125,19 @@ class Settings(BaseSettings):
                     "production with an embedded broker needs TLS (broker_tls = true, broker_tls_cert_file, "
                     "broker_tls_key_file): without it device passwords cross the network in clear text"
                 )
-        if self.broker_mode == "external" and self.broker_port == 0:
-            raise SettingsError("an external broker needs TINYFLEET_BROKER_PORT")
+        if self.broker_mode in ("external", "cluster") and self.broker_port == 0:
+            raise SettingsError(f"an {self.broker_mode} broker needs TINYFLEET_BROKER_PORT")
+        if self.broker_mode == "cluster":
+            if not self.cluster_store_url:
+                raise SettingsError("a cluster broker needs TINYFLEET_CLUSTER_STORE_URL (redis://host:port/db)")
+            if not self.resolved_database_url.startswith("postgresql"):
+                raise SettingsError(
+                    "a cluster broker needs PostgreSQL (DATABASE_URL): replicas lease ingest slots there"
+                )
+            for node in self.broker_nodes:
+                host, _, port = node.rpartition(":")
+                if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                    raise SettingsError(f"broker_nodes: {node!r} is not host:port")
         if (
             self.broker_tls
             and self.broker_mode == "embedded"
@@ -126,6 +145,12 @@ class Settings(BaseSettings):
         ):
             raise SettingsError("an embedded broker with TLS needs broker_tls_cert_file and broker_tls_key_file")
         return self
+
+    @property
+    def node_addresses(self) -> list[tuple[str, int]]:
+        """The broker nodes the server connects to, in order."""
+        nodes = [(h, int(p)) for h, _, p in (n.rpartition(":") for n in self.broker_nodes)]
+        return nodes or [(self.broker_host, self.broker_port)]
 
     @property
     def resolved_database_url(self) -> str:

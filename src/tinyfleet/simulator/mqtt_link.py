@@ -48,6 +48,8 @@ class Credentials:
     username: str
     password: str
     client_id: str
+    protocol: str = "5"  # "3.1.1" for the clustered broker (Clean Session 1, no properties)
+    more_nodes: tuple[tuple[str, int], ...] = ()  # other broker nodes, tried in turn after a failed or lost connection
 
 
 @dataclass
@@ -71,12 +73,23 @@ class Link:
         self.connected_at = 0.0  # time.monotonic() of the current (or last) connection's CONNACK
         self.dropped = 0  # established connections that ended from the other side (broker gone, socket reset)
         self._sock: socket.socket | None = None
+        self._node = 0
+        self.dropped_since_connect = False
+
+    def _address(self, advance: bool) -> tuple[str, int]:
+        nodes = [(self.creds.host, self.creds.port), *self.creds.more_nodes]
+        self._node = (self._node + advance) % len(nodes)
+        return nodes[self._node]
 
     def connect(self, will: tuple[str, bytes, int, bool], clean_start: bool = True, session_expiry_s: int = 0) -> bool:
         """Connect with this will, starting a new session (clean_start) or resuming the broker's; False if the
         broker cannot be reached right now."""
+        host, port = self._address(advance=self.dropped_since_connect)
+        self.dropped_since_connect = False
         self.close(graceful=False)
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.creds.client_id, protocol=mqtt.MQTTv5)
+        v5 = self.creds.protocol == "5"
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.creds.client_id,
+                        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)  # fmt: skip
         c.username_pw_set(self.creds.username, self.creds.password)
         topic, payload, qos, retain = will
         c.will_set(topic, payload, qos=qos, retain=retain)
@@ -94,11 +107,14 @@ class Link:
         props.ReceiveMaximum = RECEIVE_MAX
         self.client = c
         try:
-            c.connect(self.creds.host, self.creds.port, keepalive=KEEPALIVE_S, clean_start=clean_start,
-                      properties=props)
+            if v5:
+                c.connect(host, port, keepalive=KEEPALIVE_S, clean_start=clean_start, properties=props)
+            else:  # MQTT 3.1.1 (the clustered broker): Clean Session 1 always, as 3.1.1 has no session expiry
+                c.connect(host, port, keepalive=KEEPALIVE_S)
         except OSError:
             self.stats.connect_failures += 1
             self.client = None
+            self.dropped_since_connect = True  # try the next node next time
             return False
         sock = c.socket()
         try:
@@ -200,6 +216,7 @@ class Link:
             return
         if self.connected:
             self.dropped += 1
+        self.dropped_since_connect = True
         self.close(graceful=False)
         self.events.on_link_down()
 

@@ -24,7 +24,8 @@ def install(app: FastAPI, vendor_dir: Path = VENDOR) -> None:
     if not live:
         log.warning("dashboard: %s is missing (run `make venv`): pages work, without live updates", vendor_dir / HTMX)
     app.state.ui_htmx = f"/ui/static/vendor/{HTMX}" if live else None  # pages include it when set
-    if vendor_dir.is_dir():
-        app.mount("/ui/static/vendor", StaticFiles(directory=vendor_dir), name="ui-vendor")
+    # only the dashboard's own library: node_modules/ also holds the clustered broker's packages
+    if (vendor_dir / "htmx.org").is_dir():
+        app.mount("/ui/static/vendor/htmx.org", StaticFiles(directory=vendor_dir / "htmx.org"), name="ui-vendor")
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.include_router(pages.router)

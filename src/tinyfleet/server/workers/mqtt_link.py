@@ -1,8 +1,11 @@
-"""The server's own MQTT v5 connection: publishes with QoS 1 and receives device messages with manual acks.
+"""The server's own MQTT connection: publishes with QoS 1 and receives device messages with manual acks.
 
 Incoming messages are acknowledged only after they are persisted (`ack`), and the session survives a
 server restart (fixed client id, Clean Start 0, long session expiry), so a report the broker accepted from a
 device is never lost: if the server dies before committing it, the broker delivers it again.
+
+MQTT v5 by default; "3.1.1" for the clustered broker (Clean Session 0: the session lasts until a clean
+connect). Given several broker nodes, a lost connection is retried on the next node in turn.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -32,6 +36,7 @@ class Incoming:
     mid: int
     qos: int
     retain: bool
+    link: MqttLink | None = field(default=None, compare=False, repr=False)  # the connection to acknowledge on
 
 
 class LinkError(RuntimeError):
@@ -52,17 +57,30 @@ class MqttLink:
         ca_file: Path | None = None,
         ca_pem: str | None = None,
         on_reconnect: Callable[[], None] | None = None,
+        protocol: Literal["5", "3.1.1"] = "5",
+        more_nodes: list[tuple[str, int]] | None = None,
+        keep_session_subs: bool = False,
     ) -> None:
+        """keep_session_subs: after a CONNACK whose session is present, do not subscribe again (a new SUBSCRIBE
+        would make the broker send every retained message under the filters once more)."""
+        self._keep_session_subs = keep_session_subs
         self._host, self._port = host, port
+        self._nodes = [(host, port), *(more_nodes or [])]
+        self._node = 0
+        self.v5 = protocol == "5"
         self._on_reconnect = on_reconnect
         self._ever_connected = False
         self._on_message = on_message
         self._subs: list[str] = []
         self._connected = threading.Event()
         self._failure: str | None = None
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
-        )
+        if self.v5:
+            self.client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            )
+        else:
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                                      clean_session=False, manual_ack=True)  # fmt: skip
         self.client.username_pw_set(username, password)
         self._tls: ssl.SSLContext | None = None
         if tls:  # verifies the broker's certificate and name against ca_file and ca_pem (else the system's CAs)
@@ -75,6 +93,7 @@ class MqttLink:
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
+        self.client.on_connect_fail = self._handle_connect_fail
         self.client.on_message = self._handle_message
 
     def trust(self, ca_pem: str) -> None:
@@ -95,22 +114,35 @@ class MqttLink:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = 1000
-        try:
-            self.client.connect(self._host, self._port, keepalive=30, clean_start=False, properties=props)
-        except OSError as exc:
-            raise LinkError(f"cannot reach the broker at {self._host}:{self._port}: {exc}") from exc
+        errors = []
+        for _ in self._nodes:
+            try:
+                if self.v5:
+                    self.client.connect(self._host, self._port, keepalive=30, clean_start=False, properties=props)
+                else:
+                    self.client.connect(self._host, self._port, keepalive=30)
+                break
+            except OSError as exc:
+                errors.append(f"{self._host}:{self._port}: {exc}")
+                self._next_node()
+        else:
+            raise LinkError(f"cannot reach the broker at {', '.join(errors)}")
         self.client.loop_start()
         if not self._connected.wait(timeout):
             self.client.loop_stop()
             raise LinkError(self._failure or f"no CONNACK from {self._host}:{self._port} within {timeout} s")
 
-    def _handle_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+    def _handle_connect(self, client: mqtt.Client, _u: object, flags: object, rc: object, _p: object) -> None:
         if getattr(rc, "is_failure", False):
             self._failure = f"broker refused the server's connection: {rc}"
             log.error(self._failure)
             return
-        for topic in self._subs:
-            client.subscribe(topic, options=SubscribeOptions(qos=1))
+        kept = self._keep_session_subs and getattr(flags, "session_present", False)
+        for topic in [] if kept else self._subs:
+            if self.v5:
+                client.subscribe(topic, options=SubscribeOptions(qos=1))
+            else:
+                client.subscribe(topic, qos=1)
         self._connected.set()
         log.info("connected to broker %s:%d", self._host, self._port)
         if self._ever_connected and self._on_reconnect is not None:
@@ -119,10 +151,22 @@ class MqttLink:
 
     def _handle_disconnect(self, *_a: object) -> None:
         self._connected.clear()
-        log.warning("disconnected from broker; paho reconnects")
+        if len(self._nodes) > 1:
+            self._next_node()
+        log.warning("disconnected from broker; paho reconnects to %s:%d", self._host, self._port)
+
+    def _handle_connect_fail(self, *_a: object) -> None:
+        if len(self._nodes) > 1:
+            self._next_node()
+
+    def _next_node(self) -> None:
+        self._node = (self._node + 1) % len(self._nodes)
+        self._host, self._port = self._nodes[self._node]
+        # paho's next reconnect reads these; its public setters refuse while a lost connection is torn down
+        self.client._host, self.client._port = self._host, self._port
 
     def _handle_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._on_message(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain)))
+        self._on_message(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), self))
 
     def ack(self, item: Incoming) -> None:
         if item.qos > 0:

@@ -1,0 +1,170 @@
+// One node of tinyfleet's clustered MQTT 3.1.1 broker (docs/scaling.md, "Past one machine").
+//
+// Aedes with its Redis persistence (sessions, subscriptions, queued messages, retained messages, wills) and a
+// Redis-backed emitter (a message published on one node reaches subscribers on every node): any number of
+// nodes on one Redis make one broker. Identities live in the same Redis, written by fleet-server
+// (server/broker/cluster_identities.py): `tinyfleet:identity:device:<id>` and `tinyfleet:identity:server:<user>`
+// each hold a `$7$` PBKDF2-SHA512 hash, as the embedded Mosquitto's identity files do. The server drops a
+// changed or removed identity's live sessions by publishing its name on the Redis channel `tinyfleet:kick`;
+// every node closes its connections of that user.
+//
+// One change to Aedes' order: it answers a QoS 1 PUBLISH with PUBACK before it stores the message for
+// persistent sessions. A node killed in between would lose a report the device already forgot, so this node
+// stores and forwards first (in authorizePublish) and lets the PUBACK follow.
+
+import net from 'node:net'
+import { pbkdf2, timingSafeEqual } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { Aedes } from 'aedes'
+import Redis from 'ioredis'
+import redisPersistence from 'aedes-persistence-redis'
+import redisEmitter from 'mqemitter-redis'
+import { MAX_PAYLOAD, clientIdAllowed, mayPublish, mayReceive, maySubscribe, validDeviceId } from './acl.mjs'
+
+const { values: opt } = parseArgs({
+  options: {
+    id: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '1883' },
+    'redis-host': { type: 'string', default: '127.0.0.1' },
+    'redis-port': { type: 'string', default: '6379' }
+  }
+})
+if (!opt.id) {
+  console.error('tinyfleet-broker-node: --id is required')
+  process.exit(2)
+}
+const redisOpts = { host: opt['redis-host'], port: Number(opt['redis-port']), maxRetriesPerRequest: 2 }
+const KEY = 'tinyfleet:identity:'
+const KICK = 'tinyfleet:kick'
+
+// Aedes drops a message for a client when it already delivered one with a higher counter from the same node
+// (meant for overlapping subscriptions). Its QoS 1 path stores a message in Redis before it emits it, so two
+// messages published at once can be emitted out of counter order: the lower one was dropped, left queued in
+// the session and never sent (found by tests/server/cluster/test_cluster_failover.py). QoS 1 is at least
+// once: a client with overlapping subscriptions may now get a message twice, which the server drops anyway.
+const NO_DEDUPE = new Proxy(Object.create(null), { get: () => 0, set: () => true })
+
+const store = new Redis(redisOpts)
+const kicks = new Redis(redisOpts)
+const principals = new Map() // user name -> Set of this node's clients authenticated as it
+
+function checkHash (password, encoded, done) {
+  const parts = typeof encoded === 'string' ? encoded.split('$') : []
+  if (parts.length !== 5 || parts[1] !== '7' || !/^[0-9]{1,7}$/.test(parts[2])) return done(false)
+  const salt = Buffer.from(parts[3], 'base64')
+  const want = Buffer.from(parts[4], 'base64')
+  if (want.length !== 64) return done(false)
+  pbkdf2(password, salt, Number(parts[2]), 64, 'sha512', (err, got) => done(!err && timingSafeEqual(got, want)))
+}
+
+async function lookup (username) {
+  const [server, device] = await store.mget(KEY + 'server:' + username, KEY + 'device:' + username)
+  if (server !== null) return { kind: 'server', name: username, hash: server }
+  if (device !== null) return { kind: 'device', name: username, hash: device }
+  return null
+}
+
+function refuse (callback) {
+  const err = new Error('not authorized')
+  err.returnCode = 5
+  callback(err, null)
+}
+
+const aedes = await Aedes.createBroker({
+  id: opt.id,
+  maxClientsIdLength: 64,
+  heartbeatInterval: 5000, // a dead node's clients' wills are published about 4 heartbeats later
+  persistence: redisPersistence({ ...redisOpts, maxSessionDelivery: 1000000 }),
+  mq: redisEmitter({ ...redisOpts }),
+
+  preConnect (client, packet, callback) {
+    client.duplicates = NO_DEDUPE
+    callback(null, true)
+  },
+
+  authenticate (client, username, password, callback) {
+    if (!validDeviceId(username) || !password || password.length > 256) return refuse(callback)
+    lookup(username).then((who) => {
+      if (who === null || !clientIdAllowed(who, client.id)) return refuse(callback)
+      checkHash(password, who.hash, (ok) => {
+        if (!ok) return refuse(callback)
+        client.principal = { kind: who.kind, name: who.name }
+        client.hashAtConnect = who.hash
+        callback(null, true)
+      })
+    }, () => refuse(callback))
+  },
+
+  authorizePublish (client, packet, callback) {
+    const who = client ? client.principal : willOwner(packet)
+    if (!who || !mayPublish(who, packet.topic)) return callback(new Error('publish not authorized'))
+    if (who.kind === 'device' && packet.payload.length > MAX_PAYLOAD) return callback(new Error('payload too large'))
+    if (!client || packet.qos === 0) return callback(null)
+    // Store for every persistent session and forward, then let Aedes send the PUBACK (see the top).
+    basePublish(packet, client, (err) => {
+      if (err) return callback(err)
+      packet[FORWARDED] = true
+      callback(null)
+    })
+  },
+
+  authorizeSubscribe (client, sub, callback) {
+    callback(null, client.principal && maySubscribe(client.principal, sub.topic) ? sub : null)
+  },
+
+  authorizeForward (client, packet) {
+    return client.principal && mayReceive(client.principal, packet.topic) ? packet : null
+  }
+})
+
+// A will that another node publishes for a client of a dead node: the will is the device's own presence.
+function willOwner (packet) {
+  const id = packet.clientId
+  return validDeviceId(id) ? { kind: 'device', name: id } : null
+}
+
+const FORWARDED = Symbol('forwarded')
+const basePublish = aedes.publish.bind(aedes)
+aedes.publish = function publish (packet, client, done) {
+  if (typeof client === 'function') return basePublish(packet, client)
+  if (packet[FORWARDED]) return (done || (() => {}))()
+  return basePublish(packet, client, done)
+}
+
+function closeAll (name) {
+  for (const c of principals.get(name) || []) c.close()
+}
+
+aedes.on('client', (client) => {
+  const name = client.principal.name
+  if (!principals.has(name)) principals.set(name, new Set())
+  principals.get(name).add(client)
+  // A kick that came between this client's password check and now found nothing to close: look again.
+  lookup(name).then((who) => {
+    if (who === null || who.hash !== client.hashAtConnect) client.close()
+  }, () => client.close())
+})
+aedes.on('clientDisconnect', (client) => {
+  const set = client.principal && principals.get(client.principal.name)
+  if (set) {
+    set.delete(client)
+    if (set.size === 0) principals.delete(client.principal.name)
+  }
+})
+aedes.on('clientError', () => {}) // a refused publish closes the connection; nothing to log per client
+
+await kicks.subscribe(KICK)
+kicks.on('message', (_channel, name) => closeAll(name))
+
+const server = net.createServer(aedes.handle)
+server.listen(Number(opt.port), opt.host, () => {
+  const a = server.address()
+  console.log(`tinyfleet-broker-node ${opt.id} listening on ${a.address}:${a.port}`)
+})
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    server.close()
+    aedes.close(() => process.exit(0))
+  })
+}

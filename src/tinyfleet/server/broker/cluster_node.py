@@ -1,0 +1,38 @@
+"""How to start one node of the clustered broker (cluster/node.mjs) and its Redis (docs/scaling.md, "Deploying").
+
+The node program runs under Node.js 20 with the packages `make venv` installs into the source tree's
+node_modules/ (package.json pins them): it must be started from this source tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+NODE_SCRIPT = Path(__file__).with_name("cluster") / "node.mjs"
+READY = "listening on"  # the node prints "tinyfleet-broker-node <id> listening on <host>:<port>" when ready
+
+
+class NodeSetupError(RuntimeError):
+    """Node.js or the broker's packages are missing; the message says what to install."""
+
+
+def node_command(node_id: str, host: str, port: int, redis_host: str, redis_port: int,
+                 node_bin: str = "node") -> list[str]:  # fmt: skip
+    exe = shutil.which(node_bin)
+    if exe is None:
+        raise NodeSetupError(f"{node_bin!r} not found: the clustered broker needs Node.js 20 (Debian package nodejs)")
+    modules = NODE_SCRIPT.parents[5] / "node_modules" / "aedes"
+    if not modules.is_dir():
+        raise NodeSetupError(f"{modules} is missing: run `make venv` (npm ci) in the source tree")
+    return [exe, str(NODE_SCRIPT), "--id", node_id, "--host", host, "--port", str(port),
+            "--redis-host", redis_host, "--redis-port", str(redis_port)]  # fmt: skip
+
+
+def redis_command(host: str, port: int, directory: Path, redis_bin: str = "redis-server") -> list[str]:
+    """A Redis for the cluster: every write appended to its log and fsynced once a second."""
+    exe = shutil.which(redis_bin)
+    if exe is None:
+        raise NodeSetupError(f"{redis_bin!r} not found: the clustered broker needs Redis (Debian package redis-server)")
+    return [exe, "--bind", host, "--port", str(port), "--dir", str(directory), "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no"]  # fmt: skip
