@@ -75,6 +75,13 @@ class DeviceLog:
     sim_error: str | None = None  # the simulator itself failed on this device (a bug to fix, never a pass)
 
 
+def child_rng(seed: int, k: int) -> np.random.Generator:
+    """The k-th generator spawned from the device's seed (what `default_rng(seed).spawn(...)[k]` gives), made
+    when first needed: most devices never draw a flash, network or corruption fault, and a generator costs
+    about a kilobyte."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(k,))))
+
+
 class SimDevice:
     def __init__(
         self,
@@ -96,9 +103,8 @@ class SimDevice:
         self.id, self.hw = device_id, hw
         self.clock, self.config = clock, config
         self.seed = seed
-        rng = np.random.default_rng(seed)
-        self.sensor_rng, flash_rng, net_rng, self.fault_rng = rng.spawn(4)
-        self.platform = SimPlatform((config.layout, flash_rng), clock, battery, pool, latency_us)
+        self.sensor_rng = child_rng(seed, 0)
+        self.platform = SimPlatform((config.layout, lambda: child_rng(seed, 1)), clock, battery, pool, latency_us)
         self.agent = _agent.Device(
             device_id, hw, trusted_keys, self.platform,
             telemetry_period_s=config.telemetry_period_s, broker_timeout_ms=config.broker_timeout_s * 1000,
@@ -110,7 +116,8 @@ class SimDevice:
         self._ageing: tuple[float, float, float] | None = None  # (from simulated s, years, over s)
         self.sense_epoch_ms = 0  # the sensor's time of day counts from here
         self.chaos = chaos or Chaos()
-        self.net = NetFaults(self.chaos.net, net_rng)
+        self.net = NetFaults(self.chaos.net, lambda: child_rng(seed, 2))
+        self._fault_rng: np.random.Generator | None = None
         self.log = DeviceLog()
         self.link: Link | None = None
         self.powered = False
@@ -123,6 +130,12 @@ class SimDevice:
         self._order = 0
         self._was_active = False
         self._crc_valid_corruptions = 0
+
+    @property
+    def fault_rng(self) -> np.random.Generator:
+        if self._fault_rng is None:
+            self._fault_rng = child_rng(self.seed, 3)
+        return self._fault_rng
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
