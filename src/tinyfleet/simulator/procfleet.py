@@ -74,7 +74,13 @@ class ProcessFleet:
                                        return_exceptions=True)  # fmt: skip
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
-            raise ProvisionError(str(errors[0])) from errors[0]
+            # A failed worker removed the devices it had registered; the others remove theirs: no half fleet.
+            for w, r in zip(self.workers, results, strict=True):
+                if not isinstance(r, BaseException):
+                    with contextlib.suppress(WorkerError, ConnectionError):
+                        await w.ask({"cmd": "unprovision"})
+            await self.stop()
+            raise ProvisionError(f"{errors[0]} (every device this run registered was removed again)") from errors[0]
 
     async def view(self) -> dict[str, Any]:
         if not self.workers:

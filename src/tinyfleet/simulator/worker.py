@@ -7,6 +7,8 @@ one JSON command per line on stdin, one JSON answer per line on stdout (nothing 
     {"cmd": "view"}            -> its view (shards.py)
     {"cmd": "record", "on": b} -> {"ok": true}; while on, message sizes are counted (for the bench's replay)
     {"cmd": "stop"}            -> its last view, after every device said goodbye; then it exits
+    {"cmd": "unprovision"}     -> {"ok": true} once its devices are stopped and deleted from the server again
+                                  (another worker's provisioning failed: the run leaves no half fleet)
 
 The provision command carries the fleet's spec, the worker's shard, the server's URL and token, the trusted
 keys (DER, hex) and the factory bundle of each hardware class (a file path).
@@ -15,6 +17,7 @@ keys (DER, hex) and the factory bundle of each hardware class (a file path).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections import Counter
@@ -67,6 +70,12 @@ async def serve() -> None:
                 answer(fleet.view())
             elif what == "record" and fleet is not None:
                 fleet.stats.sizes = Counter() if cmd.get("on") else None
+                answer({"ok": True})
+            elif what == "unprovision" and fleet is not None and api is not None:
+                fleet.stop()
+                for d in fleet.devices:
+                    with contextlib.suppress(Exception):
+                        await api.delete_device(d.id)
                 answer({"ok": True})
             elif what == "stop":
                 if fleet is not None:
