@@ -109,8 +109,7 @@ class World:
                 if v["id"] in self.ids
             )
 
-        # Reading a large fleet's devices from the API costs the server: poll it less often.
-        return await self.wait_for(tolerant(done), timeout_s, poll_s=0.5 if len(self.plans) <= 2000 else 5.0)
+        return await self.wait_for(tolerant(done), timeout_s, poll_s=self.poll_s)
 
     async def view(self) -> dict[str, Any]:
         """The whole fleet now, merged over its worker processes when it has some (shards.py)."""
@@ -120,6 +119,11 @@ class World:
         if self.procs is not None:
             return await self.procs.wait_for(pred, timeout_s, poll_s)
         return await self.fleet.wait_for(pred, timeout_s, poll_s)
+
+    @property
+    def poll_s(self) -> float:
+        """How often to read the server while waiting: a large fleet's device and rollout views cost it."""
+        return 0.5 if len(self.plans) <= 2000 else 5.0
 
     @property
     def ids(self) -> set[str]:
@@ -143,7 +147,7 @@ class World:
                 last[rid] = await api.rollout(rid)
             return all(last[r]["rollout"]["state"] in terminal for r in ids)
 
-        await self.wait_for(tolerant(done), timeout_s)
+        await self.wait_for(tolerant(done), timeout_s, poll_s=self.poll_s)
         return last
 
     def device(self, device_id: str) -> SimDevice:
