@@ -18,6 +18,7 @@ with the server's view.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,9 +61,31 @@ class Chaos:
     crc_valid_corruptions: int = 0  # ... except for this many, damaged with a matching CRC (SHA-256 catches them)
 
 
+class ReportLog(Mapping[tuple[int, int], records.StateReport]):
+    """The state reports a device published, by (epoch, seq), each kept as its wire bytes and decoded when read:
+    a decoded report costs several times its 104 bytes, and a large fleet keeps every device's reports."""
+
+    def __init__(self) -> None:
+        self._raw: dict[tuple[int, int], bytes] = {}
+
+    def add(self, payload: bytes) -> records.StateReport:
+        r = records.decode_report(payload)
+        self._raw[(r.epoch, r.seq)] = payload
+        return r
+
+    def __getitem__(self, key: tuple[int, int]) -> records.StateReport:
+        return records.decode_report(self._raw[key])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass
 class DeviceLog:
-    reports: dict[tuple[int, int], records.StateReport] = field(default_factory=dict)
+    reports: ReportLog = field(default_factory=ReportLog)
     acked_reports: set[tuple[int, int]] = field(default_factory=set)  # the broker PUBACKed these
     boots: int = 0
     crashes: int = 0
@@ -284,8 +307,7 @@ class SimDevice:
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool, token: int) -> None:
         assert self.link is not None
         if topic.endswith("/state"):
-            r = records.decode_report(payload)
-            self.log.reports[(r.epoch, r.seq)] = r
+            r = self.log.reports.add(payload)
         elif topic.endswith("/telemetry"):
             self.log.telemetry += 1
         mid = self.link.publish(topic, payload, qos, retain)
