@@ -66,3 +66,14 @@ def test_merge_adds_counts_and_takes_the_least_simulated_time() -> None:
 def test_message_sizes_survive_json() -> None:
     sizes = Counter({(4864, 1): 3, (12, 0): 9})
     assert shards.sizes_from_json(shards.sizes_to_json(sizes)) == sizes
+
+
+def test_pacing_holds_a_fleets_telemetry_to_the_budget() -> None:
+    assert shards.paced_wall_step_s(1000, 100) == pytest.approx(1000 / 30 / 100)  # 1,000 devices: 0.33 s a step
+    assert shards.paced_wall_step_s(50_000, 100) == pytest.approx(50_000 / 30 / 100)
+    assert shards.paced_wall_step_s(20, 100) == 0.05  # a small fleet runs at the one-process pace
+    step = shards.paced_wall_step_s(10_000, 250, step_ms=500, telemetry_period_s=60)
+    assert 10_000 * (0.5 / 60) / step == pytest.approx(250)  # telemetry per wall second = the budget
+    for bad in ((0, 100), (10, 0)):
+        with pytest.raises(ValueError, match="pacing"):
+            shards.paced_wall_step_s(*bad)

@@ -51,7 +51,7 @@ class ProcessFleet:
         self.last: dict[str, Any] | None = None  # the merged view the workers gave when they stopped
 
     async def start(self, spec: FleetSpec, api_url: str, token: str, keys: list[bytes], factory: dict[str, Path],
-                    concurrency: int = 16) -> None:  # fmt: skip
+                    concurrency: int = 16, wall_step_s: float = 0.05) -> None:  # fmt: skip
         """Start the workers; each provisions its shard through the API and starts its devices."""
         for i in range(self.count):
             proc = await asyncio.create_subprocess_exec(
@@ -69,6 +69,7 @@ class ProcessFleet:
             "keys": [k.hex() for k in keys],
             "factory": {hw: str(p) for hw, p in factory.items()},
             "concurrency": max(1, concurrency // self.count),
+            "wall_step_s": wall_step_s,
         }
         results = await asyncio.gather(*(w.ask({**base, "shard": w.index}) for w in self.workers),
                                        return_exceptions=True)  # fmt: skip

@@ -39,6 +39,20 @@ def source_address(broker_host: str, device_index: int) -> str | None:
     return f"127.0.0.{1 + device_index % SOURCE_ADDRESSES}"
 
 
+def paced_wall_step_s(devices: int, telemetry_budget_per_s: float, step_ms: int = 1000,
+                      telemetry_period_s: float = 30.0, fastest_s: float = 0.05) -> float:
+    """Wall seconds per simulated step that keep a fleet's telemetry at or below `telemetry_budget_per_s`
+    messages per wall second (never faster than `fastest_s`, the one-process pace).
+
+    Every device sends one telemetry window per `telemetry_period_s` simulated seconds, so simulated time
+    itself sets the load on the server: a fleet faster than its server's ingest fills the broker's queue for
+    the server, and beyond that queue the broker drops messages, state reports among them."""
+    if devices < 1 or telemetry_budget_per_s <= 0:
+        raise ValueError("pacing needs at least one device and a positive telemetry budget")
+    per_step = devices * (step_ms / 1000) / telemetry_period_s  # telemetry messages per simulated step
+    return max(fastest_s, per_step / telemetry_budget_per_s)
+
+
 def sizes_to_json(sizes: Counter[tuple[int, int]]) -> list[list[int]]:
     return [[size, qos, n] for (size, qos), n in sorted(sizes.items())]
 

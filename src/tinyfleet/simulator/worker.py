@@ -11,7 +11,7 @@ one JSON command per line on stdin, one JSON answer per line on stdout (nothing 
                                   (another worker's provisioning failed: the run leaves no half fleet)
 
 The provision command carries the fleet's spec, the worker's shard, the server's URL and token, the trusted
-keys (DER, hex) and the factory bundle of each hardware class (a file path).
+keys (DER, hex), the factory bundle of each hardware class (a file path) and the wall seconds per simulated step.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ async def provision(cmd: dict[str, Any]) -> tuple[Fleet, FleetApi]:
     spec = FleetSpec(**cmd["spec"])
     plans = shards.shard(plan_devices(spec), cmd["shard"], cmd["shards"])
     raise_open_files(len(plans) + 1024)
-    fleet = Fleet([bytes.fromhex(k) for k in cmd["keys"]])
+    fleet = Fleet([bytes.fromhex(k) for k in cmd["keys"]], wall_step_s=cmd.get("wall_step_s", 0.05))
     for p in plans:
         fleet.add(p)
     factory = {hw: Path(path).read_bytes() for hw, path in cmd["factory"].items()}

@@ -38,6 +38,7 @@ class World:
     # > 0: the devices run in that many worker processes (procfleet.py), `fleet` stays empty, and the world is
     # read through `view()`; chaos scenarios and the demo, which reach into single devices, use one process.
     workers: int = 0
+    wall_step_s: float = 0.05  # wall seconds per simulated step (1000 ms): the pace of simulated time
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,7 @@ class World:
         self.server.env["TINYFLEET_TRUSTED_KEY_FILES"] = json.dumps([str(p.resolve()) for p in [self.pub, *self.trust]])
         keys = [public_der(self.key.public_key())] + [public_der(load_public_key(p)) for p in self.trust]
         self.keys = keys
-        self.fleet = Fleet(keys, self.config)
+        self.fleet = Fleet(keys, self.config, wall_step_s=self.wall_step_s)
         self.procs = ProcessFleet(self.workers) if self.workers else None
         # every simulated firmware trusts the extra keys too: each upload declares them (grants_key)
         self.grants = tuple(key_id(load_public_key(p)).hex() for p in self.trust)
@@ -72,7 +73,8 @@ class World:
             for hw, data in factory.items():
                 paths[hw] = self.workdir / f"factory-{hw}.tfb"
                 paths[hw].write_bytes(data)
-            await self.procs.start(self.spec, self.server.url, ADMIN_TOKEN, self.keys, paths)
+            await self.procs.start(self.spec, self.server.url, ADMIN_TOKEN, self.keys, paths,
+                                   wall_step_s=self.wall_step_s)
             return
         for p in self.plans:
             self.fleet.add(p, **setup(p))
