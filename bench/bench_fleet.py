@@ -47,6 +47,11 @@ from tinyfleet.simulator.limits import raise_open_files  # noqa: E402
 from tinyfleet.simulator.releases import bundle_id  # noqa: E402
 from tinyfleet.simulator.world import BASE, World  # noqa: E402
 
+# The fleet's telemetry is held at this many messages per wall second by pacing simulated time (shards.py): the
+# server here ingested about 150 messages/s on a loaded machine, and what it cannot take the broker queues, then drops.
+TELEMETRY_BUDGET_PER_S = 100
+BROKER_SPARE_FDS = 64  # Mosquitto's own files: listener, log, persistence, the server's connection, plugin reads
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -65,7 +70,8 @@ def cpu_s(pid: int | None) -> float:
 
 
 async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Counter[tuple[int, int]]]:
-    world = World(workdir, FleetSpec(n, seed=1), workers=workers)
+    step_s = shards.paced_wall_step_s(n, TELEMETRY_BUDGET_PER_S)
+    world = World(workdir, FleetSpec(n, seed=1), workers=workers, wall_step_s=step_s)
     try:
         await asyncio.to_thread(world.server.start)
         from tinyfleet.simulator import releases
@@ -117,6 +123,7 @@ async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Coun
             "broker_cpu_s": round(cpu1[1] - cpu0[1], 1),
             "broker_cpu_s_per_1000_updates": round((cpu1[1] - cpu0[1]) / max(succeeded, 1) * 1000, 2),
             "simulated_s": v1["simulated_s"],
+            "wall_s_per_simulated_s": step_s,
             "interpreters": v1["interpreters"],
             "load_avg_1m": round(os.getloadavg()[0], 2),
         }
@@ -187,7 +194,12 @@ def bare_paho(sizes: Counter[tuple[int, int]], workdir: Path) -> dict:
 
 def one_size(n: int, workers: int) -> dict:
     """One fleet size, in this (fresh) process: RSS growth is then the fleet's alone."""
-    raise_open_files(2 * n + 4096)  # the devices' sockets, and the broker's (it inherits the limit)
+    limit = raise_open_files(2 * n + 4096)  # the devices' sockets, and the broker's (it inherits the limit)
+    if limit < n + BROKER_SPARE_FDS:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        return {"devices": n, "error": f"the broker needs an open file per device connection and can open {limit}: "
+                f"RLIMIT_NOFILE's hard limit here is {hard}, and raising it needs CAP_SYS_RESOURCE, which this "
+                "machine's processes lack"}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         try:
             fleet, sizes = asyncio.run(fleet_rollout(n, workers, Path(tmp) / "world"))
