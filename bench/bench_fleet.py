@@ -3,19 +3,22 @@
 For each fleet size: a fleet-server process (its embedded Mosquitto, SQLite), N simulated devices (the real
 agent core, one paho MQTT client each) provisioned through the API, then vibration-1.1.0 rolled out per
 hardware class in stages 10 % -> 50 % -> 100 % to completion. The devices run in --workers processes (one
-asyncio loop each, src/tinyfleet/simulator/procfleet.py; 0: all in this process). Reported: devices, wall time
+asyncio loop each, src/tinyfleet/simulator/procfleet.py; 0: all in this process), simulated time paced so the
+fleet sends at most TELEMETRY_BUDGET_PER_S telemetry messages a wall second. Reported: devices, wall time
 of the rollout, RSS per device (the RSS of the whole simulating process tree, this process and every worker,
 after the rollout, less this process's RSS before the fleet existed, divided by N: the workers' interpreters
 count against the devices; each size runs in a fresh process), and MQTT messages per second through the
 broker (every message a device sent or received during the rollout, over its wall time); the server's own
 cost: CPU seconds of the fleet-server process (and, apart, of its Mosquitto) during the rollout per 1,000
-device updates that succeeded, read from /proc.
+device updates that succeeded, read from /proc. A size whose connections the broker cannot hold open (its open-file
+limit, which this process cannot raise past the hard limit) is an error row, not a run.
 Baseline, same run: the same messages (the same count of each payload size and QoS) published by one bare
 paho client to one bare paho subscriber through a Mosquitto started with the project's own generated
 configuration (EmbeddedBroker), timed from the first publish to the last delivery.
 Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,2000] [--workers 2] [--merge]
 (--merge keeps the other sizes already in bench/results/fleet.json, each with the date it was measured.)
 """
+
 from __future__ import annotations
 
 import argparse
