@@ -1,15 +1,21 @@
 """fleet-sim at scale: the largest fleet this machine takes through a complete staged rollout.
 
 For each fleet size: a fleet-server process (its embedded Mosquitto, SQLite), N simulated devices (the real
-agent core, one paho MQTT client each, all on one asyncio loop) provisioned through the API, then
-vibration-1.1.0 rolled out per hardware class in stages 10 % -> 50 % -> 100 % to completion. Reported:
-devices, wall time of the rollout, RSS per device (process RSS growth from before the fleet existed to after
-the rollout, divided by N; each size runs in a fresh process), and MQTT messages per second through the
-broker (every message a device sent or received during the rollout, over its wall time).
-Baseline, same run: the same number of messages with the same payload sizes and QoS, published by one bare
+agent core, one paho MQTT client each) provisioned through the API, then vibration-1.1.0 rolled out per
+hardware class in stages 10 % -> 50 % -> 100 % to completion. The devices run in --workers processes (one
+asyncio loop each, src/tinyfleet/simulator/procfleet.py; 0: all in this process), simulated time paced so the
+fleet sends at most TELEMETRY_BUDGET_PER_S telemetry messages a wall second. Reported: devices, wall time
+of the rollout, RSS per device (the RSS of the whole simulating process tree, this process and every worker,
+after the rollout, less this process's RSS before the fleet existed, divided by N: the workers' interpreters
+count against the devices; each size runs in a fresh process), and MQTT messages per second through the
+broker (every message a device sent or received during the rollout, over its wall time); the server's own
+cost: CPU seconds of the fleet-server process (and, apart, of its Mosquitto) during the rollout per 1,000
+device updates that succeeded, read from /proc. A size whose connections the broker cannot hold open (its open-file
+limit, which this process cannot raise past the hard limit) is an error row, not a run.
+Baseline, same run: the same messages (the same count of each payload size and QoS) published by one bare
 paho client to one bare paho subscriber through a Mosquitto started with the project's own generated
 configuration (EmbeddedBroker), timed from the first publish to the last delivery.
-Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,2000] [--merge]
+Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,2000] [--workers 2] [--merge]
 (--merge keeps the other sizes already in bench/results/fleet.json, each with the date it was measured.)
 """
 
@@ -18,12 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,10 +43,17 @@ from bench.common import RESULTS, write_result  # noqa: E402
 from tinyfleet.protocol import topics  # noqa: E402
 from tinyfleet.server.broker.passwords import hash_password  # noqa: E402
 from tinyfleet.server.workers.broker_process import EmbeddedBroker  # noqa: E402
+from tinyfleet.simulator import shards  # noqa: E402
 from tinyfleet.simulator.chaos.scenarios import GOOD, STAGES  # noqa: E402
 from tinyfleet.simulator.fleet import FleetSpec  # noqa: E402
+from tinyfleet.simulator.limits import raise_open_files  # noqa: E402
 from tinyfleet.simulator.releases import bundle_id  # noqa: E402
 from tinyfleet.simulator.world import BASE, World  # noqa: E402
+
+# The fleet's telemetry is held at this many messages per wall second by pacing simulated time (shards.py): the
+# server here ingested about 150 messages/s on a loaded machine, and what it cannot take the broker queues, then drops.
+TELEMETRY_BUDGET_PER_S = 100
+BROKER_SPARE_FDS = 64  # Mosquitto's own files: listener, log, persistence, the server's connection, plugin reads
 
 
 def rss_bytes() -> int:
@@ -46,8 +61,20 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-async def fleet_rollout(n: int, workdir: Path) -> tuple[dict, list[tuple[int, int]]]:
-    world = World(workdir, FleetSpec(n, seed=1))
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` so far, from /proc (0 if it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Counter[tuple[int, int]]]:
+    step_s = shards.paced_wall_step_s(n, TELEMETRY_BUDGET_PER_S)
+    world = World(workdir, FleetSpec(n, seed=1), workers=workers, wall_step_s=step_s)
     try:
         await asyncio.to_thread(world.server.start)
         from tinyfleet.simulator import releases
@@ -58,43 +85,65 @@ async def fleet_rollout(n: int, workdir: Path) -> tuple[dict, list[tuple[int, in
         t0 = time.monotonic()
         world.server.stop()
         await world.start()
-        ok = await world.settle({bundle_id(BASE, hw) for hw in world.hws}, timeout_s=900)
+        ok = await world.settle({bundle_id(BASE, hw) for hw in world.hws}, timeout_s=max(900, n * 0.04))
         t_online = time.monotonic() - t0
         if not ok:
-            raise RuntimeError(f"{n} devices did not come online within 900 s")
-        world.fleet.stats.record = []
-        sent0, recv0 = world.fleet.stats.sent, world.fleet.stats.received
+            raise RuntimeError(f"{n} devices did not come online within {max(900, n * 0.04):.0f} s")
+        await record(world, True)
+        v0 = await world.view()
+        server_pid, broker_pid = world.server.pid, world.server.broker_pid()
+        cpu0 = cpu_s(server_pid), cpu_s(broker_pid)
         t1 = time.monotonic()
         rids = []
         for hw in world.hws:
             await world.release(GOOD, hw)
             rids.append(await world.rollout(GOOD, hw, STAGES, stratify_by=["temperature"]))
-        final = await world.wait_rollouts(rids, timeout_s=1800)
+        final = await world.wait_rollouts(rids, timeout_s=max(1800, n * 0.06))
         wall = time.monotonic() - t1
+        cpu1 = cpu_s(server_pid), cpu_s(broker_pid)
+        v1 = await world.view()
+        await record(world, False)
         states = [final[r]["rollout"]["state"] for r in rids]
         succeeded = sum(final[r]["counts"]["succeeded"] for r in rids)
-        msgs = world.fleet.stats.sent - sent0 + world.fleet.stats.received - recv0
-        record, world.fleet.stats.record = world.fleet.stats.record, None
-        rss1 = rss_bytes()
+        msgs = v1["sent"] - v0["sent"] + v1["received"] - v0["received"]
+        # The whole simulating process tree: this process and, with workers, every worker process.
+        tree1 = rss_bytes() + (v1["rss_bytes"] if workers else 0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + (v1["peak_rss_bytes"] if workers else 0)
         result = {
             "devices": n,
+            "worker_processes": workers,
             "rollout_states": states,
             "succeeded": succeeded,
             "provision_and_online_s": round(t_online, 1),
             "rollout_wall_s": round(wall, 1),
-            "rss_per_device_kib": round((rss1 - rss0) / n / 1024, 1),
-            "rss_total_mib": round(rss1 / 2**20, 1),
+            "rss_per_device_kib": round((tree1 - rss0) / n / 1024, 1),
+            "rss_total_mib": round(tree1 / 2**20, 1),
+            "peak_rss_total_mib": round(peak / 2**20, 1),
             "messages": msgs,
             "messages_per_s": round(msgs / wall, 1),
-            "simulated_s": world.fleet.clock.seconds,
-            "interpreters": len(world.fleet.pool),
+            "server_cpu_s": round(cpu1[0] - cpu0[0], 1),
+            "server_cpu_s_per_1000_updates": round((cpu1[0] - cpu0[0]) / max(succeeded, 1) * 1000, 2),
+            "broker_cpu_s": round(cpu1[1] - cpu0[1], 1),
+            "broker_cpu_s_per_1000_updates": round((cpu1[1] - cpu0[1]) / max(succeeded, 1) * 1000, 2),
+            "simulated_s": v1["simulated_s"],
+            "wall_s_per_simulated_s": step_s,
+            "interpreters": v1["interpreters"],
+            "load_avg_1m": round(os.getloadavg()[0], 2),
         }
-        return result, record
+        return result, shards.sizes_from_json(v1["sizes"])
     finally:
         await world.stop()
 
 
-def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
+async def record(world: World, on: bool) -> None:
+    """Count the sizes of the messages devices send and receive (the baseline replays them)."""
+    if world.procs is not None:
+        await world.procs.record(on)
+    else:
+        world.fleet.stats.sizes = Counter() if on else None
+
+
+def bare_paho(sizes: Counter[tuple[int, int]], workdir: Path) -> dict:
     """The same messages (payload sizes, QoS) from one bare paho client (a device's credentials, its own
     telemetry topic) to one bare subscriber (the server's credentials)."""
     broker = EmbeddedBroker(workdir / "baseline-broker", server_user="bench", server_password="bench-pw")
@@ -102,7 +151,7 @@ def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
     done = threading.Event()
     got = [0]
     last = [0.0]
-    want = len(record)
+    want = sum(sizes.values())
 
     def on_message(_c: object, _u: object, _m: object) -> None:
         got[0] += 1
@@ -127,10 +176,11 @@ def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
     try:
         if not subscribed.wait(10):
             raise RuntimeError("baseline subscriber did not subscribe")
-        payloads = {size: bytes(size) for size in {s for s, _ in record}}
         t0 = time.monotonic()
-        for size, qos in record:
-            pub.publish(topics.telemetry("benchpub"), payloads[size], qos=qos)
+        for (size, qos), count in sizes.items():
+            payload = bytes(size)
+            for _ in range(count):
+                pub.publish(topics.telemetry("benchpub"), payload, qos=qos)
         # The broker's queue per subscriber is bounded (max_queued_messages): beyond it, it drops. Stop when all
         # arrived or nothing arrived for 5 s, and report what was delivered over the time it took.
         seen = -1
@@ -145,14 +195,20 @@ def bare_paho(record: list[tuple[int, int]], workdir: Path) -> dict:
     return {"messages": want, "delivered": got[0], "wall_s": round(wall, 2), "messages_per_s": round(got[0] / wall, 1)}
 
 
-def one_size(n: int) -> dict:
+def one_size(n: int, workers: int) -> dict:
     """One fleet size, in this (fresh) process: RSS growth is then the fleet's alone."""
+    limit = raise_open_files(2 * n + 4096)  # the devices' sockets, and the broker's (it inherits the limit)
+    if limit < n + BROKER_SPARE_FDS:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        return {"devices": n, "error": f"the broker needs an open file per device connection and can open {limit}: "
+                f"RLIMIT_NOFILE's hard limit here is {hard}, and raising it needs CAP_SYS_RESOURCE, which this "
+                "machine's processes lack"}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         try:
-            fleet, record = asyncio.run(fleet_rollout(n, Path(tmp) / "world"))
+            fleet, sizes = asyncio.run(fleet_rollout(n, workers, Path(tmp) / "world"))
         except RuntimeError as e:
             return {"devices": n, "error": str(e)}
-        base = bare_paho(record, Path(tmp))
+        base = bare_paho(sizes, Path(tmp))
     fleet["bare_paho"] = base
     fleet["fleet_vs_bare_msgs_per_s"] = round(fleet["messages_per_s"] / base["messages_per_s"], 3)
     return fleet
@@ -171,14 +227,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000", help="comma-separated fleet sizes, smallest first")
     ap.add_argument("--merge", action="store_true", help="keep the other sizes of the existing results file")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes running the devices (0: in this one)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print its JSON
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one)))
+        print(json.dumps(one_size(args.one, args.workers)))
         return
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        cmd = [sys.executable, __file__, "--one", str(n), "--workers", str(args.workers)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0 or not out.stdout.strip():
             rows.append({"devices": n, "error": (out.stderr.strip().splitlines() or ["no output"])[-1]})
             print(f"{n} devices: {rows[-1]['error']}")
@@ -192,7 +250,8 @@ def main() -> None:
         base = fleet["bare_paho"]
         print(f"{n} devices: rollout {fleet['rollout_states']} in {fleet['rollout_wall_s']} s, "
               f"{fleet['rss_per_device_kib']} KiB/device, {fleet['messages_per_s']} msgs/s "
-              f"(bare paho {base['messages_per_s']} msgs/s: ratio {fleet['fleet_vs_bare_msgs_per_s']})")  # fmt: skip
+              f"(bare paho {base['messages_per_s']} msgs/s: ratio {fleet['fleet_vs_bare_msgs_per_s']}), "
+              f"server {fleet['server_cpu_s_per_1000_updates']} CPU s per 1,000 updates")  # fmt: skip
     if args.merge:
         rows = sorted(earlier_rows(exclude={r["devices"] for r in rows}) + rows, key=lambda r: r["devices"])
     complete = [r for r in rows if "error" not in r and all(s == "completed" for s in r["rollout_states"])]

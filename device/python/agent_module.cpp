@@ -501,5 +501,8 @@ NB_MODULE(_agent, m) {
            "Tear the op_index-th write or erase from now (0 = the next one), landing torn_per_mille of it.")
       .def_prop_ro("armed", &PyNorFlash::armed)
       .def("disarm", &PyNorFlash::disarm)
-      .def("power_on", &PyNorFlash::power_on, "After a cut: the flash keeps what landed and works again.");
+      .def("power_on", &PyNorFlash::power_on, "After a cut: the flash keeps what landed and works again.")
+      .def_static(
+          "pooled", [] { return std::make_tuple(host::SectorPool::instance().sectors(), host::SectorPool::instance().bytes()); },
+          "(sectors, bytes) of the distinct sector contents every NorFlash of this process holds between them.");
 }

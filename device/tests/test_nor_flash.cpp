@@ -190,3 +190,27 @@ TEST(SparseFlash, AllocatesOnlySectorsThatHoldProgrammedBytes) {
   EXPECT_EQ(f.bytes_used(), 0u);
   EXPECT_EQ(f.geometry(FlashArea::Scratch).size, 2u * 4096);
 }
+
+TEST(SparseFlash, EqualSectorsAreHeldOnceAndCopiedOnWrite) {
+  host::SectorPool& pool = host::SectorPool::instance();
+  const size_t before = pool.sectors();
+  const FlashLayout layout = FlashLayout::dual_bank(4096, 8, 8, 0xFF, 2);
+  std::vector<uint8_t> image(3 * 4096 + 100);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<uint8_t>(i * 7 + 3 + i / 4096);  // no two sectors alike
+  {
+    host::SparseFlash a(layout), b(layout);
+    ASSERT_EQ(a.write(FlashArea::Bank0, 0, image.data(), image.size() - 4), Status::Ok);
+    ASSERT_EQ(b.write(FlashArea::Bank1, 0, image.data(), image.size() - 4), Status::Ok);
+    EXPECT_EQ(pool.sectors(), before + 4);  // both flashes hold the same four sectors once
+    EXPECT_EQ(a.bytes_used(), 4u * 4096);
+    const uint8_t last[8] = {0, 1, 2, 3, 4, 5, 6, 7};  // b's tail sector diverges: a copy, a's bytes stay
+    ASSERT_EQ(b.write(FlashArea::Bank1, static_cast<uint32_t>(image.size() - 4), last, 8), Status::Ok);
+    EXPECT_EQ(pool.sectors(), before + 5);
+    EXPECT_EQ(read(a, FlashArea::Bank0, 3 * 4096 + 96, 8), std::vector<uint8_t>(8, 0xFF));
+    EXPECT_EQ(read(b, FlashArea::Bank1, 3 * 4096 + 96, 8), std::vector<uint8_t>(last, last + 8));
+    ASSERT_EQ(a.erase(FlashArea::Bank0, 0, 4096), Status::Ok);  // still held by b
+    EXPECT_EQ(read(b, FlashArea::Bank1, 0, 16), std::vector<uint8_t>(image.begin(), image.begin() + 16));
+    EXPECT_EQ(pool.sectors(), before + 5);
+  }
+  EXPECT_EQ(pool.sectors(), before);  // the last holders are gone: so are their sectors
+}

@@ -61,6 +61,32 @@ def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
         views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
         assert sorted(v["id"] for v in views) == [f"cli-{i:05d}" for i in range(5)]
 
+        # two worker processes: the same JSON summary, merged over both
+        mp = subprocess.run(
+            [FLEET_SIM, "run", "--devices", "4", "--workers", "2", "--api", server.url, "--token", ADMIN_TOKEN,
+             "--trust", str(pub), *factory, "--duration", "8", "--prefix", "mp"],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert mp.returncode == 0, mp.stderr
+        result = json.loads(mp.stdout.strip().splitlines()[-1])
+        assert sorted(result) == ["by_bundle", "by_state", "devices", "online", "simulated_s"]
+        assert result["devices"] == 4 and result["by_state"] == {"IDLE": 4} and result["online"] == 4
+        assert result["by_bundle"] == {"vibration-1.0.0-esp32s3": 2, "vibration-1.0.0-stm32l4": 2}
+        # worker 0 runs mp-00000 and mp-00002 (both exist: it fails), worker 1 mp-00001 and mp-00003 (deleted
+        # here, so it registers them): the run fails and worker 1's devices are removed again
+        for dev in ("mp-00001", "mp-00003"):
+            httpx.delete(f"{server.url}/api/v1/devices/{dev}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        mp = subprocess.run(
+            [FLEET_SIM, "run", "--devices", "4", "--workers", "2", "--api", server.url, "--token", ADMIN_TOKEN,
+             "--trust", str(pub), *factory, "--duration", "1", "--prefix", "mp"],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert mp.returncode == 2 and "HTTP 409" in mp.stderr and "Traceback" not in mp.stderr, mp.stderr
+        assert "every device this run registered was removed again" in mp.stderr
+        assert len(mp.stderr.strip().splitlines()) == 1, mp.stderr
+        views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert sorted(v["id"] for v in views if v["id"].startswith("mp-")) == ["mp-00000", "mp-00002"]
+
         # a factory bundle larger than the board's update bank: refused before anything is registered
         big = tmp_path / "big.tfb"
         big.write_bytes(make_bundle(key, "too-big", firmware=b"F" * 600_000))
@@ -73,7 +99,7 @@ def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
         assert out.stderr.strip() == (f"fleet-sim: error: {big} is {big.stat().st_size} bytes; a stm32l4 update "
                                       "bank holds 524288 bytes")  # fmt: skip
         views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
-        assert len(views) == 5
+        assert len(views) == 7
     finally:
         server.stop()
 

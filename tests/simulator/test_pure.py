@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
+from tinyfleet import _agent
 from tinyfleet.simulator import descriptor, sensors, signals
 from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.descriptor import Descriptor, DescriptorError
@@ -48,6 +51,22 @@ def test_flash_keeps_nor_rules_and_is_sparse() -> None:
     assert not f.flash_write(BANK1, 3, b"B" * 8)  # unaligned
     assert not f.flash_erase(BANK1, 100, 4096)  # not a sector boundary
     assert f.flash_erase(BANK1, 0, 8192) and f.bytes_used() == 0
+
+
+def test_flashes_holding_the_same_bytes_share_their_sectors() -> None:
+    image = hashlib.shake_256(b"bundle").digest(10256)  # two whole sectors and part of a third
+    layout = FlashLayout(sector=4096, bank_sectors=8, write_align=8)
+    sectors0, _ = _agent.NorFlash.pooled()
+    flashes = [SparseNorFlash(layout, np.random.default_rng(i)) for i in range(50)]
+    for f in flashes:
+        assert f.flash_write(BANK1, 0, image)
+    assert _agent.NorFlash.pooled()[0] == sectors0 + 3  # fifty flashes, the three sectors held once
+    assert flashes[0].bytes_used() == 3 * 4096  # what each flash holds, shared or not
+    assert flashes[1].flash_write(BANK1, 10256, b"Z" * 8)  # one flash's sector changes: it gets its own copy
+    assert _agent.NorFlash.pooled()[0] == sectors0 + 4
+    assert flashes[0].flash_read(BANK1, 10256, 8) == b"\xff" * 8 and flashes[1].flash_read(BANK1, 10256, 8) == b"Z" * 8
+    del flashes, f
+    assert _agent.NorFlash.pooled()[0] == sectors0  # a sector leaves the pool with its last holder
 
 
 def test_power_cut_tears_the_armed_operation_only() -> None:

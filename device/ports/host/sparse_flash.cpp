@@ -2,8 +2,51 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <string_view>
 
 namespace tinyfleet::host {
+
+namespace {
+size_t hash_of(const std::vector<uint8_t>& b) {
+  return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+}
+}  // namespace
+
+SectorPool& SectorPool::instance() {
+  static SectorPool* pool = new SectorPool;  // never destroyed: sectors may outlive static destruction order
+  return *pool;
+}
+
+SectorBytes SectorPool::intern(std::vector<uint8_t>&& bytes) {
+  const size_t h = hash_of(bytes);
+  auto range = map_.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (*it->second.raw != bytes) continue;
+    if (SectorBytes held = it->second.weak.lock()) return held;
+  }
+  auto* raw = new std::vector<uint8_t>(std::move(bytes));
+  SectorBytes held(raw, [h](const std::vector<uint8_t>* b) {
+    instance().forget(h, b);
+    delete b;
+  });
+  map_.emplace(h, Entry{raw, held});
+  ++count_;
+  bytes_ += raw->size();
+  return held;
+}
+
+void SectorPool::forget(size_t hash, const std::vector<uint8_t>* raw) {
+  auto range = map_.equal_range(hash);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second.raw == raw) {
+      map_.erase(it);
+      --count_;
+      bytes_ -= raw->size();
+      return;
+    }
+  }
+}
 
 SparseStorage::SparseStorage(const FlashLayout& layout) : erased_(layout.erased_value) {
   for (uint8_t i = 0; i < kFlashAreaCount; ++i) sector_[i] = layout.areas[i].sector_size;
@@ -22,22 +65,37 @@ void SparseStorage::pieces(uint8_t area, uint32_t offset, size_t len, F&& f) con
   }
 }
 
+template <typename F>
+void SparseStorage::change(uint8_t area, uint32_t index, F&& f) {
+  auto it = sectors_[area].find(index);
+  std::vector<uint8_t> copy = it == sectors_[area].end() ? std::vector<uint8_t>(sector_[area], erased_) : *it->second;
+  f(copy.data());
+  if (std::all_of(copy.begin(), copy.end(), [this](uint8_t b) { return b == erased_; })) {
+    if (it != sectors_[area].end()) sectors_[area].erase(it);
+    return;
+  }
+  SectorBytes shared = SectorPool::instance().intern(std::move(copy));
+  if (it == sectors_[area].end()) {
+    sectors_[area].emplace(index, std::move(shared));
+  } else {
+    it->second = std::move(shared);
+  }
+}
+
 void SparseStorage::load(uint8_t area, uint32_t offset, uint8_t* dst, size_t len) const {
   pieces(area, offset, len, [&](uint32_t index, uint32_t within, size_t n, size_t done) {
     auto it = sectors_[area].find(index);
     if (it == sectors_[area].end()) {
       std::memset(dst + done, erased_, n);
     } else {
-      std::memcpy(dst + done, it->second.data() + within, n);
+      std::memcpy(dst + done, it->second->data() + within, n);
     }
   });
 }
 
 void SparseStorage::store(uint8_t area, uint32_t offset, const uint8_t* src, size_t len) {
   pieces(area, offset, len, [&](uint32_t index, uint32_t within, size_t n, size_t done) {
-    std::vector<uint8_t>& sec = sectors_[area][index];
-    if (sec.empty()) sec.assign(sector_[area], erased_);
-    std::memcpy(sec.data() + within, src + done, n);
+    change(area, index, [&](uint8_t* sec) { std::memcpy(sec + within, src + done, n); });
   });
 }
 
@@ -48,11 +106,8 @@ void SparseStorage::fill(uint8_t area, uint32_t offset, size_t len, uint8_t valu
       if (it != sectors_[area].end()) sectors_[area].erase(it);
       return;
     }
-    if (it == sectors_[area].end()) {
-      if (value == erased_) return;
-      it = sectors_[area].emplace(index, std::vector<uint8_t>(sector_[area], erased_)).first;
-    }
-    std::memset(it->second.data() + within, value, n);
+    if (it == sectors_[area].end() && value == erased_) return;
+    change(area, index, [&](uint8_t* sec) { std::memset(sec + within, value, n); });
   });
 }
 
@@ -64,7 +119,7 @@ bool SparseStorage::holds_only(uint8_t area, uint32_t offset, size_t len, uint8_
       all = all && value == erased_;
       return;
     }
-    const uint8_t* p = it->second.data() + within;
+    const uint8_t* p = it->second->data() + within;
     all = all && std::all_of(p, p + n, [value](uint8_t b) { return b == value; });
   });
   return all;

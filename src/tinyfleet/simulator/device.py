@@ -18,6 +18,7 @@ with the server's view.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,9 +62,31 @@ class Chaos:
     crc_valid_corruptions: int = 0  # ... except for this many, damaged with a matching CRC (SHA-256 catches them)
 
 
+class ReportLog(Mapping[tuple[int, int], records.StateReport]):
+    """The state reports a device published, by (epoch, seq), each kept as its wire bytes and decoded when read:
+    a decoded report costs several times its 104 bytes, and a large fleet keeps every device's reports."""
+
+    def __init__(self) -> None:
+        self._raw: dict[tuple[int, int], bytes] = {}
+
+    def add(self, payload: bytes) -> records.StateReport:
+        r = records.decode_report(payload)
+        self._raw[(r.epoch, r.seq)] = payload
+        return r
+
+    def __getitem__(self, key: tuple[int, int]) -> records.StateReport:
+        return records.decode_report(self._raw[key])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass
 class DeviceLog:
-    reports: dict[tuple[int, int], records.StateReport] = field(default_factory=dict)
+    reports: ReportLog = field(default_factory=ReportLog)
     acked_reports: set[tuple[int, int]] = field(default_factory=set)  # the broker PUBACKed these
     boots: int = 0
     crashes: int = 0
@@ -74,6 +97,13 @@ class DeviceLog:
     bricked: str | None = None
     bank_problem: str | None = None  # the first problem the Python check of a booted bank found (bank_check.py)
     sim_error: str | None = None  # the simulator itself failed on this device (a bug to fix, never a pass)
+
+
+def child_rng(seed: int, k: int) -> np.random.Generator:
+    """The k-th generator spawned from the device's seed (what `default_rng(seed).spawn(...)[k]` gives), made
+    when first needed: most devices never draw a flash, network or corruption fault, and a generator costs
+    about a kilobyte."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(k,))))
 
 
 class SimDevice:
@@ -97,9 +127,8 @@ class SimDevice:
         self.id, self.hw = device_id, hw
         self.clock, self.config = clock, config
         self.seed = seed
-        rng = np.random.default_rng(seed)
-        self.sensor_rng, flash_rng, net_rng, self.fault_rng = rng.spawn(4)
-        self.platform = SimPlatform((config.layout, flash_rng), clock, battery, pool, latency_us)
+        self.sensor_rng = child_rng(seed, 0)
+        self.platform = SimPlatform((config.layout, lambda: child_rng(seed, 1)), clock, battery, pool, latency_us)
         self.agent = _agent.Device(
             device_id, hw, trusted_keys, self.platform,
             telemetry_period_s=config.telemetry_period_s, broker_timeout_ms=config.broker_timeout_s * 1000,
@@ -111,7 +140,8 @@ class SimDevice:
         self._ageing: tuple[float, float, float] | None = None  # (from simulated s, years, over s)
         self.sense_epoch_ms = 0  # the sensor's time of day counts from here
         self.chaos = chaos or Chaos()
-        self.net = NetFaults(self.chaos.net, net_rng)
+        self.net = NetFaults(self.chaos.net, lambda: child_rng(seed, 2))
+        self._fault_rng: np.random.Generator | None = None
         self.log = DeviceLog()
         self.link: Link | None = None
         self.powered = False
@@ -124,6 +154,12 @@ class SimDevice:
         self._order = 0
         self._was_active = False
         self._crc_valid_corruptions = 0
+
+    @property
+    def fault_rng(self) -> np.random.Generator:
+        if self._fault_rng is None:
+            self._fault_rng = child_rng(self.seed, 3)
+        return self._fault_rng
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -275,8 +311,7 @@ class SimDevice:
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool, token: int) -> None:
         assert self.link is not None
         if topic.endswith("/state"):
-            r = records.decode_report(payload)
-            self.log.reports[(r.epoch, r.seq)] = r
+            r = self.log.reports.add(payload)
         elif topic.endswith("/telemetry"):
             self.log.telemetry += 1
         mid = self.link.publish(topic, payload, qos, retain)

@@ -14,6 +14,7 @@ and re-raises it when the core returns, so the device's RAM state is dropped exa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,8 @@ class SparseNorFlash:
     copy of them: this class turns its statuses into the port's answers and a cut into `PowerCut`.
     """
 
-    def __init__(self, layout: FlashLayout, rng: np.random.Generator) -> None:
+    def __init__(self, layout: FlashLayout, rng: np.random.Generator | Callable[[], np.random.Generator]) -> None:
+        """`rng` (or how to make it, when a cut is first armed) decides how much of a torn operation lands."""
         self.layout = layout
         self.sizes = layout.sizes()
         self.cuts = 0
@@ -60,6 +62,8 @@ class SparseNorFlash:
         """Cut the power during the `after_ops`-th write/erase from now (1 = the next one)."""
         if after_ops < 1:
             raise ValueError("a power cut is armed at least one operation ahead")
+        if not isinstance(self._rng, np.random.Generator):
+            self._rng = self._rng()
         self._nor.cut_power_at(after_ops - 1, int(self._rng.integers(0, 1001)))  # how much of it lands
 
     @property

@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import resource
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from tinyfleet.simulator import sensors
+from tinyfleet.simulator import sensors, shards
 from tinyfleet.simulator.api import FleetApi
 from tinyfleet.simulator.bank_check import BankChecker
 from tinyfleet.simulator.battery import Battery
@@ -157,7 +159,8 @@ class Fleet:
             registered.append(p.device_id)
             b = got["broker"]
             dev = by_id[p.device_id]
-            creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"])
+            creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"],
+                                shards.source_address(b["host"], p.index))
             dev.attach(loop, creds, self.stats)
             dev.provision(factory[p.hw])
             dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds
@@ -250,3 +253,29 @@ class Fleet:
 
     def by_state(self) -> Counter[str]:
         return Counter("BRICKED" if d.log.bricked else d.state for d in self.devices)
+
+    def live(self) -> int:
+        """Devices not bricked (the ones expected online)."""
+        return sum(1 for d in self.devices if not d.log.bricked)
+
+    def view(self) -> dict[str, Any]:
+        """What this process's fleet looks like now, as a worker reports it (src/tinyfleet/simulator/shards.py)."""
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * resource.getpagesize()
+        return {
+            "devices": len(self.devices),
+            "online": self.online(),
+            "live": self.live(),
+            "by_bundle": dict(self.by_bundle()),
+            "by_state": dict(self.by_state()),
+            "simulated_s": self.clock.seconds,
+            "sent": self.stats.sent,
+            "received": self.stats.received,
+            "connects": self.stats.connects,
+            "connect_failures": self.stats.connect_failures,
+            "sizes": shards.sizes_to_json(self.stats.sizes or Counter()),
+            "interpreters": len(self.pool),
+            "errors": list(self.errors),
+            "rss_bytes": rss,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        }

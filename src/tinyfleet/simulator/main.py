@@ -12,6 +12,7 @@ from rich.console import Console
 
 from tinyfleet.simulator.api import ApiError
 from tinyfleet.simulator.fleet import FleetSpec, ProvisionError, SpecError, parse_mix, parse_tags
+from tinyfleet.simulator.procfleet import WorkerError
 
 app = typer.Typer(
     add_completion=False,
@@ -46,6 +47,8 @@ def run(
     seed: int = typer.Option(1, "--seed", help="Seed for the devices' sensors, batteries and ids."),
     prefix: str = typer.Option("sim", "--prefix", help="Device ids are <prefix>-00000, <prefix>-00001, ..."),
     duration: float = typer.Option(0, "--duration", help="Stop after this many seconds (0: run until Ctrl-C)."),
+    workers: int = typer.Option(0, "--workers", help="Run the devices in this many worker processes, one asyncio "
+                                "loop each (0: all in this process)."),  # fmt: skip
 ) -> None:
     """Provision N devices through the API and run them until stopped, with a live summary."""
     from tinyfleet.simulator.run_cmd import RunOptions
@@ -54,11 +57,13 @@ def run(
     token = token or os.environ.get("TINYFLEET_TOKEN", "")
     if not token:
         _fail("an operator token is needed: --token or TINYFLEET_TOKEN")
+    if workers < 0:
+        _fail("--workers must be 0 or more")
     try:
         spec = FleetSpec(devices, seed=seed, mix=parse_mix(hw), tags=parse_tags(tags), prefix=prefix)
-        opts = RunOptions(spec, api, token, trust, factory, duration or None)
+        opts = RunOptions(spec, api, token, trust, factory, duration or None, workers)
         result = asyncio.run(run_fleet(opts, console))
-    except (SpecError, ApiError, ProvisionError) as e:
+    except (SpecError, ApiError, ProvisionError, WorkerError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -50,6 +52,7 @@ class Credentials:
     client_id: str
     protocol: str = "5"  # "3.1.1" for the clustered broker (Clean Session 1, no properties)
     more_nodes: tuple[tuple[str, int], ...] = ()  # other broker nodes, tried in turn after a failed or lost connection
+    bind_address: str | None = None  # the local address to connect from (None: the system picks)
 
 
 @dataclass
@@ -58,8 +61,19 @@ class LinkStats:
     received: int = 0
     connects: int = 0
     connect_failures: int = 0
-    # When a list: (payload bytes, QoS) of every message sent or received, for the benchmark's replay.
-    record: list[tuple[int, int]] | None = None
+    # While a Counter: messages sent or received by (payload bytes, QoS), for the benchmark's replay.
+    sizes: Counter[tuple[int, int]] | None = None
+
+
+@functools.cache
+def connect_properties(session_expiry_s: int) -> Properties:
+    """The CONNECT properties, the same for every device asking for this session expiry: one object that every
+    client keeps (paho only packs it), not one per client (a Properties carries about 2 KB of tables)."""
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session_expiry_s
+    props.MaximumPacketSize = MAX_PACKET
+    props.ReceiveMaximum = RECEIVE_MAX
+    return props
 
 
 class Link:
@@ -101,16 +115,14 @@ class Link:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = session_expiry_s
-        props.MaximumPacketSize = MAX_PACKET
-        props.ReceiveMaximum = RECEIVE_MAX
         self.client = c
+        bind = self.creds.bind_address or ""
         try:
             if v5:
-                c.connect(host, port, keepalive=KEEPALIVE_S, clean_start=clean_start, properties=props)
+                c.connect(host, port, keepalive=KEEPALIVE_S, clean_start=clean_start,
+                          properties=connect_properties(session_expiry_s), bind_address=bind)
             else:  # MQTT 3.1.1 (the clustered broker): Clean Session 1 always, as 3.1.1 has no session expiry
-                c.connect(host, port, keepalive=KEEPALIVE_S)
+                c.connect(host, port, keepalive=KEEPALIVE_S, bind_address=bind)
         except OSError:
             self.stats.connect_failures += 1
             self.client = None
@@ -167,8 +179,8 @@ class Link:
         if not self.connected or self.client is None:
             return None
         self.stats.sent += 1
-        if self.stats.record is not None:
-            self.stats.record.append((len(payload), qos))
+        if self.stats.sizes is not None:
+            self.stats.sizes[(len(payload), qos)] += 1
         return self.client.publish(topic, payload, qos=qos, retain=retain).mid
 
     def misc(self) -> None:
@@ -223,8 +235,8 @@ class Link:
     def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         if client is self.client:
             self.stats.received += 1
-            if self.stats.record is not None:
-                self.stats.record.append((len(msg.payload), msg.qos))
+            if self.stats.sizes is not None:
+                self.stats.sizes[(len(msg.payload), msg.qos)] += 1
             self.events.on_link_message(msg.topic, bytes(msg.payload))
 
     def _on_publish(self, client: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:

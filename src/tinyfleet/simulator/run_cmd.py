@@ -8,6 +8,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -18,7 +19,9 @@ from tinyfleet.bundles.profiles import load_profiles
 from tinyfleet.bundles.signing import load_public_key, public_der
 from tinyfleet.simulator.api import FleetApi
 from tinyfleet.simulator.fleet import Fleet, FleetSpec, SpecError, plan_devices
+from tinyfleet.simulator.limits import raise_open_files
 from tinyfleet.simulator.live import summary
+from tinyfleet.simulator.procfleet import ProcessFleet
 from tinyfleet.simulator.releases import digest
 
 
@@ -30,6 +33,7 @@ class RunOptions:
     trust: list[Path]
     factory: list[Path]
     duration_s: float | None
+    workers: int = 0  # > 0: the devices run in that many worker processes (procfleet.py)
 
 
 def load_factory(paths: list[Path]) -> dict[str, bytes]:
@@ -68,16 +72,27 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
             raise SpecError(f"cannot use trusted key {p}: {e}") from None
     plans = plan_devices(opts.spec)
     fleet = Fleet(keys)
-    for p in plans:
-        fleet.add(p)
+    procs = ProcessFleet(opts.workers) if opts.workers else None
+    if procs is None:
+        for p in plans:
+            fleet.add(p)
     api = FleetApi(opts.api_url, opts.token)
+
+    async def view() -> dict[str, Any]:
+        return await procs.view() if procs is not None else fleet.view()
+
     try:
         held = {b["digest"] for b in await api.bundles()}
         for data in factory.values():
             if digest(data).hex() not in held:
                 await api.upload_bundle(data)
-        await fleet.provision(api, plans, factory)
-        fleet.start()
+        if procs is not None:
+            paths = {parse_bundle(p.read_bytes()).manifest.hardware_class: p for p in opts.factory}
+            raise_open_files(len(plans) + 1024)
+            await procs.start(opts.spec, opts.api_url, opts.token, keys, paths)
+        else:
+            await fleet.provision(api, plans, factory)
+            fleet.start()
         started = time.monotonic()
         stop = asyncio.Event()  # SIGTERM (`kill`) ends the run like --duration: devices say goodbye, JSON printed
         loop = asyncio.get_running_loop()
@@ -85,19 +100,16 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
         # ends at --duration or on Ctrl-C only.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, stop.set)
-        with Live(summary(fleet), console=console, refresh_per_second=2, transient=False) as live:
+        with Live(summary(await view()), console=console, refresh_per_second=2, transient=False) as live:
             while not stop.is_set() and (opts.duration_s is None or time.monotonic() - started < opts.duration_s):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
-                live.update(summary(fleet))
-        return {
-            "devices": len(fleet.devices),
-            "online": fleet.online(),
-            "by_bundle": dict(fleet.by_bundle()),
-            "by_state": dict(fleet.by_state()),
-            "simulated_s": fleet.clock.seconds,
-        }
+                live.update(summary(await view()))
+        v = await view()
+        return {k: v[k] for k in ("devices", "online", "by_bundle", "by_state", "simulated_s")}
     finally:
+        if procs is not None:
+            await procs.stop()
         fleet.stop()
         await asyncio.sleep(0.2)
         await api.close()

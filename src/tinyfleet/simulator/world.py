@@ -20,6 +20,7 @@ from tinyfleet.simulator import releases
 from tinyfleet.simulator.api import ApiError, FleetApi
 from tinyfleet.simulator.device import DeviceConfig, SimDevice
 from tinyfleet.simulator.fleet import DevicePlan, Fleet, FleetSpec, plan_devices
+from tinyfleet.simulator.procfleet import ProcessFleet
 from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
 
@@ -34,6 +35,10 @@ class World:
     db_url: str | None = None
     key: ec.EllipticCurvePrivateKey = field(default_factory=generate_private_key)
     trust: list[Path] = field(default_factory=list)  # more public keys the server and every device trust
+    # > 0: the devices run in that many worker processes (procfleet.py), `fleet` stays empty, and the world is
+    # read through `view()`; chaos scenarios and the demo, which reach into single devices, use one process.
+    workers: int = 0
+    wall_step_s: float = 0.05  # wall seconds per simulated step (1000 ms): the pace of simulated time
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +47,9 @@ class World:
         self.server = ServerProcess(self.workdir / "server", self.pub, db_url=self.db_url)
         self.server.env["TINYFLEET_TRUSTED_KEY_FILES"] = json.dumps([str(p.resolve()) for p in [self.pub, *self.trust]])
         keys = [public_der(self.key.public_key())] + [public_der(load_public_key(p)) for p in self.trust]
-        self.fleet = Fleet(keys, self.config)
+        self.keys = keys
+        self.fleet = Fleet(keys, self.config, wall_step_s=self.wall_step_s)
+        self.procs = ProcessFleet(self.workers) if self.workers else None
         # every simulated firmware trusts the extra keys too: each upload declares them (grants_key)
         self.grants = tuple(key_id(load_public_key(p)).hex() for p in self.trust)
         self.plans: list[DevicePlan] = plan_devices(self.spec)
@@ -61,6 +68,14 @@ class World:
         factory = {}
         for hw in self.hws:
             factory[hw] = await self.release(BASE, hw, publish=True)
+        if self.procs is not None:
+            paths = {}
+            for hw, data in factory.items():
+                paths[hw] = self.workdir / f"factory-{hw}.tfb"
+                paths[hw].write_bytes(data)
+            await self.procs.start(self.spec, self.server.url, ADMIN_TOKEN, self.keys, paths,
+                                   wall_step_s=self.wall_step_s)
+            return
         for p in self.plans:
             self.fleet.add(p, **setup(p))
         await self.fleet.provision(self.api, self.plans, factory)
@@ -83,9 +98,10 @@ class World:
         api = self.api
 
         async def done() -> bool:
-            if self.fleet.errors:
-                raise RuntimeError(f"simulator error on {len(self.fleet.errors)} device(s): {self.fleet.errors[0]}")
-            if self.fleet.online() < sum(1 for d in self.fleet.devices if not d.log.bricked):
+            view = await self.view()
+            if view["errors"]:
+                raise RuntimeError(f"simulator error on {len(view['errors'])} device(s): {view['errors'][0]}")
+            if view["online"] < view["live"]:
                 return False
             views = await api.devices()
             want = bundle_ids
@@ -95,7 +111,21 @@ class World:
                 if v["id"] in self.ids
             )
 
-        return await self.fleet.wait_for(tolerant(done), timeout_s)
+        return await self.wait_for(tolerant(done), timeout_s, poll_s=self.poll_s)
+
+    async def view(self) -> dict[str, Any]:
+        """The whole fleet now, merged over its worker processes when it has some (shards.py)."""
+        return await self.procs.view() if self.procs is not None else self.fleet.view()
+
+    async def wait_for(self, pred: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.5) -> bool:
+        if self.procs is not None:
+            return await self.procs.wait_for(pred, timeout_s, poll_s)
+        return await self.fleet.wait_for(pred, timeout_s, poll_s)
+
+    @property
+    def poll_s(self) -> float:
+        """How often to read the server while waiting: a large fleet's device and rollout views cost it."""
+        return 0.5 if len(self.plans) <= 2000 else 5.0
 
     @property
     def ids(self) -> set[str]:
@@ -119,7 +149,7 @@ class World:
                 last[rid] = await api.rollout(rid)
             return all(last[r]["rollout"]["state"] in terminal for r in ids)
 
-        await self.fleet.wait_for(tolerant(done), timeout_s)
+        await self.wait_for(tolerant(done), timeout_s, poll_s=self.poll_s)
         return last
 
     def device(self, device_id: str) -> SimDevice:
@@ -129,6 +159,8 @@ class World:
         raise KeyError(device_id)
 
     async def stop(self) -> None:
+        if self.procs is not None:
+            await self.procs.stop()
         self.fleet.stop()
         await asyncio.sleep(0.2)
         if self.api is not None:
