@@ -13,6 +13,7 @@ from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.descriptor import Descriptor, DescriptorError
 from tinyfleet.simulator.flash import BANK1, FlashLayout, PowerCut, SparseNorFlash
 from tinyfleet.simulator.fleet import FleetSpec, SpecError, apportion, parse_mix, parse_tags, plan_devices
+from tinyfleet.simulator.mqtt_link import Credentials
 from tinyfleet.simulator.netfaults import FLAKY, Fate, NetFaults, NetProfile
 
 
@@ -139,3 +140,9 @@ def test_network_faults_are_seeded() -> None:
     quiet = NetFaults(NetProfile(), np.random.default_rng(1))
     assert all(quiet.inbound() == (Fate.DELIVER, 0) for _ in range(50)) and not quiet.duplicate_publish()
 
+
+
+def test_credentials_refuse_an_unknown_mqtt_protocol() -> None:
+    assert Credentials("127.0.0.1", 1883, "d", "pw", "d", bind_address="127.0.0.2").protocol == "5"
+    with pytest.raises(ValueError, match="MQTT protocol '127.0.0.2'"):
+        Credentials("127.0.0.1", 1883, "d", "pw", "d", "127.0.0.2")  # a source address where the protocol goes

@@ -160,7 +160,7 @@ class Fleet:
             b = got["broker"]
             dev = by_id[p.device_id]
             creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"],
-                                shards.source_address(b["host"], p.index))
+                                bind_address=shards.source_address(b["host"], p.index))
             dev.attach(loop, creds, self.stats)
             dev.provision(factory[p.hw])
             dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds

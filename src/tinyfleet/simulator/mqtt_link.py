@@ -54,6 +54,10 @@ class Credentials:
     more_nodes: tuple[tuple[str, int], ...] = ()  # other broker nodes, tried in turn after a failed or lost connection
     bind_address: str | None = None  # the local address to connect from (None: the system picks)
 
+    def __post_init__(self) -> None:
+        if self.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol {self.protocol!r}: expected '5' or '3.1.1'")
+
 
 @dataclass
 class LinkStats:
