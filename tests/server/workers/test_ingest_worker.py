@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, select
 
 from tinyfleet.protocol import topics
-from tinyfleet.protocol.records import StateReport
+from tinyfleet.protocol.records import HIST_BINS, ChannelStats, Presence, StateReport, Telemetry
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.models import Device, DeviceReport
 from tinyfleet.server.metrics import Metrics
@@ -108,3 +108,24 @@ def test_a_message_that_fails_on_its_own_is_logged_acked_and_the_rest_are_stored
     assert metrics.rejected.labels("state")._value.get() == 1
     dropped = [r.getMessage() for r in caplog.records if "dropped the message" in r.getMessage()]
     assert len(dropped) == 1 and topics.state("d1") in dropped[0] and batch[1].payload.hex() in dropped[0]
+
+
+def _telemetry(device: str, seq: int, mid: int) -> Incoming:
+    t = Telemetry(1, seq, 0, 60, 100, 50, 5, 0, 0, 0, 0, 0, 0, RUNNING, (0,) * HIST_BINS, (ChannelStats(512, 1024),))
+    return Incoming(topics.telemetry(device), t.encode(), mid, 0, False)
+
+
+def _presence(device: str, status: int, mid: int) -> Incoming:
+    p = Presence(status, 1, 1, 1, RUNNING, "stm32l4", 65536, 0, 1_790_000_000)
+    return Incoming(topics.presence(device), p.encode(), mid, 1, False)
+
+
+def test_online_follows_the_last_message_in_arrival_order(db: tuple[Engine, Path]) -> None:
+    """Telemetry is stored in one go per batch, after the other messages: windows a device sent before its will
+    (offline) must not bring it back online, while windows after an offline presence do."""
+    engine, _ = db
+    worker = IngestWorker(engine, ack=lambda _i: None, metrics=Metrics(), drift_threshold=3.0)
+    worker.store([_presence("d1", 1, 1), _presence("d2", 1, 2), _telemetry("d1", 1, 3), _presence("d1", 0, 4),
+                  _presence("d2", 0, 5), _telemetry("d2", 1, 6)])  # fmt: skip
+    with Session(engine) as s:
+        assert {d.id: d.online for d in s.exec(select(Device))} == {"d1": False, "d2": True}

@@ -170,7 +170,13 @@ class IngestWorker:
                     elif kind == "telemetry":
                         telemetry.append((dev, decode_telemetry(item.payload)))
                     elif kind == "presence":
-                        apply_presence(s, dev, decode_presence(item.payload), now, res, live=not item.retain)
+                        p = decode_presence(item.payload)
+                        if any(d == dev for d, _t in telemetry):
+                            # Telemetry is a sign of life: applied after this presence, windows sent before a
+                            # will (offline) would bring the device back online. Arrival order decides.
+                            apply_telemetry_batch(s, telemetry, now, self.drift_threshold, res, self.shift_threshold)
+                            telemetry = []
+                        apply_presence(s, dev, p, now, res, live=not item.retain)
                 except ProtocolError as exc:
                     self.metrics.malformed.labels(kind).inc()
                     log.warning("dropped %s from %s: %s", kind, dev, exc)
