@@ -35,6 +35,11 @@ class FleetApi:
     async def provision(self, device_id: str, hw: str, tags: dict[str, str]) -> dict[str, Any]:
         return await self._call("POST", "/devices", json={"id": device_id, "hardware_class": hw, "tags": tags})
 
+    async def provision_batch(self, devices: list[tuple[str, str, dict[str, str]]]) -> list[dict[str, Any]]:
+        """(id, hardware class, tags) of up to 500 devices, registered all or none; their credentials in order."""
+        body = {"devices": [{"id": i, "hardware_class": hw, "tags": tags} for i, hw, tags in devices]}
+        return (await self._call("POST", "/devices/batch", json=body))["devices"]
+
     async def delete_device(self, device_id: str) -> None:
         await self._call("DELETE", f"/devices/{device_id}", ok=(204,))
 

@@ -29,6 +29,9 @@ from tinyfleet.simulator.mqtt_link import Credentials, LinkStats, misc_task
 from tinyfleet.simulator.releases import estimated_latency_us
 
 DEFAULT_MIX = {"esp32s3": 0.6, "stm32l4": 0.4}
+# Devices per provisioning request (POST /api/v1/devices/batch takes up to 500): a batch costs the server about
+# what one device does (docs/scaling.md), and a small one keeps a failed request's retry and undo cheap.
+PROVISION_BATCH = 100
 
 
 class SpecError(ValueError):
@@ -145,34 +148,38 @@ class Fleet:
         return dev
 
     async def provision(self, api: FleetApi, plans: list[DevicePlan], factory: dict[str, bytes],
-                        concurrency: int = 16) -> None:  # fmt: skip
-        """Register every device with the server (its broker credentials come back) and flash its factory image."""
+                        concurrency: int = 4, batch: int = PROVISION_BATCH) -> None:  # fmt: skip
+        """Register every device with the server in batches (their broker credentials come back) and flash each
+        one's factory image."""
         loop = asyncio.get_running_loop()
         by_id = {d.id: d for d in self.devices}
         sem = asyncio.Semaphore(concurrency)
 
         registered: list[str] = []
 
-        async def one(p: DevicePlan) -> None:
+        async def some(group: list[DevicePlan]) -> None:
             async with sem:
-                got = await api.provision(p.device_id, p.hw, p.tags)
-            registered.append(p.device_id)
-            b = got["broker"]
-            dev = by_id[p.device_id]
-            creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"],
-                                bind_address=shards.source_address(b["host"], p.index))
-            dev.attach(loop, creds, self.stats)
-            dev.provision(factory[p.hw])
-            dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds
+                got = await api.provision_batch([(p.device_id, p.hw, p.tags) for p in group])
+            registered.extend(p.device_id for p in group)
+            for p, one in zip(group, got, strict=True):
+                b = one["broker"]
+                dev = by_id[p.device_id]
+                creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"],
+                                    bind_address=shards.source_address(b["host"], p.index))
+                dev.attach(loop, creds, self.stats)
+                dev.provision(factory[p.hw])
+                dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds
 
-        results = await asyncio.gather(*(one(p) for p in plans), return_exceptions=True)
+        groups = [plans[i:i + batch] for i in range(0, len(plans), batch)]
+        results = await asyncio.gather(*(some(g) for g in groups), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             # Never leave half a fleet: remove the devices this call registered, then say what went wrong.
             for dev_id in registered:
                 with contextlib.suppress(Exception):
                     await api.delete_device(dev_id)
-            why = f"{len(errors)} of {len(plans)} devices failed; the {len(registered)} registered by this run"
+            why = (f"{len(errors)} of {len(groups)} batches of up to {batch} devices failed; the {len(registered)} "
+                   "registered by this run")
             raise ProvisionError(f"{errors[0]} ({why} were removed again)") from errors[0]
 
     def step(self) -> None:

@@ -51,7 +51,7 @@ class ProcessFleet:
         self.last: dict[str, Any] | None = None  # the merged view the workers gave when they stopped
 
     async def start(self, spec: FleetSpec, api_url: str, token: str, keys: list[bytes], factory: dict[str, Path],
-                    concurrency: int = 16, wall_step_s: float = 0.05) -> None:  # fmt: skip
+                    concurrency: int = 4, wall_step_s: float = 0.05) -> None:  # fmt: skip
         """Start the workers; each provisions its shard through the API and starts its devices."""
         for i in range(self.count):
             proc = await asyncio.create_subprocess_exec(

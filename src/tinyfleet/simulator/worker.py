@@ -39,7 +39,7 @@ async def provision(cmd: dict[str, Any]) -> tuple[Fleet, FleetApi]:
         fleet.add(p)
     factory = {hw: Path(path).read_bytes() for hw, path in cmd["factory"].items()}
     api = FleetApi(cmd["api_url"], cmd["token"])
-    await fleet.provision(api, plans, factory, concurrency=cmd.get("concurrency", 16))
+    await fleet.provision(api, plans, factory, concurrency=cmd.get("concurrency", 4))
     fleet.start()
     return fleet, api
 
