@@ -49,14 +49,15 @@ def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
         assert wait_until(lambda: not any(v["online"] for v in httpx.get(
             server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()), 15)
 
-        # a second run on the same ids: cli-00000..4 exist (409), cli-00005..7 get registered and removed again
+        # a second run on the same ids, in two batches of provisioning: the first (cli-00000..99) is refused as a
+        # whole since cli-00000..4 exist (409), the second (cli-00100..104) gets registered, then removed again
         again = subprocess.run(
-            [FLEET_SIM, "run", "--devices", "8", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),
+            [FLEET_SIM, "run", "--devices", "105", "--api", server.url, "--token", ADMIN_TOKEN, "--trust", str(pub),
              *factory, "--duration", "1", "--prefix", "cli"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert again.returncode == 2 and "HTTP 409" in again.stderr and "Traceback" not in again.stderr
-        assert "5 of 8 devices failed; the 3 registered by this run were removed again" in again.stderr
+        assert "1 of 2 batches of up to 100 devices failed; the 5 registered by this run were removed" in again.stderr
         assert len(again.stderr.strip().splitlines()) == 1, again.stderr
         views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
         assert sorted(v["id"] for v in views) == [f"cli-{i:05d}" for i in range(5)]
