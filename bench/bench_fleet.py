@@ -15,7 +15,7 @@ limit, which this process cannot raise past the hard limit) is an error row, not
 Baseline, same run: the same messages (the same count of each payload size and QoS) published by one bare
 paho client to one bare paho subscriber through a Mosquitto started with the project's own generated
 configuration (EmbeddedBroker), timed from the first publish to the last delivery.
-Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,2000] [--workers 2] [--merge]
+Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,10000 (the default, make bench)] [--workers 2] [--merge]
 (--merge keeps the other sizes already in bench/results/fleet.json, each with the date it was measured.)
 """
 
@@ -225,7 +225,7 @@ def earlier_rows(exclude: set[int]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1000", help="comma-separated fleet sizes, smallest first")
+    ap.add_argument("--sizes", default="1000,10000", help="comma-separated fleet sizes, smallest first")
     ap.add_argument("--merge", action="store_true", help="keep the other sizes of the existing results file")
     ap.add_argument("--workers", type=int, default=2, help="worker processes running the devices (0: in this one)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print its JSON
