@@ -38,6 +38,17 @@ class SpecError(ValueError):
     """A fleet description that cannot be simulated; the message says which part."""
 
 
+async def poll_until(pred: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.5) -> bool:
+    """Poll `pred` until it holds (True) or `timeout_s` wall seconds pass (False)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if await pred():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(poll_s)
+
+
 class ProvisionError(RuntimeError):
     """Provisioning a fleet failed part way; the devices it had registered were removed again."""
 
@@ -221,13 +232,7 @@ class Fleet:
     async def wait_for(self, pred: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.5) -> bool:
         """Poll `pred` while the fleet runs until it holds or `timeout_s` wall seconds pass."""
         self.start()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if await pred():
-                return True
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(poll_s)
+        return await poll_until(pred, timeout_s, poll_s)
 
     async def run_for(self, simulated_s: float) -> None:
         """Let `simulated_s` seconds of simulated time pass (exactly, rounded up to whole steps, when held)."""

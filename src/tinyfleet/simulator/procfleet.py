@@ -10,13 +10,12 @@ import asyncio
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from tinyfleet.simulator import shards
-from tinyfleet.simulator.fleet import FleetSpec, ProvisionError
+from tinyfleet.simulator.fleet import FleetSpec, ProvisionError, poll_until
 
 
 class WorkerError(RuntimeError):
@@ -95,13 +94,7 @@ class ProcessFleet:
         await asyncio.gather(*(w.ask({"cmd": "record", "on": on}) for w in self.workers))
 
     async def wait_for(self, pred: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.5) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if await pred():
-                return True
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(poll_s)
+        return await poll_until(pred, timeout_s, poll_s)
 
     async def stop(self) -> dict[str, Any] | None:
         """Every device says goodbye; the workers' last merged view (None if none answered)."""
