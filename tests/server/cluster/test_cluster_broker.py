@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tinyfleet.protocol import partitions, topics
+from tinyfleet.server.broker.cluster_identities import ClusterIdentityError
 from tinyfleet.server.broker.passwords import hash_password
 
 from .client311 import Client311
@@ -101,6 +104,30 @@ def test_revoking_and_rotating_drop_the_live_session_on_every_node(cluster: Clus
     assert (topics.state("devA"), b"after-revoke") not in server.messages
     for c in (server, a, b, old, new):
         c.close()
+
+
+def test_a_batch_of_identities_takes_effect_on_every_node_at_once(cluster: Cluster) -> None:
+    """The batch provisioning path (write_many, confirm_many): every device of the batch connects at once on
+    either node, a batch revocation drops and refuses them all, and a store that does not hold what was written
+    is refused by name."""
+    (h1, p1), (h2, p2) = cluster.nodes
+    batch = {f"bat-{i}": f"pw-{i}" for i in range(6)}
+    cluster.sink.write_many({d: hash_password(pw) for d, pw in batch.items()})
+    cluster.sink.confirm_many(list(batch), True)
+    clients = [Client311(*(cluster.nodes[i % 2]), d, pw) for i, (d, pw) in enumerate(batch.items())]
+    assert all(c.connected() for c in clients)
+    cluster.sink.write_many(dict.fromkeys(batch))
+    cluster.sink.confirm_many(list(batch), False)
+    assert all(c.dropped.wait(10) for c in clients)
+    for c in clients:
+        c.close()
+    assert not Client311(h1, p1, "bat-0", "pw-0", reconnect=False).connected()
+    assert not Client311(h2, p2, "bat-1", "pw-1", reconnect=False).connected()
+
+    cluster.sink.write_many({"bat-9": hash_password("pw-9")})
+    cluster.sink.redis.delete("tinyfleet:identity:device:bat-9")  # the store lost it before the read-back
+    with pytest.raises(ClusterIdentityError, match="holds absent for 'bat-9'"):
+        cluster.sink.confirm_many(["bat-9"], True)
 
 
 def test_a_slot_session_keeps_its_messages_while_away_and_hands_them_to_any_node(cluster: Cluster) -> None:

@@ -10,7 +10,7 @@ its live session on whichever node it is connected to, and must connect again wi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
@@ -62,6 +62,40 @@ class ClusterCredentialSink:
         if (held is not None) != present or (present and held != want):
             state = "absent" if held is None else "another identity"
             raise ClusterIdentityError(f"the cluster store holds {state} for {device_id!r}")
+
+    def write_many(self, hashes: Mapping[str, str | None]) -> None:
+        """`write` for a batch, in one round trip (a pipeline in a MULTI: all keys change or none)."""
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            for device_id, password_hash in hashes.items():
+                if password_hash is None:
+                    pipe.delete(device_key(device_id))
+                else:
+                    pipe.set(device_key(device_id), password_hash)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise ClusterIdentityError(f"cannot write a batch of {len(hashes)} identities to the cluster store: "
+                                       f"{exc}") from exc  # fmt: skip
+        with self._lock:
+            self._written.update(hashes)
+
+    def confirm_many(self, device_ids: Sequence[str], present: bool) -> None:
+        """`confirm` for a batch: one kick each and one read back of every key, in one round trip."""
+        with self._lock:
+            want = [self._written.pop(d, None) for d in device_ids]
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for d in device_ids:
+                pipe.publish(KICK_CHANNEL, d)
+            pipe.mget([device_key(d) for d in device_ids])
+            held = pipe.execute()[-1] if device_ids else []
+        except redis.RedisError as exc:
+            raise ClusterIdentityError(f"cannot reach the cluster store for a batch of {len(device_ids)}: "
+                                       f"{exc}") from exc  # fmt: skip
+        for d, h, w in zip(device_ids, held, want, strict=True):
+            if (h is not None) != present or (present and h != w):
+                state = "absent" if h is None else "another identity"
+                raise ClusterIdentityError(f"the cluster store holds {state} for {d!r}")
 
     def register_server_user(self, user: str, password_hash: str) -> None:
         """This replica's own broker user (every replica writes its own at start)."""
