@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -17,6 +17,11 @@ def _json(default: Any = None) -> Any:
 
 
 class Device(SQLModel, table=True):
+    # The desired states committed but not yet acknowledged by the broker (services/publishing.py, owed).
+    __table_args__ = (
+        Index("ix_device_desired_owed", "id", postgresql_where=text("desired_seq > desired_published_seq"),
+              sqlite_where=text("desired_seq > desired_published_seq")),
+    )  # fmt: skip
     id: str = Field(primary_key=True, max_length=64)
     hardware_class: str = Field(max_length=32, index=True)
     tags: dict[str, str] = _json()
@@ -32,6 +37,10 @@ class Device(SQLModel, table=True):
     last_report_seq: int = Field(default=-1, sa_type=BigInteger)
     # Revision of the retained desired state (TFDS desired_seq): strictly increases, kept across restarts.
     desired_seq: int = 0
+    # The desired_seq whose retained desired state the broker last acknowledged: below desired_seq, the device
+    # is owed its desired state, and whichever replica runs the rollout engine publishes it (a replica can die
+    # between its commit and its publish).
+    desired_published_seq: int = 0
     desired_rollback: bool = False  # the desired state returns the device to an earlier bundle (TFDS flag)
     rollback_bundle: str | None = Field(default=None, max_length=64)  # TFDS rollback_digest's bundle
     running_digest: str | None = Field(default=None, max_length=64)

@@ -5,7 +5,9 @@ Blocks are retained and addressed by component hash, so a component shared by se
 published once and cleared only when the last live bundle that carries it is retired. The messages leave
 through an `Outbox` (workers/publisher.py over the MQTT link); this module decides what they are and records
 in the caller's session what was published, without committing: if the caller's transaction rolls back, the
-retained messages stay and publishing again is harmless.
+retained messages stay and publishing again is harmless. Desired states are the exception: they are committed
+first, then published, and each device's row records the last one the broker acknowledged, so a desired state
+whose publisher died in between is still owed, in the database, to whichever replica publishes next.
 """
 
 from __future__ import annotations
@@ -115,14 +117,40 @@ def desired_payload(session: Session, dev: Device) -> bytes:
     )
 
 
-def publish_desired(session: Session, outbox: Outbox, device_ids: Iterable[str]) -> None:
-    """Publish each device's desired state. Idempotent: the same (desired_seq, digest) again is ignored by
-    the device."""
-    for dev_id in device_ids:
-        dev = session.get(Device, dev_id)
-        if dev is not None:
-            outbox.retained([(topics.desired(dev.id), desired_payload(session, dev))], "desired")
-            outbox.stamp()
+DESIRED_CHUNK = 200  # devices whose rows one publishing transaction locks
+
+
+def publish_desired(session: Session, outbox: Outbox, device_ids: Iterable[str]) -> int:
+    """Publish each device's committed desired state and record that the broker has it; -> devices published.
+
+    Each chunk is one transaction that locks the devices' rows, publishes their states, waits for the broker's
+    acknowledgements and records them: two replicas publishing the same device take turns, so the broker's
+    retained copy is the newest committed one. Commits after each chunk. If the broker cannot take them
+    (RuntimeError, LinkError is one), the chunk's records roll back and the devices stay owed (`owed`).
+    Idempotent: the device ignores a (desired_seq, digest) it already has."""
+    ids = sorted(set(device_ids))
+    done = 0
+    for i in range(0, len(ids), DESIRED_CHUNK):
+        chunk = ids[i : i + DESIRED_CHUNK]
+        try:
+            rows = list(session.exec(select(Device).where(col(Device.id).in_(chunk)).with_for_update()))
+            outbox.retained([(topics.desired(d.id), desired_payload(session, d)) for d in rows], "desired")
+            for d in rows:
+                d.desired_published_seq = d.desired_seq
+                session.add(d)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        outbox.stamp()
+        done += len(rows)
+    return done
+
+
+def owed(session: Session, limit: int = 1000) -> list[str]:
+    """Devices whose committed desired state the broker has not acknowledged (ix_device_desired_owed)."""
+    q = select(Device.id).where(col(Device.desired_seq) > col(Device.desired_published_seq))
+    return list(session.exec(q.order_by(col(Device.id)).limit(limit)))
 
 
 def republish(session: Session, outbox: Outbox, bundle_dir: Path) -> tuple[int, int]:
@@ -140,6 +168,5 @@ def republish(session: Session, outbox: Outbox, bundle_dir: Path) -> tuple[int, 
         if b is not None and b.status == "stored" and started is not None:
             publish_bundle(session, outbox, bundle_dir, b)
     session.commit()  # bundles that went from stored to published
-    devs = [d.id for d in session.exec(select(Device).where(Device.desired_seq > 0))]
-    publish_desired(session, outbox, devs)
-    return (len(published), len(devs))
+    devs = list(session.exec(select(Device.id).where(Device.desired_seq > 0)))
+    return (len(published), publish_desired(session, outbox, devs))

@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterable
 
 from tinyfleet.server.metrics import Metrics
 from tinyfleet.server.services.publishing import Kind
-from tinyfleet.server.workers.mqtt_link import MqttLink
+from tinyfleet.server.workers.mqtt_link import LinkError, MqttLink
+
+ACK_TIMEOUT_S = 60.0
 
 
 class Publisher:
@@ -20,7 +22,9 @@ class Publisher:
     def retained(self, messages: Iterable[tuple[str, bytes]], kind: Kind) -> int:
         infos = [self.link.publish(topic, payload, retain=True, wait=False) for topic, payload in messages]
         for info in infos:
-            info.wait_for_publish(60)
+            info.wait_for_publish(ACK_TIMEOUT_S)
+            if not info.is_published():  # wait_for_publish returns quietly when it times out
+                raise LinkError(f"the broker did not acknowledge a {kind} publication within {ACK_TIMEOUT_S:g} s")
         self.metrics.publishes.labels(kind).inc(len(infos))
         return len(infos)
 

@@ -2,11 +2,11 @@
 leader lock.
 
 Each step is one transaction of services/rollout_steps.py (a snapshot, the pure decision, its effects), and
-only after the commit are the desired states that changed published. If the server dies between commit and
-publish, `republish` at the next start publishes every device's desired state from the database again; a
-device ignores a (desired_seq, digest) it already has, so this is idempotent. If the broker cannot be reached
-then (it restarts while the server runs on), the devices whose desired state did not go out are owed one:
-each tick publishes their current desired state again once the link is back.
+only after the commit are the desired states that changed published. Each device's row records the desired
+state the broker last acknowledged (services/publishing.py): a desired state committed but not acknowledged,
+because the broker was unreachable or the replica that committed it died, is owed, and every tick of the
+replica that runs the engine publishes what is owed from the database. A device ignores a (desired_seq,
+digest) it already has, so publishing again is harmless.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ class RolloutEngine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one step at a time in this process
-        self._owed: set[str] = set()  # devices whose committed desired state has not reached the broker
 
     # --- thread ------------------------------------------------------------------------------------------
 
@@ -108,9 +107,9 @@ class RolloutEngine:
     # --- steps -------------------------------------------------------------------------------------------
 
     def tick(self) -> dict[int, list[policy.Action]]:
-        self.publish_owed()
         if self.leader is not None and not self.leader.held():
             return {}  # another replica runs the rollouts
+        self.publish_owed()
         with Session(self.db) as s:
             ids = [r for r in s.exec(select(Rollout.id).where(Rollout.state == "running")) if r is not None]
         return {rid: self.step(rid) for rid in ids}
@@ -142,29 +141,29 @@ class RolloutEngine:
             self._publish(s, to_publish)
         return actions
 
-    def publish_owed(self) -> None:
-        """Publish, from the database, the desired states a broker outage kept from going out after their
-        commit, once the server's link is connected again."""
-        if not self._owed or self.publisher is None or not self.publisher.connected:
-            return
+    def publish_owed(self) -> int:
+        """Publish, from the database, the desired states committed but never acknowledged by the broker (its
+        outage, or a replica that died between its commit and its publish); -> devices published."""
+        if self.publisher is None or not self.publisher.connected:
+            return 0
         with self._lock, Session(self.db) as s:
-            self._publish(s, sorted(self._owed))
+            ids = publishing.owed(s)
+            if not ids:
+                return 0
+            log.info("publishing the owed desired state of %d device(s)", len(ids))
+            return self._publish(s, ids)
 
-    def _publish(self, s: Session, device_ids: list[str]) -> None:
-        """Publish these devices' committed desired states. When the broker cannot be reached (paho raises
-        RuntimeError: not connected), they and the rest of the list are owed: their changes are committed, so
-        no later round would publish them and the devices would wait for them forever."""
-        if self.publisher is None:
-            return
-        for i, dev_id in enumerate(device_ids):
-            try:
-                publishing.publish_desired(s, self.publisher, [dev_id])
-            except RuntimeError as exc:  # LinkError is one too
-                self._owed.update(device_ids[i:])
-                log.warning("desired state of %d device(s) not published (%s); again once the broker is back",
-                            len(device_ids) - i, exc)  # fmt: skip
-                return
-            self._owed.discard(dev_id)
+    def _publish(self, s: Session, device_ids: list[str]) -> int:
+        """Publish these devices' committed desired states; -> devices published. When the broker cannot take
+        them they stay owed in the database, and a later tick publishes them."""
+        if self.publisher is None or not device_ids:
+            return 0
+        try:
+            return retry_transient(lambda: publishing.publish_desired(s, self.publisher, device_ids))
+        except RuntimeError as exc:  # LinkError is one too
+            log.warning("desired state of %d device(s) not published (%s); again once the broker takes it",
+                        len(device_ids), exc)  # fmt: skip
+            return 0
 
     # --- operator actions needing MQTT -------------------------------------------------------------------
 
