@@ -127,10 +127,6 @@ def _slot_holders(schema: str) -> int:
     return int(n or 0)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known regression, open in issue 13: since this session's merges (persistent sessions, batch provisioning, "
-    "fleet-sim's worker-process rework) about half the runs end with a few devices of the last stage still "
-    "'assigned' after the failover, the rollout running; it passed 6 of 6 on its own branch"))
 def test_rollout_survives_a_broker_node_and_a_replica_killed_mid_rollout(schema: str, topo: Topology,
                                                                           tmp_path: Path) -> None:  # fmt: skip
     """(The namespaces, and with them the replicas, go before the schema does.)"""
