@@ -57,9 +57,14 @@ lint: venv
 	@echo "== import floors (lint-imports: no module imports a floor above its own)"
 	@$(VENV)/bin/lint-imports --no-cache
 
+# Two pytest workers, a test file each at a time (module fixtures are built once). The schema fuzz runs on
+# its own: under pytest-xdist schemathesis folds its cases into one item that runs none of them.
+SCHEMA_FUZZ := tests/server/api/test_schema_fuzz.py
 test-python: venv
-	@echo "== pytest"
-	@$(PY) -m pytest -q
+	@echo "== pytest (2 workers)"
+	@$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 --ignore=$(SCHEMA_FUZZ)
+	@echo "== pytest: the API's schema fuzz"
+	@$(PY) -m pytest -q -p no:xdist $(SCHEMA_FUZZ)
 
 test-device: deps
 	@echo "== device agent: build and ctest"
