@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
@@ -11,7 +12,7 @@ from tinyfleet.protocol.records import ChannelStats, Presence, StateReport, Tele
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.models import Bundle, Device, DeviceReport, Rollout, RolloutDevice, TelemetryAggregate
 from tinyfleet.server.db.models import TelemetryRecord as TR
-from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry
+from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry, prefetch
 from tinyfleet.server.services.retention import purge_telemetry
 
 NEW = hashlib.sha256(b"new").digest()
@@ -55,11 +56,16 @@ def rep(seq: int, to: int, reason: int = 0, running: bytes = OLD, epoch: int = 1
     return StateReport(0, to, 2, epoch, seq, reason, dseq, NEW, running, 0, 0, 0)
 
 
-def test_reports_are_idempotent_and_order_safe(engine: Engine) -> None:
+# prefetched: the ingest worker's way, the batch's rows read up front (services.ingest.prefetch); the answers
+# must be those of applying each message on its own.
+@pytest.mark.parametrize("prefetched", [False, True])
+def test_reports_are_idempotent_and_order_safe(engine: Engine, prefetched: bool) -> None:
     _seed(engine)
     reports = [rep(1, 2), rep(2, 4), rep(4, 6, running=NEW), rep(5, 1, 99, running=NEW)]  # seq 3 lost
     res = IngestResult()
     with Session(engine) as s:
+        if prefetched:
+            prefetch(s, ["d1"], [("d1", r.order) for r in [*reports, rep(3, 5)]], ["d1"])
         for r in reports + reports[::-1]:  # everything twice, the second time in reverse
             apply_report(s, "d1", r, 10.0, res)
         apply_report(s, "d1", rep(3, 5), 11.0, res)  # the lost one arrives late
@@ -84,10 +90,13 @@ def test_health_failure_for_another_desired_seq_is_ignored_then_counted(engine: 
         assert (rd.status, rd.reason) == ("failed", "HealthOutputMismatch")
 
 
-def test_presence_converges_when_reports_were_lost(engine: Engine) -> None:
+@pytest.mark.parametrize("prefetched", [False, True])
+def test_presence_converges_when_reports_were_lost(engine: Engine, prefetched: bool) -> None:
     _seed(engine)
     res = IngestResult()
     with Session(engine) as s:
+        if prefetched:
+            prefetch(s, ["d1"], [], ["d1"])
         apply_presence(s, "d1", Presence(1, 2, 2, 0, NEW, "stm32l4", 1 << 20, 1, 0), 1.0, res)  # trial: not yet
         assert s.exec(select(RolloutDevice)).one().status == "assigned"
         apply_presence(s, "d1", Presence(1, 1, 2, 3, NEW, "stm32l4", 1 << 20, 1, 0), 2.0, res)

@@ -49,13 +49,62 @@ class IngestResult:
     lags: list[float] = field(default_factory=list)
 
 
+# What `prefetch` read for one transaction, kept in its session.info: the rows a batch of messages touches are
+# read with one query each, not one per message.
+_BUNDLE_REFS, _REPORT_KEYS, _ASSIGNED = "tinyfleet.bundle_refs", "tinyfleet.report_keys", "tinyfleet.assigned"
+
+
+def prefetch(
+    session: Session, device_ids: list[str], report_keys: list[tuple[str, int]], outcome_ids: list[str]
+) -> None:
+    """Read, for a batch of messages from these devices, with one query each: the devices, which of these
+    (device, report order) keys are stored already, and the entry in an active rollout that waits for the
+    install of each device in `outcome_ids` (those with a report or a presence in the batch; locked on
+    PostgreSQL, as `_assigned_in_active_rollout` locks it). The batch is then applied from the session."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return
+    list(session.exec(select(Device).where(col(Device.id).in_(ids))))  # into the session's identity map
+    known: set[tuple[str, int]] = set()
+    if report_keys:
+        seqs = sorted({q for _d, q in report_keys})
+        rows = session.exec(
+            select(DeviceReport.device_id, DeviceReport.seq).where(
+                col(DeviceReport.device_id).in_(ids), col(DeviceReport.seq).in_(seqs)
+            )
+        )
+        known = {(d, q) for d, q in rows}
+    session.info[_REPORT_KEYS] = known
+    waiting = sorted(set(outcome_ids))
+    assigned: dict[str, tuple[RolloutDevice, Rollout] | None] = dict.fromkeys(waiting)
+    if waiting:
+        q = _assigned_query().where(col(RolloutDevice.device_id).in_(waiting)).order_by(col(RolloutDevice.id))
+        for rd, ro in session.exec(q):
+            assigned[rd.device_id] = (rd, ro)
+    session.info[_ASSIGNED] = assigned
+
+
 def bundle_ref(session: Session, digest: bytes) -> str | None:
-    """The bundle id for a digest the server knows, else the digest's hex (so aggregates still key)."""
+    """The bundle id for a digest the server knows, else the digest's hex (so aggregates still key). Kept for
+    the session's transaction: a digest names the same bundle for good."""
     if digest == ZERO_DIGEST:
         return None
     hexd = digest.hex()
-    row = session.exec(select(Bundle.bundle_id).where(Bundle.digest == hexd)).first()
-    return row if row is not None else hexd
+    refs: dict[str, str] = session.info.setdefault(_BUNDLE_REFS, {})
+    if hexd not in refs:
+        row = session.exec(select(Bundle.bundle_id).where(Bundle.digest == hexd)).first()
+        refs[hexd] = row if row is not None else hexd
+    return refs[hexd]
+
+
+def _report_stored(session: Session, device_id: str, order: int) -> bool:
+    known: set[tuple[str, int]] | None = session.info.get(_REPORT_KEYS)
+    if known is not None and device_id in session.info[_ASSIGNED]:  # prefetched with its batch's report keys
+        return (device_id, order) in known
+    dup = session.exec(
+        select(DeviceReport.id).where(DeviceReport.device_id == device_id, DeviceReport.seq == order)
+    ).first()
+    return dup is not None
 
 
 def apply_report(session: Session, device_id: str, r: StateReport, now: float, res: IngestResult) -> None:
@@ -63,12 +112,12 @@ def apply_report(session: Session, device_id: str, r: StateReport, now: float, r
     if dev is None:
         res.unknown_device += 1
         return
-    dup = session.exec(
-        select(DeviceReport.id).where(DeviceReport.device_id == device_id, DeviceReport.seq == r.order)
-    ).first()
-    if dup is not None:
+    if _report_stored(session, device_id, r.order):
         res.duplicates += 1
         return
+    known: set[tuple[str, int]] | None = session.info.get(_REPORT_KEYS)
+    if known is not None:
+        known.add((device_id, r.order))
     reason = REASON_NAMES.get(r.reason, f"Reason{r.reason}") if r.reason else None
     session.add(
         DeviceReport(
@@ -109,16 +158,20 @@ def _assigned_in_active_rollout(session: Session, dev: Device) -> tuple[RolloutD
     """The device's entry in a running or paused rollout that is waiting for its install, if any. Locked (on
     PostgreSQL): a rollout step that halted meanwhile has moved it on, and the entry no longer matches, so a
     late outcome neither overwrites the rollback nor changes what the halt counted."""
-    return session.exec(
+    prefetched: dict[str, tuple[RolloutDevice, Rollout] | None] = session.info.get(_ASSIGNED, {})
+    if dev.id in prefetched:
+        row = prefetched[dev.id]  # the same rows, held since `prefetch`: an outcome applied since moved it on
+        return row if row is not None and row[0].status == "assigned" else None
+    return session.exec(_assigned_query().where(RolloutDevice.device_id == dev.id)).first()
+
+
+def _assigned_query() -> Any:
+    return (
         select(RolloutDevice, Rollout)
         .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
-        .where(
-            RolloutDevice.device_id == dev.id,
-            RolloutDevice.status == "assigned",
-            col(Rollout.state).in_(ACTIVE),
-        )
+        .where(RolloutDevice.status == "assigned", col(Rollout.state).in_(ACTIVE))
         .with_for_update(of=RolloutDevice)
-    ).first()
+    )
 
 
 def _rollout_outcome(session: Session, dev: Device, r: StateReport, now: float, res: IngestResult) -> None:

@@ -13,6 +13,7 @@ so that one message cannot stall ingest forever.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -33,7 +34,7 @@ from tinyfleet.protocol.records import (
 )
 from tinyfleet.server.db.retry import retry_transient
 from tinyfleet.server.metrics import Metrics
-from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry_batch
+from tinyfleet.server.services.ingest import IngestResult, apply_presence, apply_report, apply_telemetry_batch, prefetch
 from tinyfleet.server.workers.mqtt_link import Incoming
 
 log = logging.getLogger("tinyfleet.server.ingest")
@@ -159,6 +160,7 @@ class IngestWorker:
         now = self.clock()
         telemetry: list[tuple[str, Telemetry]] = []
         with Session(self.engine) as s:
+            prefetch(s, *_batch_keys(batch))
             for item in batch:
                 dev = topics.device_from_topic(item.topic)
                 kind = item.topic.rsplit("/", 1)[-1]
@@ -185,6 +187,26 @@ class IngestWorker:
         for item in batch:
             self.ack(item)
         return res
+
+
+def _batch_keys(batch: list[Incoming]) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """For services.ingest.prefetch: the devices a batch is from, the (device, report order) of its
+    well-formed state reports, and the devices with a report or a presence in it."""
+    ids: list[str] = []
+    keys: list[tuple[str, int]] = []
+    outcomes: list[str] = []
+    for item in batch:
+        dev = topics.device_from_topic(item.topic)
+        if dev is None or not item.payload:
+            continue
+        ids.append(dev)
+        kind = item.topic.rsplit("/", 1)[-1]
+        if kind == "state":
+            with contextlib.suppress(ProtocolError):
+                keys.append((dev, decode_report(item.payload).order))
+        if kind in ("state", "presence"):
+            outcomes.append(dev)
+    return ids, keys, outcomes
 
 
 def _outage(exc: DBAPIError) -> bool:
