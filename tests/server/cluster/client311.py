@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -11,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 class Client311:
     def __init__(self, host: str, port: int, username: str, password: str, client_id: str | None = None,
-                 clean: bool = True, reconnect: bool = True) -> None:  # fmt: skip
+                 clean: bool = True, reconnect: bool = True, tls_ca: Path | None = None) -> None:  # fmt: skip
         self.messages: list[tuple[str, bytes]] = []
         self._cv = threading.Condition()
         self.accepted = threading.Event()
@@ -20,6 +21,8 @@ class Client311:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username,
                                   protocol=mqtt.MQTTv311, clean_session=clean)  # fmt: skip
         self.client.username_pw_set(username, password)
+        if tls_ca is not None:  # the node's certificate verified against this CA, its name included
+            self.client.tls_set(ca_certs=str(tls_ca))
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

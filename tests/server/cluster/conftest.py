@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -44,30 +45,46 @@ class Cluster:
     procs: list[subprocess.Popen[bytes]]
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@contextlib.contextmanager
+def start_cluster(tmp_path: Path, nodes: int = 2, tls: tuple[Path, Path] | None = None,
+                  redis_password: str | None = None) -> Iterator[Cluster]:  # fmt: skip
+    """Redis and `nodes` broker nodes on free loopback ports; `tls`: the nodes' (certificate, key);
+    `redis_password`: Redis requires it, and the nodes read it from a file."""
     rport = free_port()
+    secret = None
+    if redis_password is not None:
+        secret = tmp_path / "redis.secret"
+        secret.write_text(redis_password + "\n")
     try:
-        redis_cmd = redis_command("127.0.0.1", rport, tmp_path)
-        cmds = [node_command(f"n{i}", "127.0.0.1", free_port(), "127.0.0.1", rport) for i in (1, 2)]
+        redis_cmd = redis_command("127.0.0.1", rport, tmp_path, password=redis_password)
+        cmds = [node_command(f"n{i}", "127.0.0.1", free_port(), "127.0.0.1", rport, tls=tls,
+                             redis_password_file=secret) for i in range(1, nodes + 1)]  # fmt: skip
     except NodeSetupError as exc:
         pytest.skip(str(exc))
+    auth = f":{redis_password}@" if redis_password is not None else ""
+    url = f"redis://{auth}127.0.0.1:{rport}/0"
     procs: list[subprocess.Popen[bytes]] = []
     try:
         log = tmp_path / "redis.log"
         procs.append(subprocess.Popen(redis_cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT))
         wait_for_line(log, "Ready to accept connections", procs[-1])
-        nodes = []
+        addrs = []
         for i, cmd in enumerate(cmds, start=1):
             log = tmp_path / f"node{i}.log"
             procs.append(subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT))
             wait_for_line(log, READY, procs[-1])
-            nodes.append(("127.0.0.1", int(cmd[cmd.index("--port") + 1])))
-        sink = ClusterCredentialSink(f"redis://127.0.0.1:{rport}/0", [SERVER_USER], ShardLocks())
+            addrs.append(("127.0.0.1", int(cmd[cmd.index("--port") + 1])))
+        sink = ClusterCredentialSink(url, [SERVER_USER], ShardLocks())
         sink.register_server_user(SERVER_USER, hash_password(SERVER_PW))
-        yield Cluster(f"redis://127.0.0.1:{rport}/0", nodes, sink, procs)
+        yield Cluster(url, addrs, sink, procs)
         sink.close()
     finally:
         for p in reversed(procs):
             p.kill()
             p.wait(10)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with start_cluster(tmp_path) as c:
+        yield c

@@ -13,6 +13,8 @@
 // stores and forwards first (in authorizePublish) and lets the PUBACK follow.
 
 import net from 'node:net'
+import tls from 'node:tls'
+import { readFileSync } from 'node:fs'
 import { pbkdf2, timingSafeEqual } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { Aedes } from 'aedes'
@@ -27,14 +29,38 @@ const { values: opt } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '1883' },
     'redis-host': { type: 'string', default: '127.0.0.1' },
-    'redis-port': { type: 'string', default: '6379' }
+    'redis-port': { type: 'string', default: '6379' },
+    // A file holding Redis' password (requirepass): not on the command line, where `ps` shows it.
+    'redis-password-file': { type: 'string' },
+    // TLS: the listener's certificate chain and key (PEM); without them it listens in clear text.
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' }
   }
 })
-if (!opt.id) {
-  console.error('tinyfleet-broker-node: --id is required')
+function fail (message) {
+  console.error(`tinyfleet-broker-node: ${message}`)
   process.exit(2)
 }
+if (!opt.id) fail('--id is required')
+if (Boolean(opt['tls-cert']) !== Boolean(opt['tls-key'])) fail('--tls-cert and --tls-key go together')
+function readSecret (path, what) {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new Error(`${what} ${path}: ${err.code || err.message}`)
+  }
+}
+function orFail (fn) {
+  try {
+    return fn()
+  } catch (err) {
+    fail(err.message)
+  }
+}
 const redisOpts = { host: opt['redis-host'], port: Number(opt['redis-port']), maxRetriesPerRequest: 2 }
+if (opt['redis-password-file']) {
+  redisOpts.password = orFail(() => readSecret(opt['redis-password-file'], '--redis-password-file')).replace(/\r?\n$/, '')
+}
 const KEY = 'tinyfleet:identity:'
 const KICK = 'tinyfleet:kick'
 
@@ -44,6 +70,19 @@ const KICK = 'tinyfleet:kick'
 // the session and never sent (found by tests/server/cluster/test_cluster_failover.py). QoS 1 is at least
 // once: a client with overlapping subscriptions may now get a message twice, which the server drops anyway.
 const NO_DEDUPE = new Proxy(Object.create(null), { get: () => 0, set: () => true })
+
+// Redis reachable and the password right, or one line saying which it is (before any client that retries).
+const probe = new Redis({ ...redisOpts, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+let probeError = null // the cause (refused, wrong password); the promise only says the connection closed
+probe.on('error', (err) => { probeError = probeError || err })
+try {
+  await probe.connect()
+  await probe.ping()
+} catch (err) {
+  fail(`Redis at ${redisOpts.host}:${redisOpts.port}: ${(probeError || err).message}`)
+} finally {
+  probe.disconnect()
+}
 
 const store = new Redis(redisOpts)
 const kicks = new Redis(redisOpts)
@@ -157,10 +196,30 @@ aedes.on('clientError', () => {}) // a refused publish closes the connection; no
 await kicks.subscribe(KICK)
 kicks.on('message', (_channel, name) => closeAll(name))
 
-const server = net.createServer(aedes.handle)
+function tlsFiles () {
+  return { cert: readSecret(opt['tls-cert'], '--tls-cert'), key: readSecret(opt['tls-key'], '--tls-key') }
+}
+
+let server
+if (opt['tls-cert']) {
+  server = tls.createServer({ ...orFail(tlsFiles), minVersion: 'TLSv1.2' }, aedes.handle)
+  // The fleet's broker CA rotation installs a new certificate, then signals every node (docs/operations.md).
+  process.on('SIGHUP', () => {
+    try {
+      server.setSecureContext({ ...tlsFiles(), minVersion: 'TLSv1.2' })
+      console.log(`tinyfleet-broker-node ${opt.id} reloaded its certificate`)
+    } catch (err) {
+      console.error(`tinyfleet-broker-node ${opt.id} kept its certificate: ${err.message}`)
+    }
+  })
+} else {
+  server = net.createServer(aedes.handle)
+}
+server.on('tlsClientError', () => {}) // a client that fails the handshake is its own problem, not the node's
 server.listen(Number(opt.port), opt.host, () => {
   const a = server.address()
-  console.log(`tinyfleet-broker-node ${opt.id} listening on ${a.address}:${a.port}`)
+  const scheme = opt['tls-cert'] ? ' (TLS)' : ''
+  console.log(`tinyfleet-broker-node ${opt.id} listening on ${a.address}:${a.port}${scheme}`)
 })
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
