@@ -59,6 +59,20 @@ def test_production_refuses_an_embedded_broker_without_tls(tmp_path: Path) -> No
                     broker_password="pw").broker_mode == "external"  # fmt: skip
 
 
+def test_production_refuses_a_clustered_broker_without_tls_or_a_store_password() -> None:
+    db = "postgresql://fleet@127.0.0.1:5432/fleet"
+    base = {"environment": "production", "database_url": db, "broker_mode": "cluster", "broker_port": 8883}
+    with pytest.raises(ValidationError, match="production with a clustered broker needs TLS .*clear text"):
+        Settings(**base, cluster_store_url="redis://:pw@redis:6379/0")
+    for url in ("redis://redis:6379/0", "redis://fleet@redis:6379/0"):
+        with pytest.raises(ValidationError, match="needs a password in TINYFLEET_CLUSTER_STORE_URL"):
+            Settings(**base, broker_tls=True, cluster_store_url=url)
+    ok = Settings(**base, broker_tls=True, cluster_store_url="redis://:s3cret@redis:6379/0")
+    assert ok.broker_tls and ok.broker_mode == "cluster"
+    assert Settings(database_url=db, broker_mode="cluster", broker_port=1883,  # development: neither needed
+                    cluster_store_url="redis://127.0.0.1:6379/0").broker_mode == "cluster"  # fmt: skip
+
+
 def test_the_broker_session_expiry_cap_is_whole_hours(tmp_path: Path) -> None:
     """Mosquitto's persistent_client_expiration has no unit below the hour; the server's own session asks 7 days."""
     assert Settings(data_dir=tmp_path).broker_max_session_expiry_s == 7 * 24 * 3600

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import (
@@ -124,6 +125,18 @@ class Settings(BaseSettings):
                 raise SettingsError(
                     "production with an embedded broker needs TLS (broker_tls = true, broker_tls_cert_file, "
                     "broker_tls_key_file): without it device passwords cross the network in clear text"
+                )
+            if self.broker_mode == "cluster" and not self.broker_tls:
+                raise SettingsError(
+                    "production with a clustered broker needs TLS (broker_tls = true, broker_ca_file; every node "
+                    "started with --tls-cert and --tls-key): without it device passwords cross the network in "
+                    "clear text"
+                )
+            if self.broker_mode == "cluster" and not urlsplit(self.cluster_store_url or "").password:
+                raise SettingsError(
+                    "production with a clustered broker needs a password in TINYFLEET_CLUSTER_STORE_URL "
+                    "(redis://:<password>@host:port/db, Redis started with requirepass): whoever can write to "
+                    "the store can create broker users"
                 )
         if self.broker_mode in ("external", "cluster") and self.broker_port == 0:
             raise SettingsError(f"an {self.broker_mode} broker needs TINYFLEET_BROKER_PORT")
