@@ -133,6 +133,7 @@ def test_the_switch_is_refused_for_an_external_broker(tmp_path: Path) -> None:
     with HttpClient(create_app(rt, manage_runtime=False)) as http:
         http.headers["Authorization"] = f"Bearer {ADMIN}"
         r = http.post("/api/v1/fleet-ca/switch", json={"cert_file": str(cert), "key_file": str(key)})
-        assert r.status_code == 409 and r.json()["detail"] == ("the broker is external: its certificate is its "
-                                                               "operator's to install")  # fmt: skip
+        assert r.status_code == 409 and r.json()["detail"] == (
+            "the broker is external, not embedded: its certificate is its operator's to install (a cluster node "
+            "takes it on SIGHUP)")  # fmt: skip
         assert not (tmp_path / "data" / "broker" / "certificate.pem").exists()

@@ -67,7 +67,8 @@ def switch(body: CaSwitch, rt: RuntimeDep, session: SessionDep, who: Admin) -> C
     with audit.audited(session, who.name, "fleet_ca.switch", "broker CA") as detail:
         detail.update(cert_file=body.cert_file, force=body.force)
         if rt.broker is None:
-            raise Conflict("the broker is external: its certificate is its operator's to install")
+            raise Conflict(f"the broker is {rt.settings.broker_mode}, not embedded: its certificate is its operator's "
+                           "to install (a cluster node takes it on SIGHUP)")
         chain, key = _read("cert_file", body.cert_file), _read("key_file", body.key_file)
         out = ca_service.switch(session, chain, key, force=body.force, server=rt, now=time.time())
         detail.update(kind=out.kind, fingerprint=out.certificate.fingerprint, lacking=out.lacking)
