@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlalchemy import and_
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
 
 from tinyfleet.server.db.models import Bundle, Device, DriftScore, Rollout, RolloutDevice, TelemetryAggregate
 from tinyfleet.server.rollouts import device_states, policy, states
@@ -22,33 +24,47 @@ from tinyfleet.server.services.publishing import Outbox, publish_bundle
 log = logging.getLogger("tinyfleet.server.engine")
 
 
-def _behaviour(agg: TelemetryAggregate | None) -> policy.Behaviour | None:
-    if agg is None:
+def _behaviour(inferences: int | None, alarms: int | None, hist: list[int] | None) -> policy.Behaviour | None:
+    if inferences is None or alarms is None or hist is None:  # no aggregate (the outer join found none)
         return None
-    return policy.Behaviour(agg.inferences, agg.alarms, tuple(agg.confidence_hist))
+    return policy.Behaviour(inferences, alarms, tuple(hist))
 
 
 def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
+    """The rollout's snapshot for the decision, read in one query of plain columns whatever the rollout's size
+    (bench/bench_engine.py): each device's entry (locked until the transaction ends, so a decision and its
+    effects see the same outcomes while ingest records new ones; PostgreSQL `FOR UPDATE`, SQLite has one
+    writer anyway) with its telemetry before and after and its drift score."""
     assert ro.id is not None
-    views = []
-    for rd in rollout_records.devices_of(session, ro.id, lock=True):
-        base = session.get(TelemetryAggregate, (rd.device_id, rd.previous_bundle)) if rd.previous_bundle else None
-        after = session.get(TelemetryAggregate, (rd.device_id, ro.bundle_id))
-        ds = session.get(DriftScore, rd.device_id)
-        views.append(
-            policy.DeviceView(
-                device_id=rd.device_id,
-                stratum=rd.stratum,
-                status=rd.status,  # type: ignore[arg-type]
-                stage=rd.stage,
-                assigned_at=rd.assigned_at,
-                finished_at=rd.finished_at,
-                baseline=_behaviour(base),
-                after=_behaviour(after),
-                drift=ds.score if ds is not None and ds.bundle_id == ro.bundle_id else None,
-                failure=rd.failure,
-            )
+    base, after, rd = aliased(TelemetryAggregate), aliased(TelemetryAggregate), RolloutDevice
+    q = (
+        select(rd.device_id, rd.stratum, rd.status, rd.stage, rd.assigned_at, rd.finished_at, rd.failure,
+               base.inferences, base.alarms, base.confidence_hist,
+               after.inferences, after.alarms, after.confidence_hist, DriftScore.score, DriftScore.bundle_id)
+        .where(rd.rollout_id == ro.id)
+        .outerjoin(base, and_(col(base.device_id) == col(rd.device_id),
+                              col(base.bundle_id) == col(rd.previous_bundle)))
+        .outerjoin(after, and_(col(after.device_id) == col(rd.device_id), col(after.bundle_id) == ro.bundle_id))
+        .outerjoin(DriftScore, col(DriftScore.device_id) == col(rd.device_id))
+        .order_by(col(rd.device_id))
+        .with_for_update(of=rd)
+    )  # fmt: skip
+    views = [
+        policy.DeviceView(
+            device_id=dev,
+            stratum=stratum,
+            status=status,
+            stage=stage,
+            assigned_at=assigned_at,
+            finished_at=finished_at,
+            baseline=_behaviour(b_inf, b_alarms, b_hist),
+            after=_behaviour(a_inf, a_alarms, a_hist),
+            drift=score if score is not None and drift_bundle == ro.bundle_id else None,
+            failure=failure,
         )
+        for (dev, stratum, status, stage, assigned_at, finished_at, failure, b_inf, b_alarms, b_hist,
+             a_inf, a_alarms, a_hist, score, drift_bundle) in session.exec(q)  # type: ignore[call-overload]
+    ]  # fmt: skip
     return policy.RolloutView(
         rollout_id=ro.id,
         state=ro.state,  # type: ignore[arg-type]
