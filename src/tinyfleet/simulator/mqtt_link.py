@@ -94,6 +94,12 @@ class Link:
         self._node = 0
         self.dropped_since_connect = False
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """The broker node this link is connected to, or tries next."""
+        nodes = [(self.creds.host, self.creds.port), *self.creds.more_nodes]
+        return nodes[self._node % len(nodes)]
+
     def _address(self, advance: bool) -> tuple[str, int]:
         nodes = [(self.creds.host, self.creds.port), *self.creds.more_nodes]
         self._node = (self._node + advance) % len(nodes)
