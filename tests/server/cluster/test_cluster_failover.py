@@ -218,7 +218,8 @@ def test_rollout_survives_a_broker_node_and_a_replica_killed_mid_rollout(schema:
 
             await fleet.wait_for(caught_up, 60)
             await api2.close()
-            return {"before": before, "final": last, "stored": stored, "views": views, "fleet": fleet}
+            links = {d.id: (d.link.connected, d.link.address, d.link.dropped) for d in fleet.devices}
+            return {"before": before, "final": last, "stored": stored, "views": views, "fleet": fleet, "links": links}
         finally:
             fleet.stop()
             await asyncio.sleep(0.2)
@@ -231,7 +232,7 @@ def test_rollout_survives_a_broker_node_and_a_replica_killed_mid_rollout(schema:
     assert before["counts"]["succeeded"] < DEVICES, "the kill came after the rollout had finished"  # type: ignore[index]
     assert final["rollout"]["state"] == "completed", final  # type: ignore[index]
     assert final["counts"]["succeeded"] == DEVICES and final["counts"]["failed"] == 0, final  # type: ignore[index]
-    moved = 0
+    survivor = (topo.hosts["b2"], 1883)
     for d in fleet.devices:  # type: ignore[attr-defined]
         assert d.log.bricked is None, (d.id, d.log.bricked)
         assert d.state == "IDLE" and d.platform.image.bundle_id == bundle_id(V2, HW), (d.id, d.state)
@@ -242,6 +243,9 @@ def test_rollout_survives_a_broker_node_and_a_replica_killed_mid_rollout(schema:
         lost = d.log.acked_reports - set(stored)
         assert not lost, f"{d.id}: reports the broker PUBACKed but the server never stored: {sorted(lost)}"
         assert set(stored) <= set(d.log.reports), f"{d.id}: a stored report the device never sent"
-        moved += d.link.dropped > 0
-    assert moved >= DEVICES // 2, "the devices on the killed node did not move to the other node"
+        # every device is on the surviving node now: those connected to the killed node saw the connection drop,
+        # those rebooting into the new bundle at that instant found it gone when they connected again
+        connected, address, dropped = out["links"][d.id]  # type: ignore[index]
+        assert connected and address == survivor, (d.id, connected, address, dropped)
+    assert any(dropped for _c, _a, dropped in out["links"].values()), "no live connection to the killed node"  # type: ignore[attr-defined]
     assert _slot_holders(schema) == SLOTS  # the killed replica's slots were taken over
