@@ -57,7 +57,11 @@ function orFail (fn) {
     fail(err.message)
   }
 }
-const redisOpts = { host: opt['redis-host'], port: Number(opt['redis-port']), maxRetriesPerRequest: 2 }
+// disableClientInfo: ioredis 5.8.2 and later send CLIENT SETINFO before the ready check's INFO, and a
+// SUBSCRIBE queued meanwhile (mqemitter-redis subscribes at once) can go out first: INFO is then refused in
+// subscriber mode and the node dies at start ("Connection in subscriber mode", ioredis issue #2037, seen in
+// a make test run).
+const redisOpts = { host: opt['redis-host'], port: Number(opt['redis-port']), maxRetriesPerRequest: 2, disableClientInfo: true }
 if (opt['redis-password-file']) {
   redisOpts.password = orFail(() => readSecret(opt['redis-password-file'], '--redis-password-file')).replace(/\r?\n$/, '')
 }
