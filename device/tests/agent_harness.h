@@ -402,4 +402,18 @@ inline void Device::pump() {
   }
 }
 
+// A device provisioned with one bundle (seed 1, `counter`) and booted, beside its in-memory broker: where
+// most agent tests start.
+struct BootedDevice {
+  Broker broker;
+  Device dev;
+  Bytes old_bundle;
+  explicit BootedDevice(uint32_t counter = 1) {
+    dev.broker = &broker;
+    old_bundle = dev.make_bundle(spec(1, counter));
+    dev.provision(old_bundle);
+    dev.boot();
+  }
+};
+
 }  // namespace agenttest

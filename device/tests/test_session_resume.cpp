@@ -16,15 +16,7 @@ using agenttest::Published;
 
 namespace {
 
-struct Fleet {
-  Broker broker;
-  Device dev;
-  Fleet() {
-    dev.broker = &broker;
-    dev.provision(dev.make_bundle(agenttest::spec(1)));
-    dev.boot();
-  }
-};
+using Fleet = agenttest::BootedDevice;
 
 std::string desired_topic() {
   char t[kMaxTopicLen];

@@ -16,16 +16,8 @@ using agenttest::Published;
 
 namespace {
 
-struct Fleet {
-  Broker broker;
-  Device dev;
-  Bytes old_bundle;
-  Fleet(uint32_t old_counter = 1) {
-    dev.broker = &broker;
-    old_bundle = dev.make_bundle(agenttest::spec(1, old_counter));
-    dev.provision(old_bundle);
-    dev.boot();
-  }
+struct Fleet : agenttest::BootedDevice {
+  using BootedDevice::BootedDevice;
   // New bundle that shares thresholds and calibration with the old one (seed 1); firmware, model and
   // health vectors are new.
   Bytes new_bundle(uint32_t seed = 2, uint32_t counter = 2) {
