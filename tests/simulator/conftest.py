@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,12 +12,19 @@ from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.world import World
 
 
-@pytest.fixture
-async def world20(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(tmp_path / "world", FleetSpec(20, seed=7))
+@contextlib.asynccontextmanager
+async def settled_world(workdir: Path, spec: FleetSpec) -> AsyncIterator[World]:
+    """A started world whose fleet is online on its factory bundle; stopped afterwards."""
+    w = World(workdir, spec)
     try:
         await w.start()
         assert await w.settle(timeout_s=60), "the fleet did not come online on its factory bundle"
         yield w
     finally:
         await w.stop()
+
+
+@pytest.fixture
+async def world20(tmp_path: Path) -> AsyncIterator[World]:
+    async with settled_world(tmp_path / "world", FleetSpec(20, seed=7)) as w:
+        yield w

@@ -25,19 +25,16 @@ from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.world import World
 
+from .conftest import settled_world
+
 V2 = Release("vibration-1.1.0", counter=2, firmware_version="2.4.0")
 HW = "stm32l4"
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(tmp_path / "world", FleetSpec(6, seed=5, mix={HW: 1.0}))
-    try:
-        await w.start()
-        assert await w.settle(timeout_s=60), "the fleet did not come online on its factory bundle"
+    async with settled_world(tmp_path / "world", FleetSpec(6, seed=5, mix={HW: 1.0})) as w:
         yield w
-    finally:
-        await w.stop()
 
 
 class Received:
