@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -43,6 +44,14 @@ class Download:
     copied: dict[str, bytes] = field(default_factory=dict)
 
 
+def _missing_blocks(dl: Download) -> Iterator[str]:
+    assert dl.meta is not None
+    for c in parse_meta(dl.meta).components:
+        got = dl.blocks.get(c.sha256.hex())
+        if got is not None:  # None: copied from the running bundle
+            yield from (f"fleet/blobs/{c.sha256.hex()}/b/{i}" for i in range(block_count(c.length)) if i not in got)
+
+
 class ScriptedDevice:
     def __init__(
         self,
@@ -72,6 +81,8 @@ class ScriptedDevice:
         self._lock = threading.RLock()
         self.hold_reports = hold_reports
         self._held: list[tuple[str, bytes, bool]] = []
+        self.hold_blocks = False  # a stalled download: blocks wait until release_blocks()
+        self._held_blocks: list[tuple[str, bytes]] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(device_id, password)
         self.client.will_set(topics.presence(device_id), self._presence(0), qos=1, retain=True)
@@ -157,14 +168,27 @@ class ScriptedDevice:
         if d.desired_seq == self.highest_desired and d.digest == self.running_digest:
             return  # retained redelivery of what we already finished
         self.highest_desired = d.desired_seq
+        frm = IDLE
+        if self._dl is not None:  # a newer desired state supersedes the download (agent.cpp: abandon_download)
+            frm = DOWNLOADING if self._dl.meta is not None else CHECKING
+            self._abandon()
         if d.digest == self.running_digest:
-            self.report(IDLE, IDLE, EV_DESIRED, UP_TO_DATE, d.desired_seq, d.digest)
+            self.report(frm, IDLE, EV_DESIRED, UP_TO_DATE, d.desired_seq, d.digest)
             return
         if (d.desired_seq, d.digest) in self.failed_attempts:
             return
-        self.report(IDLE, CHECKING, EV_DESIRED, 0, d.desired_seq, d.digest)
+        self.report(frm, CHECKING, EV_DESIRED, 0, d.desired_seq, d.digest)
         self._dl = Download(d.desired_seq, d.digest)
         self.client.subscribe(f"fleet/bundles/{d.digest.hex()}/meta", qos=1)
+
+    def _abandon(self) -> None:
+        dl, self._dl = self._dl, None
+        assert dl is not None
+        if dl.meta is None:
+            self.client.unsubscribe(f"fleet/bundles/{dl.digest.hex()}/meta")
+            return
+        for topic in _missing_blocks(dl):
+            self.client.unsubscribe(topic)
 
     def _on_meta(self, payload: bytes) -> None:
         dl = self._dl
@@ -197,14 +221,26 @@ class ScriptedDevice:
             if dl is not None:
                 self.client.subscribe(f"fleet/bundles/{dl.digest.hex()}/meta", qos=1)
             return
-        for c in parse_meta(dl.meta).components:
-            sha = c.sha256.hex()
-            if sha in dl.blocks:
-                for i in range(block_count(c.length)):
-                    if i not in dl.blocks[sha]:
-                        self.client.subscribe(f"fleet/blobs/{sha}/b/{i}", qos=1)
+        for topic in _missing_blocks(dl):
+            self.client.subscribe(topic, qos=1)
+
+    @property
+    def stalled(self) -> bool:
+        """Blocks have arrived and wait behind hold_blocks: the device is mid-download."""
+        with self._lock:
+            return bool(self._held_blocks)
+
+    def release_blocks(self) -> None:
+        with self._lock:
+            self.hold_blocks = False
+            held, self._held_blocks = self._held_blocks, []
+            for sha, payload in held:
+                self._on_block(sha, payload)
 
     def _on_block(self, sha: str, payload: bytes) -> None:
+        if self.hold_blocks:
+            self._held_blocks.append((sha, payload))
+            return
         dl = self._dl
         if dl is None or sha not in dl.blocks or not payload:
             return
