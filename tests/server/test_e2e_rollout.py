@@ -210,20 +210,33 @@ def test_pause_resume_and_abort_with_rollback(fleet: Fleet) -> None:
         assert http.post(f"/api/v1/rollouts/{rid}/resume").json()["rollout"]["state"] == "running"
         assert wait_until(lambda: _state(http, rid)["rollout"]["state"] == "completed", 30)
 
-        # a second rollout back to v1, aborted after its canary: the touched devices go back to v2
+        # A second rollout back to v1, aborted while its second stage downloads. Every touched device goes back
+        # to v2: a canary that confirmed v1 installs v2 again, and a device mid-download drops its download for
+        # the newer desired state and never installs v1.
+        for d in fleet.devices.values():
+            d.hold_blocks = True
         r = http.post("/api/v1/rollouts", json={"bundle_id": "app-1.0", "stages": [{"percent": 50}, {"percent": 100}],
                                                "stratify_by": ["site"]})  # fmt: skip
         rid2 = r.json()["rollout"]["id"]
-        assert wait_until(lambda: _state(http, rid2)["counts"]["succeeded"] >= 3 or
-                          _state(http, rid2)["rollout"]["stage_index"] == 1)  # fmt: skip
+        assert wait_until(lambda: _state(http, rid2)["counts"]["assigned"] == 3)
+        stages = {d["device_id"]: d["stage"] for d in http.get(f"/api/v1/rollouts/{rid2}/devices").json()}
+        canaries = [i for i, s in stages.items() if s == 0]
+        for dev_id in canaries:
+            fleet.devices[dev_id].release_blocks()
+        assert wait_until(lambda: _state(http, rid2)["rollout"]["stage_index"] == 1, 30)
+        second = [i for i in fleet.devices if i not in canaries]
+        assert wait_until(lambda: all(fleet.devices[i].stalled for i in second))
         r = http.post(f"/api/v1/rollouts/{rid2}/abort")
         assert r.status_code == 200 and r.json()["rollout"]["state"] == "aborted"
-        touched = [d["device_id"] for d in http.get(f"/api/v1/rollouts/{rid2}/devices").json()
-                   if d["status"] == "rolled_back"]  # fmt: skip
-        assert touched
-        for dev_id in touched:
-            sd = fleet.devices[dev_id]
+        for d in fleet.devices.values():
+            d.release_blocks()
+        touched = {d["device_id"] for d in http.get(f"/api/v1/rollouts/{rid2}/devices").json()
+                   if d["status"] == "rolled_back"}  # fmt: skip
+        assert touched == set(fleet.devices)
+        for sd in fleet.devices.values():
             assert wait_until(lambda sd=sd: sd.running_digest == _digest(v2), 15)
+        assert all(fleet.devices[i].installs == [_digest(v2), _digest(v1), _digest(v2)] for i in canaries)
+        assert all(fleet.devices[i].installs == [_digest(v2)] for i in second)
         actions = [e["action"] for e in http.get("/api/v1/audit", params={"action": "rollout.abort"}).json()]
         assert actions == ["rollout.abort"]
 
