@@ -43,6 +43,21 @@ def test_devices_of_a_loopback_broker_spread_over_source_addresses() -> None:
     assert shards.source_address("10.0.0.7", 5) is None
 
 
+def test_devices_spread_evenly_over_cluster_nodes_and_so_do_their_fallbacks() -> None:
+    nodes = [("10.0.0.1", 1883), ("10.0.0.2", 1883), ("10.0.0.3", 1883)]
+    placed = [shards.broker_node(nodes, i) for i in range(600)]
+    assert Counter(home for home, _ in placed) == dict.fromkeys(nodes, 200)
+    for home, more in placed:  # every other node once, never its home
+        assert sorted(more) == sorted(n for n in nodes if n != home)
+    for lost in nodes:  # the devices of a lost node split evenly over the other two
+        assert Counter(more[0] for home, more in placed if home == lost) == dict.fromkeys(
+            (n for n in nodes if n != lost), 100)
+    assert shards.broker_node(nodes[:1], 7) == (nodes[0], ())
+    assert shards.broker_node(nodes[:2], 3) == (nodes[1], (nodes[0],))
+    with pytest.raises(ValueError, match="at least one node"):
+        shards.broker_node([], 0)
+
+
 def test_merge_adds_counts_and_takes_the_least_simulated_time() -> None:
     a = view(devices=3, online=2, live=3, by_bundle={"v1": 2, "v2": 1}, by_state={"IDLE": 3}, simulated_s=41.0,
              sent=10, received=7, connects=3, sizes=[[120, 1, 4], [40, 0, 2]], interpreters=1,

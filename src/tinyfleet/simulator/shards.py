@@ -39,6 +39,22 @@ def source_address(broker_host: str, device_index: int) -> str | None:
     return f"127.0.0.{1 + device_index % SOURCE_ADDRESSES}"
 
 
+Node = tuple[str, int]  # a broker node's host and port
+
+
+def broker_node(nodes: Sequence[Node], device_index: int) -> tuple[Node, tuple[Node, ...]]:
+    """The clustered broker node a device connects to (its home) and the others in the order it falls back to
+    them: devices spread round-robin over the nodes, and a home's devices spread their fallbacks over the rest
+    in turn, so one node's loss does not move its whole load onto one other node."""
+    if not nodes:
+        raise ValueError("a clustered broker needs at least one node")
+    k = len(nodes)
+    home = device_index % k
+    rest = [nodes[(home + j) % k] for j in range(1, k)]
+    turn = (device_index // k) % len(rest) if rest else 0
+    return nodes[home], tuple(rest[turn:] + rest[:turn])
+
+
 def paced_wall_step_s(devices: int, telemetry_budget_per_s: float, step_ms: int = 1000,
                       telemetry_period_s: float = 30.0, fastest_s: float = 0.05) -> float:
     """Wall seconds per simulated step that keep a fleet's telemetry at or below `telemetry_budget_per_s`
