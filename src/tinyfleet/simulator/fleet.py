@@ -12,7 +12,7 @@ import math
 import resource
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,9 +159,11 @@ class Fleet:
         return dev
 
     async def provision(self, api: FleetApi, plans: list[DevicePlan], factory: dict[str, bytes],
-                        concurrency: int = 4, batch: int = PROVISION_BATCH) -> None:  # fmt: skip
+                        concurrency: int = 4, batch: int = PROVISION_BATCH,
+                        nodes: Sequence[tuple[str, int]] = ()) -> None:  # fmt: skip
         """Register every device with the server in batches (their broker credentials come back) and flash each
-        one's factory image."""
+        one's factory image. `nodes`: the clustered broker's nodes (host, port), which the devices spread over
+        (shards.broker_node) speaking MQTT 3.1.1; none: each connects where its credentials say."""
         loop = asyncio.get_running_loop()
         by_id = {d.id: d for d in self.devices}
         sem = asyncio.Semaphore(concurrency)
@@ -175,8 +177,13 @@ class Fleet:
             for p, one in zip(group, got, strict=True):
                 b = one["broker"]
                 dev = by_id[p.device_id]
-                creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"],
-                                    bind_address=shards.source_address(b["host"], p.index))
+                if nodes:
+                    (host, port), more = shards.broker_node(nodes, p.index)
+                    creds = Credentials(host, port, b["username"], b["password"], b["client_id"], protocol="3.1.1",
+                                        more_nodes=more, bind_address=shards.source_address(host, p.index))
+                else:
+                    creds = Credentials(b["host"], b["port"], b["username"], b["password"], b["client_id"],
+                                        bind_address=shards.source_address(b["host"], p.index))
                 dev.attach(loop, creds, self.stats)
                 dev.provision(factory[p.hw])
                 dev.boot_at_ms = p.index % 5000  # spread the first connects over the first simulated seconds

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ class ProcessFleet:
         self.last: dict[str, Any] | None = None  # the merged view the workers gave when they stopped
 
     async def start(self, spec: FleetSpec, api_url: str, token: str, keys: list[bytes], factory: dict[str, Path],
-                    concurrency: int = 4, wall_step_s: float = 0.05) -> None:  # fmt: skip
+                    concurrency: int = 4, wall_step_s: float = 0.05,
+                    nodes: Sequence[tuple[str, int]] = ()) -> None:  # fmt: skip
         """Start the workers; each provisions its shard through the API and starts its devices."""
         for i in range(self.count):
             proc = await asyncio.create_subprocess_exec(
@@ -69,6 +70,7 @@ class ProcessFleet:
             "factory": {hw: str(p) for hw, p in factory.items()},
             "concurrency": max(1, concurrency // self.count),
             "wall_step_s": wall_step_s,
+            "nodes": [list(n) for n in nodes],
         }
         results = await asyncio.gather(*(w.ask({**base, "shard": w.index}) for w in self.workers),
                                        return_exceptions=True)  # fmt: skip

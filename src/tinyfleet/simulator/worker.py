@@ -11,7 +11,8 @@ one JSON command per line on stdin, one JSON answer per line on stdout (nothing 
                                   (another worker's provisioning failed: the run leaves no half fleet)
 
 The provision command carries the fleet's spec, the worker's shard, the server's URL and token, the trusted
-keys (DER, hex), the factory bundle of each hardware class (a file path) and the wall seconds per simulated step.
+keys (DER, hex), the factory bundle of each hardware class (a file path), the wall seconds per simulated step
+and, on a clustered broker, its nodes ([host, port] each; fleet.py Fleet.provision).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ async def provision(cmd: dict[str, Any]) -> tuple[Fleet, FleetApi]:
         fleet.add(p)
     factory = {hw: Path(path).read_bytes() for hw, path in cmd["factory"].items()}
     api = FleetApi(cmd["api_url"], cmd["token"])
-    await fleet.provision(api, plans, factory, concurrency=cmd.get("concurrency", 4))
+    nodes = [(str(h), int(port)) for h, port in cmd.get("nodes", [])]
+    await fleet.provision(api, plans, factory, concurrency=cmd.get("concurrency", 4), nodes=nodes)
     fleet.start()
     return fleet, api
 

@@ -39,6 +39,9 @@ class World:
     # read through `view()`; chaos scenarios and the demo, which reach into single devices, use one process.
     workers: int = 0
     wall_step_s: float = 0.05  # wall seconds per simulated step (1000 ms): the pace of simulated time
+    # A clustered broker's nodes (host, port) the devices spread over; the server's own cluster settings go into
+    # server.env (docs/scaling.md). Empty: the server's embedded Mosquitto.
+    broker_nodes: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -74,11 +77,11 @@ class World:
                 paths[hw] = self.workdir / f"factory-{hw}.tfb"
                 paths[hw].write_bytes(data)
             await self.procs.start(self.spec, self.server.url, ADMIN_TOKEN, self.keys, paths,
-                                   wall_step_s=self.wall_step_s)
+                                   wall_step_s=self.wall_step_s, nodes=self.broker_nodes)
             return
         for p in self.plans:
             self.fleet.add(p, **setup(p))
-        await self.fleet.provision(self.api, self.plans, factory)
+        await self.fleet.provision(self.api, self.plans, factory, nodes=self.broker_nodes)
         self.fleet.start()
 
     async def release(self, release: Release, hw: str, publish: bool = False) -> bytes:
