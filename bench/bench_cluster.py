@@ -22,7 +22,6 @@ import pwd
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import write_result  # noqa: E402
 from tinyfleet.protocol import partitions, topics  # noqa: E402
 from tinyfleet.server.broker.cluster_identities import ClusterCredentialSink, device_key, server_key  # noqa: E402
-from tinyfleet.server.broker.cluster_node import READY, node_command, redis_command  # noqa: E402
+from tinyfleet.server.broker.loopback_cluster import LoopbackCluster  # noqa: E402
 from tinyfleet.server.broker.passwords import hash_password  # noqa: E402
 from tinyfleet.server.services.credential_sync import ShardLocks  # noqa: E402
 from tinyfleet.server.workers.broker_process import EmbeddedBroker  # noqa: E402
@@ -47,12 +46,6 @@ from tinyfleet.server.workers.broker_process import EmbeddedBroker  # noqa: E402
 SERVER, SERVER_PW, DEV_PW = "fleet-server", "bench-server", "bench-device"
 CHANGES = 2000  # identity rotations through the cluster's store, each confirmed (SET, kick, read back)
 PUBLISHERS, PER_PUBLISHER, REPORT, WINDOW = 20, 500, bytes(104), bytes(168)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -174,33 +167,17 @@ def run_mosquitto(work: Path, n: int) -> dict[str, object]:
 
 
 def run_cluster(work: Path, n: int) -> dict[str, object]:
-    rport = free_port()
-    procs = []
-    try:
-        procs.append(subprocess.Popen(redis_command("127.0.0.1", rport, work), stdout=subprocess.DEVNULL))
-        r = redis.Redis(port=rport)
-        for _ in range(100):
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        ports = [free_port(), free_port()]
-        for i, p in enumerate(ports):
-            log = work / f"node{i}.log"
-            procs.append(subprocess.Popen(node_command(f"n{i}", "127.0.0.1", p, "127.0.0.1", rport),
-                                          stdout=log.open("wb"), stderr=subprocess.STDOUT))  # fmt: skip
-            for _ in range(300):
-                if READY in log.read_text():
-                    break
-                time.sleep(0.1)
+    with LoopbackCluster(work / "cluster", nodes=2) as cluster:
+        r = redis.Redis.from_url(cluster.redis_url)
+        ports = cluster.ports
+        node_pid = cluster.pids[1]  # the first node's (Redis' comes first)
         h = hash_password(DEV_PW)
         r.set(server_key(SERVER), hash_password(SERVER_PW))
         r.mset({device_key(f"d{i:05d}"): h for i in range(PUBLISHERS)})
         one = throughput(ports[0], ports[0], False, partitions.slot_client_id(0))
         two = throughput(ports[0], ports[1], False, partitions.slot_client_id(1))
         tm = throughput(ports[0], ports[0], False, partitions.slot_client_id(2), qos=0)
-        sink = ClusterCredentialSink(f"redis://127.0.0.1:{rport}/0", [SERVER], ShardLocks())
+        sink = ClusterCredentialSink(cluster.redis_url, [SERVER], ShardLocks())
         t0 = time.perf_counter()
         for k in range(CHANGES):
             sink.write(f"d{k % PUBLISHERS:05d}", h)
@@ -210,10 +187,10 @@ def run_cluster(work: Path, n: int) -> dict[str, object]:
         mem0 = int(r.info("memory")["used_memory"])
         r.mset({device_key(f"c{i:06d}"): h for i in range(n)})
         mem_ids = int(r.info("memory")["used_memory"])
-        before = rss_kib(procs[1].pid)
+        before = rss_kib(node_pid)
         socks = idle_connections(ports[0], n)
         time.sleep(1)
-        grown = rss_kib(procs[1].pid) - before
+        grown = rss_kib(node_pid) - before
         mem_conn = int(r.info("memory")["used_memory"])
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=SERVER, protocol=mqtt.MQTTv311)
         pub.username_pw_set(SERVER, SERVER_PW)
@@ -241,10 +218,6 @@ def run_cluster(work: Path, n: int) -> dict[str, object]:
             "redis_bytes_per_connected_device_will": round((mem_conn - mem_ids) / n, 1),
             "redis_bytes_per_retained_desired": round((mem_ret - mem_conn) / n, 1),
         }
-    finally:
-        for p in reversed(procs):
-            p.kill()
-            p.wait(10)
 
 
 def main() -> None:

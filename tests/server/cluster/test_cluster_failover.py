@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 
 from tinyfleet.bundles.signing import generate_private_key, public_der, public_pem
 from tinyfleet.server.broker.cluster_node import READY, NodeSetupError, node_command, redis_command
+from tinyfleet.server.broker.loopback_cluster import wait_for_line
 from tinyfleet.server.db.engine import normalize_url
 from tinyfleet.simulator import releases
 from tinyfleet.simulator.api import ApiError, FleetApi
@@ -30,7 +31,6 @@ from tinyfleet.simulator.releases import Release, bundle_id
 from tinyfleet.simulator.world import BASE
 
 from ..conftest import _PG_REASON, PG_URL
-from .conftest import wait_for_line
 from .netns import NetnsUnavailable, Topology
 
 DEVICES = 30

@@ -17,11 +17,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tinyfleet.protocol import topics
 from tinyfleet.server.broker.cluster_node import node_command
+from tinyfleet.server.broker.loopback_cluster import free_port, wait_for_line
 from tinyfleet.server.broker.passwords import hash_password
 
 from ..srv_pki import make_ca, make_server
 from .client311 import Client311
-from .conftest import SERVER_PW, SERVER_USER, free_port, start_cluster, wait_for_line
+from .conftest import SERVER_PW, SERVER_USER, start_cluster
 
 REDIS_PASSWORD = "cluster-store-secret"
 
