@@ -12,18 +12,27 @@ broker (every message a device sent or received during the rollout, over its wal
 cost: CPU seconds of the fleet-server process (and, apart, of its Mosquitto) during the rollout per 1,000
 device updates that succeeded, read from /proc. A size whose connections the broker cannot hold open (its open-file
 limit, which this process cannot raise past the hard limit) is an error row, not a run.
+With --cluster-nodes K the broker is instead the clustered one (server/broker/loopback_cluster.py: Redis and K
+nodes on loopback ports; the server in cluster mode on a fresh PostgreSQL schema, bench/pg_schema.py), the
+devices spread over the nodes (shards.broker_node); the broker's cost is then that of every node and Redis
+together. One broker process holds at most its open-file limit in connections (20,000 here): sizes past it
+need a cluster.
 Baseline, same run: the same messages (the same count of each payload size and QoS) published by one bare
-paho client to one bare paho subscriber through a Mosquitto started with the project's own generated
-configuration (EmbeddedBroker), timed from the first publish to the last delivery.
-Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,10000 (the default, make bench)] [--workers 2] [--merge]
-(--merge keeps the other sizes already in bench/results/fleet.json, each with the date it was measured.)
+paho client to one bare paho subscriber, through a Mosquitto started with the project's own generated
+configuration (EmbeddedBroker) or, on a cluster, through one of its nodes, timed from the first publish to the
+last delivery.
+Run: .venv/bin/python bench/bench_fleet.py [--sizes 1000,10000 (the default, make bench)] [--workers 2]
+[--cluster-nodes 0] [--merge] (--merge keeps the other sizes already in bench/results/fleet.json, each with the
+date it was measured.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import os
 import resource
 import subprocess
@@ -37,10 +46,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+import redis  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from bench.common import RESULTS, write_result  # noqa: E402
+from bench.pg_schema import PgSchema  # noqa: E402
 from tinyfleet.protocol import topics  # noqa: E402
+from tinyfleet.server.broker.cluster_identities import device_key, server_key  # noqa: E402
+from tinyfleet.server.broker.loopback_cluster import LoopbackCluster  # noqa: E402
 from tinyfleet.server.broker.passwords import hash_password  # noqa: E402
 from tinyfleet.server.workers.broker_process import EmbeddedBroker  # noqa: E402
 from tinyfleet.simulator import shards  # noqa: E402
@@ -53,7 +66,8 @@ from tinyfleet.simulator.world import BASE, World  # noqa: E402
 # The fleet's telemetry is held at this many messages per wall second by pacing simulated time (shards.py): the
 # server here ingested about 150 messages/s on a loaded machine, and what it cannot take the broker queues, then drops.
 TELEMETRY_BUDGET_PER_S = 100
-BROKER_SPARE_FDS = 64  # Mosquitto's own files: listener, log, persistence, the server's connection, plugin reads
+BROKER_SPARE_FDS = 64  # a broker's own files: listener, log, persistence, the server's connections, Redis
+WORKER_SPARE_FDS = 1024  # a worker's own files besides its devices' sockets (worker.py raises its limit so far)
 
 
 def rss_bytes() -> int:
@@ -72,9 +86,19 @@ def cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Counter[tuple[int, int]]]:
+Cluster = tuple[LoopbackCluster, PgSchema]  # a clustered broker and the PostgreSQL schema its server uses
+
+
+async def fleet_rollout(n: int, workers: int, workdir: Path,
+                        cluster: Cluster | None) -> tuple[dict, Counter[tuple[int, int]]]:  # fmt: skip
     step_s = shards.paced_wall_step_s(n, TELEMETRY_BUDGET_PER_S)
-    world = World(workdir, FleetSpec(n, seed=1), workers=workers, wall_step_s=step_s)
+    if cluster is None:
+        world = World(workdir, FleetSpec(n, seed=1), workers=workers, wall_step_s=step_s)
+    else:
+        nodes, pg = cluster
+        world = World(workdir, FleetSpec(n, seed=1), workers=workers, wall_step_s=step_s, db_url=pg.url,
+                      broker_nodes=nodes.nodes)  # fmt: skip
+        world.server.env.update(nodes.server_settings())
     try:
         await asyncio.to_thread(world.server.start)
         from tinyfleet.simulator import releases
@@ -91,8 +115,9 @@ async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Coun
             raise RuntimeError(f"{n} devices did not come online within {max(900, n * 0.04):.0f} s")
         await record(world, True)
         v0 = await world.view()
-        server_pid, broker_pid = world.server.pid, world.server.broker_pid()
-        cpu0 = cpu_s(server_pid), cpu_s(broker_pid)
+        server_pid = world.server.pid
+        broker_pids = cluster[0].pids if cluster is not None else [world.server.broker_pid()]  # nodes and Redis
+        cpu0 = cpu_s(server_pid), sum(cpu_s(p) for p in broker_pids)
         t1 = time.monotonic()
         rids = []
         for hw in world.hws:
@@ -100,7 +125,7 @@ async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Coun
             rids.append(await world.rollout(GOOD, hw, STAGES, stratify_by=["temperature"]))
         final = await world.wait_rollouts(rids, timeout_s=max(1800, n * 0.06))
         wall = time.monotonic() - t1
-        cpu1 = cpu_s(server_pid), cpu_s(broker_pid)
+        cpu1 = cpu_s(server_pid), sum(cpu_s(p) for p in broker_pids)
         v1 = await world.view()
         await record(world, False)
         states = [final[r]["rollout"]["state"] for r in rids]
@@ -112,6 +137,7 @@ async def fleet_rollout(n: int, workers: int, workdir: Path) -> tuple[dict, Coun
         result = {
             "devices": n,
             "worker_processes": workers,
+            "broker": "mosquitto" if cluster is None else f"cluster: {len(cluster[0].nodes)} nodes and Redis",
             "rollout_states": states,
             "succeeded": succeeded,
             "provision_and_online_s": round(t_online, 1),
@@ -143,11 +169,20 @@ async def record(world: World, on: bool) -> None:
         world.fleet.stats.sizes = Counter() if on else None
 
 
-def bare_paho(sizes: Counter[tuple[int, int]], workdir: Path) -> dict:
+def bare_paho(sizes: Counter[tuple[int, int]], workdir: Path, cluster: LoopbackCluster | None = None) -> dict:
     """The same messages (payload sizes, QoS) from one bare paho client (a device's credentials, its own
-    telemetry topic) to one bare subscriber (the server's credentials)."""
-    broker = EmbeddedBroker(workdir / "baseline-broker", server_user="bench", server_password="bench-pw")
-    broker.start({"benchpub": hash_password("pub-pw")})  # the broker binds client id to username: two users
+    telemetry topic) to one bare subscriber (the server's credentials), through a fresh Mosquitto or through
+    the first node of `cluster`."""
+    # Either broker binds client id to username: two users.
+    if cluster is None:
+        broker = EmbeddedBroker(workdir / "baseline-broker", server_user="bench", server_password="bench-pw")
+        broker.start({"benchpub": hash_password("pub-pw")})
+        port, proto, stop = broker.port, mqtt.MQTTv5, broker.stop
+    else:
+        r = redis.Redis.from_url(cluster.redis_url)
+        r.set(server_key("bench"), hash_password("bench-pw"))
+        r.set(device_key("benchpub"), hash_password("pub-pw"))
+        port, proto, stop = cluster.ports[0], mqtt.MQTTv311, r.close
     done = threading.Event()
     got = [0]
     last = [0.0]
@@ -160,18 +195,18 @@ def bare_paho(sizes: Counter[tuple[int, int]], workdir: Path) -> dict:
             done.set()
 
     subscribed = threading.Event()
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench", protocol=mqtt.MQTTv5)
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench", protocol=proto)
     sub.username_pw_set("bench", "bench-pw")
     sub.on_message = on_message
     sub.on_subscribe = lambda *_a: subscribed.set()
     sub.on_connect = lambda c, *_a: c.subscribe(topics.telemetry("benchpub"), qos=1)
-    sub.connect("127.0.0.1", broker.port)
+    sub.connect("127.0.0.1", port)
     sub.loop_start()
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="benchpub", protocol=mqtt.MQTTv5)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="benchpub", protocol=proto)
     pub.username_pw_set("benchpub", "pub-pw")
     pub.max_queued_messages_set(0)
     pub.max_inflight_messages_set(100)
-    pub.connect("127.0.0.1", broker.port)
+    pub.connect("127.0.0.1", port)
     pub.loop_start()
     try:
         if not subscribed.wait(10):
@@ -191,24 +226,42 @@ def bare_paho(sizes: Counter[tuple[int, int]], workdir: Path) -> dict:
         for c in (pub, sub):
             c.disconnect()
             c.loop_stop()
-        broker.stop()
+        stop()
     return {"messages": want, "delivered": got[0], "wall_s": round(wall, 2), "messages_per_s": round(got[0] / wall, 1)}
 
 
-def one_size(n: int, workers: int) -> dict:
+def open_files_error(n: int, workers: int, nodes: int, limit: int) -> str | None:
+    """Why this machine's open-file limit cannot hold `n` connections so spread (None: it can)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    why = (f"RLIMIT_NOFILE's hard limit here is {hard}, and raising it needs CAP_SYS_RESOURCE, which this machine's "
+           "processes lack")  # fmt: skip
+    per_broker = math.ceil(n / max(nodes, 1))
+    if limit < per_broker + BROKER_SPARE_FDS:
+        what = "the broker" if nodes == 0 else f"each of {nodes} broker nodes"
+        return (f"{what} needs an open file per device connection ({per_broker}) and can open {limit}: {why}; "
+                "spread the fleet over more nodes (--cluster-nodes)")
+    per_sim = math.ceil(n / max(workers, 1))
+    if limit < per_sim + WORKER_SPARE_FDS:
+        return (f"each simulating process needs an open file per device connection ({per_sim}) and can open "
+                f"{limit}: {why}; use more worker processes (--workers)")
+    return None
+
+
+def one_size(n: int, workers: int, nodes: int = 0) -> dict:
     """One fleet size, in this (fresh) process: RSS growth is then the fleet's alone."""
-    limit = raise_open_files(2 * n + 4096)  # the devices' sockets, and the broker's (it inherits the limit)
-    if limit < n + BROKER_SPARE_FDS:
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        return {"devices": n, "error": f"the broker needs an open file per device connection and can open {limit}: "
-                f"RLIMIT_NOFILE's hard limit here is {hard}, and raising it needs CAP_SYS_RESOURCE, which this "
-                "machine's processes lack"}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+    limit = raise_open_files(2 * n + 4096)  # the devices' sockets, and the brokers' (they inherit the limit)
+    if (error := open_files_error(n, workers, nodes, limit)) is not None:
+        return {"devices": n, "error": error}
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, contextlib.ExitStack() as stack:
+        cluster = None
+        if nodes:
+            cluster = (stack.enter_context(LoopbackCluster(Path(tmp) / "cluster", nodes)),
+                       stack.enter_context(PgSchema()))  # fmt: skip
         try:
-            fleet, sizes = asyncio.run(fleet_rollout(n, workers, Path(tmp) / "world"))
+            fleet, sizes = asyncio.run(fleet_rollout(n, workers, Path(tmp) / "world", cluster))
         except RuntimeError as e:
             return {"devices": n, "error": str(e)}
-        base = bare_paho(sizes, Path(tmp))
+        base = bare_paho(sizes, Path(tmp), cluster[0] if cluster is not None else None)
     fleet["bare_paho"] = base
     fleet["fleet_vs_bare_msgs_per_s"] = round(fleet["messages_per_s"] / base["messages_per_s"], 3)
     return fleet
@@ -228,14 +281,17 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000", help="comma-separated fleet sizes, smallest first")
     ap.add_argument("--merge", action="store_true", help="keep the other sizes of the existing results file")
     ap.add_argument("--workers", type=int, default=2, help="worker processes running the devices (0: in this one)")
+    ap.add_argument("--cluster-nodes", type=int, default=0,
+                    help="run the broker as a cluster of this many nodes and Redis (0: the embedded Mosquitto)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print its JSON
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one, args.workers)))
+        print(json.dumps(one_size(args.one, args.workers, args.cluster_nodes)))
         return
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        cmd = [sys.executable, __file__, "--one", str(n), "--workers", str(args.workers)]
+        cmd = [sys.executable, __file__, "--one", str(n), "--workers", str(args.workers), "--cluster-nodes",
+               str(args.cluster_nodes)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0 or not out.stdout.strip():
             rows.append({"devices": n, "error": (out.stderr.strip().splitlines() or ["no output"])[-1]})
