@@ -114,6 +114,8 @@ def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
         (["--hw", "esp32s3:70%,stm32l4:20%"], "adding up to 100%"),
         (["--factory", str(junk)], "is not a usable bundle"),
         (["--factory", str(tmp_path / "missing.tfb")], "cannot read factory bundle"),
+        (["--broker-node", "127.0.0.1:1883", "--broker-node", "broker-2"], "must look like host:port"),
+        (["--broker-node", "broker-2:99999"], "the port must be a number from 1 to 65535"),
     ]
     for extra, message in cases:
         args = [FLEET_SIM, "run", "--devices", "2", "--token", "t", "--trust", str(pub), "--api", "http://127.0.0.1:9"]

@@ -12,7 +12,15 @@ from tinyfleet.simulator import descriptor, sensors, signals
 from tinyfleet.simulator.battery import Battery
 from tinyfleet.simulator.descriptor import Descriptor, DescriptorError
 from tinyfleet.simulator.flash import BANK1, FlashLayout, PowerCut, SparseNorFlash
-from tinyfleet.simulator.fleet import FleetSpec, SpecError, apportion, parse_mix, parse_tags, plan_devices
+from tinyfleet.simulator.fleet import (
+    FleetSpec,
+    SpecError,
+    apportion,
+    parse_broker_node,
+    parse_mix,
+    parse_tags,
+    plan_devices,
+)
 from tinyfleet.simulator.mqtt_link import Credentials
 from tinyfleet.simulator.netfaults import FLAKY, Fate, NetFaults, NetProfile
 
@@ -112,6 +120,23 @@ def test_battery_drains_and_charges() -> None:
     assert b.pct() == 59
     b.spend(100)
     assert b.pct() == 0
+
+
+@pytest.mark.parametrize(("text", "node"), [
+    ("broker-1.example.net:8883", ("broker-1.example.net", 8883)),
+    ("127.0.0.1:1", ("127.0.0.1", 1)),
+    ("[2001:db8::7]:65535", ("2001:db8::7", 65535)),
+])  # fmt: skip
+def test_a_broker_node_is_host_and_port(text: str, node: tuple[str, int]) -> None:
+    assert parse_broker_node(text) == node
+
+
+@pytest.mark.parametrize("text", ["broker-1", ":1883", "[]:1883", "bro ker:1883", "broker\n:1883", "b/x:1883",
+                                  "broker:", "broker:0", "broker:65536", "broker:18 83", "broker:١٢",
+                                  "broker:-1", "broker:1883\n", "x" * 300 + ":abc"])  # fmt: skip
+def test_a_broker_node_that_is_not_host_and_port_is_refused_by_name(text: str) -> None:
+    with pytest.raises(SpecError, match="broker node .* must look like host:port|the port must be a number"):
+        parse_broker_node(text)
 
 
 def test_fleet_plan_is_deterministic_and_mixed() -> None:

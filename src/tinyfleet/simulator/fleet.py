@@ -69,6 +69,18 @@ def parse_mix(text: str) -> dict[str, float]:
     return out
 
 
+def parse_broker_node(text: str) -> tuple[str, int]:
+    """`broker-2.example.net:8883` (or `[2001:db8::7]:1883`) -> (host, port), for a clustered broker's node."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or any(c.isspace() or not c.isprintable() or c in "/[]" for c in host):
+        raise SpecError(f"broker node {text!r} must look like host:port, e.g. broker-1.example.net:1883")
+    if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SpecError(f"broker node {text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
 def parse_tags(items: list[str]) -> dict[str, str]:
     out = {}
     for t in items:

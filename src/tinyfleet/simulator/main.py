@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tinyfleet.simulator.api import ApiError
-from tinyfleet.simulator.fleet import FleetSpec, ProvisionError, SpecError, parse_mix, parse_tags
+from tinyfleet.simulator.fleet import FleetSpec, ProvisionError, SpecError, parse_broker_node, parse_mix, parse_tags
 from tinyfleet.simulator.procfleet import WorkerError
 
 app = typer.Typer(
@@ -49,6 +49,9 @@ def run(
     duration: float = typer.Option(0, "--duration", help="Stop after this many seconds (0: run until Ctrl-C)."),
     workers: int = typer.Option(0, "--workers", help="Run the devices in this many worker processes, one asyncio "
                                 "loop each (0: all in this process)."),  # fmt: skip
+    broker_node: list[str] = typer.Option(
+        [], "--broker-node", help="A node (host:port) of the server's clustered broker (repeatable): the devices "
+        "spread over the nodes, MQTT 3.1.1, each falling back to the others (default: where their credentials say)."),
 ) -> None:
     """Provision N devices through the API and run them until stopped, with a live summary."""
     from tinyfleet.simulator.run_cmd import RunOptions
@@ -61,7 +64,8 @@ def run(
         _fail("--workers must be 0 or more")
     try:
         spec = FleetSpec(devices, seed=seed, mix=parse_mix(hw), tags=parse_tags(tags), prefix=prefix)
-        opts = RunOptions(spec, api, token, trust, factory, duration or None, workers)
+        nodes = tuple(parse_broker_node(n) for n in broker_node)
+        opts = RunOptions(spec, api, token, trust, factory, duration or None, workers, nodes)
         result = asyncio.run(run_fleet(opts, console))
     except (SpecError, ApiError, ProvisionError, WorkerError) as e:
         _fail(str(e))

@@ -34,6 +34,7 @@ class RunOptions:
     factory: list[Path]
     duration_s: float | None
     workers: int = 0  # > 0: the devices run in that many worker processes (procfleet.py)
+    broker_nodes: tuple[tuple[str, int], ...] = ()  # a clustered broker's nodes the devices spread over
 
 
 def load_factory(paths: list[Path]) -> dict[str, bytes]:
@@ -89,9 +90,9 @@ async def run(opts: RunOptions, console: Console) -> dict[str, object]:
         if procs is not None:
             paths = {parse_bundle(p.read_bytes()).manifest.hardware_class: p for p in opts.factory}
             raise_open_files(len(plans) + 1024)
-            await procs.start(opts.spec, opts.api_url, opts.token, keys, paths)
+            await procs.start(opts.spec, opts.api_url, opts.token, keys, paths, nodes=opts.broker_nodes)
         else:
-            await fleet.provision(api, plans, factory)
+            await fleet.provision(api, plans, factory, nodes=opts.broker_nodes)
             fleet.start()
         started = time.monotonic()
         stop = asyncio.Event()  # SIGTERM (`kill`) ends the run like --duration: devices say goodbye, JSON printed

@@ -1,22 +1,31 @@
 """fleet-sim on the clustered broker: a fleet in two worker processes spreads its devices over both nodes (read
 from the kernel's socket table, not from the simulator) and takes a two-hardware-class staged rollout to
-completion through them, against a fleet-server in cluster mode on PostgreSQL."""
+completion through them, against a fleet-server in cluster mode on PostgreSQL; `fleet-sim run --broker-node`
+joins such a server the same way."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tinyfleet.bundles.signing import generate_private_key, public_pem
+from tinyfleet.simulator import releases
 from tinyfleet.simulator.chaos.scenarios import GOOD, STAGES
 from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.releases import bundle_id
+from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
 from tinyfleet.simulator.world import BASE, World
 
 from .conftest import Cluster
 
 DEVICES = 40
+FLEET_SIM = str(Path(sys.executable).with_name("fleet-sim"))
 ESTABLISHED = "01"
 
 
@@ -65,3 +74,33 @@ async def test_a_process_fleet_spreads_over_the_nodes_and_completes_a_rollout(cl
         assert view["connect_failures"] == 0
     finally:
         await w.stop()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_fleet_sim_run_joins_a_cluster_server_through_its_nodes(cluster: Cluster, db_url: str, tmp_path: Path) -> None:
+    key = generate_private_key()
+    pub = tmp_path / "signing.pub.pem"
+    pub.write_bytes(public_pem(key.public_key()))
+    factory = []
+    for hw in releases.HARDWARE_CLASSES:
+        p = tmp_path / f"{hw}.tfb"
+        p.write_bytes(releases.build(BASE, hw, key))
+        factory += ["--factory", str(p)]
+    server = ServerProcess(tmp_path / "server", pub, db_url=db_url)
+    server.env.update(cluster.loopback.server_settings())
+    server.start()
+    try:
+        nodes = [arg for host, port in cluster.nodes for arg in ("--broker-node", f"{host}:{port}")]
+        out = subprocess.run(
+            [FLEET_SIM, "run", "--devices", "4", "--workers", "2", "--api", server.url, "--token", ADMIN_TOKEN,
+             "--trust", str(pub), *factory, *nodes, "--duration", "10", "--prefix", "cl"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["online"] == 4 and result["by_state"] == {"IDLE": 4}, result
+        views = httpx.get(server.url + "/api/v1/devices", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert sorted(v["id"] for v in views) == [f"cl-{i:05d}" for i in range(4)]
+        assert all(v["running_bundle"].startswith("vibration-1.0.0") for v in views)  # their reports came through
+    finally:
+        server.stop()
