@@ -7,6 +7,7 @@ server somebody else runs. Everything the world does to the server goes through 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -130,9 +131,10 @@ class World:
         """How often to read the server while waiting: a large fleet's device and rollout views cost it."""
         return 0.5 if len(self.plans) <= 2000 else 5.0
 
-    @property
-    def ids(self) -> set[str]:
-        return {p.device_id for p in self.plans}
+    @functools.cached_property
+    def ids(self) -> frozenset[str]:
+        """The fleet's device ids, built once: `settle` tests every device the server lists against it."""
+        return frozenset(p.device_id for p in self.plans)
 
     async def rollout(self, release: Release, hw: str, stages: list[dict[str, Any]], **kw: Any) -> int:
         assert self.api is not None
