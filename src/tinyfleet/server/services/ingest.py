@@ -52,6 +52,7 @@ class IngestResult:
 # What `prefetch` read for one transaction, kept in its session.info: the rows a batch of messages touches are
 # read with one query each, not one per message.
 _BUNDLE_REFS, _REPORT_KEYS, _ASSIGNED = "tinyfleet.bundle_refs", "tinyfleet.report_keys", "tinyfleet.assigned"
+_DEVICES = "tinyfleet.devices"
 
 
 def prefetch(
@@ -64,7 +65,9 @@ def prefetch(
     ids = sorted(set(device_ids))
     if not ids:
         return
-    list(session.exec(select(Device).where(col(Device.id).in_(ids))))  # into the session's identity map
+    # Held in session.info for the batch: the identity map keeps unchanged objects only by weak reference, so
+    # rows read and dropped would be read again, one query per Session.get.
+    session.info[_DEVICES] = list(session.exec(select(Device).where(col(Device.id).in_(ids))))
     known: set[tuple[str, int]] = set()
     if report_keys:
         seqs = sorted({q for _d, q in report_keys})
