@@ -75,6 +75,19 @@ def build_view(session: Session, ro: Rollout) -> policy.RolloutView:
     )
 
 
+LOAD_CHUNK = 500  # device ids per query when a stage's devices are read in (a bound on bound parameters)
+
+
+def _load_devices(s: Session, device_ids: list[str]) -> list[Device]:
+    """Read a stage's devices with a query per LOAD_CHUNK ids, so assigning a stage of thousands costs tens of
+    queries, not one per device. The caller holds the list while it works: the session's identity map keeps
+    unchanged rows only by weak reference, and Session.get would read each one again."""
+    out: list[Device] = []
+    for i in range(0, len(device_ids), LOAD_CHUNK):
+        out += s.exec(select(Device).where(col(Device.id).in_(device_ids[i : i + LOAD_CHUNK])))
+    return out
+
+
 class Steps:
     """The rollout engine's transactions. `outbox` None: nothing is published (tests, a replica without MQTT)."""
 
@@ -109,8 +122,10 @@ class Steps:
         for a in actions:
             if isinstance(a, policy.Assign):
                 self._publish_bundle(s, bundle)
-                for dev_id in a.device_ids:
-                    publish += self._assign(s, rds[dev_id], bundle, a.stage, now)
+                _held = _load_devices(s, a.device_ids)
+                with s.no_autoflush:  # one flush at commit, not one per device assigned
+                    for dev_id in a.device_ids:
+                        publish += self._assign(s, rds[dev_id], bundle, a.stage, now)
                 log.info("rollout %d stage %d: assigned %s", ro.id, a.stage + 1, ", ".join(a.device_ids))
             elif isinstance(a, policy.MarkFailed):
                 if rollout_records.set_status(rds[a.device_id], device_states.TIMED_OUT, a.reason, now):
