@@ -1,0 +1,94 @@
+"""Work over many devices reads their rows a bounded number of times, not once per device (the statements
+counted on the real database, SQLite and PostgreSQL): a batch of state reports reads its devices with one
+query, and assigning a stage of 1,200 devices reads them in chunks of LOAD_CHUNK.
+
+The 50,000-device fleet-sim run found both reading one row per Session.get: the rows read up front were
+dropped again, because the session's identity map holds unchanged rows by weak reference only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import re
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, func, select
+
+from tinyfleet.protocol.codes import AgentState
+from tinyfleet.protocol.records import StateReport
+from tinyfleet.server.db import migrate
+from tinyfleet.server.db.models import Bundle, Device, RolloutDevice
+from tinyfleet.server.rollouts.policy import Stage
+from tinyfleet.server.services import rollouts
+from tinyfleet.server.services.ingest import IngestResult, apply_report, prefetch
+from tinyfleet.server.services.rollout_steps import LOAD_CHUNK, Steps
+
+DEVICES = 1200
+OLD, NEW = hashlib.sha256(b"old").digest(), hashlib.sha256(b"new").digest()
+DEVICE_READ = re.compile(r"^\s*SELECT\b.*\bFROM device\b", re.IGNORECASE | re.DOTALL)
+
+
+def _seed(engine: Engine) -> list[str]:
+    migrate.upgrade(engine)
+    ids = [f"d{i:05d}" for i in range(DEVICES)]
+    with Session(engine) as s:
+        for bid, dg in (("old", OLD), ("new", NEW)):
+            s.add(Bundle(bundle_id=bid, digest=dg.hex(), hardware_class="stm32l4", security_counter=1, created=0,
+                         size=100, payload_offset=64, uploaded_at=0, uploaded_by="t", status="published"))  # fmt: skip
+        s.add_all(Device(id=d, hardware_class="stm32l4", created_at=0, broker_password_hash="h", online=True,
+                         last_seen=999.0, running_bundle="old", running_digest=OLD.hex()) for d in ids)  # fmt: skip
+        s.commit()
+    return ids
+
+
+@contextlib.contextmanager
+def device_reads(engine: Engine) -> Iterator[list[str]]:
+    """The SELECT statements on the device table run inside the block."""
+    seen: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if DEVICE_READ.search(statement):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def test_assigning_a_stage_reads_its_devices_in_chunks(engine: Engine) -> None:
+    ids = _seed(engine)
+    with Session(engine) as s:
+        ro, _ = rollouts.create(s, bundle_id="new", hardware_class="stm32l4", tags={}, device_ids=[],
+                                stages=[Stage(100)], stratify_by=None, rollback_on_halt=True, actor="t",
+                                now=1000.0)  # fmt: skip
+        assert ro.id is not None
+        rid = ro.id
+    with Session(engine) as s, device_reads(engine) as reads:
+        _actions, to_publish = Steps(outbox=None, bundle_dir=None).round(s, rid, 1000.0)
+    assert sorted(to_publish) == ids
+    assert len(reads) <= math.ceil(DEVICES / LOAD_CHUNK) + 2, f"{len(reads)} reads of the device table"
+    with Session(engine) as s:
+        assigned = s.exec(select(func.count()).select_from(RolloutDevice).where(RolloutDevice.status == "assigned"))
+        assert assigned.one() == DEVICES
+        assert {(d.desired_bundle, d.desired_seq) for d in s.exec(select(Device))} == {("new", 1)}
+
+
+def test_a_batch_of_reports_reads_its_devices_once(engine: Engine) -> None:
+    ids = _seed(engine)
+    report = StateReport(AgentState.CHECKING, AgentState.DOWNLOADING, 2, 1, 1, 0, 1, NEW, OLD, 0, 0, 0)
+    reports = dict.fromkeys(ids, report)
+    res = IngestResult()
+    with Session(engine) as s, device_reads(engine) as reads:
+        prefetch(s, ids, [(d, r.order) for d, r in reports.items()], ids)
+        for d, r in reports.items():
+            apply_report(s, d, r, 1001.0, res)
+        s.commit()
+    assert res.reports == DEVICES
+    assert len(reads) == 1, f"{len(reads)} reads of the device table"
+    with Session(engine) as s:
+        assert {d.state for d in s.exec(select(Device))} == {"DOWNLOADING"}
