@@ -7,7 +7,9 @@ from collections import Counter
 import pytest
 
 from tinyfleet.simulator import shards
+from tinyfleet.simulator.device import DeviceConfig
 from tinyfleet.simulator.fleet import FleetSpec, plan_devices
+from tinyfleet.simulator.world import presence_timeout_s
 
 
 def view(**kw: object) -> dict:
@@ -56,6 +58,13 @@ def test_devices_spread_evenly_over_cluster_nodes_and_so_do_their_fallbacks() ->
     assert shards.broker_node(nodes[:2], 3) == (nodes[1], (nodes[0],))
     with pytest.raises(ValueError, match="at least one node"):
         shards.broker_node([], 0)
+
+
+def test_a_paced_fleets_server_waits_ten_telemetry_periods_before_showing_a_device_offline() -> None:
+    cfg = DeviceConfig()  # a telemetry window every 30 simulated seconds
+    assert presence_timeout_s(cfg, 0.05) == 300.0  # unpaced: the server's default
+    assert presence_timeout_s(cfg, shards.paced_wall_step_s(50_000, 100)) == pytest.approx(5000.0)
+    assert presence_timeout_s(DeviceConfig(telemetry_period_s=60), 2.0) == 1200.0
 
 
 def test_merge_adds_counts_and_takes_the_least_simulated_time() -> None:
