@@ -1,6 +1,7 @@
 """Work over many devices reads their rows a bounded number of times, not once per device (the statements
 counted on the real database, SQLite and PostgreSQL): a batch of state reports reads its devices with one
-query, and assigning a stage of 1,200 devices reads them in chunks of LOAD_CHUNK.
+query, assigning a stage of 1,200 devices reads them in chunks of LOAD_CHUNK, and a rollout's status (its
+counts and failures, read at every poll of the API and the dashboard) loads none of its entries.
 
 The 50,000-device fleet-sim run found both reading one row per Session.get: the rows read up front were
 dropped again, because the session's identity map holds unchanged rows by weak reference only.
@@ -15,7 +16,7 @@ import re
 from collections.abc import Iterator
 
 from sqlalchemy import Engine, event
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from tinyfleet.protocol.codes import AgentState
 from tinyfleet.protocol.records import StateReport
@@ -92,3 +93,34 @@ def test_a_batch_of_reports_reads_its_devices_once(engine: Engine) -> None:
     assert len(reads) == 1, f"{len(reads)} reads of the device table"
     with Session(engine) as s:
         assert {d.state for d in s.exec(select(Device))} == {"DOWNLOADING"}
+
+
+def test_a_rollouts_status_is_counted_by_the_database(engine: Engine) -> None:
+    ids = _seed(engine)
+    with Session(engine) as s:
+        ro, _ = rollouts.create(s, bundle_id="new", hardware_class="stm32l4", tags={}, device_ids=[],
+                                stages=[Stage(100)], stratify_by=None, rollback_on_halt=True, actor="t",
+                                now=1000.0)  # fmt: skip
+        assert ro.id is not None
+        rid = ro.id
+        for i, rd in enumerate(s.exec(select(RolloutDevice).order_by(col(RolloutDevice.device_id)))):
+            if i < 600:
+                rd.status = "succeeded"
+            elif i < 700:
+                rd.status, rd.failure = "failed", "HealthOutputMismatch" if i < 660 else "DownloadTimeout"
+            elif i < 710:
+                rd.status, rd.failure = "rolled_back", "HealthLatency"
+            s.add(rd)
+        s.commit()
+    loaded: list[object] = []
+    on_load = lambda target, _ctx: loaded.append(target)  # noqa: E731
+    event.listen(RolloutDevice, "load", on_load)
+    try:
+        with Session(engine) as s:
+            assert rollouts.counts(s, rid) == {"pending": len(ids) - 710, "assigned": 0, "succeeded": 600,
+                                               "failed": 100, "rolled_back": 10}  # fmt: skip
+            assert rollouts.failures(s, rid) == {"HealthOutputMismatch": 60, "DownloadTimeout": 40,
+                                                 "HealthLatency": 10}  # fmt: skip
+    finally:
+        event.remove(RolloutDevice, "load", on_load)
+    assert loaded == []  # no entry was loaded to be counted
