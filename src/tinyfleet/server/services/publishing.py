@@ -134,6 +134,7 @@ def publish_desired(session: Session, outbox: Outbox, device_ids: Iterable[str])
         chunk = ids[i : i + DESIRED_CHUNK]
         try:
             rows = list(session.exec(select(Device).where(col(Device.id).in_(chunk)).with_for_update()))
+            _held = _bundles_of(session, rows)
             outbox.retained([(topics.desired(d.id), desired_payload(session, d)) for d in rows], "desired")
             for d in rows:
                 d.desired_published_seq = d.desired_seq
@@ -145,6 +146,14 @@ def publish_desired(session: Session, outbox: Outbox, device_ids: Iterable[str])
         outbox.stamp()
         done += len(rows)
     return done
+
+
+def _bundles_of(session: Session, rows: list[Device]) -> list[Bundle]:
+    """The bundles these devices desire or would roll back to, read with one query. The caller holds the list
+    while it builds their payloads: the session's identity map keeps unchanged rows by weak reference only, and
+    desired_payload's Session.get would otherwise read a bundle once per device."""
+    names = sorted({n for d in rows for n in (d.desired_bundle, d.rollback_bundle) if n is not None})
+    return list(session.exec(select(Bundle).where(col(Bundle.bundle_id).in_(names)))) if names else []
 
 
 def owed(session: Session, limit: int = 1000) -> list[str]:
