@@ -1,9 +1,10 @@
 """Work over many devices reads their rows a bounded number of times, not once per device (the statements
 counted on the real database, SQLite and PostgreSQL): a batch of state reports reads its devices with one
 query, assigning a stage of 1,200 devices reads them in chunks of LOAD_CHUNK, and a rollout's status (its
-counts and failures, read at every poll of the API and the dashboard) loads none of its entries.
+counts and failures, read at every poll of the API and the dashboard) loads none of its entries, and publishing
+a stage's desired states reads the bundles they name once a chunk, not once per device.
 
-The 50,000-device fleet-sim run found both reading one row per Session.get: the rows read up front were
+The 50,000-device fleet-sim run found three of these reading one row per Session.get: the rows read up front were
 dropped again, because the session's identity map holds unchanged rows by weak reference only.
 """
 
@@ -13,23 +14,25 @@ import contextlib
 import hashlib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, func, select
 
+from tinyfleet.protocol import topics
 from tinyfleet.protocol.codes import AgentState
-from tinyfleet.protocol.records import StateReport
+from tinyfleet.protocol.records import StateReport, encode_desired
 from tinyfleet.server.db import migrate
 from tinyfleet.server.db.models import Bundle, Device, RolloutDevice
 from tinyfleet.server.rollouts.policy import Stage
-from tinyfleet.server.services import rollouts
+from tinyfleet.server.services import publishing, rollouts
 from tinyfleet.server.services.ingest import IngestResult, apply_report, prefetch
 from tinyfleet.server.services.rollout_steps import LOAD_CHUNK, Steps
 
 DEVICES = 1200
 OLD, NEW = hashlib.sha256(b"old").digest(), hashlib.sha256(b"new").digest()
 DEVICE_READ = re.compile(r"^\s*SELECT\b.*\bFROM device\b", re.IGNORECASE | re.DOTALL)
+BUNDLE_READ = re.compile(r"^\s*SELECT\b.*\bFROM bundle\b", re.IGNORECASE | re.DOTALL)
 
 
 def _seed(engine: Engine) -> list[str]:
@@ -46,12 +49,12 @@ def _seed(engine: Engine) -> list[str]:
 
 
 @contextlib.contextmanager
-def device_reads(engine: Engine) -> Iterator[list[str]]:
-    """The SELECT statements on the device table run inside the block."""
+def reads(engine: Engine, pattern: re.Pattern[str] = DEVICE_READ) -> Iterator[list[str]]:
+    """The statements matching `pattern` (by default: SELECTs on the device table) run inside the block."""
     seen: list[str] = []
 
     def on_execute(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if DEVICE_READ.search(statement):
+        if pattern.search(statement):
             seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", on_execute)
@@ -69,10 +72,10 @@ def test_assigning_a_stage_reads_its_devices_in_chunks(engine: Engine) -> None:
                                 now=1000.0)  # fmt: skip
         assert ro.id is not None
         rid = ro.id
-    with Session(engine) as s, device_reads(engine) as reads:
+    with Session(engine) as s, reads(engine) as seen:
         _actions, to_publish = Steps(outbox=None, bundle_dir=None).round(s, rid, 1000.0)
     assert sorted(to_publish) == ids
-    assert len(reads) <= math.ceil(DEVICES / LOAD_CHUNK) + 2, f"{len(reads)} reads of the device table"
+    assert len(seen) <= math.ceil(DEVICES / LOAD_CHUNK) + 2, f"{len(seen)} reads of the device table"
     with Session(engine) as s:
         assigned = s.exec(select(func.count()).select_from(RolloutDevice).where(RolloutDevice.status == "assigned"))
         assert assigned.one() == DEVICES
@@ -84,13 +87,13 @@ def test_a_batch_of_reports_reads_its_devices_once(engine: Engine) -> None:
     report = StateReport(AgentState.CHECKING, AgentState.DOWNLOADING, 2, 1, 1, 0, 1, NEW, OLD, 0, 0, 0)
     reports = dict.fromkeys(ids, report)
     res = IngestResult()
-    with Session(engine) as s, device_reads(engine) as reads:
+    with Session(engine) as s, reads(engine) as seen:
         prefetch(s, ids, [(d, r.order) for d, r in reports.items()], ids)
         for d, r in reports.items():
             apply_report(s, d, r, 1001.0, res)
         s.commit()
     assert res.reports == DEVICES
-    assert len(reads) == 1, f"{len(reads)} reads of the device table"
+    assert len(seen) == 1, f"{len(seen)} reads of the device table"
     with Session(engine) as s:
         assert {d.state for d in s.exec(select(Device))} == {"DOWNLOADING"}
 
@@ -124,3 +127,37 @@ def test_a_rollouts_status_is_counted_by_the_database(engine: Engine) -> None:
     finally:
         event.remove(RolloutDevice, "load", on_load)
     assert loaded == []  # no entry was loaded to be counted
+
+
+class RecordingOutbox:
+    """An outbox (services.publishing.Outbox) whose broker takes everything: the messages it was handed."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.sent: dict[str, bytes] = {}
+
+    def retained(self, messages: Iterable[tuple[str, bytes]], kind: str) -> int:
+        before = len(self.sent)
+        self.sent.update(messages)
+        return len(self.sent) - before
+
+    def stamp(self) -> None:
+        pass
+
+
+def test_publishing_a_stages_desired_states_reads_its_bundles_once_a_chunk(engine: Engine) -> None:
+    ids = _seed(engine)
+    with Session(engine) as s:
+        for d in s.exec(select(Device)):
+            d.desired_bundle, d.rollback_bundle, d.desired_seq = "new", "old", 1
+            s.add(d)
+        s.commit()
+    outbox = RecordingOutbox()
+    with Session(engine) as s, reads(engine, BUNDLE_READ) as bundle_reads:
+        assert publishing.publish_desired(s, outbox, ids) == DEVICES
+    assert len(bundle_reads) <= math.ceil(DEVICES / publishing.DESIRED_CHUNK), f"{len(bundle_reads)} bundle reads"
+    want = encode_desired(1, NEW, 100, rollback=False, rollback_digest=OLD)
+    assert outbox.sent == {topics.desired(d): want for d in ids}
+    with Session(engine) as s:
+        assert {d.desired_published_seq for d in s.exec(select(Device))} == {1}
