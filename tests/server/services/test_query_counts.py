@@ -48,6 +48,16 @@ def _seed(engine: Engine) -> list[str]:
     return ids
 
 
+def _rollout_of_all(engine: Engine) -> int:
+    """A one-stage rollout of "new" to every seeded device (all pending); its id."""
+    with Session(engine) as s:
+        ro, _ = rollouts.create(s, bundle_id="new", hardware_class="stm32l4", tags={}, device_ids=[],
+                                stages=[Stage(100)], stratify_by=None, rollback_on_halt=True, actor="t",
+                                now=1000.0)  # fmt: skip
+        assert ro.id is not None
+        return ro.id
+
+
 @contextlib.contextmanager
 def reads(engine: Engine, pattern: re.Pattern[str] = DEVICE_READ) -> Iterator[list[str]]:
     """The statements matching `pattern` (by default: SELECTs on the device table) run inside the block."""
@@ -66,12 +76,7 @@ def reads(engine: Engine, pattern: re.Pattern[str] = DEVICE_READ) -> Iterator[li
 
 def test_assigning_a_stage_reads_its_devices_in_chunks(engine: Engine) -> None:
     ids = _seed(engine)
-    with Session(engine) as s:
-        ro, _ = rollouts.create(s, bundle_id="new", hardware_class="stm32l4", tags={}, device_ids=[],
-                                stages=[Stage(100)], stratify_by=None, rollback_on_halt=True, actor="t",
-                                now=1000.0)  # fmt: skip
-        assert ro.id is not None
-        rid = ro.id
+    rid = _rollout_of_all(engine)
     with Session(engine) as s, reads(engine) as seen:
         _actions, to_publish = Steps(outbox=None, bundle_dir=None).round(s, rid, 1000.0)
     assert sorted(to_publish) == ids
@@ -100,12 +105,8 @@ def test_a_batch_of_reports_reads_its_devices_once(engine: Engine) -> None:
 
 def test_a_rollouts_status_is_counted_by_the_database(engine: Engine) -> None:
     ids = _seed(engine)
+    rid = _rollout_of_all(engine)
     with Session(engine) as s:
-        ro, _ = rollouts.create(s, bundle_id="new", hardware_class="stm32l4", tags={}, device_ids=[],
-                                stages=[Stage(100)], stratify_by=None, rollback_on_halt=True, actor="t",
-                                now=1000.0)  # fmt: skip
-        assert ro.id is not None
-        rid = ro.id
         for i, rd in enumerate(s.exec(select(RolloutDevice).order_by(col(RolloutDevice.device_id)))):
             if i < 600:
                 rd.status = "succeeded"
