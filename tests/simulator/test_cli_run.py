@@ -10,25 +10,17 @@ from pathlib import Path
 import httpx
 
 from tinyfleet.bundles.signing import generate_private_key, public_pem
-from tinyfleet.simulator import releases
 from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
-from tinyfleet.simulator.world import BASE
 
 from ..server.srv_bundles import make_bundle
 from ..server.srv_fleet import wait_until
+from .sim_factory import factory_args
 
 FLEET_SIM = str(Path(sys.executable).with_name("fleet-sim"))
 
 
 def test_run_provisions_devices_that_come_online(tmp_path: Path) -> None:
-    key = generate_private_key()
-    pub = tmp_path / "signing.pub.pem"
-    pub.write_bytes(public_pem(key.public_key()))
-    factory = []
-    for hw in releases.HARDWARE_CLASSES:
-        p = tmp_path / f"{hw}.tfb"
-        p.write_bytes(releases.build(BASE, hw, key))
-        factory += ["--factory", str(p)]
+    key, pub, factory = factory_args(tmp_path)
     server = ServerProcess(tmp_path / "server", pub)
     server.start()
     try:

@@ -14,14 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tinyfleet.bundles.signing import generate_private_key, public_pem
-from tinyfleet.simulator import releases
 from tinyfleet.simulator.chaos.scenarios import GOOD, STAGES
 from tinyfleet.simulator.fleet import FleetSpec
 from tinyfleet.simulator.releases import bundle_id
 from tinyfleet.simulator.server_proc import ADMIN_TOKEN, ServerProcess
 from tinyfleet.simulator.world import BASE, World
 
+from ...simulator.sim_factory import factory_args
 from .conftest import Cluster
 
 DEVICES = 40
@@ -78,14 +77,7 @@ async def test_a_process_fleet_spreads_over_the_nodes_and_completes_a_rollout(cl
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_fleet_sim_run_joins_a_cluster_server_through_its_nodes(cluster: Cluster, db_url: str, tmp_path: Path) -> None:
-    key = generate_private_key()
-    pub = tmp_path / "signing.pub.pem"
-    pub.write_bytes(public_pem(key.public_key()))
-    factory = []
-    for hw in releases.HARDWARE_CLASSES:
-        p = tmp_path / f"{hw}.tfb"
-        p.write_bytes(releases.build(BASE, hw, key))
-        factory += ["--factory", str(p)]
+    _key, pub, factory = factory_args(tmp_path)
     server = ServerProcess(tmp_path / "server", pub, db_url=db_url)
     server.env.update(cluster.loopback.server_settings())
     server.start()
