@@ -286,11 +286,19 @@ def main() -> None:
                     help="run the broker as a cluster of this many nodes and Redis (0: the embedded Mosquitto)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print its JSON
     args = ap.parse_args()
+    if args.workers < 0 or args.cluster_nodes < 0:
+        ap.error("--workers and --cluster-nodes must be 0 or more")
+    try:
+        sizes = [int(x) for x in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        ap.error(f"--sizes {args.sizes!r}: expected fleet sizes of 1 or more, comma-separated, e.g. 1000,10000")
     if args.one:
         print(json.dumps(one_size(args.one, args.workers, args.cluster_nodes)))
         return
     rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--workers", str(args.workers), "--cluster-nodes",
                str(args.cluster_nodes)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True)
