@@ -21,11 +21,20 @@ SERVER_USER, SERVER_PW = "fleet-server", "server-secret"
 
 @dataclass
 class Cluster:
-    redis_url: str
-    nodes: list[tuple[str, int]]
-    sink: ClusterCredentialSink
-    procs: list[subprocess.Popen[bytes]]
     loopback: LoopbackCluster
+    sink: ClusterCredentialSink
+
+    @property
+    def redis_url(self) -> str:
+        return self.loopback.redis_url
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        return self.loopback.nodes
+
+    @property
+    def procs(self) -> list[subprocess.Popen[bytes]]:
+        return self.loopback.procs
 
 
 @contextlib.contextmanager
@@ -33,17 +42,15 @@ def start_cluster(tmp_path: Path, nodes: int = 2, tls: tuple[Path, Path] | None 
                   redis_password: str | None = None) -> Iterator[Cluster]:  # fmt: skip
     """Redis and `nodes` broker nodes on free loopback ports, the test's server user registered; `tls`: the
     nodes' (certificate, key); `redis_password`: Redis requires it, and the nodes read it from a file."""
-    try:
-        running = LoopbackCluster(tmp_path, nodes, tls=tls, redis_password=redis_password).__enter__()
-    except NodeSetupError as exc:
-        pytest.skip(str(exc))
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            running = stack.enter_context(LoopbackCluster(tmp_path, nodes, tls=tls, redis_password=redis_password))
+        except NodeSetupError as exc:
+            pytest.skip(str(exc))
         sink = ClusterCredentialSink(running.redis_url, [SERVER_USER], ShardLocks())
+        stack.callback(sink.close)
         sink.register_server_user(SERVER_USER, hash_password(SERVER_PW))
-        yield Cluster(running.redis_url, running.nodes, sink, running.procs, running)
-        sink.close()
-    finally:
-        running.__exit__()
+        yield Cluster(running, sink)
 
 
 @pytest.fixture
